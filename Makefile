@@ -1,0 +1,50 @@
+# Two commands for a newcomer: `make run` and `make test`. Nothing here asks questions.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+VENV := .venv
+BIN := $(VENV)/bin
+# Use uv from PATH; otherwise install it once into .tools/ (no root needed).
+UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
+export UV_COMPILE_BYTECODE := 1
+export UV_LINK_MODE := copy
+
+.PHONY: help install run test lint format bench proof clean
+
+help:
+	@echo "make run    install if needed, migrate, seed demo data, start all four services"
+	@echo "make test   lint, type-check and run the whole test suite"
+	@echo "make lint   ruff and mypy only;  make bench   quick benchmarks"
+
+.tools/bin/uv:
+	python3 -m venv .tools
+	.tools/bin/pip install --quiet --disable-pip-version-check uv
+
+$(VENV)/.installed: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --all-groups
+	@touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	$(BIN)/refex up --migrate --seed-demo
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy shared services
+
+test: lint
+	$(BIN)/pytest
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: install
+	@for script in bench/*.py; do \
+		[ "$$(basename $$script)" = "_common.py" ] && continue; \
+		echo "== $$script"; $(BIN)/python $$script --quick || exit 1; \
+	done
+
+clean:
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,176 @@
+"""Run the four services as child processes: `refex up`, system tests and benchmarks."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import IO
+
+SERVICE_NAMES = ("directory", "consent", "referral", "gateway")
+DEFAULT_PORTS: dict[str, int] = {
+    "gateway": 8000,
+    "directory": 8001,
+    "consent": 8002,
+    "referral": 8003,
+}
+
+
+class StackError(RuntimeError):
+    """The stack could not start; the message says what to do."""
+
+
+def port_is_taken(port: int, host: str = "127.0.0.1") -> bool:
+    """Return True when something already listens on `port`."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def free_port() -> int:
+    """Return a port that is free right now (for tests and benchmarks)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wiring_env(ports: Mapping[str, int], host: str = "127.0.0.1") -> dict[str, str]:
+    """Return the variables that point the services at each other on these ports."""
+    url = {name: f"http://{host}:{port}" for name, port in ports.items()}
+    env = {
+        "REFEX_TOKEN_ISSUER": url["gateway"],
+        "REFEX_TOKEN_URL": f"{url['gateway']}/oauth/token",
+        "REFEX_JWKS_URL": f"{url['gateway']}/.well-known/jwks.json",
+        "REFEX_GATEWAY_DIRECTORY_URL": url["directory"],
+        "REFEX_GATEWAY_CONSENT_URL": url["consent"],
+        "REFEX_GATEWAY_REFERRAL_URL": url["referral"],
+        "REFEX_REFERRAL_DIRECTORY_URL": url["directory"],
+        "REFEX_REFERRAL_CONSENT_URL": url["consent"],
+        "REFEX_CONSENT_REFERRAL_URL": url["referral"],
+    }
+    env.update({f"REFEX_{name.upper()}_PORT": str(port) for name, port in ports.items()})
+    return env
+
+
+# Loopback only: never route a readiness probe through a configured proxy.
+_LOCAL_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def is_ready(port: int, host: str = "127.0.0.1") -> bool:
+    """Return True when the service on `port` answers /readyz with 200."""
+    try:
+        with _LOCAL_OPENER.open(f"http://{host}:{port}/readyz", timeout=2) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+@dataclass
+class Stack:
+    """The four services as child uvicorn processes, started and stopped together."""
+
+    ports: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
+    env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
+    log_dir: Path | None = None
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    _logs: list[IO[bytes]] = field(default_factory=list)
+
+    def start(self) -> None:
+        """Start every service; refuse to start any when a port is taken."""
+        taken = [f"{name} ({port})" for name, port in self.ports.items() if port_is_taken(port)]
+        if taken:
+            raise StackError(
+                f"port already in use: {', '.join(taken)}; stop whatever uses it "
+                "or set REFEX_<SERVICE>_PORT"
+            )
+        env = {**self.env, **wiring_env(self.ports)}
+        for name in SERVICE_NAMES:
+            self.start_one(name, env)
+
+    def start_one(self, name: str, env: Mapping[str, str] | None = None) -> None:
+        """Start (or restart) one service process."""
+        env = env or {**self.env, **wiring_env(self.ports)}
+        output: IO[bytes] | None = None
+        if self.log_dir is not None:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            output = (self.log_dir / f"{name}.log").open("ab")
+            self._logs.append(output)
+        command = [
+            sys.executable,
+            "-m",
+            "services.cli",
+            "serve",
+            name,
+            "--port",
+            str(self.ports[name]),
+        ]
+        self.processes[name] = subprocess.Popen(  # noqa: S603
+            command, env=dict(env), stdout=output, stderr=output
+        )
+
+    def wait_ready(self, timeout_s: float = 30.0) -> float:
+        """Wait until every service answers /readyz; return the seconds it took."""
+        started = time.monotonic()
+        pending = set(self.processes)
+        while pending:
+            for name in list(pending):
+                code = self.processes[name].poll()
+                if code is not None:
+                    raise StackError(f"the {name} service stopped at start (exit {code})")
+                if is_ready(self.ports[name]):
+                    pending.discard(name)
+            if pending and time.monotonic() - started > timeout_s:
+                raise StackError(f"not ready after {timeout_s:.0f} s: {', '.join(sorted(pending))}")
+            if pending:
+                time.sleep(0.05)
+        return time.monotonic() - started
+
+    def first_exited(self) -> str | None:
+        """Return the name of a service whose process has ended, if any."""
+        return next((n for n, p in self.processes.items() if p.poll() is not None), None)
+
+    def kill(self, name: str) -> None:
+        """Kill one service abruptly (SIGKILL), as a crash would."""
+        process = self.processes[name]
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+
+    def stop(self, grace_s: float = 10.0) -> None:
+        """Ask every child to stop, then kill those that do not within `grace_s`."""
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + grace_s
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        for log in self._logs:
+            log.close()
+        self._logs.clear()
+
+    def __enter__(self) -> Stack:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -1,0 +1,10 @@
+"""One place to ask for the time, so tests and rules agree on UTC."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+
+def utcnow() -> datetime:
+    """Return the current time as an aware UTC datetime."""
+    return datetime.now(UTC)

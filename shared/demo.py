@@ -1,0 +1,37 @@
+"""Fixed identities of the demo organisations, so every service's demo seed agrees on them.
+
+Demo only: `make run` seeds these; production directories are filled by admins or HSDS import.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+DEMO_DIR = Path("var/demo")
+DEMO_KEYS_DIR = DEMO_DIR / "keys"
+DEMO_CLIENTS_FILE = DEMO_DIR / "clients.json"
+SERVICE_CLIENTS_FILE = DEMO_DIR / "service-clients.json"
+
+
+def _demo_id(n: int) -> uuid.UUID:
+    return uuid.UUID(f"0192f000-0000-7000-8000-{n:012d}")
+
+
+# The organisation each demo API client belongs to (one per role).
+HOST_OFFICE_ORG = _demo_id(1)  # a return office in Germany
+HEALTH_PROVIDER_ORG = _demo_id(2)  # a clinic in Nigeria
+COORDINATOR_ORG = _demo_id(3)  # a reintegration case-management committee in Nigeria
+MENTAL_HEALTH_ORG = _demo_id(4)  # a psychosocial NGO in Nigeria, employs the demo clinician
+AUDITOR_ORG = _demo_id(5)  # a data-protection office
+ADMIN_ORG = _demo_id(6)  # the directory steward
+SECOND_HOST_OFFICE_ORG = _demo_id(7)  # another return office (for "foreign organisation" checks)
+
+DEMO_ROLE_ORGS: dict[str, uuid.UUID] = {
+    "host_office": HOST_OFFICE_ORG,
+    "provider": HEALTH_PROVIDER_ORG,
+    "coordinator": COORDINATOR_ORG,
+    "mental_health_professional": MENTAL_HEALTH_ORG,
+    "auditor": AUDITOR_ORG,
+    "admin": ADMIN_ORG,
+}

@@ -1,0 +1,320 @@
+"""One error family answered as RFC 9457 problem+json, and the handlers that do it."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+PROBLEM_BASE = "urn:refex:problem:"
+logger = logging.getLogger("refex.errors")
+
+
+class ServiceError(Exception):
+    """Base of every error we answer with problem+json."""
+
+    status = 500
+    title = "Internal error"
+    slug = "internal-error"
+    detail = "Something went wrong on our side. Try again; if it keeps failing, contact support."
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+        **extensions: Any,
+    ) -> None:
+        self.detail = detail or type(self).detail
+        self.headers = dict(headers or {})
+        self.extensions = extensions
+        super().__init__(self.detail)
+
+
+class BadRequest(ServiceError):
+    """The request cannot be understood as sent."""
+
+    status = 400
+    title = "Bad request"
+    slug = "bad-request"
+
+
+class Unauthenticated(ServiceError):
+    """No valid credentials were presented."""
+
+    status = 401
+    title = "Authentication required"
+    slug = "unauthenticated"
+    detail = (
+        "Send a valid access token as 'Authorization: Bearer <token>'; get one at /oauth/token."
+    )
+
+    def __init__(self, detail: str | None = None, **extensions: Any) -> None:
+        error = extensions.pop("error", "invalid_token")
+        challenge = f'Bearer realm="refex", error="{error}"'
+        super().__init__(detail, headers={"WWW-Authenticate": challenge}, **extensions)
+
+
+class Forbidden(ServiceError):
+    """The caller is known but its role does not allow this."""
+
+    status = 403
+    title = "Not allowed"
+    slug = "forbidden"
+    detail = "Your role does not allow this operation."
+
+
+class NotFound(ServiceError):
+    """The object does not exist or the caller's organisation may not see it."""
+
+    status = 404
+    title = "Not found"
+    slug = "not-found"
+    detail = "Nothing exists at this address, or your organisation may not see it."
+
+
+class MethodNotAllowed(ServiceError):
+    """The path exists but not with this method."""
+
+    status = 405
+    title = "Method not allowed"
+    slug = "method-not-allowed"
+
+
+class Conflict(ServiceError):
+    """The request conflicts with the current state of the object."""
+
+    status = 409
+    title = "Conflict"
+    slug = "conflict"
+
+
+class PreconditionFailed(ServiceError):
+    """The object changed since the caller read it (If-Match mismatch)."""
+
+    status = 412
+    title = "Changed by someone else"
+    slug = "precondition-failed"
+    detail = "This object changed since you read it. Read it again, then repeat your change."
+
+
+class PayloadTooLarge(ServiceError):
+    """The body is larger than this endpoint accepts."""
+
+    status = 413
+    title = "Request body too large"
+    slug = "payload-too-large"
+
+
+class UnprocessableContent(ServiceError):
+    """The request is well-formed but breaks a rule."""
+
+    status = 422
+    title = "Request breaks a rule"
+    slug = "unprocessable"
+
+
+class ValidationFailed(UnprocessableContent):
+    """One or more fields are invalid."""
+
+    title = "Invalid input"
+    slug = "validation-failed"
+    detail = "Some fields are missing or invalid; see 'errors' for each one and correct them."
+
+
+class TooManyRequests(ServiceError):
+    """The caller exceeded its rate limit."""
+
+    status = 429
+    title = "Too many requests"
+    slug = "rate-limited"
+
+
+class UpstreamUnavailable(ServiceError):
+    """A service this one depends on cannot be reached."""
+
+    status = 503
+    title = "Service temporarily unavailable"
+    slug = "upstream-unavailable"
+    detail = "A service needed for this request is unreachable. Nothing was changed; try again."
+
+
+class UpstreamTimeout(ServiceError):
+    """A service this one depends on did not answer in time."""
+
+    status = 504
+    title = "Service did not answer in time"
+    slug = "upstream-timeout"
+    detail = "A service needed for this request did not answer in time. Try again shortly."
+
+
+def problem_type(slug: str) -> str:
+    """Return the problem type URI for `slug`."""
+    return PROBLEM_BASE + slug
+
+
+class FieldError(BaseModel):
+    """One invalid input field."""
+
+    loc: list[str | int] = Field(examples=[["body", "subject_ref"]])
+    msg: str = Field(examples=["String should have at least 16 characters"])
+    type: str = Field(examples=["string_too_short"])
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details."""
+
+    type: str = Field(examples=[problem_type("validation-failed")])
+    title: str = Field(examples=["Invalid input"])
+    status: int = Field(examples=[422])
+    detail: str = Field(examples=["Some fields are missing or invalid; see 'errors'."])
+    instance: str | None = Field(None, examples=["urn:uuid:0192f0c4-7d1e-7cc3-9a55-3c1f2a3b4c5d"])
+    errors: list[FieldError] | None = None
+
+    model_config = {"extra": "allow"}
+
+
+def problem_response(
+    *,
+    status: int,
+    title: str,
+    slug: str,
+    detail: str,
+    request: Request | None = None,
+    headers: Mapping[str, str] | None = None,
+    **extensions: Any,
+) -> JSONResponse:
+    """Build a problem+json response; `instance` names the request, never the URL."""
+    body: dict[str, Any] = {
+        "type": problem_type(slug),
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    request_id = getattr(request.state, "request_id", None) if request else None
+    if request_id:
+        body["instance"] = f"urn:request:{request_id}"
+    body.update(extensions)
+    return JSONResponse(
+        body, status_code=status, headers=dict(headers or {}), media_type=PROBLEM_MEDIA_TYPE
+    )
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """Document the problem responses an endpoint can give (401 and 403 always apply)."""
+    documented: dict[int | str, dict[str, Any]] = {}
+    for status in sorted({401, 403, *statuses}):
+        documented[status] = {
+            "description": HTTPStatus(status).phrase,
+            "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+    return documented
+
+
+async def _service_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ServiceError)
+    if exc.status >= 500:
+        logger.error("request failed", extra={"problem": exc.slug, "status": exc.status})
+    return problem_response(
+        status=exc.status,
+        title=exc.title,
+        slug=exc.slug,
+        detail=exc.detail,
+        request=request,
+        headers=exc.headers,
+        **exc.extensions,
+    )
+
+
+def _validation_errors(errors: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Keep where and why, drop the submitted values: they may be personal data."""
+    return [
+        {
+            "loc": list(e.get("loc", ())),
+            "msg": str(e.get("msg", "")),
+            "type": str(e.get("type", "")),
+        }
+        for e in errors
+    ]
+
+
+async def _request_validation(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = _validation_errors(exc.errors())
+    if any(e["type"] == "json_invalid" for e in errors):
+        return problem_response(
+            status=400,
+            title="Malformed JSON",
+            slug="malformed-json",
+            request=request,
+            detail="The body is not valid JSON. Check quotes, commas and brackets, then resend.",
+        )
+    return problem_response(
+        status=422,
+        title=ValidationFailed.title,
+        slug=ValidationFailed.slug,
+        detail=ValidationFailed.detail,
+        request=request,
+        errors=errors,
+    )
+
+
+HTTP_DETAILS = {
+    404: (NotFound, "Nothing exists at this address. Check the path against /docs."),
+    405: (
+        MethodNotAllowed,
+        "This address does not accept this method; see /docs for allowed ones.",
+    ),
+}
+
+
+async def _http_exception(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    known = HTTP_DETAILS.get(exc.status_code)
+    if known:
+        error_cls, detail = known
+        return problem_response(
+            status=exc.status_code,
+            title=error_cls.title,
+            slug=error_cls.slug,
+            detail=detail,
+            request=request,
+            headers=exc.headers,
+        )
+    phrase = HTTPStatus(exc.status_code).phrase
+    detail = exc.detail if isinstance(exc.detail, str) and exc.detail != phrase else phrase
+    return problem_response(
+        status=exc.status_code,
+        title=phrase,
+        slug=phrase.lower().replace(" ", "-"),
+        detail=detail,
+        request=request,
+        headers=exc.headers,
+    )
+
+
+async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
+    logger.exception("unhandled error", extra={"error_type": type(exc).__name__})
+    return problem_response(
+        status=500,
+        title=ServiceError.title,
+        slug=ServiceError.slug,
+        detail=ServiceError.detail,
+        request=request,
+    )
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Make every error, ours or the framework's, answer problem+json."""
+    app.add_exception_handler(ServiceError, _service_error)
+    app.add_exception_handler(RequestValidationError, _request_validation)
+    app.add_exception_handler(StarletteHTTPException, _http_exception)
+    app.add_exception_handler(Exception, _unhandled)

@@ -1,0 +1,107 @@
+"""Typed settings shared by every service; each service adds its own under REFEX_<SERVICE>_."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Environment = Literal["development", "test", "production"]
+
+PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "password", "placeholder"})
+DEV_SECRET_PREFIX = "dev-only-"  # noqa: S105 (a marker, not a secret)
+VAR_DIR = Path("var")
+SUPPORTED_DATABASE_SCHEMES = ("sqlite+aiosqlite://", "postgresql+asyncpg://")
+
+
+class ServiceSettings(BaseSettings):
+    """Settings every service has; subclasses set `service_name` and their env prefix."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="REFEX_", extra="ignore", validate_by_name=True, validate_default=True
+    )
+    service_name: ClassVar[str] = "service"
+    default_port: ClassVar[int] = 8000
+
+    environment: Environment = Field("development", validation_alias="REFEX_ENVIRONMENT")
+    database_url: str = ""
+    host: str = "127.0.0.1"
+    port: int = 0
+    max_body_bytes: int = Field(1024 * 1024, ge=1024)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    jwks_url: str = Field(
+        "http://127.0.0.1:8000/.well-known/jwks.json", validation_alias="REFEX_JWKS_URL"
+    )
+    jwks_file: Path | None = Field(None, validation_alias="REFEX_JWKS_FILE")
+    token_issuer: str = Field("http://127.0.0.1:8000", validation_alias="REFEX_TOKEN_ISSUER")
+    token_audience: str = Field("refex", validation_alias="REFEX_TOKEN_AUDIENCE")
+    redis_url: str | None = Field(None, validation_alias="REFEX_REDIS_URL")
+    token_url: str = Field("http://127.0.0.1:8000/oauth/token", validation_alias="REFEX_TOKEN_URL")
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+
+    @classmethod
+    def env_name(cls, field: str) -> str:
+        """Return the environment variable that sets `field`."""
+        alias = cls.model_fields[field].validation_alias
+        if isinstance(alias, str):
+            return alias
+        return f"{cls.model_config.get('env_prefix', '')}{field}".upper()
+
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, value: str) -> str:
+        if not value:
+            return f"sqlite+aiosqlite:///{VAR_DIR / cls.service_name}.db"
+        for legacy in ("postgresql://", "postgres://"):
+            if value.startswith(legacy):
+                return "postgresql+asyncpg://" + value.removeprefix(legacy)
+        if not value.startswith(SUPPORTED_DATABASE_SCHEMES):
+            scheme = value.split(":", 1)[0]
+            raise ValueError(
+                f"unsupported database '{scheme}': use sqlite+aiosqlite:///path.db "
+                "or postgresql+asyncpg://user@host:port/database"
+            )
+        return value
+
+    @field_validator("port")
+    @classmethod
+    def _default_port(cls, value: int) -> int:
+        return value or cls.default_port
+
+    @model_validator(mode="after")
+    def _no_placeholder_secrets(self) -> ServiceSettings:
+        if self.environment == "development":
+            return self
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr) and _is_placeholder(value.get_secret_value()):
+                raise ValueError(
+                    f"{self.env_name(name)} holds a placeholder secret; "
+                    f"set a real secret when REFEX_ENVIRONMENT={self.environment}"
+                )
+        return self
+
+    @property
+    def database_backend(self) -> str:
+        """Return `sqlite` or `postgresql`."""
+        return "sqlite" if self.database_url.startswith("sqlite") else "postgresql"
+
+
+def _is_placeholder(secret: str) -> bool:
+    return secret.strip().lower() in PLACEHOLDER_SECRETS or secret.startswith(DEV_SECRET_PREFIX)
+
+
+def describe_settings_error(error: ValidationError, settings_cls: type[ServiceSettings]) -> str:
+    """Say in one line which variable is wrong and why, without echoing its value."""
+    parts = []
+    for item in error.errors(include_input=False, include_url=False):
+        field = str(item["loc"][0]) if item["loc"] else ""
+        message = item["msg"].removeprefix("Value error, ")
+        if field in settings_cls.model_fields:
+            parts.append(f"{settings_cls.env_name(field)}: {message}")
+        else:
+            parts.append(message)
+    return f"refex {settings_cls.service_name}: invalid settings: " + "; ".join(parts)

@@ -1,0 +1,67 @@
+"""The controlled vocabularies every service speaks (DESIGN §1, §4, §5)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class DataCategory(StrEnum):
+    """A category of personal data; SOPs and consents speak in these, never in field names."""
+
+    IDENTITY_BASIC = "identity.basic"
+    IDENTITY_DOCUMENTS = "identity.documents"
+    CONTACT = "contact"
+    RETURN_TRAVEL = "return.travel"
+    HOUSEHOLD = "household"
+    VULNERABILITY = "vulnerability"
+    HEALTH_PHYSICAL = "health.physical"
+    HEALTH_MENTAL = "health.mental"
+    SKILLS = "skills"
+    NEEDS_ASSESSMENT = "needs.assessment"
+    PLAN = "plan"
+    PROTECTION = "protection"
+
+
+class ServiceCategory(StrEnum):
+    """The service taxonomy of the directory."""
+
+    HEALTH = "health"
+    MENTAL_HEALTH_PSYCHOSOCIAL = "mental_health_psychosocial"
+    HOUSING = "housing"
+    EMPLOYMENT = "employment"
+    TVET = "tvet"
+    BUSINESS_DEVELOPMENT = "business_development"
+    EDUCATION = "education"
+    LEGAL = "legal"
+    CASH_IN_KIND = "cash_in_kind"
+    RECEPTION = "reception"
+    FAMILY_TRACING = "family_tracing"
+    CHILD_PROTECTION = "child_protection"
+
+
+class Role(StrEnum):
+    """What a caller may do; carried in the token's `roles` claim."""
+
+    HOST_OFFICE = "host_office"
+    PROVIDER = "provider"
+    COORDINATOR = "coordinator"
+    MENTAL_HEALTH_PROFESSIONAL = "mental_health_professional"
+    AUDITOR = "auditor"
+    ADMIN = "admin"
+    SERVICE = "service"
+
+
+class Purpose(StrEnum):
+    """Why personal data is processed; consents and agreements name one or more."""
+
+    REFERRAL = "referral"
+    FOLLOW_UP = "follow_up"
+    MONITORING = "monitoring"
+
+
+class WithheldReason(StrEnum):
+    """Why a requested data category was not shared."""
+
+    NOT_IN_SOP = "not_in_sop"
+    NO_CONSENT = "no_consent"
+    NOT_REQUESTED = "not_requested"
