@@ -90,7 +90,9 @@ def migrate(
 
 @app.command()
 def seed(
-    only: Annotated[ServiceName | None, typer.Option("--service", help="Only this service.")] = None,
+    only: Annotated[
+        ServiceName | None, typer.Option("--service", help="Only this service.")
+    ] = None,
 ) -> None:
     """Load the demo data (organisations, agreements, keys, API clients); safe to repeat."""
     for service, target in DEMO_SEEDERS:

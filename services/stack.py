@@ -60,6 +60,7 @@ def wiring_env(ports: Mapping[str, int], host: str = "127.0.0.1") -> dict[str, s
         "REFEX_REFERRAL_DIRECTORY_URL": url["directory"],
         "REFEX_REFERRAL_CONSENT_URL": url["consent"],
         "REFEX_CONSENT_REFERRAL_URL": url["referral"],
+        "REFEX_CONSENT_DIRECTORY_URL": url["directory"],
     }
     env.update({f"REFEX_{name.upper()}_PORT": str(port) for name, port in ports.items()})
     return env

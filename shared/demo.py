@@ -26,6 +26,7 @@ MENTAL_HEALTH_ORG = _demo_id(4)  # a psychosocial NGO in Nigeria, employs the de
 AUDITOR_ORG = _demo_id(5)  # a data-protection office
 ADMIN_ORG = _demo_id(6)  # the directory steward
 SECOND_HOST_OFFICE_ORG = _demo_id(7)  # another return office (for "foreign organisation" checks)
+PLATFORM_ORG = _demo_id(8)  # refex itself: owner of the services' own API clients
 
 DEMO_ROLE_ORGS: dict[str, uuid.UUID] = {
     "host_office": HOST_OFFICE_ORG,

@@ -16,3 +16,4 @@ class ConsentSettings(ServiceSettings):
     service_name: ClassVar[str] = "consent"
     default_port: ClassVar[int] = 8002
     referral_url: str = "http://127.0.0.1:8003"
+    directory_url: str = "http://127.0.0.1:8001"
