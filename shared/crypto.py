@@ -38,6 +38,13 @@ MAX_PARTY_INFO_BYTES = 512
 WRAPPED_KEY_BYTES = 40
 IV_BYTES = 12
 TAG_BYTES = 16
+# Only registered names are echoed in errors: a header value might carry anything.
+JOSE_ALGORITHM_NAMES = frozenset(
+    {"none", "dir", "RSA1_5", "RSA-OAEP", "RSA-OAEP-256", "A128KW", "A192KW", "A256KW"}
+    | {"ECDH-ES", "ECDH-ES+A128KW", "ECDH-ES+A192KW", KEY_ALG, "A128GCMKW", "A256GCMKW"}
+    | {"PBES2-HS256+A128KW", "PBES2-HS512+A256KW", "A128CBC-HS256", "A256CBC-HS512"}
+    | {"A128GCM", "A192GCM", CONTENT_ENC, "HS256", "HS512", "RS256", "PS256", "ES256", "EdDSA"}
+)
 _B64URL = re.compile(r"[A-Za-z0-9_-]*")
 _KID = re.compile(r"[\x21-\x7e]{1,128}")
 
@@ -489,15 +496,23 @@ def _select_entry(parsed: _Parsed, kid: str) -> tuple[dict[str, Any], dict[str, 
     return matches[0]
 
 
+def describe_algorithm(value: object) -> str:
+    """Name a header's algorithm for an error message without echoing arbitrary text."""
+    if value is None:
+        return "none given"
+    known = isinstance(value, str) and value in JOSE_ALGORITHM_NAMES
+    return repr(value) if known else "an unrecognised value"
+
+
 def _check_algorithms(header: Mapping[str, Any]) -> None:
     if header.get("alg") != KEY_ALG:
         raise DisallowedAlgorithm(
-            f"Key management algorithm {str(header.get('alg'))[:40]!r} is not allowed; "
+            f"Key management algorithm {describe_algorithm(header.get('alg'))} is not allowed; "
             f"only {KEY_ALG} is accepted."
         )
     if header.get("enc") != CONTENT_ENC:
         raise DisallowedAlgorithm(
-            f"Content encryption {str(header.get('enc'))[:40]!r} is not allowed; "
+            f"Content encryption {describe_algorithm(header.get('enc'))} is not allowed; "
             f"only {CONTENT_ENC} is accepted."
         )
     if "zip" in header:

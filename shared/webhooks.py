@@ -19,6 +19,7 @@ from shared.crypto import (
     InvalidKey,
     b64url_decode,
     b64url_encode,
+    describe_algorithm,
     load_private_key,
     load_public_key,
     strict_json_object,
@@ -98,7 +99,8 @@ def _checked_header(header_b64: str) -> dict[str, Any]:
     header = strict_json_object(raw, what="signature header", error=WebhookSignatureError)
     if header.get("alg") != SIGNATURE_ALG:
         raise WebhookSignatureError(
-            f"The webhook signature must use {SIGNATURE_ALG}, not {str(header.get('alg'))[:40]!r}."
+            f"The webhook signature must use {SIGNATURE_ALG}, "
+            f"not {describe_algorithm(header.get('alg'))}."
         )
     if not isinstance(header.get("kid"), str) or not header["kid"]:
         raise WebhookSignatureError("The webhook signature names no key ('kid').")
@@ -114,7 +116,7 @@ def _verification_key(jwks: Mapping[str, Any], kid: str) -> ec.EllipticCurvePubl
     matches = [k for k in keys or [] if isinstance(k, Mapping) and k.get("kid") == kid]
     if len(matches) != 1:
         raise WebhookSignatureError(
-            f"The webhook was signed with key '{kid[:80]}', which the sender does not publish. "
+            "The webhook was signed with a key the sender does not publish. "
             "Refresh the sender's JWKS; if it is still missing, discard the delivery."
         )
     jwk = matches[0]
