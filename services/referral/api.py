@@ -1,7 +1,304 @@
-"""HTTP routes of the referral service."""
+"""HTTP routes of the referral service: parse, authorise, call the service, shape the response."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
 
-router = APIRouter()
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+
+from services.referral import queries, service
+from services.referral.dependencies import (
+    AdminContext,
+    ClientsDep,
+    PartyContext,
+    ReaderContext,
+    SenderContext,
+    ServiceContext,
+    StatsContext,
+)
+from services.referral.schemas import (
+    ConsentWithdrawal,
+    NoteCreate,
+    NoteRead,
+    ReferralCreate,
+    ReferralRead,
+    ReferralStats,
+    Status,
+    StatusChange,
+    WithdrawalResult,
+)
+from shared.auth import AnyPrincipal
+from shared.casefile import casefile_json_schema
+from shared.db import SessionDep
+from shared.errors import problem_responses
+from shared.pagination import Page, PageParams, page_params
+from shared.vocabulary import ServiceCategory
+
+router = APIRouter(tags=["referrals"])
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=128,
+        pattern=r"^[A-Za-z0-9._:-]{8,128}$",
+        description="Any unique string (8-128 chars); a retry with the same key and body returns "
+        "the first answer instead of creating a second referral.",
+    ),
+]
+IfMatch = Annotated[
+    str | None,
+    Header(
+        alias="If-Match", description="The ETag you last read; 412 if the referral changed since."
+    ),
+]
+Paging = Annotated[PageParams, Depends(page_params)]
+
+
+@router.get(
+    "/casefile/schema", summary="JSON Schema of the CaseFile", responses=problem_responses()
+)
+async def casefile_schema(principal: AnyPrincipal) -> dict[str, Any]:
+    """Return the CaseFile JSON Schema; each section names its data category (x-data-category)."""
+    return casefile_json_schema()
+
+
+@router.post(
+    "/referrals",
+    status_code=201,
+    summary="Send a referral",
+    responses=problem_responses(404, 409, 422, 503, 504),
+)
+async def create_referral(
+    referral_in: ReferralCreate,
+    session: SessionDep,
+    context: SenderContext,
+    clients: ClientsDep,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> ReferralRead:
+    """Send a returnee's case file to a provider's service, sharing only what the SOP and the
+    consent allow.
+
+    The answer lists the shared categories and each withheld one with its reason (`not_in_sop`,
+    `no_consent`, `not_requested`), and warns when the provider needs a withheld category at first
+    contact. The payload is stored only as JWE readable by the provider and your organisation.
+    """
+    referral, _ = await service.create(
+        session=session,
+        context=context,
+        referral_in=referral_in,
+        clients=clients,
+        idempotency_key=idempotency_key,
+    )
+    response.headers["Location"] = f"/referrals/{referral.id}"
+    response.headers["ETag"] = f'"{_version_of(referral)}"'
+    return referral
+
+
+@router.get(
+    "/referrals", summary="List referrals you sent or received", responses=problem_responses(400)
+)
+async def list_referrals(
+    session: SessionDep,
+    context: ReaderContext,
+    paging: Paging,
+    box: Annotated[
+        str | None,
+        Query(pattern="^(sent|received)$", description="Only `sent` or only `received`."),
+    ] = None,
+    status: Annotated[list[Status] | None, Query()] = None,
+    category: Annotated[list[ServiceCategory] | None, Query()] = None,
+    updated_since: Annotated[
+        datetime | None,
+        Query(description="Only referrals changed at or after this time (ISO 8601, with zone)."),
+    ] = None,
+    overdue: Annotated[bool | None, Query(description="Only overdue referrals.")] = None,
+) -> Page[ReferralRead]:
+    """List the referrals your organisation is a party to, oldest change first (for polling).
+
+    Auditors see every referral's metadata, never payloads.
+    """
+    return await queries.list_referrals(
+        session=session,
+        principal=context.principal,
+        paging=paging,
+        box=box,
+        statuses=status,
+        categories=category,
+        updated_since=updated_since,
+        overdue=overdue,
+    )
+
+
+@router.get(
+    "/referrals/overdue",
+    summary="Referrals past their response deadline",
+    responses=problem_responses(400),
+)
+async def list_overdue(
+    session: SessionDep, context: ReaderContext, paging: Paging
+) -> Page[ReferralRead]:
+    """List your open referrals whose acknowledge or respond deadline has passed."""
+    return await queries.list_referrals(
+        session=session,
+        principal=context.principal,
+        paging=paging,
+        box=None,
+        statuses=None,
+        categories=None,
+        updated_since=None,
+        overdue=True,
+    )
+
+
+@router.get(
+    "/referrals/stats", summary="Statistics without personal data", responses=problem_responses()
+)
+async def referral_stats(
+    session: SessionDep,
+    context: StatsContext,
+    programme: Annotated[str | None, Query(max_length=128)] = None,
+) -> ReferralStats:
+    """Counts by status, category and programme, times to acknowledge and accept, outcomes.
+
+    Auditors and admins see all referrals; other roles see those of their organisation.
+    """
+    return await queries.stats(session=session, principal=context.principal, programme=programme)
+
+
+@router.get("/referrals/webhooks/jwks", summary="Keys that sign webhook notifications")
+async def webhook_jwks(request: Request) -> dict[str, Any]:
+    """Public keys to verify the detached JWS in the `X-Refex-Signature` header of webhooks."""
+    jwks: dict[str, Any] = request.app.state.webhook_jwks
+    return jwks
+
+
+@router.get(
+    "/referrals/deliveries/dead-letters",
+    summary="Notifications that could not be delivered",
+    responses=problem_responses(),
+)
+async def list_dead_letters(session: SessionDep, context: AdminContext) -> list[dict[str, Any]]:
+    """List webhook notifications that exhausted their retries (admin)."""
+    return await queries.dead_letters(session=session)
+
+
+@router.post(
+    "/referrals/deliveries/{event_id}/replay",
+    summary="Retry a dead-lettered notification",
+    status_code=202,
+    responses=problem_responses(404),
+)
+async def replay_dead_letter(
+    event_id: uuid.UUID, session: SessionDep, context: AdminContext
+) -> dict[str, str]:
+    """Put a dead-lettered notification back in the delivery queue (admin)."""
+    await queries.replay_dead_letter(session=session, event_id=event_id)
+    return {"status": "queued"}
+
+
+@router.get(
+    "/referrals/{referral_id}", summary="Read one referral", responses=problem_responses(404)
+)
+async def get_referral(
+    referral_id: uuid.UUID, session: SessionDep, context: ReaderContext, response: Response
+) -> ReferralRead:
+    """Return a referral with its JWE payload to the sender and recipient; metadata to auditors.
+
+    Anyone else gets 404, whether or not the referral exists.
+    """
+    referral = await service.read(session=session, context=context, referral_id=referral_id)
+    response.headers["ETag"] = f'"{_version_of(referral)}"'
+    return referral
+
+
+@router.post(
+    "/referrals/{referral_id}/status",
+    summary="Change a referral's status",
+    responses=problem_responses(404, 409, 412, 422),
+)
+async def change_status(
+    referral_id: uuid.UUID,
+    change: StatusChange,
+    session: SessionDep,
+    context: PartyContext,
+    clients: ClientsDep,
+    response: Response,
+    if_match: IfMatch = None,
+) -> ReferralRead:
+    """Move the referral along its lifecycle (FHIR Task codes).
+
+    The provider acknowledges (`received`), accepts, rejects, starts (`in-progress`), puts on hold,
+    fails or completes (with an `outcome` and optional returnee `feedback`); the sender cancels.
+    `rejected`, `cancelled`, `on-hold` and `failed` need a `reason`. An illegal move answers 409
+    listing the moves you may make.
+    """
+    referral = await service.change_status(
+        session=session,
+        context=context,
+        referral_id=referral_id,
+        change=change,
+        if_match=if_match,
+        clients=clients,
+    )
+    response.headers["ETag"] = service.etag(referral)
+    return service.to_read(referral, context.principal)
+
+
+@router.post(
+    "/referrals/{referral_id}/notes",
+    status_code=201,
+    summary="Add a note",
+    responses=problem_responses(404, 409, 422, 503),
+)
+async def add_note(
+    referral_id: uuid.UUID,
+    note_in: NoteCreate,
+    session: SessionDep,
+    context: PartyContext,
+    clients: ClientsDep,
+) -> NoteRead:
+    """Add a follow-up note or document; it is encrypted to both parties before it is stored."""
+    note = await service.add_note(
+        session=session, context=context, referral_id=referral_id, note_in=note_in, clients=clients
+    )
+    return NoteRead.model_validate(note, from_attributes=True)
+
+
+@router.get(
+    "/referrals/{referral_id}/notes",
+    summary="List a referral's notes",
+    responses=problem_responses(404),
+)
+async def list_notes(
+    referral_id: uuid.UUID, session: SessionDep, context: PartyContext
+) -> list[NoteRead]:
+    """Return the notes in the order they were written, each as JWE for both parties."""
+    return await queries.notes(
+        session=session, principal=context.principal, referral_id=referral_id
+    )
+
+
+@router.post(
+    "/internal/consent-withdrawals",
+    summary="A consent was withdrawn (internal)",
+    responses=problem_responses(422),
+)
+async def consent_withdrawn(
+    withdrawal: ConsentWithdrawal, session: SessionDep, context: ServiceContext
+) -> WithdrawalResult:
+    """Cancel every open referral resting on the withdrawn consent (consent service only)."""
+    cancelled = await service.cancel_for_withdrawal(
+        session=session,
+        subject_ref=withdrawal.subject_ref,
+        consent_id=withdrawal.consent_id,
+        subject_key=context.subject_key,
+        request_id=context.request_id,
+    )
+    return WithdrawalResult(cancelled_referral_ids=cancelled)
+
+
+def _version_of(referral: ReferralRead) -> int:
+    return referral.version

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import ClassVar
 
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import ServiceSettings
@@ -17,3 +19,20 @@ class ReferralSettings(ServiceSettings):
     default_port: ClassVar[int] = 8003
     directory_url: str = "http://127.0.0.1:8001"
     consent_url: str = "http://127.0.0.1:8002"
+    subject_hash_key: SecretStr = Field(
+        SecretStr("dev-only-subject-hash-key"),
+        description="Key of the HMAC that turns subject pseudonyms into lookup digests.",
+    )
+    webhook_signing_key_file: Path = Field(
+        Path("var/referral/webhook-signing-key.jwk"),
+        description="Private ES256 JWK that signs webhook bodies; generated in development.",
+    )
+    outbox_interval_s: float = Field(1.0, gt=0, description="Seconds between outbox sweeps.")
+    sla_interval_s: float = Field(60.0, gt=0, description="Seconds between SLA sweeps.")
+    sla_grace_hours: float = Field(
+        24.0,
+        ge=0,
+        description="Business hours after respond_by before an unanswered referral is cancelled.",
+    )
+    max_delivery_attempts: int = Field(12, ge=1, description="Webhook attempts before dead-letter.")
+    run_workers: bool = Field(True, description="Run the outbox and SLA workers in this process.")

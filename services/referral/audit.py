@@ -1,0 +1,103 @@
+"""The hash-chained audit trail: each row stores the previous row's hash and its own."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.referral.models import AuditEvent, ChainHead
+from shared.auth import Principal
+from shared.canonical import canonical_json, sha256_hex
+from shared.clock import utcnow
+from shared.ids import new_id
+
+GENESIS_HASH = "0" * 64
+HEAD_ROW_ID = 1
+
+
+def audit_hash(row: AuditEvent) -> str:
+    """Hash of a row's canonical content chained to its predecessor."""
+    content = {
+        "id": str(row.id),
+        "referral_id": str(row.referral_id) if row.referral_id else None,
+        "action": row.action,
+        "actor_client_id": row.actor_client_id,
+        "actor_org_id": row.actor_org_id,
+        "actor_roles": sorted(row.actor_roles),
+        "request_id": row.request_id,
+        "details": row.details,
+        "at": row.at.isoformat(),
+        "prev_hash": row.prev_hash,
+    }
+    return sha256_hex(row.prev_hash.encode() + canonical_json(content))
+
+
+async def _locked_head(session: AsyncSession) -> ChainHead:
+    # FOR UPDATE serialises appenders on PostgreSQL; SQLite has a single writer anyway.
+    head = await session.scalar(
+        select(ChainHead).where(ChainHead.id == HEAD_ROW_ID).with_for_update()
+    )
+    if head is None:
+        head = ChainHead(id=HEAD_ROW_ID, seq=0, hash=GENESIS_HASH)
+        session.add(head)
+    return head
+
+
+async def append_audit(
+    session: AsyncSession,
+    *,
+    action: str,
+    actor: Principal | None,
+    referral_id: uuid.UUID | None,
+    request_id: str | None,
+    details: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Append one audit row in the caller's transaction."""
+    head = await _locked_head(session)
+    row = AuditEvent(
+        id=new_id(),
+        referral_id=referral_id,
+        action=action,
+        actor_client_id=actor.client_id if actor else "refex-referral",
+        actor_org_id=actor.org_id if actor else "refex",
+        actor_roles=sorted(actor.roles) if actor else ["service"],
+        request_id=request_id,
+        details=details or {},
+        at=utcnow(),
+        prev_hash=head.hash,
+    )
+    row.hash = audit_hash(row)
+    session.add(row)
+    head.seq += 1
+    head.hash = row.hash
+    return row
+
+
+@dataclass(frozen=True)
+class ChainBreak:
+    """Where the audit chain stops verifying, and why."""
+
+    seq: int
+    reason: str
+
+
+def verify_chain(rows: Iterable[AuditEvent], head_hash: str | None = None) -> ChainBreak | None:
+    """Recompute the chain in order; return the first bad row, or None when all verify."""
+    previous = GENESIS_HASH
+    last_seq = 0
+    for row in rows:
+        if row.prev_hash != previous:
+            return ChainBreak(
+                row.seq, "does not follow the previous row (deleted, inserted or reordered rows)"
+            )
+        if audit_hash(row) != row.hash:
+            return ChainBreak(row.seq, "content does not match its hash (row edited)")
+        previous, last_seq = row.hash, row.seq
+    if head_hash is not None and head_hash != previous:
+        return ChainBreak(last_seq + 1, "rows after this point are missing (chain truncated)")
+    return None

@@ -1,0 +1,74 @@
+"""Typed clients to the directory and consent services."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from services.referral.errors import NoAgreement
+from shared.errors import UpstreamUnavailable
+from shared.http import ServiceClient
+
+
+class DirectoryClient(ServiceClient):
+    """What the referral service asks the directory."""
+
+    upstream = "directory"
+
+    async def resolve(
+        self, *, sender_org: uuid.UUID, service_id: uuid.UUID, purpose: str, request_id: str | None
+    ) -> dict[str, Any]:
+        """Return the agreement in force with recipient, keys and focal points, or NoAgreement."""
+        response = await self.request(
+            "GET",
+            "/agreements/resolve",
+            request_id=request_id,
+            params={
+                "sender_org": str(sender_org),
+                "service_id": str(service_id),
+                "purpose": purpose,
+            },
+        )
+        if response.status_code == 404:
+            detail = response.json().get("detail") or "No agreement covers this referral."
+            raise NoAgreement(
+                f"{detail} Ask the directory admin for an agreement (SOP) between your "
+                "organisation and this provider for this service and purpose."
+            )
+        return _json_or_unavailable(response.status_code, response.json(), self.upstream)
+
+    async def jwks(self, org_id: uuid.UUID) -> dict[str, Any]:
+        """Return the organisation's currently valid public encryption keys."""
+        response = await self.request("GET", f"/organisations/{org_id}/jwks")
+        return _json_or_unavailable(response.status_code, response.json(), self.upstream)
+
+
+class ConsentClient(ServiceClient):
+    """What the referral service asks and tells the consent service."""
+
+    upstream = "consent"
+
+    async def decide(
+        self, decision_in: dict[str, Any], *, request_id: str | None
+    ) -> dict[str, Any]:
+        """Return which requested categories the returnee's consent (or an override) allows."""
+        response = await self.request("POST", "/decisions", json=decision_in, request_id=request_id)
+        return _json_or_unavailable(response.status_code, response.json(), self.upstream)
+
+    async def record_disclosure(
+        self, disclosure: dict[str, Any], *, request_id: str | None
+    ) -> dict[str, Any]:
+        """Append the disclosure to the consent ledger (idempotent per referral)."""
+        response = await self.request(
+            "POST", "/disclosures", json=disclosure, request_id=request_id
+        )
+        return _json_or_unavailable(response.status_code, response.json(), self.upstream)
+
+
+def _json_or_unavailable(status: int, body: Any, upstream: str) -> dict[str, Any]:
+    if status not in (200, 201) or not isinstance(body, dict):
+        raise UpstreamUnavailable(
+            f"The {upstream} service refused a request from the referral service (HTTP {status})."
+            " Nothing was changed; contact support if this persists."
+        )
+    return body

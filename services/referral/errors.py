@@ -1,0 +1,90 @@
+"""Problems the referral service answers with; none ever carries personal data."""
+
+from __future__ import annotations
+
+from shared.errors import Conflict, NotFound, PreconditionFailed, UnprocessableContent
+
+
+class ReferralNotFound(NotFound):
+    """The referral does not exist or the caller's organisation is not a party to it."""
+
+    slug = "referral-not-found"
+    title = "Referral not found"
+    detail = "No referral with this id is visible to your organisation."
+
+
+class NoAgreement(UnprocessableContent):
+    """No SOP/MoU covers this sender, service and purpose."""
+
+    slug = "no-agreement"
+    title = "No agreement covers this referral"
+
+
+class RecipientNotAccepting(UnprocessableContent):
+    """The service currently takes no referrals."""
+
+    slug = "recipient-not-accepting"
+    title = "Service is not accepting referrals"
+    detail = (
+        "This service is not accepting referrals at the moment. Choose another service in the "
+        "directory, or ask the provider when it will accept again."
+    )
+
+
+class NoRecipientKey(UnprocessableContent):
+    """A party has no valid encryption key, so nothing can be sent securely."""
+
+    slug = "no-valid-key"
+    title = "No valid encryption key"
+
+
+class NothingToShare(UnprocessableContent):
+    """After applying the SOP and the consent, no requested category may be shared."""
+
+    slug = "nothing-to-share"
+    title = "Nothing may be shared"
+
+
+class IdempotencyKeyReused(UnprocessableContent):
+    """The Idempotency-Key was already used for a different request."""
+
+    slug = "idempotency-key-reused"
+    title = "Idempotency-Key used for another request"
+    detail = (
+        "This Idempotency-Key was already used with a different body. Use a new key for a new "
+        "referral, or resend exactly the original body to get the original answer."
+    )
+
+
+class DuplicateOpenReferral(Conflict):
+    """The same subject already has an open referral to this service."""
+
+    slug = "duplicate-open-referral"
+    title = "An open referral already exists"
+
+
+class IllegalTransition(Conflict):
+    """The referral cannot move from its current status to the requested one."""
+
+    slug = "illegal-transition"
+    title = "Status change not allowed"
+
+
+class ReferralClosed(Conflict):
+    """The referral is closed, so nothing more may be added to it."""
+
+    slug = "referral-closed"
+    title = "Referral is closed"
+
+
+class MissingReason(UnprocessableContent):
+    """This status change needs a reason code (or an outcome)."""
+
+    slug = "reason-required"
+    title = "Reason required"
+
+
+class ReferralChanged(PreconditionFailed):
+    """If-Match did not match the referral's current ETag."""
+
+    slug = "referral-changed"

@@ -1,0 +1,129 @@
+"""Queries of the referral service; no HTTP and no business rules here."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import Select, and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.referral.models import IdempotencyRecord, OutboxEvent, Referral, ReferralNote
+from services.referral.schemas import CLOSED_STATUSES
+
+
+async def get(
+    session: AsyncSession, *, referral_id: uuid.UUID, for_update: bool = False
+) -> Referral | None:
+    """Return the referral with this id, locked for update when asked."""
+    query = select(Referral).where(Referral.id == referral_id)
+    if for_update:
+        query = query.with_for_update()
+    return await session.scalar(query)
+
+
+async def find_open_duplicate(
+    session: AsyncSession,
+    *,
+    subject_digest: str,
+    service_id: uuid.UUID,
+    recipient_org_id: uuid.UUID,
+) -> Referral | None:
+    """Return an open referral for the same subject, service and recipient, if any."""
+    return await session.scalar(
+        select(Referral)
+        .where(
+            Referral.subject_digest == subject_digest,
+            Referral.service_id == service_id,
+            Referral.recipient_org_id == recipient_org_id,
+            Referral.status.not_in([str(s) for s in CLOSED_STATUSES]),
+        )
+        .limit(1)
+    )
+
+
+async def find_idempotency(
+    session: AsyncSession, *, sender_org_id: uuid.UUID, key: str
+) -> IdempotencyRecord | None:
+    """Return the record of an earlier request with this Idempotency-Key."""
+    return await session.scalar(
+        select(IdempotencyRecord).where(
+            IdempotencyRecord.sender_org_id == sender_org_id, IdempotencyRecord.key == key
+        )
+    )
+
+
+def visible_to(org_id: uuid.UUID | None, *, auditor: bool) -> Select[Referral]:
+    """Referrals an organisation is party to (all of them for auditors)."""
+    query = select(Referral)
+    if not auditor:
+        query = query.where(
+            or_(Referral.sender_org_id == org_id, Referral.recipient_org_id == org_id)
+        )
+    return query
+
+
+async def list_page(
+    session: AsyncSession,
+    *,
+    query: Select[Referral],
+    after: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+) -> Sequence[Referral]:
+    """Return up to `limit` referrals ordered by (updated_at, id), after the cursor."""
+    if after is not None:
+        updated_at, last_id = after
+        query = query.where(
+            or_(
+                Referral.updated_at > updated_at,
+                and_(Referral.updated_at == updated_at, Referral.id > last_id),
+            )
+        )
+    query = query.order_by(Referral.updated_at, Referral.id).limit(limit)
+    return (await session.scalars(query)).all()
+
+
+async def open_for_subject(
+    session: AsyncSession, *, subject_digest: str, consent_id: str
+) -> Sequence[Referral]:
+    """Open referrals of a subject that rest on the given consent, locked for update."""
+    rows = (
+        await session.scalars(
+            select(Referral)
+            .where(
+                Referral.subject_digest == subject_digest,
+                Referral.status.not_in([str(s) for s in CLOSED_STATUSES]),
+            )
+            .with_for_update()
+        )
+    ).all()
+    return [row for row in rows if consent_id in row.consent_ids]
+
+
+async def notes(session: AsyncSession, *, referral_id: uuid.UUID) -> Sequence[ReferralNote]:
+    """Notes of a referral in the order they were written."""
+    return (
+        await session.scalars(
+            select(ReferralNote)
+            .where(ReferralNote.referral_id == referral_id)
+            .order_by(ReferralNote.created_at, ReferralNote.id)
+        )
+    ).all()
+
+
+async def due_outbox(session: AsyncSession, *, now: datetime, limit: int) -> Sequence[OutboxEvent]:
+    """Undelivered events due now, locked so other replicas skip them."""
+    return (
+        await session.scalars(
+            select(OutboxEvent)
+            .where(
+                OutboxEvent.delivered_at.is_(None),
+                OutboxEvent.dead_at.is_(None),
+                OutboxEvent.next_attempt_at <= now,
+            )
+            .order_by(OutboxEvent.next_attempt_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    ).all()

@@ -1,0 +1,270 @@
+"""Request and response bodies of the referral service."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from shared.casefile import CaseFile
+from shared.vocabulary import DataCategory, Purpose, ServiceCategory, WithheldReason
+
+SUBJECT_REF_PATTERN = r"^[A-Za-z0-9_-]{16,128}$"
+SubjectRef = Annotated[
+    str,
+    Field(
+        pattern=SUBJECT_REF_PATTERN,
+        examples=["hof-2026-7f3a9c1e5b2d4a60"],
+        description="The host office's opaque pseudonym of the returnee (never a name).",
+    ),
+]
+EXAMPLE_ID = "0192f0c4-7d1e-7cc3-9a55-3c1f2a3b4c5d"
+
+
+class Status(StrEnum):
+    """FHIR Task status codes used for referrals."""
+
+    REQUESTED = "requested"
+    RECEIVED = "received"
+    ACCEPTED = "accepted"
+    IN_PROGRESS = "in-progress"
+    COMPLETED = "completed"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+    ON_HOLD = "on-hold"
+    FAILED = "failed"
+    ENTERED_IN_ERROR = "entered-in-error"
+
+
+CLOSED_STATUSES = frozenset(
+    {Status.COMPLETED, Status.REJECTED, Status.CANCELLED, Status.FAILED, Status.ENTERED_IN_ERROR}
+)
+
+
+class Urgency(StrEnum):
+    """How fast the returnee needs the service."""
+
+    ROUTINE = "routine"
+    URGENT = "urgent"
+
+
+class Outcome(StrEnum):
+    """What came of a completed referral."""
+
+    GOT_HELP = "got-help"
+    COULD_NOT_CONTACT = "could-not-contact"
+    NOT_ELIGIBLE = "not-eligible"
+    NO_CAPACITY = "no-capacity"
+    DECLINED_BY_RETURNEE = "declined-by-returnee"
+    REFERRED_ELSEWHERE = "referred-elsewhere"
+
+
+class ReasonCode(StrEnum):
+    """Why a referral was rejected, cancelled, put on hold or failed."""
+
+    NOT_ELIGIBLE = "not-eligible"
+    NO_CAPACITY = "no-capacity"
+    SERVICE_UNAVAILABLE = "service-unavailable"
+    DECLINED_BY_RETURNEE = "declined-by-returnee"
+    DUPLICATE = "duplicate"
+    CONSENT_WITHDRAWN = "consent-withdrawn"
+    NO_RESPONSE = "no-response"
+    NO_LONGER_NEEDED = "no-longer-needed"
+    REFERRED_ELSEWHERE = "referred-elsewhere"
+    AWAITING_CONSENT = "awaiting-consent"
+    AWAITING_INFORMATION = "awaiting-information"
+    RETURNEE_UNAVAILABLE = "returnee-unavailable"
+    COULD_NOT_CONTACT = "could-not-contact"
+    ENTERED_IN_ERROR = "entered-in-error"
+    OTHER = "other"
+
+
+class ReferralCreate(BaseModel):
+    """A referral of one returnee to one service."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "service_id": EXAMPLE_ID,
+                    "subject_ref": "hof-2026-7f3a9c1e5b2d4a60",
+                    "purpose": "referral",
+                    "urgency": "routine",
+                    "requested_categories": [
+                        "identity.basic",
+                        "contact",
+                        "health.physical",
+                        "health.mental",
+                    ],
+                    "casefile": CaseFile.model_config["json_schema_extra"]["examples"][0],  # type: ignore[index]
+                }
+            ]
+        },
+    )
+
+    service_id: uuid.UUID
+    subject_ref: SubjectRef
+    purpose: Purpose = Purpose.REFERRAL
+    urgency: Urgency = Urgency.ROUTINE
+    requested_categories: list[DataCategory] = Field(min_length=1, max_length=12)
+    casefile: CaseFile
+
+    @field_validator("requested_categories")
+    @classmethod
+    def _unique(cls, value: list[DataCategory]) -> list[DataCategory]:
+        if len(set(value)) != len(value):
+            raise ValueError("list each category once")
+        return value
+
+
+class WithheldCategory(BaseModel):
+    """A requested or present category that was not shared, and why."""
+
+    category: DataCategory
+    reason: WithheldReason
+
+
+class AgreementRef(BaseModel):
+    """The SOP/MoU the referral rests on."""
+
+    id: uuid.UUID
+    version: int
+
+
+class Feedback(BaseModel):
+    """The returnee's feedback at completion; the comment is stored encrypted."""
+
+    model_config = ConfigDict(extra="forbid")
+    score: int = Field(ge=1, le=5, examples=[4])
+    comment: str | None = Field(None, max_length=2000, examples=["Seen quickly, kind staff."])
+
+
+class ReferralRead(BaseModel):
+    """A referral as a party (or, without the payload, an auditor) sees it."""
+
+    id: uuid.UUID = Field(examples=[EXAMPLE_ID])
+    version: int = Field(examples=[3], description="Changes with every update; the ETag.")
+    status: Status
+    status_reason: ReasonCode | None = None
+    sender_org_id: uuid.UUID
+    recipient_org_id: uuid.UUID
+    service_id: uuid.UUID
+    service_category: ServiceCategory
+    programme: str | None = None
+    purpose: Purpose
+    urgency: Urgency
+    basis: str = Field(examples=["consent"], description="`consent` or `emergency`.")
+    emergency: bool = Field(description="True when shared under a life-at-risk override.")
+    consent_ids: list[str]
+    override_id: str | None = None
+    agreement: AgreementRef
+    shared_categories: list[DataCategory]
+    withheld: list[WithheldCategory]
+    warnings: list[str] = Field(
+        default_factory=list,
+        examples=[
+            [
+                "The provider needs health.mental at first contact, but it was withheld "
+                "(no_consent). Ask the returnee for consent for it, then send a new referral."
+            ]
+        ],
+    )
+    acknowledge_by: datetime | None = None
+    respond_by: datetime | None = None
+    overdue: bool = False
+    created_at: datetime
+    updated_at: datetime
+    acknowledged_at: datetime | None = None
+    accepted_at: datetime | None = None
+    closed_at: datetime | None = None
+    outcome: Outcome | None = None
+    feedback_score: int | None = None
+    feedback: dict[str, Any] | None = Field(
+        None, description="JWE of the feedback comment, readable by both parties only."
+    )
+    allowed_moves: list[Status] = Field(
+        default_factory=list, description="Statuses the caller may move this referral to now."
+    )
+    payload: dict[str, Any] | None = Field(
+        None,
+        description="The minimised CaseFile as JWE (general JSON serialisation), "
+        "encrypted to the recipient's and the sender's keys. Absent for auditors.",
+    )
+
+
+class StatusChange(BaseModel):
+    """Move a referral to another status."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"status": "received"},
+                {"status": "rejected", "reason": "no-capacity"},
+                {
+                    "status": "completed",
+                    "outcome": "got-help",
+                    "feedback": {"score": 5, "comment": "Helpful"},
+                },
+            ]
+        },
+    )
+    status: Status
+    reason: ReasonCode | None = None
+    outcome: Outcome | None = None
+    feedback: Feedback | None = None
+
+
+class NoteCreate(BaseModel):
+    """A follow-up note, encrypted to both parties before it is stored."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: str = Field("note", pattern=r"^(note|document)$", examples=["note"])
+    text: str = Field(min_length=1, max_length=200_000, examples=["First appointment booked."])
+
+
+class NoteRead(BaseModel):
+    """A stored note: metadata and its JWE."""
+
+    id: uuid.UUID
+    referral_id: uuid.UUID
+    author_org_id: uuid.UUID
+    kind: str
+    created_at: datetime
+    body: dict[str, Any] = Field(description="JWE of the note, readable by both parties only.")
+
+
+class ConsentWithdrawal(BaseModel):
+    """Sent by the consent service when a returnee withdraws consent."""
+
+    event_id: uuid.UUID
+    consent_id: str
+    subject_ref: SubjectRef
+    sender_org_id: uuid.UUID | None = None
+    withdrawn_at: datetime
+    reason: str | None = Field(None, max_length=200)
+
+
+class WithdrawalResult(BaseModel):
+    """What a withdrawal cancelled."""
+
+    cancelled_referral_ids: list[uuid.UUID]
+
+
+class ReferralStats(BaseModel):
+    """Counts and times without personal data."""
+
+    total: int
+    by_status: dict[str, int]
+    by_category: dict[str, int]
+    by_programme: dict[str, int]
+    median_hours_to_acknowledge: float | None
+    p90_hours_to_acknowledge: float | None
+    median_hours_to_accept: float | None
+    p90_hours_to_accept: float | None
+    share_with_outcome: float | None
+    overdue: int

@@ -1,0 +1,697 @@
+"""The rules of referral routing: minimise, encrypt, record, and move through the lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+import orjson
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.referral import repository
+from services.referral.audit import append_audit
+from services.referral.clients import ConsentClient, DirectoryClient
+from services.referral.errors import (
+    DuplicateOpenReferral,
+    IdempotencyKeyReused,
+    IllegalTransition,
+    MissingReason,
+    NoRecipientKey,
+    NothingToShare,
+    RecipientNotAccepting,
+    ReferralChanged,
+    ReferralClosed,
+    ReferralNotFound,
+)
+from services.referral.models import IdempotencyRecord, OutboxEvent, Referral, ReferralNote
+from services.referral.schemas import (
+    CLOSED_STATUSES,
+    AgreementRef,
+    NoteCreate,
+    ReasonCode,
+    ReferralCreate,
+    ReferralRead,
+    Status,
+    StatusChange,
+    Urgency,
+    WithheldCategory,
+)
+from services.referral.sharing import SharingDecision, decide_sharing
+from shared.auth import Principal
+from shared.business_hours import Schedule
+from shared.canonical import canonical_json, sha256_hex
+from shared.clock import utcnow
+from shared.crypto import encrypt_for
+from shared.ids import new_id
+from shared.vocabulary import DataCategory, Role
+
+
+class Party(StrEnum):
+    """Which side of a referral a caller is on."""
+
+    SENDER = "sender"
+    RECIPIENT = "recipient"
+
+
+# Who may make each move (FHIR Task codes). Anything not listed is an illegal move.
+TRANSITIONS: dict[tuple[Status, Status], Party] = {
+    (Status.REQUESTED, Status.RECEIVED): Party.RECIPIENT,
+    (Status.REQUESTED, Status.ACCEPTED): Party.RECIPIENT,
+    (Status.RECEIVED, Status.ACCEPTED): Party.RECIPIENT,
+    (Status.REQUESTED, Status.REJECTED): Party.RECIPIENT,
+    (Status.RECEIVED, Status.REJECTED): Party.RECIPIENT,
+    (Status.ACCEPTED, Status.IN_PROGRESS): Party.RECIPIENT,
+    (Status.ACCEPTED, Status.COMPLETED): Party.RECIPIENT,
+    (Status.IN_PROGRESS, Status.COMPLETED): Party.RECIPIENT,
+    (Status.ACCEPTED, Status.FAILED): Party.RECIPIENT,
+    (Status.IN_PROGRESS, Status.FAILED): Party.RECIPIENT,
+    (Status.ACCEPTED, Status.ON_HOLD): Party.RECIPIENT,
+    (Status.IN_PROGRESS, Status.ON_HOLD): Party.RECIPIENT,
+    (Status.ON_HOLD, Status.IN_PROGRESS): Party.RECIPIENT,
+    (Status.REQUESTED, Status.CANCELLED): Party.SENDER,
+    (Status.RECEIVED, Status.CANCELLED): Party.SENDER,
+    (Status.ACCEPTED, Status.CANCELLED): Party.SENDER,
+    (Status.IN_PROGRESS, Status.CANCELLED): Party.SENDER,
+    (Status.ON_HOLD, Status.CANCELLED): Party.SENDER,
+    (Status.REQUESTED, Status.ENTERED_IN_ERROR): Party.SENDER,
+    (Status.RECEIVED, Status.ENTERED_IN_ERROR): Party.SENDER,
+}
+NEEDS_REASON = frozenset({Status.REJECTED, Status.CANCELLED, Status.ON_HOLD, Status.FAILED})
+PARTY_ROLES = {Party.SENDER: {Role.HOST_OFFICE}, Party.RECIPIENT: {Role.PROVIDER, Role.COORDINATOR}}
+ACKNOWLEDGE_HOURS = 4.0  # business hours to confirm receipt, capped by the response time
+
+
+@dataclass
+class Clients:
+    """The upstream services a referral needs."""
+
+    directory: DirectoryClient
+    consent: ConsentClient
+
+
+@dataclass(frozen=True)
+class Context:
+    """Who asks, under which request id, with which secrets."""
+
+    principal: Principal
+    request_id: str | None
+    subject_key: bytes
+
+
+def subject_digest(subject_ref: str, key: bytes) -> str:
+    """Keyed digest of a pseudonym: finds a subject's referrals without storing the pseudonym."""
+    return hmac.new(key, subject_ref.encode(), hashlib.sha256).hexdigest()
+
+
+def party_of(referral: Referral, principal: Principal) -> Party | None:
+    """Return the caller's side of this referral, or None when it is not a party."""
+    org = principal.org_id
+    if org == str(referral.sender_org_id) and principal.has_any_role(*PARTY_ROLES[Party.SENDER]):
+        return Party.SENDER
+    if org == str(referral.recipient_org_id) and principal.has_any_role(
+        *PARTY_ROLES[Party.RECIPIENT]
+    ):
+        return Party.RECIPIENT
+    return None
+
+
+def allowed_moves(referral: Referral, party: Party | None) -> list[Status]:
+    """Statuses `party` may move the referral to from where it stands."""
+    current = Status(referral.status)
+    return [to for (start, to), who in TRANSITIONS.items() if start == current and who == party]
+
+
+def to_read(referral: Referral, principal: Principal, now: datetime | None = None) -> ReferralRead:
+    """Shape a referral for this caller: parties get the JWE, auditors metadata only."""
+    party = party_of(referral, principal)
+    now = now or utcnow()
+    return ReferralRead(
+        id=referral.id,
+        version=referral.version,
+        status=Status(referral.status),
+        status_reason=ReasonCode(referral.status_reason) if referral.status_reason else None,
+        sender_org_id=referral.sender_org_id,
+        recipient_org_id=referral.recipient_org_id,
+        service_id=referral.service_id,
+        service_category=referral.service_category,
+        programme=referral.programme,
+        purpose=referral.purpose,
+        urgency=Urgency(referral.urgency),
+        basis=referral.basis,
+        emergency=referral.basis == "emergency",
+        consent_ids=referral.consent_ids,
+        override_id=referral.override_id,
+        agreement=AgreementRef(id=referral.agreement_id, version=referral.agreement_version),
+        shared_categories=[DataCategory(c) for c in referral.shared_categories],
+        withheld=[
+            WithheldCategory(category=c, reason=r) for c, r in sorted(referral.withheld.items())
+        ],
+        warnings=_warnings(referral),
+        acknowledge_by=referral.acknowledge_by,
+        respond_by=referral.respond_by,
+        overdue=is_overdue(referral, now),
+        created_at=referral.created_at,
+        updated_at=referral.updated_at,
+        acknowledged_at=referral.acknowledged_at,
+        accepted_at=referral.accepted_at,
+        closed_at=referral.closed_at,
+        outcome=referral.outcome,
+        feedback_score=referral.feedback_score,
+        feedback=referral.feedback if party else None,
+        allowed_moves=allowed_moves(referral, party),
+        payload=referral.payload if party else None,
+    )
+
+
+def _warnings(referral: Referral) -> list[str]:
+    return [
+        f"The provider needs {category} at first contact, but it was withheld "
+        f"({referral.withheld.get(category, 'not_requested')}). Ask the returnee for consent "
+        "for it, or agree it in the SOP, then send a new referral."
+        for category in referral.first_contact_missing
+    ]
+
+
+def is_overdue(referral: Referral, now: datetime) -> bool:
+    """A referral is overdue when its next deadline passed without the expected move."""
+    if Status(referral.status) in CLOSED_STATUSES:
+        return False
+    if referral.status == Status.REQUESTED and referral.acknowledge_by:
+        return now > referral.acknowledge_by
+    if referral.status in (Status.REQUESTED, Status.RECEIVED) and referral.respond_by:
+        return now > referral.respond_by
+    return False
+
+
+def request_digest(referral_in: ReferralCreate) -> str:
+    """Digest of a create request, to tell a retry from a different request."""
+    return sha256_hex(canonical_json(referral_in.model_dump(mode="json")))
+
+
+async def create(
+    *,
+    session: AsyncSession,
+    context: Context,
+    referral_in: ReferralCreate,
+    clients: Clients,
+    idempotency_key: str | None,
+) -> tuple[ReferralRead, bool]:
+    """Send a referral; return it and whether it was created now (False: an idempotent replay)."""
+    principal = context.principal
+    sender_org = uuid.UUID(principal.org_id)
+    digest = request_digest(referral_in)
+    if idempotency_key:
+        replay = await _replay(session, sender_org=sender_org, key=idempotency_key, digest=digest)
+        if replay is not None:
+            return to_read(replay, principal), False
+    resolved, decision = await _resolve_and_decide(context, referral_in, clients)
+    sharing = _sharing(referral_in, resolved, decision)
+    subject = subject_digest(referral_in.subject_ref, context.subject_key)
+    await _refuse_duplicate(
+        session,
+        subject=subject,
+        referral_in=referral_in,
+        recipient_org=uuid.UUID(resolved["service"]["organisation_id"]),
+    )
+    referral = _new_referral(context, referral_in, resolved, decision, sharing, subject)
+    await clients.consent.record_disclosure(
+        {
+            "referral_id": str(referral.id),
+            "subject_ref": referral_in.subject_ref,
+            "sender_org_id": str(sender_org),
+            "recipient_org_id": str(referral.recipient_org_id),
+            "categories": sorted(referral.shared_categories),
+            "basis": referral.basis,
+            "consent_ids": referral.consent_ids,
+            "override_id": referral.override_id,
+        },
+        request_id=context.request_id,
+    )
+    session.add(referral)
+    await session.flush()
+    if idempotency_key:
+        session.add(
+            IdempotencyRecord(
+                id=new_id(),
+                sender_org_id=sender_org,
+                key=idempotency_key,
+                request_digest=digest,
+                referral_id=referral.id,
+                created_at=referral.created_at,
+            )
+        )
+    await append_audit(
+        session,
+        action="referral.created",
+        actor=principal,
+        referral_id=referral.id,
+        request_id=context.request_id,
+        details={
+            "shared": referral.shared_categories,
+            "basis": referral.basis,
+            "agreement_id": str(referral.agreement_id),
+        },
+    )
+    enqueue(session, referral, "referral.requested", to=(Party.RECIPIENT,))
+    return to_read(referral, principal), True
+
+
+async def _replay(
+    session: AsyncSession, *, sender_org: uuid.UUID, key: str, digest: str
+) -> Referral | None:
+    record = await repository.find_idempotency(session, sender_org_id=sender_org, key=key)
+    if record is None:
+        return None
+    if record.request_digest != digest:
+        raise IdempotencyKeyReused
+    return await repository.get(session, referral_id=record.referral_id)
+
+
+async def _resolve_and_decide(
+    context: Context, referral_in: ReferralCreate, clients: Clients
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Ask the directory and consent; concurrently once the recipient is known."""
+    resolve = clients.directory.resolve(
+        sender_org=uuid.UUID(context.principal.org_id),
+        service_id=referral_in.service_id,
+        purpose=referral_in.purpose,
+        request_id=context.request_id,
+    )
+    known = RECIPIENTS.get(referral_in.service_id)
+    if known is None:
+        resolved = await resolve
+        decision = await _decide(context, referral_in, clients, resolved["service"])
+    else:
+        resolved, decision = await asyncio.gather(
+            resolve, _decide(context, referral_in, clients, known)
+        )
+        if _recipient_of(resolved["service"]) != _recipient_of(known):
+            decision = await _decide(context, referral_in, clients, resolved["service"])
+    RECIPIENTS[referral_in.service_id] = resolved["service"]
+    _check_recipient(resolved)
+    return resolved, decision
+
+
+# service id -> service summary; only used to start the consent call early, always re-checked.
+RECIPIENTS: dict[uuid.UUID, dict[str, Any]] = {}
+
+
+def _recipient_of(service: dict[str, Any]) -> tuple[str, str, str]:
+    return service["organisation_id"], service["category"], service.get("country", "")
+
+
+async def _decide(
+    context: Context, referral_in: ReferralCreate, clients: Clients, service: dict[str, Any]
+) -> dict[str, Any]:
+    return await clients.consent.decide(
+        {
+            "subject_ref": referral_in.subject_ref,
+            "sender_org_id": context.principal.org_id,
+            "recipient_org_id": service["organisation_id"],
+            "recipient_country": service.get("country"),
+            "service_category": service["category"],
+            "purpose": referral_in.purpose,
+            "requested_categories": [str(c) for c in referral_in.requested_categories],
+        },
+        request_id=context.request_id,
+    )
+
+
+def _check_recipient(resolved: dict[str, Any]) -> None:
+    if not resolved["service"].get("accepting_referrals", False):
+        raise RecipientNotAccepting
+    if not resolved["recipient"]["keys"].get("keys"):
+        raise NoRecipientKey(
+            "The provider has no valid encryption key registered, so nothing can be sent to it "
+            "securely. Ask the provider to register a key in the directory."
+        )
+    if not resolved["sender"]["keys"].get("keys"):
+        raise NoRecipientKey(
+            "Your organisation has no valid encryption key registered, so you could not read "
+            "your own referral. Register a key (refex keys generate), then resend."
+        )
+
+
+def _sharing(
+    referral_in: ReferralCreate, resolved: dict[str, Any], decision: dict[str, Any]
+) -> SharingDecision:
+    sharing = decide_sharing(
+        requested=referral_in.requested_categories,
+        permitted_by_sop=[DataCategory(c) for c in resolved["agreement"]["permitted_categories"]],
+        consented=[DataCategory(c) for c in decision.get("permitted_categories", [])],
+        present=referral_in.casefile.present_categories(),
+    )
+    if not sharing.shared:
+        reasons = ", ".join(f"{c} ({r})" for c, r in sorted(sharing.withheld.items()))
+        raise NothingToShare(
+            f"None of the requested categories may be shared: {reasons}. Record the returnee's "
+            "consent for what the provider needs, or check the agreement, then resend.",
+            withheld=[
+                {"category": str(c), "reason": str(r)} for c, r in sorted(sharing.withheld.items())
+            ],
+        )
+    return sharing
+
+
+async def _refuse_duplicate(
+    session: AsyncSession, *, subject: str, referral_in: ReferralCreate, recipient_org: uuid.UUID
+) -> None:
+    existing = await repository.find_open_duplicate(
+        session,
+        subject_digest=subject,
+        service_id=referral_in.service_id,
+        recipient_org_id=recipient_org,
+    )
+    if existing is not None:
+        raise DuplicateOpenReferral(
+            f"This returnee already has an open referral to this service ({existing.id}). "
+            "Follow that one, or cancel it before sending a new one.",
+            existing_referral_id=str(existing.id),
+        )
+
+
+def _new_referral(
+    context: Context,
+    referral_in: ReferralCreate,
+    resolved: dict[str, Any],
+    decision: dict[str, Any],
+    sharing: SharingDecision,
+    subject: str,
+) -> Referral:
+    now = utcnow()
+    referral_id = new_id()
+    service, agreement = resolved["service"], resolved["agreement"]
+    keys = resolved["recipient"]["keys"]["keys"] + resolved["sender"]["keys"]["keys"]
+    minimised = referral_in.casefile.minimised(set(sharing.shared))
+    payload = encrypt_for(
+        minimised.model_dump_json(exclude_none=True).encode(), keys, aad=referral_aad(referral_id)
+    )
+    focal = resolved.get("focal_point") or {}
+    acknowledge_by, respond_by = sla_deadlines(focal, now, Urgency(referral_in.urgency))
+    return Referral(
+        id=referral_id,
+        sender_org_id=uuid.UUID(context.principal.org_id),
+        sender_client_id=context.principal.client_id,
+        recipient_org_id=uuid.UUID(service["organisation_id"]),
+        service_id=referral_in.service_id,
+        service_category=service["category"],
+        programme=agreement.get("programme"),
+        purpose=str(referral_in.purpose),
+        urgency=str(referral_in.urgency),
+        subject_digest=subject,
+        status=str(Status.REQUESTED),
+        basis=decision["basis"],
+        consent_ids=[str(c) for c in decision.get("consent_ids") or []],
+        override_id=str(decision["override_id"]) if decision.get("override_id") else None,
+        agreement_id=uuid.UUID(agreement["id"]),
+        agreement_version=int(agreement["version"]),
+        shared_categories=sorted(str(c) for c in sharing.shared),
+        withheld={str(c): str(r) for c, r in sharing.withheld.items()},
+        first_contact_missing=sorted(
+            c for c in focal.get("first_contact_categories", []) if c not in sharing.shared
+        ),
+        payload=payload,
+        recipient_kids=[k.get("kid", "") for k in keys],
+        recipient_webhook_url=resolved["recipient"].get("webhook_url"),
+        sender_webhook_url=resolved["sender"].get("webhook_url"),
+        focal_point_id=_str_or_none(focal.get("id")),
+        backup_focal_point_id=_str_or_none(focal.get("backup_focal_point_id")),
+        acknowledge_by=acknowledge_by,
+        respond_by=respond_by,
+        created_at=now,
+        updated_at=now,
+        version=1,
+    )
+
+
+def _str_or_none(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def referral_aad(referral_id: uuid.UUID) -> bytes:
+    """Additional authenticated data binding a ciphertext to its referral."""
+    return f"refex:referral:{referral_id}".encode()
+
+
+def sla_deadlines(
+    focal: dict[str, Any], start: datetime, urgency: Urgency
+) -> tuple[datetime | None, datetime | None]:
+    """Acknowledge and respond deadlines in the focal point's business hours."""
+    if not focal.get("schedule") or not focal.get("response_time_hours"):
+        return None, None
+    schedule = Schedule.model_validate(focal["schedule"])
+    respond_hours = float(focal["response_time_hours"])
+    if urgency == Urgency.URGENT:
+        respond_hours /= 2
+    acknowledge_hours = min(ACKNOWLEDGE_HOURS, respond_hours)
+    return (
+        schedule.add_business_hours(start, acknowledge_hours),
+        schedule.add_business_hours(start, respond_hours),
+    )
+
+
+def enqueue(
+    session: AsyncSession, referral: Referral, event: str, *, to: tuple[Party, ...]
+) -> None:
+    """Queue a notification for each party in the same transaction as the change."""
+    for party in to:
+        is_recipient = party == Party.RECIPIENT
+        session.add(
+            OutboxEvent(
+                id=new_id(),
+                referral_id=referral.id,
+                target_org_id=referral.recipient_org_id if is_recipient else referral.sender_org_id,
+                webhook_url=referral.recipient_webhook_url
+                if is_recipient
+                else referral.sender_webhook_url,
+                event=event,
+                status=referral.status,
+                occurred_at=referral.updated_at,
+                attempts=0,
+                next_attempt_at=referral.updated_at,
+            )
+        )
+
+
+async def get_visible(
+    session: AsyncSession, *, principal: Principal, referral_id: uuid.UUID, for_update: bool = False
+) -> Referral:
+    """Return the referral if the caller's organisation is a party (or the caller an auditor)."""
+    referral = await repository.get(session, referral_id=referral_id, for_update=for_update)
+    if referral is None:
+        raise ReferralNotFound
+    if party_of(referral, principal) is None and not principal.has_any_role(Role.AUDITOR):
+        raise ReferralNotFound
+    return referral
+
+
+async def read(*, session: AsyncSession, context: Context, referral_id: uuid.UUID) -> ReferralRead:
+    """Return one referral; a party's read of the payload is audited."""
+    referral = await get_visible(session, principal=context.principal, referral_id=referral_id)
+    action = "referral.read" if party_of(referral, context.principal) else "referral.metadata-read"
+    await append_audit(
+        session,
+        action=action,
+        actor=context.principal,
+        referral_id=referral.id,
+        request_id=context.request_id,
+    )
+    return to_read(referral, context.principal)
+
+
+def etag(referral: Referral) -> str:
+    """The ETag of the referral's current version."""
+    return f'"{referral.version}"'
+
+
+async def change_status(
+    *,
+    session: AsyncSession,
+    context: Context,
+    referral_id: uuid.UUID,
+    change: StatusChange,
+    if_match: str | None,
+    clients: Clients,
+) -> Referral:
+    """Move a referral if the caller's side may make that move now."""
+    principal = context.principal
+    referral = await get_visible(
+        session, principal=principal, referral_id=referral_id, for_update=True
+    )
+    if if_match is not None and if_match.strip() not in (etag(referral), "*"):
+        raise ReferralChanged
+    party = party_of(referral, principal)
+    target = change.status
+    if TRANSITIONS.get((Status(referral.status), target)) != party or party is None:
+        allowed = allowed_moves(referral, party)
+        raise IllegalTransition(
+            f"A referral in status '{referral.status}' cannot be moved to '{target}' by you. "
+            f"You may move it to: {', '.join(allowed) or 'nothing (no move is yours now)'}.",
+            allowed=[str(s) for s in allowed],
+        )
+    _require_reason(change)
+    now = utcnow()
+    await _apply(referral, change, now, clients)
+    await append_audit(
+        session,
+        action=f"referral.{target}",
+        actor=principal,
+        referral_id=referral.id,
+        request_id=context.request_id,
+        details={"reason": change.reason, "outcome": change.outcome},
+    )
+    other = Party.SENDER if party == Party.RECIPIENT else Party.RECIPIENT
+    enqueue(session, referral, "referral.status-changed", to=(other,))
+    return referral
+
+
+def _require_reason(change: StatusChange) -> None:
+    if change.status in NEEDS_REASON and change.reason is None:
+        raise MissingReason(
+            f"Moving a referral to '{change.status}' needs a reason code "
+            f"(field 'reason'), e.g. {ReasonCode.OTHER.value!r}."
+        )
+    if change.status == Status.COMPLETED and change.outcome is None:
+        raise MissingReason(
+            "Completing a referral needs an outcome (field 'outcome'), e.g. 'got-help'."
+        )
+
+
+async def _apply(referral: Referral, change: StatusChange, now: datetime, clients: Clients) -> None:
+    referral.status = str(change.status)
+    referral.status_reason = str(change.reason) if change.reason else None
+    referral.updated_at = now
+    referral.version += 1
+    if change.status == Status.RECEIVED:
+        referral.acknowledged_at = now
+    if change.status == Status.ACCEPTED:
+        referral.acknowledged_at = referral.acknowledged_at or now
+        referral.accepted_at = now
+    if change.status in CLOSED_STATUSES:
+        referral.closed_at = now
+    if change.status == Status.COMPLETED:
+        referral.outcome = str(change.outcome)
+        if change.feedback is not None:
+            referral.feedback_score = change.feedback.score
+            if change.feedback.comment:
+                referral.feedback = await _encrypt_for_parties(
+                    clients, referral, change.feedback.comment.encode(), "feedback"
+                )
+
+
+async def _encrypt_for_parties(
+    clients: Clients, referral: Referral, plaintext: bytes, purpose: str
+) -> dict[str, Any]:
+    recipient, sender = await asyncio.gather(
+        clients.directory.jwks(referral.recipient_org_id),
+        clients.directory.jwks(referral.sender_org_id),
+    )
+    keys = recipient.get("keys", []) + sender.get("keys", [])
+    if not keys:
+        raise NoRecipientKey("Neither party has a valid encryption key; register one first.")
+    aad = f"refex:{purpose}:{referral.id}".encode()
+    return encrypt_for(plaintext, keys, aad=aad)
+
+
+async def add_note(
+    *,
+    session: AsyncSession,
+    context: Context,
+    referral_id: uuid.UUID,
+    note_in: NoteCreate,
+    clients: Clients,
+) -> ReferralNote:
+    """Encrypt a note to both parties and store it; closed referrals take no more notes."""
+    referral = await get_visible(session, principal=context.principal, referral_id=referral_id)
+    if party_of(referral, context.principal) is None:
+        raise ReferralNotFound
+    if (
+        referral.status_reason == ReasonCode.CONSENT_WITHDRAWN
+        or Status(referral.status) in CLOSED_STATUSES
+    ):
+        raise ReferralClosed(
+            "This referral is closed; notes can no longer be added. "
+            "Start a new referral if the returnee still needs help."
+        )
+    body = await _encrypt_for_parties(clients, referral, note_in.text.encode(), "note")
+    note = ReferralNote(
+        id=new_id(),
+        referral_id=referral.id,
+        author_org_id=uuid.UUID(context.principal.org_id),
+        author_client_id=context.principal.client_id,
+        kind=note_in.kind,
+        body=body,
+        created_at=utcnow(),
+    )
+    session.add(note)
+    referral.updated_at = note.created_at
+    referral.version += 1
+    await append_audit(
+        session,
+        action="referral.note-added",
+        actor=context.principal,
+        referral_id=referral.id,
+        request_id=context.request_id,
+        details={"note_id": str(note.id), "kind": note.kind},
+    )
+    party = party_of(referral, context.principal)
+    other = Party.SENDER if party == Party.RECIPIENT else Party.RECIPIENT
+    enqueue(session, referral, "referral.note-added", to=(other,))
+    return note
+
+
+async def cancel_for_withdrawal(
+    *,
+    session: AsyncSession,
+    subject_ref: str,
+    consent_id: str,
+    subject_key: bytes,
+    request_id: str | None,
+) -> list[uuid.UUID]:
+    """Cancel every open referral resting on a withdrawn consent and tell both parties."""
+    digest = subject_digest(subject_ref, subject_key)
+    cancelled = []
+    now = utcnow()
+    for referral in await repository.open_for_subject(
+        session, subject_digest=digest, consent_id=consent_id
+    ):
+        referral.status = str(Status.CANCELLED)
+        referral.status_reason = str(ReasonCode.CONSENT_WITHDRAWN)
+        referral.updated_at = referral.closed_at = now
+        referral.version += 1
+        await append_audit(
+            session,
+            action="referral.cancelled",
+            actor=None,
+            referral_id=referral.id,
+            request_id=request_id,
+            details={"reason": str(ReasonCode.CONSENT_WITHDRAWN), "consent_id": consent_id},
+        )
+        enqueue(session, referral, "referral.status-changed", to=(Party.SENDER, Party.RECIPIENT))
+        cancelled.append(referral.id)
+    return cancelled
+
+
+def webhook_body(event: OutboxEvent) -> bytes:
+    """The notification a partner receives: ids and status only, never personal data."""
+    return orjson.dumps(
+        {
+            "event_id": str(event.id),
+            "event": event.event,
+            "referral_id": str(event.referral_id),
+            "status": event.status,
+            "occurred_at": event.occurred_at.isoformat(),
+        }
+    )
+
+
+def next_attempt_delay(attempts: int, jitter: float) -> timedelta:
+    """Exponential back-off (2^n s, capped at an hour) with jitter in [0, 1)."""
+    base = min(3600.0, 2.0**attempts)
+    return timedelta(seconds=base * (0.5 + jitter / 2))
