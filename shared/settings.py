@@ -25,22 +25,59 @@ class ServiceSettings(BaseSettings):
     service_name: ClassVar[str] = "service"
     default_port: ClassVar[int] = 8000
 
-    environment: Environment = Field("development", validation_alias="REFEX_ENVIRONMENT")
-    database_url: str = ""
-    host: str = "127.0.0.1"
-    port: int = 0
-    max_body_bytes: int = Field(1024 * 1024, ge=1024)
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    jwks_url: str = Field(
-        "http://127.0.0.1:8000/.well-known/jwks.json", validation_alias="REFEX_JWKS_URL"
+    environment: Environment = Field(
+        "development",
+        validation_alias="REFEX_ENVIRONMENT",
+        description="`development` allows placeholder secrets; `test` and `production` do not.",
     )
-    jwks_file: Path | None = Field(None, validation_alias="REFEX_JWKS_FILE")
-    token_issuer: str = Field("http://127.0.0.1:8000", validation_alias="REFEX_TOKEN_ISSUER")
-    token_audience: str = Field("refex", validation_alias="REFEX_TOKEN_AUDIENCE")
-    redis_url: str | None = Field(None, validation_alias="REFEX_REDIS_URL")
-    token_url: str = Field("http://127.0.0.1:8000/oauth/token", validation_alias="REFEX_TOKEN_URL")
-    client_id: str | None = None
-    client_secret: SecretStr | None = None
+    database_url: str = Field(
+        "",
+        description="SQLAlchemy URL of this service's own database; empty: SQLite under var/.",
+    )
+    host: str = Field("127.0.0.1", description="Address to listen on (0.0.0.0 in containers).")
+    port: int = Field(0, description="Port to listen on; 0 means the service's default port.")
+    max_body_bytes: int = Field(
+        1024 * 1024, ge=1024, description="Largest request body accepted (413 beyond)."
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="Lowest level of the JSON log lines written to stderr."
+    )
+    jwks_url: str = Field(
+        "http://127.0.0.1:8000/.well-known/jwks.json",
+        validation_alias="REFEX_JWKS_URL",
+        description="Where the gateway publishes the public keys that sign access tokens.",
+    )
+    jwks_file: Path | None = Field(
+        None,
+        validation_alias="REFEX_JWKS_FILE",
+        description="Read the token-signing public keys from this file instead of REFEX_JWKS_URL.",
+    )
+    token_issuer: str = Field(
+        "http://127.0.0.1:8000",
+        validation_alias="REFEX_TOKEN_ISSUER",
+        description="Expected `iss` of access tokens: the gateway's public base URL.",
+    )
+    token_audience: str = Field(
+        "refex",
+        validation_alias="REFEX_TOKEN_AUDIENCE",
+        description="Expected `aud` of access tokens.",
+    )
+    redis_url: str | None = Field(
+        None,
+        validation_alias="REFEX_REDIS_URL",
+        description="Redis for rate limits and caches; unset: kept in process memory.",
+    )
+    token_url: str = Field(
+        "http://127.0.0.1:8000/oauth/token",
+        validation_alias="REFEX_TOKEN_URL",
+        description="The gateway's OAuth 2.0 token endpoint, for service-to-service calls.",
+    )
+    client_id: str | None = Field(
+        None, description="This service's own API client id, to call the other services."
+    )
+    client_secret: SecretStr | None = Field(
+        None, description="Secret of this service's API client (see the client id)."
+    )
 
     @classmethod
     def env_name(cls, field: str) -> str:
