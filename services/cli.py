@@ -15,6 +15,8 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
+from services.config_docs import config_docs
+from services.referral import commands as referral_commands
 from services.stack import DEFAULT_PORTS, Stack, StackError
 from shared.app import refex_version
 from shared.db import Database
@@ -29,6 +31,10 @@ app = typer.Typer(
 )
 console = Console()
 err = Console(stderr=True)
+app.command("config-docs")(config_docs)
+app.add_typer(referral_commands.keys, name="keys")
+app.add_typer(referral_commands.provider, name="provider")
+app.add_typer(referral_commands.audit, name="audit")
 
 
 class ServiceName(StrEnum):

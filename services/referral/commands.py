@@ -1,0 +1,128 @@
+"""`refex keys`, `refex provider` and `refex audit` commands."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import orjson
+import typer
+from rich.console import Console
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from services.referral.settings import ReferralSettings
+
+keys = typer.Typer(
+    help="Encryption keys of your organisation (kept on your machine).", no_args_is_help=True
+)
+provider = typer.Typer(
+    help="A provider's view: inbox and decryption with your own key.", no_args_is_help=True
+)
+audit = typer.Typer(help="The referral audit trail.", no_args_is_help=True)
+console = Console()
+GatewayOption = Annotated[str, typer.Option(envvar="REFEX_URL", help="Gateway base URL.")]
+ClientIdOption = Annotated[str, typer.Option(envvar="REFEX_CLIENT_ID", help="Your client id.")]
+SecretOption = Annotated[
+    str, typer.Option(envvar="REFEX_CLIENT_SECRET", help="Your client secret.")
+]
+
+
+@keys.command("generate")
+def generate(
+    out: Annotated[Path, typer.Option(help="Where to write the PRIVATE key (JWK).")],
+    kid: Annotated[str | None, typer.Option(help="Key id to register it under.")] = None,
+    use: Annotated[str, typer.Option(help="enc (referral payloads) or sig (webhooks).")] = "enc",
+) -> None:
+    """Write a new key pair locally and print the public JWK to register in the directory."""
+    from shared.crypto import generate_encryption_key, public_part
+    from shared.webhooks import generate_signing_key
+
+    if out.exists():
+        console.print(f"[red]{out} exists[/]; choose another path so no key is overwritten.")
+        raise typer.Exit(2)
+    private = generate_encryption_key(kid) if use == "enc" else generate_signing_key(kid)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(orjson.dumps(private))
+    os.chmod(out, 0o600)
+    console.print(f"private key written to {out} (keep it secret, back it up)")
+    print(json.dumps(public_part(private), indent=2))
+
+
+@provider.command("inbox")
+def inbox(
+    url: GatewayOption = "http://127.0.0.1:8000",
+    client_id: ClientIdOption = "",
+    client_secret: SecretOption = "",
+) -> None:
+    """List the referrals your organisation received."""
+    from shared.client import RefexClient
+
+    with RefexClient(url, client_id, client_secret) as client:
+        table = Table("id", "status", "category", "shared", "respond by", "overdue")
+        for item in client.inbox():
+            table.add_row(
+                item["id"],
+                item["status"],
+                item["service_category"],
+                ", ".join(item["shared_categories"]),
+                str(item["respond_by"] or ""),
+                "yes" if item["overdue"] else "",
+            )
+        console.print(table)
+
+
+@provider.command("open")
+def open_referral(
+    referral_id: str,
+    key: Annotated[Path, typer.Option(help="Your organisation's PRIVATE key (JWK file).")],
+    url: GatewayOption = "http://127.0.0.1:8000",
+    client_id: ClientIdOption = "",
+    client_secret: SecretOption = "",
+) -> None:
+    """Decrypt a referral locally with your key; show what was shared and what was withheld."""
+    from shared.client import RefexClient, open_payload
+
+    with RefexClient(url, client_id, client_secret) as client:
+        referral = client.get(f"referrals/{referral_id}")
+    casefile = open_payload(referral, orjson.loads(key.read_bytes()))
+    console.print(f"shared: {', '.join(referral['shared_categories'])}")
+    for withheld in referral["withheld"]:
+        console.print(f"withheld: {withheld['category']} ({withheld['reason']})")
+    for warning in referral["warnings"]:
+        console.print(f"[yellow]warning:[/] {warning}")
+    console.print_json(data=casefile)
+
+
+@audit.command("verify")
+def verify() -> None:
+    """Recompute the audit hash chain from the referral database; name the first bad row."""
+    from services.referral.settings import ReferralSettings
+
+    found = asyncio.run(_verify(ReferralSettings()))
+    if found is None:
+        console.print("[green]audit chain verifies[/]")
+        return
+    console.print(f"[red]audit chain broken at row {found[0]}[/]: {found[1]}")
+    raise typer.Exit(1)
+
+
+async def _verify(settings: ReferralSettings) -> tuple[int, str] | None:
+    from sqlalchemy import select
+
+    from services.referral.audit import HEAD_ROW_ID, verify_chain
+    from services.referral.models import AuditEvent, ChainHead
+    from shared.db import Database
+
+    database = Database(settings.database_url)
+    try:
+        async with database.sessionmaker() as session:
+            rows = (await session.scalars(select(AuditEvent).order_by(AuditEvent.seq))).all()
+            head = await session.get(ChainHead, HEAD_ROW_ID)
+            found = verify_chain(rows, head_hash=head.hash if head else None)
+    finally:
+        await database.dispose()
+    return None if found is None else (found.seq, found.reason)
