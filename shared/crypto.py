@@ -228,7 +228,8 @@ def _okp_x(public: x25519.X25519PublicKey) -> str:
     return b64url_encode(public.public_bytes_raw())
 
 
-def _public_members(key: ec.EllipticCurvePublicKey | x25519.X25519PublicKey) -> dict[str, str]:
+def public_members(key: ec.EllipticCurvePublicKey | x25519.X25519PublicKey) -> dict[str, str]:
+    """Return the JWK members (kty, crv, x, y) of a public key."""
     if isinstance(key, x25519.X25519PublicKey):
         return {"kty": "OKP", "crv": "X25519", "x": _okp_x(key)}
     numbers = key.public_numbers()
@@ -282,11 +283,11 @@ def generate_encryption_key(kid: str | None = None, *, curve: str = "P-256") -> 
     """Create a private encryption JWK (P-256, or X25519); kid defaults to its thumbprint."""
     if curve == "X25519":
         private_okp = x25519.X25519PrivateKey.generate()
-        members = _public_members(private_okp.public_key())
+        members = public_members(private_okp.public_key())
         d = private_okp.private_bytes_raw()
     elif curve == "P-256":
         private_ec = ec.generate_private_key(ec.SECP256R1())
-        members = _public_members(private_ec.public_key())
+        members = public_members(private_ec.public_key())
         d = private_ec.private_numbers().private_value.to_bytes(32, "big")
     else:
         raise InvalidKey(f"Curve {curve} is not accepted; use P-256 or X25519.")
@@ -344,23 +345,28 @@ _PROTECTED_B64 = b64url_encode(
 def _checked_recipients(recipients: list[dict[str, Any]]) -> list[tuple[str, Any]]:
     if not recipients:
         raise NoUsableKey("There is no recipient key to encrypt to; register a key first.")
-    checked: list[tuple[str, Any]] = []
+    checked: dict[str, Any] = {}
     for jwk in recipients:
         problems = public_jwk_problems(jwk)
         if problems:
-            kid = jwk.get("kid") if isinstance(jwk, Mapping) else None
-            raise InvalidKey(f"Recipient key {kid!r} cannot be used: {' '.join(problems)}")
-        checked.append((jwk["kid"], load_public_key(jwk)))
-    kids = [kid for kid, _ in checked]
-    if len(set(kids)) != len(kids):
-        raise InvalidKey("Two recipient keys share the same kid; each key needs its own kid.")
-    return checked
+            raise InvalidKey(f"Recipient key {_kid_of(jwk)} cannot be used: {' '.join(problems)}")
+        public = load_public_key(jwk)
+        known = checked.setdefault(jwk["kid"], public)
+        # The same key listed twice (e.g. by two parties' key sets) is one recipient, not a clash.
+        if public_members(known) != public_members(public):
+            raise InvalidKey(f"Two different recipient keys share the kid '{jwk['kid']}'.")
+    return list(checked.items())
+
+
+def _kid_of(jwk: object) -> str:
+    kid = jwk.get("kid") if isinstance(jwk, Mapping) else None
+    return f"'{kid}'" if isinstance(kid, str) and _KID.fullmatch(kid) else "without a valid kid"
 
 
 def _recipient_entry(kid: str, public: Any, cek: bytes) -> dict[str, Any]:
     ephemeral = _ephemeral_for(public)
     kek = concat_kdf(_agree(ephemeral, public))
-    header = {"alg": KEY_ALG, "kid": kid, "epk": _public_members(ephemeral.public_key())}
+    header = {"alg": KEY_ALG, "kid": kid, "epk": public_members(ephemeral.public_key())}
     return {"header": header, "encrypted_key": b64url_encode(aes_key_wrap(kek, cek))}
 
 

@@ -22,6 +22,7 @@ from shared.crypto import (
     describe_algorithm,
     load_private_key,
     load_public_key,
+    public_members,
     strict_json_object,
     thumbprint,
 )
@@ -46,16 +47,10 @@ class WebhookSignatureError(CryptoError):
 def generate_signing_key(kid: str | None = None) -> dict[str, Any]:
     """Create a private ES256 signing JWK; kid defaults to its thumbprint."""
     private = ec.generate_private_key(ec.SECP256R1())
-    numbers = private.private_numbers()
-    members = {
-        "kty": "EC",
-        "crv": "P-256",
-        "x": b64url_encode(numbers.public_numbers.x.to_bytes(32, "big")),
-        "y": b64url_encode(numbers.public_numbers.y.to_bytes(32, "big")),
-    }
+    members = public_members(private.public_key())
     return {
         **members,
-        "d": b64url_encode(numbers.private_value.to_bytes(32, "big")),
+        "d": b64url_encode(private.private_numbers().private_value.to_bytes(32, "big")),
         "kid": kid or thumbprint(members),
         "use": "sig",
         "alg": SIGNATURE_ALG,

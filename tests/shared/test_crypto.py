@@ -126,9 +126,18 @@ class TestRoundTrip:
         with pytest.raises(InvalidKey, match="private parts"):
             encrypt_for(CANARY, [ALICE])
 
-    def test_two_recipient_keys_with_one_kid_are_refused(self) -> None:
-        with pytest.raises(InvalidKey, match="same kid"):
+    def test_two_different_recipient_keys_with_one_kid_are_refused(self) -> None:
+        with pytest.raises(InvalidKey, match="share the kid 'alice'"):
             encrypt_for(CANARY, [public_part(ALICE), {**public_part(CAROL), "kid": "alice"}])
+
+    def test_the_same_key_listed_twice_gets_one_entry(self) -> None:
+        jwe = encrypt_for(CANARY, [public_part(ALICE), public_part(BOB), public_part(ALICE)])
+        assert recipient_kids(jwe) == ["alice", "bob"]
+        assert decrypt_with(jwe, ALICE) == CANARY
+
+    def test_an_unusable_recipient_key_is_named_with_what_is_wrong(self) -> None:
+        with pytest.raises(InvalidKey, match="'bob' cannot be used: 'use' must be"):
+            encrypt_for(CANARY, [public_part(ALICE), {**public_part(BOB), "use": "sig"}])
 
     @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(plaintext=st.binary(max_size=4096), aad=st.none() | st.binary(max_size=64))
