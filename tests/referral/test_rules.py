@@ -30,21 +30,29 @@ categories = st.sets(st.sampled_from(list(DataCategory)))
 class TestMinimisation:
     @given(requested=categories, permitted=categories, consented=categories, present=categories)
     def test_shared_is_exactly_the_intersection(
-        self, requested: set[DataCategory], permitted: set[DataCategory],
-        consented: set[DataCategory], present: set[DataCategory],
+        self,
+        requested: set[DataCategory],
+        permitted: set[DataCategory],
+        consented: set[DataCategory],
+        present: set[DataCategory],
     ) -> None:
-        decision = decide_sharing(requested=requested, permitted_by_sop=permitted,
-                                  consented=consented, present=present)
+        decision = decide_sharing(
+            requested=requested, permitted_by_sop=permitted, consented=consented, present=present
+        )
         assert decision.shared == requested & permitted & consented
         assert not decision.shared & set(decision.withheld)
 
     @given(requested=categories, permitted=categories, consented=categories, present=categories)
     def test_every_withheld_category_has_the_right_reason(
-        self, requested: set[DataCategory], permitted: set[DataCategory],
-        consented: set[DataCategory], present: set[DataCategory],
+        self,
+        requested: set[DataCategory],
+        permitted: set[DataCategory],
+        consented: set[DataCategory],
+        present: set[DataCategory],
     ) -> None:
-        decision = decide_sharing(requested=requested, permitted_by_sop=permitted,
-                                  consented=consented, present=present)
+        decision = decide_sharing(
+            requested=requested, permitted_by_sop=permitted, consented=consented, present=present
+        )
         for category, reason in decision.withheld.items():
             if category not in requested:
                 assert reason == WithheldReason.NOT_REQUESTED and category in present
@@ -55,8 +63,7 @@ class TestMinimisation:
         assert set(decision.withheld) == (requested - decision.shared) | (present - requested)
 
     @given(keep=categories)
-    def test_a_minimised_case_file_holds_no_withheld_section(self, keep: set[DataCategory]
-                                                             ) -> None:
+    def test_a_minimised_case_file_holds_no_withheld_section(self, keep: set[DataCategory]) -> None:
         canaries = {
             DataCategory.IDENTITY_BASIC: ("identity_basic", {"given_name": "CANARY-ID"}),
             DataCategory.CONTACT: ("contact", {"address_on_return": "CANARY-ADDRESS"}),
@@ -64,7 +71,7 @@ class TestMinimisation:
             DataCategory.PROTECTION: ("protection", {"concerns": ["CANARY-CONCERN"]}),
             DataCategory.SKILLS: ("skills", {"education_level": "CANARY-SCHOOL"}),
         }
-        full = CaseFile.model_validate({name: body for name, body in canaries.values()})
+        full = CaseFile.model_validate(dict(canaries.values()))
         text = full.minimised(keep).model_dump_json()
         for category, (_, body) in canaries.items():
             canary = str(next(iter(body.values()))).strip("[]'")
@@ -82,18 +89,36 @@ class TestMinimisation:
 
 
 SENDER_ORG, RECIPIENT_ORG, OTHER_ORG = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
-ROLES = ["host_office", "provider", "coordinator", "auditor", "admin", "service",
-         "mental_health_professional"]
+ROLES = [
+    "host_office",
+    "provider",
+    "coordinator",
+    "auditor",
+    "admin",
+    "service",
+    "mental_health_professional",
+]
 
 
 def referral_in(status: Status) -> Referral:
-    return Referral(id=uuid.uuid4(), sender_org_id=SENDER_ORG, recipient_org_id=RECIPIENT_ORG,
-                    status=str(status), version=1)
+    return Referral(
+        id=uuid.uuid4(),
+        sender_org_id=SENDER_ORG,
+        recipient_org_id=RECIPIENT_ORG,
+        status=str(status),
+        version=1,
+    )
 
 
 def principal(role: str, org: uuid.UUID) -> Principal:
-    return Principal(client_id="c", org_id=str(org), roles=frozenset({role}),
-                     scopes=frozenset(), token_id="t", expires_at=0)
+    return Principal(
+        client_id="c",
+        org_id=str(org),
+        roles=frozenset({role}),
+        scopes=frozenset(),
+        token_id="t",
+        expires_at=0,
+    )
 
 
 class TestLifecycle:
@@ -112,30 +137,47 @@ class TestLifecycle:
         if org == "recipient" and role in ("provider", "coordinator"):
             expected_party = Party.RECIPIENT
         assert party == expected_party
-        expected = {to for (start, to), who in TRANSITIONS.items()
-                    if start == status and who == party}
+        expected = {
+            to for (start, to), who in TRANSITIONS.items() if start == status and who == party
+        }
         assert set(allowed_moves(referral, party)) == expected
 
     def test_closed_statuses_allow_no_move(self) -> None:
-        for status in (Status.COMPLETED, Status.REJECTED, Status.CANCELLED, Status.FAILED,
-                       Status.ENTERED_IN_ERROR):
+        for status in (
+            Status.COMPLETED,
+            Status.REJECTED,
+            Status.CANCELLED,
+            Status.FAILED,
+            Status.ENTERED_IN_ERROR,
+        ):
             assert not [k for k in TRANSITIONS if k[0] == status]
 
     def test_only_the_recipient_accepts_and_only_the_sender_cancels(self) -> None:
         assert {who for (_, to), who in TRANSITIONS.items() if to == Status.ACCEPTED} == {
-            Party.RECIPIENT}
+            Party.RECIPIENT
+        }
         assert {who for (_, to), who in TRANSITIONS.items() if to == Status.CANCELLED} == {
-            Party.SENDER}
+            Party.SENDER
+        }
 
 
 def chain(n: int) -> list[AuditEvent]:
     rows, previous = [], GENESIS_HASH
     start = datetime(2026, 11, 25, tzinfo=UTC)
     for i in range(1, n + 1):
-        row = AuditEvent(seq=i, id=uuid.uuid4(), referral_id=None, action=f"a{i}",
-                         actor_client_id="c", actor_org_id="o", actor_roles=["host_office"],
-                         request_id=None, details={"i": i}, at=start + timedelta(seconds=i),
-                         prev_hash=previous)
+        row = AuditEvent(
+            seq=i,
+            id=uuid.uuid4(),
+            referral_id=None,
+            action=f"a{i}",
+            actor_client_id="c",
+            actor_org_id="o",
+            actor_roles=["host_office"],
+            request_id=None,
+            details={"i": i},
+            at=start + timedelta(seconds=i),
+            prev_hash=previous,
+        )
         row.hash = audit_hash(row)
         previous = row.hash
         rows.append(row)
@@ -180,8 +222,10 @@ class TestAuditChain:
 
 
 class TestBackoff:
-    @given(attempts=st.integers(min_value=0, max_value=40),
-           jitter=st.floats(min_value=0, max_value=0.999))
+    @given(
+        attempts=st.integers(min_value=0, max_value=40),
+        jitter=st.floats(min_value=0, max_value=0.999),
+    )
     def test_backoff_grows_and_is_capped_at_an_hour(self, attempts: int, jitter: float) -> None:
         delay = next_attempt_delay(attempts, jitter).total_seconds()
         assert 0.5 <= delay <= 3600

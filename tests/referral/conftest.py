@@ -1,0 +1,129 @@
+"""A real directory, consent and referral service in one process, wired through HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from services.directory.seed import seed_demo
+
+from services.consent.app import create_app as create_consent
+from services.consent.settings import ConsentSettings
+from services.directory.app import create_app as create_directory
+from services.directory.settings import DirectorySettings
+from services.referral.app import create_app as create_referral
+from services.referral.clients import ConsentClient, DirectoryClient
+from services.referral.service import Clients
+from services.referral.settings import ReferralSettings
+from shared.demo import DEMO_KEYS_DIR, HEALTH_PROVIDER_ORG, HOST_OFFICE_ORG, PLATFORM_ORG
+from shared.http import StaticToken
+from shared.testing import TokenMinter
+
+
+@dataclass
+class Exchange:
+    """The three services under test and what the webhooks received."""
+
+    directory: httpx.AsyncClient
+    consent: httpx.AsyncClient
+    referral: httpx.AsyncClient
+    referral_app: Any
+    minter: TokenMinter
+    webhooks: list[httpx.Request] = field(default_factory=list)
+
+    def as_role(self, role: str, org: object) -> dict[str, str]:
+        """Authorization header of a caller with `role` in organisation `org`."""
+        return self.minter.headers(roles=[role], org=str(org), client=f"{role}-client")
+
+    def private_key(self, org: object) -> dict[str, Any]:
+        """The demo private key of an organisation (demo only)."""
+        key: dict[str, Any] = orjson.loads((DEMO_KEYS_DIR / f"{org}.jwk").read_bytes())
+        return key
+
+
+@pytest.fixture
+async def exchange(
+    test_settings: Callable[..., Any],
+    token_minter: TokenMinter,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    in_process: Any,
+) -> AsyncIterator[Exchange]:
+    monkeypatch.chdir(tmp_path)  # demo keys land under this test's var/
+    directory_settings = test_settings(DirectorySettings)
+    await seed_demo(directory_settings)
+    directory_app = create_directory(directory_settings)
+    consent_app = create_consent(test_settings(ConsentSettings))
+    service_token = StaticToken(
+        token_minter.token(
+            roles=["service"], org=str(PLATFORM_ORG), client="referral-service", lifetime_s=3600
+        )
+    )
+    received: list[httpx.Request] = []
+
+    def webhook(request: httpx.Request) -> httpx.Response:
+        received.append(request)
+        return httpx.Response(204)
+
+    clients = Clients(
+        directory=DirectoryClient(
+            "http://directory", tokens=service_token, transport=httpx.ASGITransport(directory_app)
+        ),
+        consent=ConsentClient(
+            "http://consent", tokens=service_token, transport=httpx.ASGITransport(consent_app)
+        ),
+    )
+    referral_app = create_referral(
+        test_settings(
+            ReferralSettings, run_workers=False, webhook_signing_key_file=tmp_path / "webhook.jwk"
+        ),
+        clients=clients,
+        webhook_transport=httpx.MockTransport(webhook),
+    )
+    async with AsyncExitStack() as stack:
+        directory = await stack.enter_async_context(in_process(directory_app))
+        consent = await stack.enter_async_context(in_process(consent_app))
+        referral = await stack.enter_async_context(in_process(referral_app))
+        yield Exchange(directory, consent, referral, referral_app, token_minter, received)
+
+
+SUBJECT = "hof-2026-7f3a9c1e5b2d4a60"
+CASEFILE = {
+    "identity_basic": {"given_name": "CANARY-Amina", "family_name": "CANARY-Bello"},
+    "contact": {"phone": "+234 803 555 0101", "address_on_return": "CANARY-12 Marina, Lagos"},
+    "health_physical": {"conditions": ["CANARY-diabetes"]},
+    "health_mental": {"psychosocial_needs": ["CANARY-trauma-support"]},
+    "protection": {"concerns": ["CANARY-threat"]},
+}
+
+
+async def record_consent(
+    exchange: Exchange,
+    categories: list[str],
+    *,
+    subject: str = SUBJECT,
+    org: object = HEALTH_PROVIDER_ORG,
+) -> str:
+    """Record the returnee's consent for `categories` to go to `org`; return its id."""
+    response = await exchange.consent.post(
+        "/consents",
+        headers=exchange.as_role("host_office", HOST_OFFICE_ORG),
+        json={
+            "subject_ref": subject,
+            "grantor": "self",
+            "grantee": {"kind": "organisation", "org_id": str(org)},
+            "purpose": "referral",
+            "categories": categories,
+            "valid_until": "2030-01-01T00:00:00Z",
+            "evidence": {"method": "written", "form_sha256": "a" * 64},
+            "language": "en",
+        },
+    )
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
