@@ -224,6 +224,15 @@ class TestInteroperability:
         assert decrypt_with(serialised, ALICE) == CANARY
         assert decrypt_with(serialised, BOB) == CANARY
 
+    def test_ours_decrypts_jwcrypto_output_with_party_info(self) -> None:
+        protected = json.dumps(
+            {"enc": "A256GCM", "apu": b64(b"host-office"), "apv": b64(b"clinic")}
+        )
+        token = jwcrypto_jwe.JWE(CANARY, protected=protected)
+        header = json.dumps({"alg": "ECDH-ES+A256KW", "kid": "carol"})
+        token.add_recipient(jwcrypto_key(public_part(CAROL)), header=header)
+        assert decrypt_with(token.serialize(), CAROL) == CANARY
+
     def test_ours_decrypts_jwcrypto_flattened_json(self) -> None:
         protected = json.dumps({"alg": "ECDH-ES+A256KW", "enc": "A256GCM", "kid": "alice"})
         token = jwcrypto_jwe.JWE(CANARY, protected=protected)
