@@ -167,7 +167,8 @@ class TestKeys:
         [
             ({"d": ALICE["d"]}, "private parts"),
             ({"kid": None}, "'kid'"),
-            ({"kid": "has space"}, "'kid'"),
+            ({"kid": "line\nbreak"}, "'kid'"),
+            ({"kid": "k" * 201}, "'kid'"),
             ({"use": "sig"}, "'use'"),
             ({"use": None}, "'use'"),
             ({"alg": "RSA-OAEP"}, "'alg'"),
