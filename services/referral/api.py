@@ -8,10 +8,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
-from services.referral import queries, service
+from services.referral import fhir, open_referrals, queries, service
 from services.referral.dependencies import (
     AdminContext,
     ClientsDep,
+    CoordinatorContext,
     PartyContext,
     ReaderContext,
     SenderContext,
@@ -22,6 +23,10 @@ from services.referral.schemas import (
     ConsentWithdrawal,
     NoteCreate,
     NoteRead,
+    OpenReferralAssign,
+    OpenReferralCreate,
+    OpenReferralRead,
+    OpenReferralSubmit,
     ReferralCreate,
     ReferralRead,
     ReferralStats,
@@ -199,6 +204,78 @@ async def replay_dead_letter(
     return {"status": "queued"}
 
 
+@router.post(
+    "/referrals/open",
+    status_code=201,
+    summary="Ask a coordinator to choose a provider",
+    tags=["open referrals"],
+    responses=problem_responses(404, 422, 503),
+)
+async def create_open_referral(
+    open_in: OpenReferralCreate, session: SessionDep, context: SenderContext, clients: ClientsDep
+) -> OpenReferralRead:
+    """Send an open referral (a service category in an area, no personal data) to the
+    organisation coordinating that area; it assigns a member provider, then you submit the
+    case file with `POST /referrals/open/{id}/submit`."""
+    row = await open_referrals.create(
+        session=session, context=context, open_in=open_in, clients=clients
+    )
+    return OpenReferralRead.model_validate(row, from_attributes=True)
+
+
+@router.get(
+    "/referrals/open",
+    summary="Open referrals you sent or coordinate",
+    tags=["open referrals"],
+    responses=problem_responses(),
+)
+async def list_open_referrals(session: SessionDep, context: PartyContext) -> list[OpenReferralRead]:
+    """List the open referrals your organisation sent or must assign."""
+    rows = await open_referrals.list_visible(session=session, context=context)
+    return [OpenReferralRead.model_validate(r, from_attributes=True) for r in rows]
+
+
+@router.post(
+    "/referrals/open/{open_id}/assign",
+    summary="Assign a member provider",
+    tags=["open referrals"],
+    responses=problem_responses(404, 409, 422, 503),
+)
+async def assign_open_referral(
+    open_id: uuid.UUID,
+    assign_in: OpenReferralAssign,
+    session: SessionDep,
+    context: CoordinatorContext,
+    clients: ClientsDep,
+) -> OpenReferralRead:
+    """Choose the service of one of your member providers; the sender is notified."""
+    row = await open_referrals.assign(
+        session=session, context=context, open_id=open_id, assign_in=assign_in, clients=clients
+    )
+    return OpenReferralRead.model_validate(row, from_attributes=True)
+
+
+@router.post(
+    "/referrals/open/{open_id}/submit",
+    status_code=201,
+    tags=["open referrals"],
+    summary="Send the case file to the assigned provider",
+    responses=problem_responses(404, 409, 422, 503),
+)
+async def submit_open_referral(
+    open_id: uuid.UUID,
+    submit_in: OpenReferralSubmit,
+    session: SessionDep,
+    context: SenderContext,
+    clients: ClientsDep,
+) -> ReferralRead:
+    """Send the returnee's case file to the assigned provider under the usual rules
+    (agreement, consent, minimisation, encryption)."""
+    return await open_referrals.submit(
+        session=session, context=context, open_id=open_id, submit_in=submit_in, clients=clients
+    )
+
+
 @router.get(
     "/referrals/{referral_id}", summary="Read one referral", responses=problem_responses(404)
 )
@@ -279,6 +356,21 @@ async def list_notes(
     return await queries.notes(
         session=session, principal=context.principal, referral_id=referral_id
     )
+
+
+@router.get(
+    "/referrals/{referral_id}/fhir",
+    summary="The referral as a FHIR R4 Bundle",
+    tags=["fhir"],
+    responses=problem_responses(404),
+)
+async def get_fhir(
+    referral_id: uuid.UUID, session: SessionDep, context: ReaderContext
+) -> dict[str, Any]:
+    """Return a FHIR R4 Bundle (ServiceRequest, Task, Consent references) of the referral; the
+    case file stays encrypted (a Binary with the JWE for parties, nothing for auditors)."""
+    referral = await service.read(session=session, context=context, referral_id=referral_id)
+    return fhir.bundle(referral)
 
 
 @router.post(

@@ -6,7 +6,7 @@ import uuid
 from typing import Any
 
 from services.referral.errors import NoAgreement
-from shared.errors import UpstreamUnavailable
+from shared.errors import UnprocessableContent, UpstreamUnavailable
 from shared.http import ServiceClient
 
 
@@ -41,6 +41,49 @@ class DirectoryClient(ServiceClient):
         """Return the organisation's currently valid public encryption keys."""
         response = await self.request("GET", f"/organisations/{org_id}/jwks")
         return _json_or_unavailable(response.status_code, response.json(), self.upstream)
+
+    async def coordinator(
+        self, *, country: str, admin_area: str | None, category: str, request_id: str | None
+    ) -> dict[str, Any]:
+        """Return the organisation coordinating open referrals for this area and category."""
+        params = {"country": country, "category": category}
+        if admin_area:
+            params["admin_area"] = admin_area
+        response = await self.request(
+            "GET", "/coordinators/resolve", params=params, request_id=request_id
+        )
+        if response.status_code == 404:
+            raise NoAgreement(
+                "No organisation coordinates this service category in this area. Refer "
+                "directly to a provider's service instead (search the directory)."
+            )
+        return _json_or_unavailable(response.status_code, response.json(), self.upstream)
+
+    async def organisation(self, org_id: uuid.UUID) -> dict[str, Any]:
+        """Return an organisation's directory record."""
+        response = await self.request("GET", f"/organisations/{org_id}")
+        return _json_or_unavailable(response.status_code, response.json(), self.upstream)
+
+    async def service(self, service_id: uuid.UUID) -> dict[str, Any]:
+        """Return a service's directory record, or a 422 problem if there is none."""
+        response = await self.request("GET", f"/services/{service_id}")
+        if response.status_code == 404:
+            raise UnprocessableContent("No service with this id exists in the directory.")
+        return _json_or_unavailable(response.status_code, response.json(), self.upstream)
+
+    async def member_ids(self, coordinator_id: uuid.UUID) -> set[str]:
+        """Ids of the organisations that name `coordinator_id` as their coordinator."""
+        members: set[str] = set()
+        params: dict[str, Any] = {"limit": 200}
+        while True:
+            response = await self.request(
+                "GET", f"/organisations/{coordinator_id}/members", params=params
+            )
+            page = _json_or_unavailable(response.status_code, response.json(), self.upstream)
+            members.update(str(item["id"]) for item in page["items"])
+            if not page.get("next_cursor"):
+                return members
+            params["cursor"] = page["next_cursor"]
 
 
 class ConsentClient(ServiceClient):

@@ -48,6 +48,7 @@ PartyContext = Annotated[Context, context_for(Role.HOST_OFFICE, Role.PROVIDER, R
 ReaderContext = Annotated[
     Context, context_for(Role.HOST_OFFICE, Role.PROVIDER, Role.COORDINATOR, Role.AUDITOR)
 ]
+CoordinatorContext = Annotated[Context, context_for(Role.COORDINATOR)]
 ServiceContext = Annotated[Context, context_for(Role.SERVICE)]
 AdminContext = Annotated[Context, context_for(Role.ADMIN)]
 StatsContext = Annotated[

@@ -146,3 +146,27 @@ class ChainHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger)
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class OpenReferral(Base):
+    """A request for a service category in an area, without personal data, for a coordinator."""
+
+    __tablename__ = "open_referral"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    sender_org_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    coordinator_org_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    coordinator_webhook_url: Mapped[str | None] = mapped_column(Text)
+    sender_webhook_url: Mapped[str | None] = mapped_column(Text)
+    service_category: Mapped[str] = mapped_column(String(64))
+    country: Mapped[str] = mapped_column(String(2))
+    admin_area: Mapped[str | None] = mapped_column(String(10))
+    purpose: Mapped[str] = mapped_column(String(32))
+    urgency: Mapped[str] = mapped_column(String(16))
+    requested_categories: Mapped[list[str]] = mapped_column(JSONType)
+    status: Mapped[str] = mapped_column(String(16))
+    assigned_service_id: Mapped[uuid.UUID | None]
+    assigned_org_id: Mapped[uuid.UUID | None]
+    referral_id: Mapped[uuid.UUID | None]
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

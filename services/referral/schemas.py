@@ -268,3 +268,74 @@ class ReferralStats(BaseModel):
     p90_hours_to_accept: float | None
     share_with_outcome: float | None
     overdue: int
+
+
+class OpenReferralStatus(StrEnum):
+    """Where an open referral stands."""
+
+    OPEN = "open"
+    ASSIGNED = "assigned"
+    SUBMITTED = "submitted"
+    CANCELLED = "cancelled"
+
+
+class OpenReferralCreate(BaseModel):
+    """Ask the coordinator of an area to choose a provider; carries no personal data."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "service_category": "health",
+                    "country": "NG",
+                    "admin_area": "NG-LA",
+                    "purpose": "referral",
+                    "urgency": "routine",
+                    "requested_categories": ["identity.basic", "contact", "health.physical"],
+                }
+            ]
+        },
+    )
+
+    service_category: ServiceCategory
+    country: str = Field(pattern=r"^[A-Z]{2}$")
+    admin_area: str | None = Field(None, pattern=r"^[A-Z]{2}-[A-Z0-9]{1,3}$")
+    purpose: Purpose = Purpose.REFERRAL
+    urgency: Urgency = Urgency.ROUTINE
+    requested_categories: list[DataCategory] = Field(min_length=1, max_length=12)
+
+
+class OpenReferralRead(BaseModel):
+    """An open referral as its sender and its coordinator see it."""
+
+    id: uuid.UUID
+    status: OpenReferralStatus
+    sender_org_id: uuid.UUID
+    coordinator_org_id: uuid.UUID
+    service_category: ServiceCategory
+    country: str
+    admin_area: str | None
+    purpose: Purpose
+    urgency: Urgency
+    requested_categories: list[DataCategory]
+    assigned_service_id: uuid.UUID | None
+    assigned_org_id: uuid.UUID | None
+    referral_id: uuid.UUID | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class OpenReferralAssign(BaseModel):
+    """The coordinator's choice of a member provider's service."""
+
+    model_config = ConfigDict(extra="forbid")
+    service_id: uuid.UUID
+
+
+class OpenReferralSubmit(BaseModel):
+    """The sender's case file for the assigned provider, under the usual rules."""
+
+    model_config = ConfigDict(extra="forbid")
+    subject_ref: SubjectRef
+    casefile: CaseFile

@@ -1,5 +1,5 @@
 """Initial schema of the referral service: referrals (ciphertext + metadata), notes,
-idempotency records, the hash-chained audit trail and the notification outbox.
+idempotency records, open referrals, the hash-chained audit trail and the notification outbox.
 
 Revision ID: 0001
 Revises:
@@ -53,6 +53,36 @@ def upgrade() -> None:
     )
     op.create_index(
         op.f("ix_audit_event_referral_id"), "audit_event", ["referral_id"], unique=False
+    )
+    op.create_table(
+        "open_referral",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("sender_org_id", sa.Uuid(), nullable=False),
+        sa.Column("coordinator_org_id", sa.Uuid(), nullable=False),
+        sa.Column("coordinator_webhook_url", sa.Text(), nullable=True),
+        sa.Column("sender_webhook_url", sa.Text(), nullable=True),
+        sa.Column("service_category", sa.String(length=64), nullable=False),
+        sa.Column("country", sa.String(length=2), nullable=False),
+        sa.Column("admin_area", sa.String(length=10), nullable=True),
+        sa.Column("purpose", sa.String(length=32), nullable=False),
+        sa.Column("urgency", sa.String(length=16), nullable=False),
+        sa.Column("requested_categories", JSONType, nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("assigned_service_id", sa.Uuid(), nullable=True),
+        sa.Column("assigned_org_id", sa.Uuid(), nullable=True),
+        sa.Column("referral_id", sa.Uuid(), nullable=True),
+        sa.Column("created_at", UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_open_referral")),
+    )
+    op.create_index(
+        op.f("ix_open_referral_coordinator_org_id"),
+        "open_referral",
+        ["coordinator_org_id"],
+        unique=False,
+    )
+    op.create_index(
+        op.f("ix_open_referral_sender_org_id"), "open_referral", ["sender_org_id"], unique=False
     )
     op.create_table(
         "outbox_event",
@@ -169,7 +199,6 @@ def upgrade() -> None:
     op.create_index(
         op.f("ix_referral_note_referral_id"), "referral_note", ["referral_id"], unique=False
     )
-    # ### end Alembic commands ###
 
 
 def downgrade() -> None:
@@ -187,7 +216,9 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_outbox_event_referral_id"), table_name="outbox_event")
     op.drop_index(op.f("ix_outbox_event_next_attempt_at"), table_name="outbox_event")
     op.drop_table("outbox_event")
+    op.drop_index(op.f("ix_open_referral_sender_org_id"), table_name="open_referral")
+    op.drop_index(op.f("ix_open_referral_coordinator_org_id"), table_name="open_referral")
+    op.drop_table("open_referral")
     op.drop_index(op.f("ix_audit_event_referral_id"), table_name="audit_event")
     op.drop_table("audit_event")
     op.drop_table("audit_chain_head")
-    # ### end Alembic commands ###

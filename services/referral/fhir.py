@@ -1,0 +1,120 @@
+"""A FHIR R4 view of a referral: ServiceRequest + Task + Consent references, no clear data."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from typing import Any
+
+import orjson
+
+from services.referral.schemas import ReferralRead, Status
+
+SYSTEM = "urn:refex"
+ORG_SYSTEM = f"{SYSTEM}:organisation"
+# Task.status uses the same codes; ServiceRequest.status has its own, coarser set.
+REQUEST_STATUS = {
+    Status.REQUESTED: "active",
+    Status.RECEIVED: "active",
+    Status.ACCEPTED: "active",
+    Status.IN_PROGRESS: "active",
+    Status.ON_HOLD: "on-hold",
+    Status.COMPLETED: "completed",
+    Status.REJECTED: "revoked",
+    Status.CANCELLED: "revoked",
+    Status.FAILED: "completed",
+    Status.ENTERED_IN_ERROR: "entered-in-error",
+}
+
+
+def _org(org_id: object) -> dict[str, Any]:
+    return {"identifier": {"system": ORG_SYSTEM, "value": str(org_id)}}
+
+
+def _service_request(referral: ReferralRead) -> dict[str, Any]:
+    resource: dict[str, Any] = {
+        "resourceType": "ServiceRequest",
+        "id": str(referral.id),
+        "status": REQUEST_STATUS[referral.status],
+        "intent": "order",
+        "priority": "urgent" if referral.urgency == "urgent" else "routine",
+        "category": [
+            {
+                "coding": [
+                    {"system": f"{SYSTEM}:service-category", "code": str(referral.service_category)}
+                ]
+            }
+        ],
+        "code": {"coding": [{"system": f"{SYSTEM}:service", "code": str(referral.service_id)}]},
+        "subject": {"display": "returnee (identity only in the encrypted case file)"},
+        "authoredOn": referral.created_at.isoformat(),
+        "requester": _org(referral.sender_org_id),
+        "performer": [_org(referral.recipient_org_id)],
+        "supportingInfo": [{"reference": f"Consent/{cid}"} for cid in referral.consent_ids],
+    }
+    if referral.payload is not None:
+        resource["supportingInfo"].append({"reference": f"#casefile-{referral.id}"})
+        resource["contained"] = [
+            {
+                "resourceType": "Binary",
+                "id": f"casefile-{referral.id}",
+                "contentType": "application/jose+json",
+                "data": _b64(referral.payload),
+            }
+        ]
+    return resource
+
+
+def _b64(payload: dict[str, Any]) -> str:
+    return base64.b64encode(orjson.dumps(payload)).decode()
+
+
+def task_id(referral: ReferralRead) -> str:
+    """A stable id of the Task, distinct from the ServiceRequest's."""
+    return str(uuid.uuid5(referral.id, "task"))
+
+
+def _task(referral: ReferralRead) -> dict[str, Any]:
+    task: dict[str, Any] = {
+        "resourceType": "Task",
+        "id": task_id(referral),
+        "status": str(referral.status),
+        "intent": "order",
+        "focus": {"reference": f"ServiceRequest/{referral.id}"},
+        "authoredOn": referral.created_at.isoformat(),
+        "lastModified": referral.updated_at.isoformat(),
+        "requester": _org(referral.sender_org_id),
+        "owner": _org(referral.recipient_org_id),
+    }
+    if referral.status_reason:
+        task["statusReason"] = {
+            "coding": [{"system": f"{SYSTEM}:reason", "code": str(referral.status_reason)}]
+        }
+    if referral.overdue:
+        task["businessStatus"] = {"text": "overdue"}
+    if referral.respond_by:
+        task["restriction"] = {
+            "period": {
+                "start": referral.created_at.isoformat(),
+                "end": referral.respond_by.isoformat(),
+            }
+        }
+    if referral.outcome:
+        task["output"] = [
+            {
+                "type": {"coding": [{"system": f"{SYSTEM}:output", "code": "outcome"}]},
+                "valueCode": str(referral.outcome),
+            }
+        ]
+    return task
+
+
+def bundle(referral: ReferralRead) -> dict[str, Any]:
+    """Return the referral as a FHIR R4 collection Bundle."""
+    entries = [_service_request(referral), _task(referral)]
+    return {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "timestamp": referral.updated_at.isoformat(),
+        "entry": [{"fullUrl": f"urn:uuid:{e['id']}", "resource": e} for e in entries],
+    }
