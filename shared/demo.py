@@ -36,3 +36,9 @@ DEMO_ROLE_ORGS: dict[str, uuid.UUID] = {
     "auditor": AUDITOR_ORG,
     "admin": ADMIN_ORG,
 }
+
+# Demo services and focal points the directory seeds (the referral demo walks through these).
+DEMO_HEALTH_SERVICE = _demo_id(101)  # primary care at HEALTH_PROVIDER_ORG (category health)
+DEMO_MENTAL_HEALTH_SERVICE = _demo_id(102)  # at MENTAL_HEALTH_ORG (mental_health_psychosocial)
+DEMO_HEALTH_FOCAL_POINT = _demo_id(201)  # referral desk of DEMO_HEALTH_SERVICE
+DEMO_HEALTH_BACKUP_FOCAL_POINT = _demo_id(202)  # the clinic's duty desk, its backup
