@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from services.config_docs import config_docs
+from services.demo import demo
 from services.referral import commands as referral_commands
 from services.stack import DEFAULT_PORTS, Stack, StackError
 from shared.app import refex_version
@@ -29,12 +30,13 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-console = Console()
-err = Console(stderr=True)
+console = Console(soft_wrap=True)  # one message, one line, whatever the width
+err = Console(stderr=True, soft_wrap=True)
 app.command("config-docs")(config_docs)
 app.add_typer(referral_commands.keys, name="keys")
 app.add_typer(referral_commands.provider, name="provider")
 app.add_typer(referral_commands.audit, name="audit")
+app.command("demo")(demo)
 
 
 class ServiceName(StrEnum):

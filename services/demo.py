@@ -1,0 +1,323 @@
+"""`refex demo`: one referral journey end to end through the public API, as each party sees it.
+
+It talks only to the gateway with the demo clients `make run` seeded (var/demo/clients.json) and
+decrypts with the demo organisations' private keys (var/demo/keys/, demo only).
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+import orjson
+import typer
+from rich.console import Console
+from rich.panel import Panel
+from rich.table import Table
+
+from shared.client import RefexClient, RefexError, open_note, open_payload
+from shared.demo import (
+    DEMO_CLIENTS_FILE,
+    DEMO_HEALTH_SERVICE,
+    DEMO_KEYS_DIR,
+    DEMO_MENTAL_HEALTH_SERVICE,
+    HEALTH_PROVIDER_ORG,
+    HOST_OFFICE_ORG,
+    MENTAL_HEALTH_ORG,
+)
+
+console = Console()
+WITHDRAWAL_WAIT_S = 20.0
+CASEFILE = {
+    "identity_basic": {
+        "given_name": "Amina",
+        "family_name": "Bello",
+        "date_of_birth": "1994-03-12",
+        "preferred_language": "ha",
+    },
+    "identity_documents": {"documents": [{"document_type": "passport", "number": "A01234567"}]},
+    "contact": {"phone": "+234 803 555 0101", "preferred_channel": "whatsapp"},
+    "return_travel": {"return_date": "2026-12-02", "point_of_entry": "Lagos airport"},
+    "health_physical": {"conditions": ["type 2 diabetes"], "medication": ["metformin"]},
+    "health_mental": {"psychosocial_needs": ["sleep problems"]},
+    "protection": {"concerns": ["debt to smugglers"]},
+}
+
+
+class Journey:
+    """The demo's clients, one per party, and how it narrates each call."""
+
+    def __init__(self, base_url: str) -> None:
+        creds = orjson.loads(DEMO_CLIENTS_FILE.read_bytes())
+        self.clients = {
+            role: RefexClient(base_url, c["client_id"], c["client_secret"])
+            for role, c in creds.items()
+        }
+
+    def call(self, role: str, method: str, path: str, body: Any = None, **params: Any) -> Any:
+        """Make one call as `role`, printing it the way a caseworker would read it."""
+        console.print(f"[dim]{role:>28}[/]  [bold]{method}[/] /api/v1/{path}")
+        response = self.clients[role].request(method, path, json=body, params=params or None)
+        return response.json() if response.content else None
+
+    def close(self) -> None:
+        """Close every client."""
+        for client in self.clients.values():
+            client.close()
+
+
+def _key(org: object) -> dict[str, Any]:
+    key: dict[str, Any] = orjson.loads((DEMO_KEYS_DIR / f"{org}.jwk").read_bytes())
+    return key
+
+
+def _pseudonym() -> str:
+    return f"demo-{secrets.token_hex(10)}"
+
+
+def _consent(journey: Journey, subject: str, org: object, categories: list[str]) -> Any:
+    until = (datetime.now(UTC) + timedelta(days=180)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return journey.call(
+        "host_office",
+        "POST",
+        "consents",
+        {
+            "subject_ref": subject,
+            "grantor": "self",
+            "grantee": {"kind": "organisation", "org_id": str(org)},
+            "purpose": "referral",
+            "categories": categories,
+            "valid_until": until,
+            "language": "ha",
+            "evidence": {"method": "written", "form_sha256": secrets.token_hex(32)},
+        },
+    )
+
+
+def _show_sharing(referral: dict[str, Any]) -> None:
+    table = Table("category", "shared?", "why not")
+    for category in referral["shared_categories"]:
+        table.add_row(category, "[green]shared[/]", "")
+    for withheld in referral["withheld"]:
+        table.add_row(withheld["category"], "[red]withheld[/]", withheld["reason"])
+    console.print(table)
+    for warning in referral["warnings"]:
+        console.print(f"[yellow]warning:[/] {warning}")
+
+
+def step_directory(journey: Journey) -> None:
+    """An admin checks the directory."""
+    console.rule("1. The directory (admin)")
+    hits = journey.call(
+        "admin", "GET", "directory/services/search", category="health", country="NG", limit=5
+    )
+    for hit in hits["items"]:
+        console.print(f"  {hit['id']}  {hit.get('name') or ''}")
+    agreement = journey.call(
+        "admin",
+        "GET",
+        "directory/agreements/resolve",
+        sender_org=str(HOST_OFFICE_ORG),
+        service_id=str(DEMO_HEALTH_SERVICE),
+        purpose="referral",
+    )["agreement"]
+    console.print(
+        f"  SOP v{agreement['version']} permits: {', '.join(agreement['permitted_categories'])}"
+    )
+
+
+def step_referral(journey: Journey) -> dict[str, Any]:
+    """A host office records consent and refers; the provider works the referral."""
+    console.rule("2. Consent, then a referral asking for more than the SOP allows (host office)")
+    subject = _pseudonym()
+    _consent(
+        journey,
+        subject,
+        HEALTH_PROVIDER_ORG,
+        ["identity.basic", "contact", "health.physical", "health.mental"],
+    )
+    referral = journey.call(
+        "host_office",
+        "POST",
+        "referrals",
+        {
+            "service_id": str(DEMO_HEALTH_SERVICE),
+            "subject_ref": subject,
+            "requested_categories": [
+                "identity.basic",
+                "identity.documents",
+                "contact",
+                "health.physical",
+                "health.mental",
+            ],
+            "casefile": CASEFILE,
+        },
+    )
+    _show_sharing(referral)
+    console.rule("3. The provider's side")
+    inbox = journey.call("provider", "GET", "referrals", box="received", status="requested")
+    console.print(f"  inbox: {len(inbox['items'])} new referral(s)")
+    full = journey.call("provider", "GET", f"referrals/{referral['id']}")
+    console.print(
+        Panel(
+            orjson.dumps(
+                open_payload(full, _key(HEALTH_PROVIDER_ORG)), option=orjson.OPT_INDENT_2
+            ).decode(),
+            title="decrypted locally with the provider's own key",
+        )
+    )
+    for status in ("received", "accepted", "in-progress"):
+        journey.call("provider", "POST", f"referrals/{referral['id']}/status", {"status": status})
+    journey.call(
+        "provider",
+        "POST",
+        f"referrals/{referral['id']}/notes",
+        {"text": "First appointment on Monday 09:00 at the diabetes clinic."},
+    )
+    done = journey.call(
+        "provider",
+        "POST",
+        f"referrals/{referral['id']}/status",
+        {
+            "status": "completed",
+            "outcome": "got-help",
+            "feedback": {"score": 5, "comment": "Quick appointment, kind staff."},
+        },
+    )
+    notes = journey.call("host_office", "GET", f"referrals/{referral['id']}/notes")
+    console.print(
+        f"  status: [bold]{done['status']}[/], outcome {done['outcome']}; the host "
+        f'office reads the note: "{open_note(notes[0], _key(HOST_OFFICE_ORG))}"'
+    )
+    return referral
+
+
+def step_emergency(journey: Journey) -> None:
+    """A life at risk: an override attested by a mental-health professional."""
+    console.rule("4. Life at risk: emergency override (no consent yet)")
+    subject = _pseudonym()
+    override = journey.call(
+        "host_office",
+        "POST",
+        "overrides",
+        {
+            "subject_ref": subject,
+            "recipient_org_id": str(MENTAL_HEALTH_ORG),
+            "service_id": str(DEMO_MENTAL_HEALTH_SERVICE),
+            "categories": ["identity.basic", "contact", "health.mental"],
+            "statement": "Returnee expressed intent to self-harm on arrival.",
+        },
+    )
+    journey.call(
+        "mental_health_professional",
+        "POST",
+        f"overrides/{override['id']}/attest",
+        {
+            "registration_number": "MDCN/2019/44812",
+            "duration_hours": 72,
+            "statement": "Assessed by phone: acute risk, needs same-day psychosocial support.",
+        },
+    )
+    referral = journey.call(
+        "host_office",
+        "POST",
+        "referrals",
+        {
+            "service_id": str(DEMO_MENTAL_HEALTH_SERVICE),
+            "subject_ref": subject,
+            "urgency": "urgent",
+            "requested_categories": ["identity.basic", "contact", "health.mental", "protection"],
+            "casefile": CASEFILE,
+        },
+    )
+    console.print(f"  basis: [bold red]{referral['basis']}[/] (flagged: {referral['emergency']})")
+    _show_sharing(referral)
+
+
+def step_withdrawal(journey: Journey) -> None:
+    """The returnee withdraws consent: the open referral is cancelled, both sides told."""
+    console.rule("5. Consent withdrawn: open referral cancelled")
+    subject = _pseudonym()
+    consent = _consent(journey, subject, HEALTH_PROVIDER_ORG, ["identity.basic", "contact"])
+    referral = journey.call(
+        "host_office",
+        "POST",
+        "referrals",
+        {
+            "service_id": str(DEMO_HEALTH_SERVICE),
+            "subject_ref": subject,
+            "requested_categories": ["identity.basic", "contact"],
+            "casefile": CASEFILE,
+        },
+    )
+    journey.call(
+        "host_office", "POST", f"consents/{consent['id']}/withdraw", {"reason": "returnee_request"}
+    )
+    deadline = time.monotonic() + WITHDRAWAL_WAIT_S
+    while time.monotonic() < deadline:
+        seen = journey.clients["provider"].get(f"referrals/{referral['id']}")
+        if seen["status"] == "cancelled":
+            console.print(f"  provider sees: [bold]cancelled[/] ({seen['status_reason']})")
+            return
+        time.sleep(0.5)
+    raise RuntimeError("the referral was not cancelled after the withdrawal")
+
+
+def step_audit(journey: Journey) -> None:
+    """An auditor checks the consent ledger's proofs and the statistics."""
+    from services.consent.merkle import verify_consistency, verify_inclusion
+
+    console.rule("6. The auditor: ledger proofs and statistics (no personal data)")
+    head = journey.call("auditor", "POST", "ledger/tree-head")
+    size = head["tree_size"]
+    proof = journey.call("auditor", "GET", f"ledger/entries/{size - 1}/proof", tree_size=size)
+    verify_inclusion(
+        index=proof["index"],
+        size=size,
+        leaf=bytes.fromhex(proof["leaf_hash"]),
+        proof=[bytes.fromhex(h) for h in proof["audit_path"]],
+        root=bytes.fromhex(head["root_hash"]),
+    )
+    console.print(f"  inclusion of entry {size - 1} in the signed tree of {size}: [green]ok[/]")
+    if size > 1:
+        consistency = journey.call(
+            "auditor", "GET", "ledger/consistency", first=size // 2, second=size
+        )
+        verify_consistency(
+            first=size // 2,
+            second=size,
+            proof=[bytes.fromhex(h) for h in consistency["proof"]],
+            first_root=bytes.fromhex(consistency["first_root"]),
+            second_root=bytes.fromhex(head["root_hash"]),
+        )
+        console.print(f"  tree of {size // 2} is a prefix of the tree of {size}: [green]ok[/]")
+    stats = journey.call("auditor", "GET", "referrals/stats")
+    console.print(
+        f"  referrals: {stats['total']}, by status {stats['by_status']}, overdue {stats['overdue']}"
+    )
+
+
+def demo(
+    url: Annotated[
+        str, typer.Option(envvar="REFEX_URL", help="Gateway base URL.")
+    ] = "http://127.0.0.1:8000",
+) -> None:
+    """Walk one referral journey through the running stack (start it with `make run`)."""
+    if not DEMO_CLIENTS_FILE.exists():
+        console.print("No demo clients yet: start the stack with `make run` first.")
+        raise typer.Exit(2)
+    journey = Journey(url)
+    try:
+        step_directory(journey)
+        step_referral(journey)
+        step_emergency(journey)
+        step_withdrawal(journey)
+        step_audit(journey)
+    except RefexError as error:
+        console.print(f"[red]{error}[/]")
+        raise typer.Exit(1) from None
+    finally:
+        journey.close()
+    console.rule("[green]demo complete[/]")
