@@ -58,7 +58,9 @@ SETTINGS_CLASSES = {
 
 # Each entry: "module:function", an async function taking the service's settings.
 # Order matters: the directory first (organisations), then the gateway (their API clients).
-DEMO_SEEDERS: list[tuple[str, str]] = []
+DEMO_SEEDERS: list[tuple[str, str]] = [
+    ("directory", "services.directory.seed:seed_demo"),
+]
 
 
 def settings_class(service: str) -> type[ServiceSettings]:

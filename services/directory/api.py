@@ -2,6 +2,579 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Response
+
+from services.directory import repository, resolution, search
+from services.directory import service as directory
+from services.directory.codes import check_admin_area, check_country
+from services.directory.errors import AgreementNotFound, OrganisationNotFound
+from services.directory.models import Agreement, FocalPoint, Organisation
+from services.directory.schemas import (
+    AgreementCreate,
+    AgreementRead,
+    AgreementUpdate,
+    Availability,
+    FocalPointCreate,
+    FocalPointRead,
+    FocalPointUpdate,
+    Jwks,
+    KeyCreate,
+    KeyRead,
+    KeyUpdate,
+    OrganisationCreate,
+    OrganisationRead,
+    OrganisationUpdate,
+    Resolution,
+    SearchPage,
+    ServiceCreate,
+    ServiceRead,
+    ServiceUpdate,
+)
+from shared.auth import Principal, require_roles
+from shared.db import SessionDep
+from shared.errors import BadRequest, problem_responses
+from shared.pagination import Page, PageParams, decode_cursor, encode_cursor, page_params
+from shared.vocabulary import Purpose, ServiceCategory
 
 router = APIRouter()
+
+READ_ROLES = (
+    "admin",
+    "host_office",
+    "provider",
+    "coordinator",
+    "mental_health_professional",
+    "auditor",
+    "service",
+)
+Reader = Annotated[Principal, Depends(require_roles(*READ_ROLES))]
+Admin = Annotated[Principal, Depends(require_roles("admin"))]
+SelfService = Annotated[Principal, Depends(require_roles("admin", *directory.SELF_SERVICE_ROLES))]
+Resolver = Annotated[
+    Principal, Depends(require_roles("service", "host_office", "admin", "auditor"))
+]
+IfMatch = Annotated[
+    str | None,
+    Header(description="ETag of the version you read; a mismatch answers 412.", examples=['"3"']),
+]
+Paging = Annotated[PageParams, Depends(page_params)]
+
+
+def _after(paging: PageParams) -> uuid.UUID | None:
+    if paging.cursor is None:
+        return None
+    key = decode_cursor(paging.cursor)
+    try:
+        return uuid.UUID(str(key[0]))
+    except (ValueError, IndexError):
+        raise BadRequest("The cursor is not one we issued; start again without 'cursor'.") from None
+
+
+def _page(rows: list[Any], read: type[Any], paging: PageParams) -> dict[str, Any]:
+    items = [read.model_validate(row, from_attributes=True) for row in rows]
+    full = len(rows) == paging.limit
+    return {"items": items, "next_cursor": encode_cursor([str(rows[-1].id)]) if full else None}
+
+
+def _tagged(response: Response, row: Any, read: type[Any]) -> Any:
+    response.headers["ETag"] = directory.etag(row)
+    return read.model_validate(row, from_attributes=True)
+
+
+# Organisations
+
+
+@router.get("/organisations", tags=["organisations"], summary="List organisations")
+async def list_organisations(
+    session: SessionDep,
+    _principal: Reader,
+    paging: Paging,
+    country: Annotated[str | None, Query(examples=["NG"])] = None,
+    stakeholder_type: Annotated[str | None, Query(examples=["ngo"])] = None,
+) -> Page[OrganisationRead]:
+    """List the directory's organisations, optionally of one country or stakeholder type."""
+    filters = []
+    if country:
+        filters.append(Organisation.country == country)
+    if stakeholder_type:
+        filters.append(Organisation.stakeholder_type == stakeholder_type)
+    rows = await repository.page(
+        session, Organisation, after=_after(paging), limit=paging.limit, filters=filters
+    )
+    return Page[OrganisationRead].model_validate(_page(rows, OrganisationRead, paging))
+
+
+@router.post(
+    "/organisations",
+    status_code=201,
+    tags=["organisations"],
+    summary="Register an organisation",
+    responses=problem_responses(409, 422),
+)
+async def create_organisation(
+    org_in: OrganisationCreate, session: SessionDep, _admin: Admin, response: Response
+) -> OrganisationRead:
+    """Register a partner organisation (admins only)."""
+    org = await directory.create_organisation(session=session, org_in=org_in)
+    return _tagged(response, org, OrganisationRead)  # type: ignore[no-any-return]
+
+
+@router.get(
+    "/organisations/{org_id}",
+    tags=["organisations"],
+    summary="Read an organisation",
+    responses=problem_responses(404),
+)
+async def get_organisation(
+    org_id: uuid.UUID, session: SessionDep, _principal: Reader, response: Response
+) -> OrganisationRead:
+    """Return one organisation; its ETag header is what a later PATCH sends as If-Match."""
+    org = await repository.get(session, Organisation, org_id)
+    if org is None:
+        raise OrganisationNotFound
+    return _tagged(response, org, OrganisationRead)  # type: ignore[no-any-return]
+
+
+@router.patch(
+    "/organisations/{org_id}",
+    tags=["organisations"],
+    summary="Change an organisation",
+    responses=problem_responses(404, 412, 422),
+)
+async def update_organisation(
+    org_id: uuid.UUID,
+    org_in: OrganisationUpdate,
+    session: SessionDep,
+    principal: SelfService,
+    response: Response,
+    if_match: IfMatch = None,
+) -> OrganisationRead:
+    """Change an organisation (admins); a partner may change only its own `webhook_url`."""
+    org = await directory.update_organisation(
+        session=session, principal=principal, org_id=org_id, org_in=org_in, if_match=if_match
+    )
+    return _tagged(response, org, OrganisationRead)  # type: ignore[no-any-return]
+
+
+@router.delete(
+    "/organisations/{org_id}",
+    status_code=204,
+    tags=["organisations"],
+    summary="Remove an organisation",
+    responses=problem_responses(404, 412),
+)
+async def delete_organisation(
+    org_id: uuid.UUID, session: SessionDep, _admin: Admin, if_match: IfMatch = None
+) -> Response:
+    """Remove an organisation with its services, focal points, keys and agreements (admins)."""
+    await directory.delete_organisation(session=session, org_id=org_id, if_match=if_match)
+    return Response(status_code=204)
+
+
+@router.get(
+    "/organisations/{org_id}/jwks",
+    tags=["keys"],
+    summary="Public keys to encrypt to",
+    responses=problem_responses(404),
+)
+async def organisation_jwks(org_id: uuid.UUID, session: SessionDep, _principal: Reader) -> Jwks:
+    """Return the organisation's encryption keys that are active and valid now (JWKS)."""
+    return Jwks(keys=await directory.jwks(session=session, org_id=org_id))
+
+
+@router.get(
+    "/organisations/{org_id}/keys",
+    tags=["keys"],
+    summary="List an organisation's keys",
+    responses=problem_responses(404),
+)
+async def list_keys(org_id: uuid.UUID, session: SessionDep, _principal: Reader) -> list[KeyRead]:
+    """List every registered key of the organisation, whatever its status."""
+    if await repository.get(session, Organisation, org_id) is None:
+        raise OrganisationNotFound
+    keys = await repository.keys_of(session, org_id)
+    return [KeyRead.model_validate(key, from_attributes=True) for key in keys]
+
+
+@router.post(
+    "/organisations/{org_id}/keys",
+    status_code=201,
+    tags=["keys"],
+    summary="Register a public key",
+    responses=problem_responses(404, 409, 422),
+)
+async def add_key(
+    org_id: uuid.UUID, key_in: KeyCreate, session: SessionDep, principal: SelfService
+) -> KeyRead:
+    """Register a public encryption JWK (EC P-256 or X25519, `use: enc`); never a private key."""
+    key = await directory.add_key(
+        session=session, principal=principal, org_id=org_id, key_in=key_in
+    )
+    return KeyRead.model_validate(key, from_attributes=True)
+
+
+@router.patch(
+    "/organisations/{org_id}/keys/{kid}",
+    tags=["keys"],
+    summary="Retire or revoke a key",
+    responses=problem_responses(404, 422),
+)
+async def change_key(
+    org_id: uuid.UUID, kid: str, key_in: KeyUpdate, session: SessionDep, principal: SelfService
+) -> KeyRead:
+    """Retire a key (no new referrals use it) or revoke it (never used again)."""
+    key = await directory.change_key_status(
+        session=session, principal=principal, org_id=org_id, kid=kid, status=key_in.status
+    )
+    return KeyRead.model_validate(key, from_attributes=True)
+
+
+@router.get(
+    "/organisations/{org_id}/members",
+    tags=["organisations"],
+    summary="Providers a coordinator coordinates",
+    responses=problem_responses(404),
+)
+async def list_members(
+    org_id: uuid.UUID, session: SessionDep, _principal: Reader, paging: Paging
+) -> Page[OrganisationRead]:
+    """List the organisations that name this one as their coordinator."""
+    if await repository.get(session, Organisation, org_id) is None:
+        raise OrganisationNotFound
+    rows = await repository.page(
+        session,
+        Organisation,
+        after=_after(paging),
+        limit=paging.limit,
+        filters=[Organisation.coordinator_org_id == org_id],
+    )
+    return Page[OrganisationRead].model_validate(_page(rows, OrganisationRead, paging))
+
+
+@router.get(
+    "/coordinators/resolve",
+    tags=["organisations"],
+    summary="Who coordinates an area",
+    responses=problem_responses(404, 422),
+)
+async def resolve_coordinator(
+    session: SessionDep,
+    _principal: Reader,
+    country: Annotated[str, Query(examples=["NG"], min_length=2, max_length=2)],
+    admin_area: Annotated[str | None, Query(examples=["NG-LA"], max_length=10)] = None,
+    category: ServiceCategory | None = None,
+) -> OrganisationRead:
+    """Return the organisation coordinating this country (and area, category) for open referrals."""
+    try:
+        check_country(country)
+        if admin_area:
+            check_admin_area(admin_area, country)
+    except ValueError as error:
+        raise BadRequest(f"{error}.") from None
+    org = await directory.resolve_coordinator(
+        session=session,
+        country=country,
+        admin_area=admin_area,
+        category=category.value if category else None,
+    )
+    return OrganisationRead.model_validate(org, from_attributes=True)
+
+
+# Services
+
+
+@router.get(
+    "/services/search",
+    tags=["services"],
+    summary="Search services",
+    responses=problem_responses(400, 422),
+)
+async def search_services(
+    session: SessionDep,
+    _principal: Reader,
+    params: Annotated[search.SearchParams, Depends(search.search_params)],
+) -> SearchPage:
+    """Find services by text, category, place, language, distance, intake and opening hours."""
+    return await search.search(session=session, params=params)
+
+
+@router.post(
+    "/services",
+    status_code=201,
+    tags=["services"],
+    summary="Register a service",
+    responses=problem_responses(409, 422),
+)
+async def create_service(
+    service_in: ServiceCreate, session: SessionDep, _admin: Admin, response: Response
+) -> ServiceRead:
+    """Register a service offered by an organisation (admins only)."""
+    service = await directory.create_service(session=session, service_in=service_in)
+    return _tagged(response, service, ServiceRead)  # type: ignore[no-any-return]
+
+
+@router.get(
+    "/services/{service_id}",
+    tags=["services"],
+    summary="Read a service",
+    responses=problem_responses(404),
+)
+async def get_service(
+    service_id: uuid.UUID, session: SessionDep, _principal: Reader, response: Response
+) -> ServiceRead:
+    """Return one service with its ETag."""
+    service = await directory.get_service(session=session, service_id=service_id)
+    return _tagged(response, service, ServiceRead)  # type: ignore[no-any-return]
+
+
+@router.patch(
+    "/services/{service_id}",
+    tags=["services"],
+    summary="Change a service",
+    responses=problem_responses(404, 412, 422),
+)
+async def update_service(
+    service_id: uuid.UUID,
+    service_in: ServiceUpdate,
+    session: SessionDep,
+    principal: SelfService,
+    response: Response,
+    if_match: IfMatch = None,
+) -> ServiceRead:
+    """Change a service (admins); its organisation may only set `accepting_referrals`."""
+    service = await directory.update_service(
+        session=session,
+        principal=principal,
+        service_id=service_id,
+        service_in=service_in,
+        if_match=if_match,
+    )
+    return _tagged(response, service, ServiceRead)  # type: ignore[no-any-return]
+
+
+@router.delete(
+    "/services/{service_id}",
+    status_code=204,
+    tags=["services"],
+    summary="Remove a service",
+    responses=problem_responses(404, 412),
+)
+async def delete_service(
+    service_id: uuid.UUID, session: SessionDep, _admin: Admin, if_match: IfMatch = None
+) -> Response:
+    """Remove a service and its dedicated focal points (admins)."""
+    await directory.delete_service(session=session, service_id=service_id, if_match=if_match)
+    return Response(status_code=204)
+
+
+@router.get(
+    "/services/{service_id}/availability",
+    tags=["services"],
+    summary="Is the service's focal point open?",
+    responses=problem_responses(404, 422),
+)
+async def service_availability(
+    service_id: uuid.UUID,
+    session: SessionDep,
+    _principal: Reader,
+    at: Annotated[
+        datetime | None,
+        Query(
+            description="Moment to check (ISO 8601 with zone); default now.",
+            examples=["2026-03-02T09:00:00Z"],
+        ),
+    ] = None,
+) -> Availability:
+    """Say whether the focal point is open at `at`, when it next opens and when an answer is due."""
+    if at is not None and at.tzinfo is None:
+        raise BadRequest("Give 'at' with a time zone, e.g. 2026-03-02T09:00:00Z.")
+    return await resolution.availability(session=session, service_id=service_id, at=at)
+
+
+# Focal points
+
+
+@router.get("/focal-points", tags=["focal points"], summary="List focal points")
+async def list_focal_points(
+    session: SessionDep,
+    _principal: Reader,
+    paging: Paging,
+    organisation_id: uuid.UUID | None = None,
+) -> Page[FocalPointRead]:
+    """List focal points, optionally of one organisation."""
+    filters = [FocalPoint.organisation_id == organisation_id] if organisation_id else []
+    rows = await repository.page(
+        session, FocalPoint, after=_after(paging), limit=paging.limit, filters=filters
+    )
+    return Page[FocalPointRead].model_validate(_page(rows, FocalPointRead, paging))
+
+
+@router.post(
+    "/focal-points",
+    status_code=201,
+    tags=["focal points"],
+    summary="Name a focal point",
+    responses=problem_responses(409, 422),
+)
+async def create_focal_point(
+    focal_in: FocalPointCreate, session: SessionDep, principal: SelfService, response: Response
+) -> FocalPointRead:
+    """Name a focal point of your organisation (admins: of any), with hours and response time."""
+    focal_point = await directory.create_focal_point(
+        session=session, principal=principal, focal_in=focal_in
+    )
+    return _tagged(response, focal_point, FocalPointRead)  # type: ignore[no-any-return]
+
+
+@router.get(
+    "/focal-points/{focal_point_id}",
+    tags=["focal points"],
+    summary="Read a focal point",
+    responses=problem_responses(404),
+)
+async def get_focal_point(
+    focal_point_id: uuid.UUID, session: SessionDep, _principal: Reader, response: Response
+) -> FocalPointRead:
+    """Return one focal point with its ETag."""
+    focal_point = await directory.get_focal_point(session=session, focal_point_id=focal_point_id)
+    return _tagged(response, focal_point, FocalPointRead)  # type: ignore[no-any-return]
+
+
+@router.patch(
+    "/focal-points/{focal_point_id}",
+    tags=["focal points"],
+    summary="Change a focal point",
+    responses=problem_responses(404, 412, 422),
+)
+async def update_focal_point(
+    focal_point_id: uuid.UUID,
+    focal_in: FocalPointUpdate,
+    session: SessionDep,
+    principal: SelfService,
+    response: Response,
+    if_match: IfMatch = None,
+) -> FocalPointRead:
+    """Change a focal point of your organisation (admins: of any)."""
+    focal_point = await directory.update_focal_point(
+        session=session,
+        principal=principal,
+        focal_point_id=focal_point_id,
+        focal_in=focal_in,
+        if_match=if_match,
+    )
+    return _tagged(response, focal_point, FocalPointRead)  # type: ignore[no-any-return]
+
+
+@router.delete(
+    "/focal-points/{focal_point_id}",
+    status_code=204,
+    tags=["focal points"],
+    summary="Remove a focal point",
+    responses=problem_responses(404, 412),
+)
+async def delete_focal_point(
+    focal_point_id: uuid.UUID, session: SessionDep, principal: SelfService, if_match: IfMatch = None
+) -> Response:
+    """Remove a focal point of your organisation (admins: of any)."""
+    await directory.delete_focal_point(
+        session=session, principal=principal, focal_point_id=focal_point_id, if_match=if_match
+    )
+    return Response(status_code=204)
+
+
+# Agreements
+
+
+@router.get(
+    "/agreements/resolve",
+    tags=["agreements"],
+    summary="The agreement in force for a referral",
+    responses=problem_responses(404, 422),
+)
+async def resolve_agreement(
+    session: SessionDep,
+    _principal: Resolver,
+    sender_org: Annotated[uuid.UUID, Query(description="The sending organisation.")],
+    service_id: Annotated[uuid.UUID, Query(description="The service referred to.")],
+    purpose: Purpose = Purpose.REFERRAL,
+) -> Resolution:
+    """Return the SOP in force, the service, both parties' current keys and the focal points."""
+    return await resolution.resolve(
+        session=session, sender_org_id=sender_org, service_id=service_id, purpose=purpose.value
+    )
+
+
+@router.get("/agreements", tags=["agreements"], summary="List agreements")
+async def list_agreements(
+    session: SessionDep,
+    _principal: Reader,
+    paging: Paging,
+    provider_org_id: uuid.UUID | None = None,
+    sender_org_id: uuid.UUID | None = None,
+) -> Page[AgreementRead]:
+    """List agreement versions, optionally of one provider or sender."""
+    filters = []
+    if provider_org_id:
+        filters.append(Agreement.provider_org_id == provider_org_id)
+    if sender_org_id:
+        filters.append(Agreement.sender_org_id == sender_org_id)
+    rows = await repository.page(
+        session, Agreement, after=_after(paging), limit=paging.limit, filters=filters
+    )
+    return Page[AgreementRead].model_validate(_page(rows, AgreementRead, paging))
+
+
+@router.post(
+    "/agreements",
+    status_code=201,
+    tags=["agreements"],
+    summary="Register an agreement (SOP/MoU) version",
+    responses=problem_responses(409, 422),
+)
+async def create_agreement(
+    agreement_in: AgreementCreate, session: SessionDep, _admin: Admin, response: Response
+) -> AgreementRead:
+    """Register an agreement, or a new version with `series_id`; overlapping versions are 409."""
+    agreement = await directory.create_agreement(session=session, agreement_in=agreement_in)
+    return _tagged(response, agreement, AgreementRead)  # type: ignore[no-any-return]
+
+
+@router.get(
+    "/agreements/{agreement_id}",
+    tags=["agreements"],
+    summary="Read an agreement version",
+    responses=problem_responses(404),
+)
+async def get_agreement(
+    agreement_id: uuid.UUID, session: SessionDep, _principal: Reader, response: Response
+) -> AgreementRead:
+    """Return one agreement version with its ETag."""
+    agreement = await repository.get(session, Agreement, agreement_id)
+    if agreement is None:
+        raise AgreementNotFound
+    return _tagged(response, agreement, AgreementRead)  # type: ignore[no-any-return]
+
+
+@router.patch(
+    "/agreements/{agreement_id}",
+    tags=["agreements"],
+    summary="End or correct an agreement version",
+    responses=problem_responses(404, 412, 422),
+)
+async def update_agreement(
+    agreement_id: uuid.UUID,
+    agreement_in: AgreementUpdate,
+    session: SessionDep,
+    _admin: Admin,
+    response: Response,
+    if_match: IfMatch = None,
+) -> AgreementRead:
+    """Set `valid_until` to end a version, or correct its programme or document hash (admins)."""
+    agreement = await directory.update_agreement(
+        session=session, agreement_id=agreement_id, agreement_in=agreement_in, if_match=if_match
+    )
+    return _tagged(response, agreement, AgreementRead)  # type: ignore[no-any-return]

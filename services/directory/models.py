@@ -2,12 +2,144 @@
 
 from __future__ import annotations
 
-from sqlalchemy.orm import DeclarativeBase
+import uuid
+from datetime import datetime
+from typing import Any
 
-from shared.db import service_metadata
+from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text, Uuid
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from shared.clock import utcnow
+from shared.db import JSONType, UTCDateTime, service_metadata
 
 
 class Base(DeclarativeBase):
     """Declarative base of the directory service's own database."""
 
     metadata = service_metadata()
+
+
+class Versioned:
+    """Row counter behind the ETag, and timestamps."""
+
+    row_version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class Organisation(Versioned, Base):
+    """A partner: host office, provider, coordinating body, auditor or steward."""
+
+    __tablename__ = "organisation"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    name: Mapped[dict[str, str]] = mapped_column(JSONType)
+    description: Mapped[dict[str, str]] = mapped_column(JSONType, default=dict)
+    stakeholder_type: Mapped[str] = mapped_column(String(40))
+    engagement_level: Mapped[str] = mapped_column(String(40))
+    host_office: Mapped[bool] = mapped_column(Boolean, default=False)
+    country: Mapped[str] = mapped_column(String(2), index=True)
+    admin_areas: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    languages: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    website: Mapped[str | None] = mapped_column(String(500))
+    email: Mapped[str | None] = mapped_column(String(320))
+    webhook_url: Mapped[str | None] = mapped_column(String(500))
+    coordination: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    coordinator_org_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("organisation.id", ondelete="SET NULL"), index=True
+    )
+
+
+class OrganisationKey(Base):
+    """A public encryption key (JWK) of an organisation; private parts are never stored."""
+
+    __tablename__ = "organisation_key"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    organisation_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organisation.id", ondelete="CASCADE"), index=True
+    )
+    kid: Mapped[str] = mapped_column(String(200), unique=True)
+    jwk: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    valid_from: Mapped[datetime] = mapped_column(UTCDateTime)
+    valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Service(Versioned, Base):
+    """A service an organisation offers; search columns are derived and kept in step."""
+
+    __tablename__ = "service"
+    __table_args__ = (Index("ix_service_country_category", "country", "category", "id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    organisation_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organisation.id", ondelete="CASCADE"), index=True
+    )
+    category: Mapped[str] = mapped_column(String(40), index=True)
+    name: Mapped[dict[str, str]] = mapped_column(JSONType)
+    description: Mapped[dict[str, str]] = mapped_column(JSONType, default=dict)
+    eligibility: Mapped[str | None] = mapped_column(Text)
+    fees: Mapped[str | None] = mapped_column(Text)
+    languages: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    capacity: Mapped[int | None] = mapped_column(Integer)
+    accepting_referrals: Mapped[bool] = mapped_column(Boolean, default=True)
+    country: Mapped[str] = mapped_column(String(2))
+    admin_areas: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    location: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
+    # Normalised copies for search (lower case, no diacritics), identical on both backends.
+    search_name: Mapped[str] = mapped_column(Text, default="")
+    search_body: Mapped[str] = mapped_column(Text, default="")
+    languages_key: Mapped[str] = mapped_column(String(400), default=",")
+    areas_key: Mapped[str] = mapped_column(String(2000), default=",")
+
+
+class FocalPoint(Versioned, Base):
+    """The person or desk that answers referrals for an organisation or one of its services."""
+
+    __tablename__ = "focal_point"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    organisation_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organisation.id", ondelete="CASCADE"), index=True
+    )
+    service_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("service.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str | None] = mapped_column(String(200))
+    contact_channels: Mapped[list[dict[str, str]]] = mapped_column(JSONType, default=list)
+    schedule: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    response_time_hours: Mapped[int] = mapped_column(Integer)
+    backup_focal_point_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("focal_point.id", ondelete="SET NULL")
+    )
+    first_contact_categories: Mapped[list[str]] = mapped_column(JSONType, default=list)
+
+
+class Agreement(Versioned, Base):
+    """One version of an SOP/MoU: which data a sender may share with a provider, and why."""
+
+    __tablename__ = "agreement"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    series_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    sender_org_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("organisation.id", ondelete="CASCADE")
+    )
+    provider_org_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organisation.id", ondelete="CASCADE"), index=True
+    )
+    service_categories: Mapped[list[str]] = mapped_column(JSONType)
+    permitted_categories: Mapped[list[str]] = mapped_column(JSONType)
+    purpose: Mapped[str] = mapped_column(String(32))
+    retention_days: Mapped[int] = mapped_column(Integer)
+    emergency_override_allowed: Mapped[bool] = mapped_column(Boolean, default=False)
+    valid_from: Mapped[datetime] = mapped_column(UTCDateTime)
+    valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    programme: Mapped[str | None] = mapped_column(String(200))
+    document_sha256: Mapped[str | None] = mapped_column(String(64))

@@ -1,0 +1,472 @@
+"""Request and response bodies of the directory service."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, model_validator
+
+from services.directory.codes import check_admin_area, check_country, check_language
+from shared.business_hours import Schedule
+from shared.vocabulary import DataCategory, Purpose, ServiceCategory
+
+StakeholderType = Literal[
+    "national_authority",
+    "local_authority",
+    "ngo",
+    "private_sector",
+    "diaspora_organisation",
+    "migrant_association",
+    "international_organisation",
+    "academia",
+]
+EngagementLevel = Literal["information", "communication", "close_management"]
+KeyStatus = Literal["active", "retired", "revoked"]
+
+Country = Annotated[str, AfterValidator(check_country), Field(examples=["NG"])]
+AdminArea = Annotated[str, AfterValidator(check_admin_area), Field(examples=["NG-LA"])]
+Language = Annotated[str, AfterValidator(check_language), Field(examples=["en"])]
+LanguageKey = Annotated[str, AfterValidator(check_language)]
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+LongText = Annotated[str, Field(max_length=4000)]
+Names = Annotated[
+    dict[LanguageKey, Name],
+    Field(min_length=1, max_length=20, examples=[{"en": "Lagos Returnee Clinic"}]),
+]
+Texts = Annotated[
+    dict[LanguageKey, LongText],
+    Field(max_length=20, examples=[{"en": "Primary care for returnees."}]),
+]
+WebUrl = Annotated[HttpUrl, Field(max_length=500, examples=["https://clinic.example.ng"])]
+
+STRICT = ConfigDict(extra="forbid")
+
+
+def _areas_in_country(country: str | None, areas: list[str] | None) -> None:
+    for area in areas or []:
+        if country and not area.startswith(f"{country}-"):
+            raise ValueError(f"admin area '{area}' is not in country {country}")
+
+
+class Coordination(BaseModel):
+    """What an organisation coordinates: countries, optionally narrowed to areas and categories."""
+
+    model_config = STRICT
+    countries: list[Country] = Field(min_length=1, max_length=50)
+    admin_areas: list[AdminArea] = Field(default_factory=list, max_length=500)
+    categories: list[ServiceCategory] = Field(
+        default_factory=list, description="Empty means every category."
+    )
+
+
+class OrganisationFields(BaseModel):
+    """Fields an admin may set on an organisation."""
+
+    model_config = STRICT
+    name: Names
+    description: Texts = Field(default_factory=dict)
+    stakeholder_type: StakeholderType = Field(examples=["ngo"])
+    engagement_level: EngagementLevel = Field("information", examples=["close_management"])
+    host_office: bool = Field(False, description="A host-country return office (sends referrals).")
+    country: Country
+    admin_areas: list[AdminArea] = Field(default_factory=list, max_length=500)
+    languages: list[Language] = Field(default_factory=list, max_length=50)
+    website: WebUrl | None = None
+    email: Annotated[str, Field(max_length=320, examples=["info@clinic.example.ng"])] | None = None
+    webhook_url: WebUrl | None = None
+    coordination: Coordination | None = None
+    coordinator_org_id: uuid.UUID | None = None
+
+    @model_validator(mode="after")
+    def _areas_match_country(self) -> OrganisationFields:
+        _areas_in_country(self.country, self.admin_areas)
+        return self
+
+
+class OrganisationCreate(OrganisationFields):
+    """A new organisation; `id` may be given (imports, fixed demo ids)."""
+
+    id: uuid.UUID | None = None
+
+
+class OrganisationUpdate(BaseModel):
+    """Fields to change; providers may send only `webhook_url` for their own organisation."""
+
+    model_config = STRICT
+    name: Names | None = None
+    description: Texts | None = None
+    stakeholder_type: StakeholderType | None = None
+    engagement_level: EngagementLevel | None = None
+    host_office: bool | None = None
+    country: Country | None = None
+    admin_areas: list[AdminArea] | None = Field(None, max_length=500)
+    languages: list[Language] | None = Field(None, max_length=50)
+    website: WebUrl | None = None
+    email: Annotated[str, Field(max_length=320)] | None = None
+    webhook_url: WebUrl | None = None
+    coordination: Coordination | None = None
+    coordinator_org_id: uuid.UUID | None = None
+
+
+class OrganisationRead(BaseModel):
+    """An organisation as stored."""
+
+    id: uuid.UUID
+    name: dict[str, str]
+    description: dict[str, str]
+    stakeholder_type: str
+    engagement_level: str
+    host_office: bool
+    country: str
+    admin_areas: list[str]
+    languages: list[str]
+    website: str | None
+    email: str | None
+    webhook_url: str | None
+    coordination: dict[str, Any] | None
+    coordinator_org_id: uuid.UUID | None
+    row_version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+EXAMPLE_JWK = {
+    "kty": "EC",
+    "crv": "P-256",
+    "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+    "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0",
+    "kid": "clinic-2026-01",
+    "use": "enc",
+    "alg": "ECDH-ES+A256KW",
+}
+
+
+class KeyCreate(BaseModel):
+    """A public encryption key to register; the `kid` comes from the JWK."""
+
+    model_config = STRICT
+    jwk: dict[str, Any] = Field(examples=[EXAMPLE_JWK], description="Public JWK, `use: enc`.")
+    valid_from: datetime | None = Field(None, description="Default: now.")
+    valid_until: datetime | None = Field(None, examples=["2027-12-31T00:00:00Z"])
+
+
+class KeyUpdate(BaseModel):
+    """Retire (stop using for new referrals) or revoke (never use again) a key."""
+
+    model_config = STRICT
+    status: Literal["retired", "revoked"]
+
+
+class KeyRead(BaseModel):
+    """A registered public key."""
+
+    id: uuid.UUID
+    organisation_id: uuid.UUID
+    kid: str
+    jwk: dict[str, Any]
+    status: str
+    valid_from: datetime
+    valid_until: datetime | None
+    created_at: datetime
+
+
+class Jwks(BaseModel):
+    """A JSON Web Key Set of public keys valid now."""
+
+    keys: list[dict[str, Any]] = Field(examples=[[EXAMPLE_JWK]])
+
+
+class LocationIn(BaseModel):
+    """Where a service is delivered."""
+
+    model_config = STRICT
+    name: Name | None = None
+    latitude: float = Field(ge=-90, le=90, examples=[6.5244])
+    longitude: float = Field(ge=-180, le=180, examples=[3.3792])
+    address: dict[Literal["address_1", "city", "region", "postal_code", "country"], LongText] = (
+        Field(default_factory=dict, examples=[{"address_1": "12 Marina Road", "city": "Lagos"}])
+    )
+
+
+class ServiceFields(BaseModel):
+    """Fields an admin may set on a service."""
+
+    model_config = STRICT
+    organisation_id: uuid.UUID
+    category: ServiceCategory = Field(examples=["health"])
+    name: Names
+    description: Texts = Field(default_factory=dict)
+    eligibility: LongText | None = Field(None, examples=["Returnees within 12 months of return"])
+    fees: LongText | None = Field(None, examples=["Free; medication cost-shared 50%"])
+    languages: list[Language] = Field(default_factory=list, max_length=50)
+    capacity: int | None = Field(None, ge=0, le=1_000_000, examples=[40])
+    accepting_referrals: bool = True
+    country: Country
+    admin_areas: list[AdminArea] = Field(default_factory=list, max_length=500)
+    location: LocationIn | None = None
+
+    @model_validator(mode="after")
+    def _areas_match_country(self) -> ServiceFields:
+        _areas_in_country(self.country, self.admin_areas)
+        return self
+
+
+class ServiceCreate(ServiceFields):
+    """A new service; `id` may be given."""
+
+    id: uuid.UUID | None = None
+
+
+class ServiceUpdate(BaseModel):
+    """Fields to change; providers may send only `accepting_referrals` for their own services."""
+
+    model_config = STRICT
+    category: ServiceCategory | None = None
+    name: Names | None = None
+    description: Texts | None = None
+    eligibility: LongText | None = None
+    fees: LongText | None = None
+    languages: list[Language] | None = Field(None, max_length=50)
+    capacity: int | None = Field(None, ge=0, le=1_000_000)
+    accepting_referrals: bool | None = None
+    country: Country | None = None
+    admin_areas: list[AdminArea] | None = Field(None, max_length=500)
+    location: LocationIn | None = None
+
+
+class ServiceRead(BaseModel):
+    """A service as stored."""
+
+    id: uuid.UUID
+    organisation_id: uuid.UUID
+    category: str
+    name: dict[str, str]
+    description: dict[str, str]
+    eligibility: str | None
+    fees: str | None
+    languages: list[str]
+    capacity: int | None
+    accepting_referrals: bool
+    country: str
+    admin_areas: list[str]
+    location: dict[str, Any] | None
+    row_version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class SearchHit(BaseModel):
+    """One search result: the service's essentials and, for `near=` searches, its distance."""
+
+    id: uuid.UUID
+    organisation_id: uuid.UUID
+    category: str
+    name: dict[str, str]
+    country: str
+    admin_areas: list[str]
+    languages: list[str]
+    accepting_referrals: bool
+    latitude: float | None
+    longitude: float | None
+    distance_km: float | None = Field(None, examples=[3.2])
+
+
+class SearchPage(BaseModel):
+    """One page of search results."""
+
+    items: list[SearchHit]
+    next_cursor: str | None = Field(None, examples=["WyJpZCIsIjAxOTJmMDAwIl0"])
+
+
+class ContactChannel(BaseModel):
+    """One way to reach a focal point."""
+
+    model_config = STRICT
+    type: Literal["phone", "email", "whatsapp", "signal", "sms", "other"] = Field(
+        examples=["phone"]
+    )
+    value: Annotated[str, Field(min_length=1, max_length=320, examples=["+234 1 555 0100"])]
+
+
+class FocalPointFields(BaseModel):
+    """Fields of a focal point."""
+
+    model_config = STRICT
+    name: Name = Field(examples=["Referral desk"])
+    role: Name | None = Field(None, examples=["Case manager"])
+    contact_channels: list[ContactChannel] = Field(default_factory=list, max_length=10)
+    schedule: Schedule
+    response_time_hours: int = Field(ge=1, le=720, examples=[8])
+    backup_focal_point_id: uuid.UUID | None = None
+    first_contact_categories: list[DataCategory] = Field(
+        default_factory=list, examples=[["identity.basic", "contact"]]
+    )
+
+
+class FocalPointCreate(FocalPointFields):
+    """A new focal point of an organisation, optionally dedicated to one of its services."""
+
+    id: uuid.UUID | None = None
+    organisation_id: uuid.UUID
+    service_id: uuid.UUID | None = None
+
+
+class FocalPointUpdate(BaseModel):
+    """Fields to change."""
+
+    model_config = STRICT
+    name: Name | None = None
+    role: Name | None = None
+    contact_channels: list[ContactChannel] | None = Field(None, max_length=10)
+    schedule: Schedule | None = None
+    response_time_hours: int | None = Field(None, ge=1, le=720)
+    backup_focal_point_id: uuid.UUID | None = None
+    first_contact_categories: list[DataCategory] | None = None
+
+
+class FocalPointRead(BaseModel):
+    """A focal point as stored."""
+
+    id: uuid.UUID
+    organisation_id: uuid.UUID
+    service_id: uuid.UUID | None
+    name: str
+    role: str | None
+    contact_channels: list[dict[str, str]]
+    schedule: dict[str, Any]
+    response_time_hours: int
+    backup_focal_point_id: uuid.UUID | None
+    first_contact_categories: list[str]
+    row_version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class AgreementCreate(BaseModel):
+    """A new agreement, or (with `series_id`) a new version of an existing one."""
+
+    model_config = STRICT
+    id: uuid.UUID | None = None
+    series_id: uuid.UUID | None = Field(None, description="Give it to add a version.")
+    sender_org_id: uuid.UUID | None = Field(None, description="Null: any host office.")
+    provider_org_id: uuid.UUID
+    service_categories: list[ServiceCategory] = Field(min_length=1, examples=[["health"]])
+    permitted_categories: list[DataCategory] = Field(
+        min_length=1, examples=[["identity.basic", "contact", "health.physical"]]
+    )
+    purpose: Purpose = Purpose.REFERRAL
+    retention_days: int = Field(ge=1, le=3650, examples=[365])
+    emergency_override_allowed: bool = False
+    valid_from: datetime = Field(examples=["2026-01-01T00:00:00Z"])
+    valid_until: datetime | None = Field(None, examples=["2027-12-31T00:00:00Z"])
+    programme: Name | None = Field(None, examples=["EU-Reintegration-2026"])
+    document_sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
+
+    @model_validator(mode="after")
+    def _window(self) -> AgreementCreate:
+        if self.valid_until is not None and self.valid_until <= self.valid_from:
+            raise ValueError("valid_until must be after valid_from")
+        return self
+
+
+class AgreementUpdate(BaseModel):
+    """End a version (set `valid_until`) or correct its programme or document hash."""
+
+    model_config = STRICT
+    valid_until: datetime | None = None
+    programme: Name | None = None
+    document_sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
+
+
+class AgreementRead(BaseModel):
+    """One version of an agreement."""
+
+    id: uuid.UUID
+    series_id: uuid.UUID
+    version: int
+    sender_org_id: uuid.UUID | None
+    provider_org_id: uuid.UUID
+    service_categories: list[str]
+    permitted_categories: list[str]
+    purpose: str
+    retention_days: int
+    emergency_override_allowed: bool
+    valid_from: datetime
+    valid_until: datetime | None
+    programme: str | None
+    document_sha256: str | None
+    row_version: int
+
+
+class Availability(BaseModel):
+    """Whether a service's focal point is open at a moment, and when it next opens."""
+
+    service_id: uuid.UUID
+    focal_point_id: uuid.UUID
+    at: datetime
+    open: bool
+    next_opening: datetime
+    timezone: str = Field(examples=["Africa/Lagos"])
+    response_time_hours: int
+    response_due_at: datetime = Field(description="`at` + the response time in business hours.")
+
+
+class ResolvedAgreement(BaseModel):
+    """The agreement version in force."""
+
+    id: uuid.UUID
+    version: int
+    sender_org_id: uuid.UUID | None = Field(description="Null: applies to any host office.")
+    provider_org_id: uuid.UUID
+    service_categories: list[str]
+    permitted_categories: list[str] = Field(examples=[["identity.basic", "contact"]])
+    purpose: str
+    retention_days: int
+    emergency_override_allowed: bool
+    valid_from: datetime
+    valid_until: datetime | None
+    programme: str | None
+    document_sha256: str | None
+
+
+class ResolvedService(BaseModel):
+    """The service a referral goes to."""
+
+    id: uuid.UUID
+    organisation_id: uuid.UUID
+    category: str
+    accepting_referrals: bool
+    country: str
+    admin_areas: list[str]
+    name: dict[str, str]
+
+
+class Party(BaseModel):
+    """Sender or recipient organisation: where to notify it and the keys to encrypt to."""
+
+    organisation_id: uuid.UUID
+    webhook_url: str | None
+    keys: Jwks
+
+
+class ResolvedFocalPoint(BaseModel):
+    """Who answers, when, how fast, and what they need at first contact."""
+
+    id: uuid.UUID
+    schedule: Schedule
+    response_time_hours: int
+    first_contact_categories: list[str]
+    backup_focal_point_id: uuid.UUID | None
+
+
+class Resolution(BaseModel):
+    """Everything a referral needs from the directory, in one answer."""
+
+    agreement: ResolvedAgreement
+    service: ResolvedService
+    recipient: Party
+    sender: Party
+    focal_point: ResolvedFocalPoint | None
+    backup_focal_point: ResolvedFocalPoint | None

@@ -1,0 +1,386 @@
+"""Service search: one SQL statement per page on either backend, built from the same filters.
+
+Free text: SQLite FTS5 (bm25, name weighted 10:1 over description) or PostgreSQL tsvector + GIN
+(ts_rank, name weight A over B). Both see the same pre-normalised words (see `codes.search_text`),
+so both match the same services; the relevance ranking itself is each engine's own. On PostgreSQL
+only the first RANK_CAP matches (after filters) are ranked, which keeps broad queries bounded.
+Radius: PostgreSQL orders by the GiST index on `ll_to_earth` (nearest first, `<->`) inside an
+`earth_box`, then filters by exact distance; SQLite filters a lat/lon bounding box and sorts the
+exact distances in Python. Distances shown are computed the same way on both (great circle on the
+earthdistance sphere). On PostgreSQL statements run on the asyncpg connection, prepared once and
+cached by asyncpg; `open_now` is a filter applied in Python on each fetched batch.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
+
+import orjson
+from fastapi import Query
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.directory import repository
+from services.directory.codes import (
+    check_admin_area,
+    check_country,
+    check_language,
+    list_key,
+    search_terms,
+)
+from services.directory.models import Service
+from services.directory.resolution import pick_focal_point
+from services.directory.schemas import SearchHit, SearchPage
+from shared.business_hours import Schedule
+from shared.clock import utcnow
+from shared.errors import BadRequest, ValidationFailed
+from shared.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
+from shared.vocabulary import ServiceCategory
+
+RANK_CAP = 1000
+EARTH_RADIUS_KM = 6378.168  # the sphere of PostgreSQL's earthdistance extension
+HIT_COLUMNS = (
+    "s.id, s.organisation_id, s.category, s.name, s.country, s.admin_areas, s.languages, "
+    "s.accepting_referrals, s.latitude, s.longitude"
+)
+OPEN_NOW_BATCH_FACTOR = 4
+Sort = Literal["relevance", "distance"]
+
+
+@dataclass
+class SearchParams:
+    """A parsed search request."""
+
+    q: str | None = None
+    categories: list[str] = field(default_factory=list)
+    country: str | None = None
+    admin_area: str | None = None
+    language: str | None = None
+    near: tuple[float, float] | None = None
+    radius_km: float = 50.0
+    accepting: bool | None = None
+    open_now: bool = False
+    sort: Sort = "relevance"
+    limit: int = DEFAULT_LIMIT
+    cursor: str | None = None
+
+
+def _invalid(field_name: str, message: str) -> ValidationFailed:
+    return ValidationFailed(
+        f"'{field_name}': {message}.",
+        errors=[{"loc": ["query", field_name], "msg": message, "type": "value_error"}],
+    )
+
+
+def _parse_near(near: str) -> tuple[float, float]:
+    try:
+        lat_text, lon_text = near.split(",")
+        lat, lon = float(lat_text), float(lon_text)
+    except ValueError:
+        raise _invalid("near", "write it as latitude,longitude, e.g. 6.52,3.38") from None
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180) or math.isnan(lat + lon):
+        raise _invalid("near", "latitude must be within -90..90 and longitude within -180..180")
+    return lat, lon
+
+
+def _checked(field_name: str, value: str | None, check: Any) -> str | None:
+    if value is None:
+        return None
+    try:
+        return str(check(value))
+    except ValueError as error:
+        raise _invalid(field_name, str(error)) from None
+
+
+def search_params(
+    q: Annotated[str | None, Query(max_length=200, examples=["clinic lagos"])] = None,
+    category: Annotated[
+        list[ServiceCategory] | None, Query(description="One or more categories.")
+    ] = None,
+    country: Annotated[str | None, Query(examples=["NG"])] = None,
+    admin_area: Annotated[str | None, Query(examples=["NG-LA"])] = None,
+    language: Annotated[str | None, Query(examples=["en"])] = None,
+    near: Annotated[str | None, Query(description="lat,lon", examples=["6.52,3.38"])] = None,
+    radius_km: Annotated[float, Query(gt=0, le=20000)] = 50.0,
+    accepting: Annotated[bool | None, Query(description="Only services taking referrals.")] = None,
+    open_now: Annotated[
+        bool, Query(description="Only services whose focal point is open.")
+    ] = False,
+    sort: Annotated[
+        Sort | None, Query(description="Default: distance with near=, else relevance.")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+) -> SearchParams:
+    """Read and check the search query parameters."""
+    point = _parse_near(near) if near is not None else None
+    if sort == "distance" and point is None:
+        raise BadRequest("sort=distance needs near=latitude,longitude.")
+    return SearchParams(
+        q=q,
+        categories=[c.value for c in category or []],
+        country=_checked("country", country, check_country),
+        admin_area=_checked("admin_area", admin_area, check_admin_area),
+        language=_checked("language", language, check_language),
+        near=point,
+        radius_km=radius_km,
+        accepting=accepting,
+        open_now=open_now,
+        sort=sort or ("distance" if point else "relevance"),
+        limit=limit,
+        cursor=cursor,
+    )
+
+
+class Statement:
+    """SQL text and its arguments, with placeholders for the backend ($n or :pn)."""
+
+    def __init__(self, backend: str) -> None:
+        self.backend = backend
+        self.args: list[Any] = []
+
+    def arg(self, value: Any) -> str:
+        """Add an argument and return its placeholder."""
+        if self.backend == "sqlite" and isinstance(value, uuid.UUID):
+            value = value.hex
+        self.args.append(value)
+        return f"${len(self.args)}" if self.backend == "postgresql" else f":p{len(self.args)}"
+
+    def named(self) -> dict[str, Any]:
+        """Return the arguments as SQLite named parameters."""
+        return {f"p{i}": value for i, value in enumerate(self.args, start=1)}
+
+
+def _filters(params: SearchParams, sql: Statement) -> list[str]:
+    where = []
+    if params.categories:
+        where.append(f"s.category IN ({', '.join(sql.arg(c) for c in params.categories)})")
+    if params.country:
+        where.append(f"s.country = {sql.arg(params.country)}")
+    if params.admin_area:
+        where.append(f"s.areas_key LIKE {sql.arg('%' + list_key([params.admin_area]) + '%')}")
+    if params.language:
+        where.append(f"s.languages_key LIKE {sql.arg('%' + list_key([params.language]) + '%')}")
+    if params.accepting is not None:
+        where.append(f"s.accepting_referrals = {sql.arg(params.accepting)}")
+    return where
+
+
+def _text_condition(terms: list[str], sql: Statement) -> str:
+    if sql.backend == "postgresql":
+        return f"s.search_vector @@ plainto_tsquery('simple', {sql.arg(' '.join(terms))})"
+    match = " ".join(f'"{term}"' for term in terms)
+    return f"s.id IN (SELECT service_id FROM service_fts WHERE service_fts MATCH {sql.arg(match)})"
+
+
+def _where(clauses: list[str]) -> str:
+    return " AND ".join(clauses) if clauses else "TRUE"
+
+
+def _by_id(params: SearchParams, sql: Statement, after: str | None, batch: int) -> str:
+    clauses = _filters(params, sql)
+    terms = search_terms(params.q or "")
+    if terms:
+        clauses.append(_text_condition(terms, sql))
+    if after is not None:
+        clauses.append(f"s.id > {sql.arg(uuid.UUID(after))}")
+    return (
+        f"SELECT {HIT_COLUMNS} FROM service s WHERE {_where(clauses)} ORDER BY s.id LIMIT {batch}"
+    )
+
+
+def _by_relevance(params: SearchParams, sql: Statement, offset: int, batch: int) -> str:
+    terms = search_terms(params.q or "")
+    clauses = _filters(params, sql)
+    if params.near is not None:
+        clauses.append(_radius_condition(params, sql))
+    if sql.backend == "postgresql":
+        query = sql.arg(" ".join(terms))
+        clauses.append(f"s.search_vector @@ plainto_tsquery('simple', {query})")
+        return (
+            f"WITH m AS (SELECT {HIT_COLUMNS}, s.search_vector FROM service s "
+            f"WHERE {_where(clauses)} LIMIT {RANK_CAP}) "
+            f"SELECT * FROM m ORDER BY ts_rank(m.search_vector, plainto_tsquery('simple', {query})) "
+            f"DESC, m.id LIMIT {batch} OFFSET {offset}"
+        )
+    match = sql.arg(" ".join(f'"{term}"' for term in terms))
+    return (
+        f"SELECT {HIT_COLUMNS} FROM (SELECT service_id, bm25(service_fts, 10.0, 1.0) AS rank "
+        f"FROM service_fts WHERE service_fts MATCH {match}) f JOIN service s ON s.id = f.service_id "
+        f"WHERE {_where(clauses)} ORDER BY f.rank, s.id LIMIT {batch} OFFSET {offset}"
+    )
+
+
+def _radius_condition(params: SearchParams, sql: Statement) -> str:
+    assert params.near is not None
+    lat, lon = params.near
+    if sql.backend == "postgresql":
+        point = f"ll_to_earth({sql.arg(lat)}::float8, {sql.arg(lon)}::float8)"
+        metres = sql.arg(params.radius_km * 1000)
+        return (
+            f"s.latitude IS NOT NULL AND earth_box({point}, {metres}::float8) "
+            f"@> ll_to_earth(s.latitude, s.longitude) "
+            f"AND earth_distance({point}, ll_to_earth(s.latitude, s.longitude)) <= {metres}::float8"
+        )
+    d_lat = math.degrees(params.radius_km / EARTH_RADIUS_KM)
+    bounds = f"s.latitude BETWEEN {sql.arg(lat - d_lat)} AND {sql.arg(lat + d_lat)}"
+    cos_lat = math.cos(math.radians(lat))
+    d_lon = d_lat / cos_lat if cos_lat > 1e-6 else 360.0
+    if abs(lon) + d_lon < 180:
+        bounds += f" AND s.longitude BETWEEN {sql.arg(lon - d_lon)} AND {sql.arg(lon + d_lon)}"
+    return f"s.latitude IS NOT NULL AND {bounds}"
+
+
+def _by_distance_postgresql(params: SearchParams, sql: Statement, offset: int, batch: int) -> str:
+    assert params.near is not None
+    clauses = _filters(params, sql)
+    terms = search_terms(params.q or "")
+    if terms:
+        clauses.append(_text_condition(terms, sql))
+    clauses.append(_radius_condition(params, sql))
+    lat, lon = params.near
+    point = f"ll_to_earth({sql.arg(lat)}::float8, {sql.arg(lon)}::float8)"
+    return (
+        f"SELECT {HIT_COLUMNS} FROM service s WHERE {_where(clauses)} "
+        f"ORDER BY ll_to_earth(s.latitude, s.longitude) <-> {point} LIMIT {batch} OFFSET {offset}"
+    )
+
+
+def distance_km(a: tuple[float, float], b: tuple[float, float]) -> float:
+    """Great-circle distance in km on the earthdistance sphere."""
+    lat1, lon1, lat2, lon2 = map(math.radians, (*a, *b))
+    h = (
+        math.sin((lat2 - lat1) / 2) ** 2
+        + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
+    )
+    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(h)))
+
+
+async def _fetch(session: AsyncSession, sql: Statement, statement: str) -> list[dict[str, Any]]:
+    if sql.backend == "postgresql":
+        connection = await session.connection()
+        raw = await connection.get_raw_connection()
+        records = await raw.driver_connection.fetch(statement, *sql.args)  # type: ignore[union-attr]
+        return [dict(record) for record in records]
+    result = await session.execute(text(statement), sql.named())
+    return [dict(row) for row in result.mappings()]
+
+
+def _hit(row: dict[str, Any], near: tuple[float, float] | None) -> dict[str, Any]:
+    hit = {key: row[key] for key in SearchHit.model_fields if key in row}
+    for key in ("name", "admin_areas", "languages"):
+        if isinstance(hit[key], str | bytes):
+            hit[key] = orjson.loads(hit[key])
+    for key in ("id", "organisation_id"):
+        if not isinstance(hit[key], uuid.UUID):
+            hit[key] = uuid.UUID(hit[key])
+    hit["accepting_referrals"] = bool(hit["accepting_referrals"])
+    if near is not None and row["latitude"] is not None:
+        hit["distance_km"] = round(distance_km(near, (row["latitude"], row["longitude"])), 3)
+    return hit
+
+
+class _Pager:
+    """Fetch raw batches from a position and keep the hits that pass `open_now`."""
+
+    def __init__(self, session: AsyncSession, params: SearchParams) -> None:
+        self.session = session
+        self.params = params
+        self.backend = session.get_bind().dialect.name
+
+    def mode(self) -> str:
+        if self.params.sort == "distance":
+            return "d"
+        return "r" if search_terms(self.params.q or "") else "i"
+
+    async def batch(self, position: Any, size: int) -> list[dict[str, Any]]:
+        sql = Statement(self.backend)
+        mode = self.mode()
+        if mode == "i":
+            return await _fetch(self.session, sql, _by_id(self.params, sql, position, size))
+        if mode == "r":
+            return await _fetch(self.session, sql, _by_relevance(self.params, sql, position, size))
+        if self.backend == "postgresql":
+            statement = _by_distance_postgresql(self.params, sql, position, size)
+            return await _fetch(self.session, sql, statement)
+        return await self._sqlite_by_distance(position, size)
+
+    async def _sqlite_by_distance(self, offset: int, size: int) -> list[dict[str, Any]]:
+        params = self.params
+        assert params.near is not None
+        sql = Statement("sqlite")
+        clauses = _filters(params, sql)
+        terms = search_terms(params.q or "")
+        if terms:
+            clauses.append(_text_condition(terms, sql))
+        clauses.append(_radius_condition(params, sql))
+        rows = await _fetch(
+            self.session, sql, f"SELECT {HIT_COLUMNS} FROM service s WHERE {_where(clauses)}"
+        )
+        near = params.near
+        scored = [
+            (distance_km(near, (row["latitude"], row["longitude"])), str(row["id"]), row)
+            for row in rows
+        ]
+        inside = sorted(
+            (item for item in scored if item[0] <= params.radius_km), key=lambda t: t[:2]
+        )
+        return [row for _d, _id, row in inside[offset : offset + size]]
+
+    def start(self) -> Any:
+        if self.params.cursor is None:
+            return None if self.mode() == "i" else 0
+        key = decode_cursor(self.params.cursor)
+        if len(key) != 2 or key[0] != self.mode():
+            raise BadRequest("The cursor belongs to another search; start again without 'cursor'.")
+        return key[1]
+
+
+async def _open_filter(session: AsyncSession, rows: list[dict[str, Any]]) -> list[bool]:
+    if not rows:
+        return []
+    services = [
+        Service(id=_uuid(row["id"]), organisation_id=_uuid(row["organisation_id"])) for row in rows
+    ]
+    focal_points = await repository.focal_points_for_services(
+        session, [s.id for s in services], list({s.organisation_id for s in services})
+    )
+    now = utcnow()
+    verdicts = []
+    for service in services:
+        chosen, _backup = pick_focal_point(focal_points, service)
+        verdicts.append(
+            chosen is not None and Schedule.model_validate(chosen.schedule).is_open(now)
+        )
+    return verdicts
+
+
+def _uuid(value: Any) -> uuid.UUID:
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+
+
+async def search(*, session: AsyncSession, params: SearchParams) -> SearchPage:
+    """Return one page of services matching `params`."""
+    pager = _Pager(session, params)
+    mode, position = pager.mode(), pager.start()
+    size = params.limit * OPEN_NOW_BATCH_FACTOR if params.open_now else params.limit + 1
+    kept: list[dict[str, Any]] = []
+    more = False
+    while True:
+        rows = await pager.batch(position, size)
+        verdicts = await _open_filter(session, rows) if params.open_now else [True] * len(rows)
+        for row, keep in zip(rows, verdicts, strict=True):
+            if len(kept) == params.limit:
+                more = True
+                break
+            position = str(_uuid(row["id"])) if mode == "i" else position + 1
+            if keep:
+                kept.append(row)
+        if more or len(rows) < size:
+            break
+    items = [SearchHit.model_validate(_hit(row, params.near)) for row in kept]
+    next_cursor = encode_cursor([mode, position]) if more else None
+    return SearchPage(items=items, next_cursor=next_cursor)

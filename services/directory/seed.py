@@ -1,0 +1,421 @@
+"""Demo directory: three origin countries, twenty organisations, sixty services, SOPs and keys.
+
+Demo only. Everything is derived from fixed ids, so running it again changes nothing. The demo
+organisations' PRIVATE encryption keys are kept under var/demo/keys/<org_id>.jwk so the demo can
+decrypt what it sends; real partners keep their private keys themselves.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+from joserfc.jwk import ECKey
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.directory import repository
+from services.directory import service as directory
+from services.directory.models import Agreement, FocalPoint, Organisation, Service
+from services.directory.schemas import (
+    AgreementCreate,
+    FocalPointCreate,
+    KeyCreate,
+    OrganisationCreate,
+    ServiceCreate,
+)
+from services.directory.settings import DirectorySettings
+from shared import demo
+from shared.auth import Principal
+from shared.db import Database
+from shared.vocabulary import ServiceCategory
+
+NAMESPACE = uuid.UUID("0192f000-0000-7000-8000-0000000d1e00")
+STEWARD = Principal(
+    client_id="demo-seed",
+    org_id=str(demo.ADMIN_ORG),
+    roles=frozenset({"admin"}),
+    scopes=frozenset(),
+    token_id="demo-seed",
+    expires_at=0,
+)
+AGREEMENTS_FROM = datetime(2026, 1, 1, tzinfo=UTC)
+AGREEMENTS_UNTIL = datetime(2028, 1, 1, tzinfo=UTC)
+PROGRAMME = "EU Reintegration Programme 2026"
+
+
+def demo_id(name: str) -> uuid.UUID:
+    """Return the stable id of a named demo object."""
+    return uuid.uuid5(NAMESPACE, name)
+
+
+@dataclass(frozen=True)
+class Place:
+    """A city where demo services are delivered."""
+
+    country: str
+    area: str
+    city: str
+    lat: float
+    lon: float
+    languages: tuple[str, ...]
+    timezone: str
+
+
+LAGOS = Place("NG", "NG-LA", "Lagos", 6.5244, 3.3792, ("en", "yo"), "Africa/Lagos")
+BENIN_CITY = Place("NG", "NG-ED", "Benin City", 6.3350, 5.6037, ("en",), "Africa/Lagos")
+DAKAR = Place("SN", "SN-DK", "Dakar", 14.7167, -17.4677, ("fr", "wo"), "Africa/Dakar")
+THIES = Place("SN", "SN-TH", "Thiès", 14.7910, -16.9260, ("fr", "wo"), "Africa/Dakar")
+BAGHDAD = Place("IQ", "IQ-BG", "Baghdad", 33.3152, 44.3661, ("ar",), "Asia/Baghdad")
+ERBIL = Place("IQ", "IQ-AR", "Erbil", 36.1911, 44.0092, ("ar", "ku"), "Asia/Baghdad")
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri")
+LOCAL_HOURS: dict[str, dict[str, Any]] = {
+    "Africa/Lagos": {
+        "weekly_hours": {d: [["08:00", "16:00"]] for d in WEEKDAYS},
+        "holidays": ["2026-10-01", "2026-12-25", "2026-12-26", "2027-01-01"],
+    },
+    "Africa/Dakar": {
+        "weekly_hours": {d: [["08:30", "13:00"], ["14:30", "17:30"]] for d in WEEKDAYS},
+        "holidays": ["2026-04-04", "2026-12-25", "2027-01-01"],
+    },
+    # Iraq's working week runs Sunday to Thursday.
+    "Asia/Baghdad": {
+        "weekly_hours": {d: [["08:00", "14:00"]] for d in ("sun", "mon", "tue", "wed", "thu")},
+        "holidays": ["2026-07-14", "2026-10-03", "2027-01-01"],
+    },
+}
+
+
+@dataclass(frozen=True)
+class DemoOrg:
+    """One demo organisation and what it offers."""
+
+    id: uuid.UUID
+    name: str
+    stakeholder_type: str
+    place: Place | None
+    categories: tuple[str, ...] = ()
+    engagement: str = "close_management"
+    host_country: tuple[str, str] | None = None
+    coordinates: str | None = None
+    coordinator: uuid.UUID | None = None
+
+
+SN_COORDINATOR = demo_id("org:sn-coordination")
+C = ServiceCategory
+ORGANISATIONS: tuple[DemoOrg, ...] = (
+    DemoOrg(demo.HOST_OFFICE_ORG, "Return Counselling Office Berlin", "national_authority", None,
+            host_country=("DE", "DE-BE")),
+    DemoOrg(demo.SECOND_HOST_OFFICE_ORG, "Return Desk Rome", "local_authority", None,
+            host_country=("IT", "IT-RM")),
+    DemoOrg(demo.AUDITOR_ORG, "Data Protection Monitoring Office", "national_authority", None,
+            engagement="information", host_country=("DE", "DE-BE")),
+    DemoOrg(demo.ADMIN_ORG, "Referral Directory Stewardship", "international_organisation", None,
+            engagement="information", host_country=("DE", "DE-BE")),
+    DemoOrg(demo.PLATFORM_ORG, "Referral Exchange Platform", "international_organisation", None,
+            engagement="information", host_country=("DE", "DE-BE")),
+    DemoOrg(demo.COORDINATOR_ORG, "Nigeria Reintegration Case Management Committee",
+            "national_authority", LAGOS, (C.RECEPTION, C.CASH_IN_KIND), coordinates="NG"),
+    DemoOrg(SN_COORDINATOR, "Senegal Returnee Coordination Unit", "national_authority", DAKAR,
+            (C.RECEPTION, C.CASH_IN_KIND), coordinates="SN"),
+    DemoOrg(demo.HEALTH_PROVIDER_ORG, "Lagos Returnee Clinic", "private_sector", LAGOS,
+            (C.HEALTH,), coordinator=demo.COORDINATOR_ORG),
+    DemoOrg(demo.MENTAL_HEALTH_ORG, "MindBridge Psychosocial Support", "ngo", LAGOS,
+            (C.MENTAL_HEALTH_PSYCHOSOCIAL,), coordinator=demo.COORDINATOR_ORG),
+    DemoOrg(demo_id("org:edo-skills"), "Benin City Skills Academy", "academia", BENIN_CITY,
+            (C.TVET, C.EDUCATION), coordinator=demo.COORDINATOR_ORG),
+    DemoOrg(demo_id("org:edo-returnees"), "Edo Returnees Association", "migrant_association",
+            BENIN_CITY, (C.RECEPTION, C.FAMILY_TRACING), "communication",
+            coordinator=demo.COORDINATOR_ORG),
+    DemoOrg(demo_id("org:ng-diaspora"), "Nigerian Diaspora Enterprise Fund",
+            "diaspora_organisation", LAGOS, (C.BUSINESS_DEVELOPMENT, C.EMPLOYMENT),
+            coordinator=demo.COORDINATOR_ORG),
+    DemoOrg(demo_id("org:lagos-child"), "Lagos State Child Protection Directorate",
+            "local_authority", LAGOS, (C.CHILD_PROTECTION, C.HOUSING),
+            coordinator=demo.COORDINATOR_ORG),
+    DemoOrg(demo_id("org:dakar-tvet"), "Dakar Vocational Training Centre", "academia", DAKAR,
+            (C.TVET, C.EMPLOYMENT, C.EDUCATION), coordinator=SN_COORDINATOR),
+    DemoOrg(demo_id("org:sn-returnees"), "Association of Returned Migrants of Senegal",
+            "migrant_association", THIES, (C.RECEPTION, C.BUSINESS_DEVELOPMENT, C.HOUSING),
+            "communication", coordinator=SN_COORDINATOR),
+    DemoOrg(demo_id("org:thies-social"), "Thiès Municipal Social Services", "local_authority",
+            THIES, (C.HEALTH, C.MENTAL_HEALTH_PSYCHOSOCIAL, C.CHILD_PROTECTION),
+            coordinator=SN_COORDINATOR),
+    DemoOrg(demo_id("org:erbil-legal"), "Erbil Legal Aid Network", "ngo", ERBIL,
+            (C.LEGAL, C.FAMILY_TRACING, C.HOUSING)),
+    DemoOrg(demo_id("org:baghdad-tracing"), "Baghdad Family Tracing Office",
+            "international_organisation", BAGHDAD, (C.FAMILY_TRACING, C.LEGAL, C.CASH_IN_KIND)),
+    DemoOrg(demo_id("org:iq-diaspora"), "Iraqi Diaspora Business Network",
+            "diaspora_organisation", BAGHDAD, (C.BUSINESS_DEVELOPMENT, C.EMPLOYMENT, C.TVET)),
+    DemoOrg(demo_id("org:kurdistan-housing"), "Kurdistan Housing Cooperative", "private_sector",
+            ERBIL, (C.HOUSING, C.CASH_IN_KIND, C.HEALTH, C.MENTAL_HEALTH_PSYCHOSOCIAL)),
+)
+
+SERVICE_NAMES: dict[str, tuple[str, str]] = {
+    "health": ("Primary health care for returnees", "Consultations, medication and referrals."),
+    "mental_health_psychosocial": (
+        "Psychosocial counselling",
+        "Individual and group counselling, trauma-informed support.",
+    ),
+    "housing": ("Temporary housing support", "Rent support and shelter for the first months."),
+    "employment": ("Job placement service", "CV coaching, job matching and employer contacts."),
+    "tvet": ("Vocational training", "Certified courses in trades, tailoring and IT."),
+    "business_development": ("Business start-up coaching", "Business plans, grants, mentoring."),
+    "education": ("School re-enrolment", "Help returning children and adults back to school."),
+    "legal": ("Legal aid for returnees", "Documents, civil registration and property claims."),
+    "cash_in_kind": ("Reintegration cash and in-kind support", "Cash, tools and start-up kits."),
+    "reception": ("Reception and orientation", "Arrival assistance and first orientation."),
+    "family_tracing": ("Family tracing and reunification", "Restoring family links."),
+    "child_protection": ("Child protection case management", "Support for returning children."),
+}
+PERMITTED: dict[str, list[str]] = {
+    "health": ["identity.basic", "contact", "return.travel", "health.physical"],
+    "mental_health_psychosocial": ["identity.basic", "contact", "health.mental", "vulnerability"],
+    "housing": ["identity.basic", "contact", "household", "return.travel"],
+    "employment": ["identity.basic", "contact", "skills"],
+    "tvet": ["identity.basic", "contact", "skills"],
+    "business_development": ["identity.basic", "contact", "skills", "plan"],
+    "education": ["identity.basic", "contact", "skills", "household"],
+    "legal": ["identity.basic", "identity.documents", "contact", "protection"],
+    "cash_in_kind": ["identity.basic", "contact", "household", "plan"],
+    "reception": ["identity.basic", "contact", "return.travel", "needs.assessment"],
+    "family_tracing": ["identity.basic", "contact", "household", "protection"],
+    "child_protection": ["identity.basic", "contact", "household", "vulnerability", "protection"],
+}
+SERVICES_PER_ORIGIN_ORG = 4  # 15 origin organisations × 4 = 60 services
+
+
+def _organisation_in(org: DemoOrg) -> OrganisationCreate:
+    country, area = org.host_country or (org.place.country, org.place.area)  # type: ignore[union-attr]
+    languages = list(org.place.languages) if org.place else ["de", "en"]
+    coordination = {"countries": [org.coordinates]} if org.coordinates else None
+    slug = org.name.lower().replace(" ", "-").replace("è", "e")[:40]
+    return OrganisationCreate.model_validate(
+        {
+            "id": str(org.id),
+            "name": {"en": org.name},
+            "description": {"en": f"{org.name} (demo organisation)."},
+            "stakeholder_type": org.stakeholder_type,
+            "engagement_level": org.engagement,
+            "host_office": org.id in (demo.HOST_OFFICE_ORG, demo.SECOND_HOST_OFFICE_ORG),
+            "country": country,
+            "admin_areas": [area],
+            "languages": languages,
+            "website": f"https://{slug}.example.org",
+            "webhook_url": f"https://{slug}.example.org/refex/webhook",
+            "coordination": coordination,
+            "coordinator_org_id": str(org.coordinator) if org.coordinator else None,
+        }
+    )
+
+
+def _service_plan(org: DemoOrg) -> list[tuple[uuid.UUID, str, int]]:
+    """Return (id, category, n) for an origin organisation's services."""
+    plan = []
+    for n in range(SERVICES_PER_ORIGIN_ORG):
+        category = str(org.categories[n % len(org.categories)])
+        service_id = demo_id(f"service:{org.id}:{n}")
+        if org.id == demo.HEALTH_PROVIDER_ORG and n == 0:
+            service_id = demo.DEMO_HEALTH_SERVICE
+        if org.id == demo.MENTAL_HEALTH_ORG and n == 0:
+            service_id = demo.DEMO_MENTAL_HEALTH_SERVICE
+        plan.append((service_id, category, n))
+    return plan
+
+
+def _service_in(org: DemoOrg, service_id: uuid.UUID, category: str, n: int) -> ServiceCreate:
+    assert org.place is not None
+    title, description = SERVICE_NAMES[category]
+    suffix = ["", " (mobile team)", " (walk-in)", " (outreach)"][n]
+    name = {"en": f"{title} {org.place.city}{suffix}"}
+    if org.place.country == "SN":
+        name["fr"] = f"{title} {org.place.city}{suffix} (FR)"
+    offset = 0.01 * (n + 1) + (org.id.int % 97) * 0.0007  # spread services around the city
+    return ServiceCreate.model_validate(
+        {
+            "id": str(service_id),
+            "organisation_id": str(org.id),
+            "category": category,
+            "name": name,
+            "description": {"en": description},
+            "eligibility": "Returnees within 12 months of return.",
+            "fees": "Free of charge for referred returnees.",
+            "languages": list(org.place.languages),
+            "capacity": 20 + 5 * n,
+            "accepting_referrals": n != 3,
+            "country": org.place.country,
+            "admin_areas": [org.place.area],
+            "location": {
+                "name": f"{org.name}, {org.place.city}",
+                "latitude": round(org.place.lat + offset, 5),
+                "longitude": round(org.place.lon + offset, 5),
+                "address": {"city": org.place.city, "country": org.place.country},
+            },
+        }
+    )
+
+
+def _schedule(zone: str) -> dict[str, Any]:
+    return {"timezone": zone, **LOCAL_HOURS[zone]}
+
+
+def _focal_points(org: DemoOrg) -> list[FocalPointCreate]:
+    """The organisation's duty desk; the demo health service also gets its own referral desk."""
+    assert org.place is not None
+    desk_id = demo_id(f"focal:{org.id}")
+    if org.id == demo.HEALTH_PROVIDER_ORG:
+        desk_id = demo.DEMO_HEALTH_BACKUP_FOCAL_POINT
+    desk = {
+        "id": str(desk_id),
+        "organisation_id": str(org.id),
+        "name": f"{org.name} duty desk",
+        "role": "Referral focal point",
+        "contact_channels": [{"type": "email", "value": f"referrals@{str(org.id)[-6:]}.example.org"}],
+        "schedule": _schedule(org.place.timezone),
+        "response_time_hours": 16,
+        "first_contact_categories": ["identity.basic", "contact"],
+    }
+    points = [FocalPointCreate.model_validate(desk)]
+    if org.id == demo.HEALTH_PROVIDER_ORG:
+        points.append(
+            FocalPointCreate.model_validate(
+                {
+                    **desk,
+                    "id": str(demo.DEMO_HEALTH_FOCAL_POINT),
+                    "service_id": str(demo.DEMO_HEALTH_SERVICE),
+                    "name": "Clinic referral desk",
+                    "role": "Returnee health coordinator",
+                    "contact_channels": [{"type": "phone", "value": "+234 1 555 0100"}],
+                    "response_time_hours": 8,
+                    "backup_focal_point_id": str(demo.DEMO_HEALTH_BACKUP_FOCAL_POINT),
+                    "first_contact_categories": [
+                        "identity.basic",
+                        "contact",
+                        "health.physical",
+                        "health.mental",
+                    ],
+                }
+            )
+        )
+    return points
+
+
+def _agreement(
+    name: str,
+    sender: uuid.UUID | None,
+    provider: uuid.UUID,
+    categories: list[str],
+    permitted: list[str],
+    *,
+    override: bool = False,
+) -> AgreementCreate:
+    return AgreementCreate.model_validate(
+        {
+            "id": str(demo_id(f"agreement:{name}")),
+            "sender_org_id": str(sender) if sender else None,
+            "provider_org_id": str(provider),
+            "service_categories": categories,
+            "permitted_categories": permitted,
+            "purpose": "referral",
+            "retention_days": 365,
+            "emergency_override_allowed": override,
+            "valid_from": AGREEMENTS_FROM.isoformat(),
+            "valid_until": AGREEMENTS_UNTIL.isoformat(),
+            "programme": PROGRAMME,
+            "document_sha256": demo_id(f"document:{name}").hex * 2,
+        }
+    )
+
+
+def _agreements() -> list[AgreementCreate]:
+    """Berlin's own SOPs with the Lagos clinic and NGO; any host office with everyone else."""
+    agreements = [
+        _agreement("berlin-lagos-clinic", demo.HOST_OFFICE_ORG, demo.HEALTH_PROVIDER_ORG,
+                   ["health"], PERMITTED["health"], override=True),
+        _agreement("berlin-mindbridge", demo.HOST_OFFICE_ORG, demo.MENTAL_HEALTH_ORG,
+                   ["mental_health_psychosocial"], PERMITTED["mental_health_psychosocial"],
+                   override=True),
+    ]
+    for org in ORGANISATIONS:
+        if org.place is None or org.id in (demo.HEALTH_PROVIDER_ORG, demo.MENTAL_HEALTH_ORG):
+            continue
+        categories = sorted({str(c) for c in org.categories})
+        permitted = sorted({p for c in categories for p in PERMITTED[c] if p != "protection"})
+        if org.coordinates:  # open referrals: the coordinator triages with the essentials only
+            categories = sorted(str(c) for c in ServiceCategory)
+            permitted = PERMITTED["reception"]
+        agreements.append(
+            _agreement(f"host-offices-{org.id}", None, org.id, categories, permitted)
+        )
+    return agreements
+
+
+def demo_private_key(org_id: uuid.UUID, keys_dir: Path) -> dict[str, Any]:
+    """Load the organisation's demo private key, creating it on first use (demo only)."""
+    path = keys_dir / f"{org_id}.jwk"
+    if path.exists():
+        key: dict[str, Any] = orjson.loads(path.read_bytes())
+        return key
+    parameters = {"kid": f"demo-{str(org_id)[-12:]}-enc-1", "use": "enc", "alg": "ECDH-ES+A256KW"}
+    private = ECKey.generate_key("P-256", parameters=parameters).as_dict(private=True)
+    keys_dir.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(orjson.dumps(private))
+    path.chmod(0o600)
+    return dict(private)
+
+
+async def _seed_organisations(session: AsyncSession) -> None:
+    for org in ORGANISATIONS:
+        if await repository.get(session, Organisation, org.id) is None:
+            await directory.create_organisation(session=session, org_in=_organisation_in(org))
+
+
+async def _seed_keys(session: AsyncSession, keys_dir: Path) -> None:
+    for org in ORGANISATIONS:
+        private = demo_private_key(org.id, keys_dir)
+        if await repository.key_by_kid(session, private["kid"]) is None:
+            public = {k: v for k, v in private.items() if k != "d"}
+            await directory.add_key(
+                session=session,
+                principal=STEWARD,
+                org_id=org.id,
+                key_in=KeyCreate(jwk=public, valid_from=AGREEMENTS_FROM),
+            )
+
+
+async def _seed_services(session: AsyncSession) -> None:
+    for org in ORGANISATIONS:
+        if org.place is None:
+            continue
+        for service_id, category, n in _service_plan(org):
+            if await repository.get(session, Service, service_id) is None:
+                service_in = _service_in(org, service_id, category, n)
+                await directory.create_service(session=session, service_in=service_in)
+        for focal_in in _focal_points(org):
+            if await repository.get(session, FocalPoint, focal_in.id) is None:  # type: ignore[arg-type]
+                await directory.create_focal_point(
+                    session=session, principal=STEWARD, focal_in=focal_in
+                )
+
+
+async def _seed_agreements(session: AsyncSession) -> None:
+    for agreement_in in _agreements():
+        if await repository.get(session, Agreement, agreement_in.id) is None:  # type: ignore[arg-type]
+            await directory.create_agreement(session=session, agreement_in=agreement_in)
+
+
+async def seed_demo(settings: DirectorySettings) -> None:
+    """Load the demo directory into the configured database; running it again changes nothing."""
+    database = Database(settings.database_url, pool_size=1)
+    try:
+        async with database.sessionmaker() as session, session.begin():
+            await _seed_organisations(session)
+            await _seed_keys(session, demo.DEMO_KEYS_DIR)
+            await _seed_services(session)
+            await _seed_agreements(session)
+    finally:
+        await database.dispose()

@@ -1,0 +1,585 @@
+"""Rules of the directory: who may change what, key hygiene, agreement versions, resolution."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from joserfc.errors import JoseError
+from joserfc.jwk import ECKey, OKPKey
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.directory import repository
+from services.directory.codes import list_key, search_text
+from services.directory.errors import (
+    AgreementNotFound,
+    DuplicateId,
+    DuplicateKid,
+    FieldNotEditable,
+    FocalPointNotFound,
+    InvalidKey,
+    InvalidReference,
+    KeyNotFound,
+    NoCoordinator,
+    NotYourOrganisation,
+    OrganisationNotFound,
+    OverlappingAgreement,
+    ServiceNotFound,
+)
+from services.directory.models import (
+    Agreement,
+    Base,
+    FocalPoint,
+    Organisation,
+    OrganisationKey,
+    Service,
+)
+from services.directory.schemas import (
+    AgreementCreate,
+    AgreementUpdate,
+    FocalPointCreate,
+    FocalPointUpdate,
+    KeyCreate,
+    OrganisationCreate,
+    OrganisationUpdate,
+    ServiceCreate,
+    ServiceUpdate,
+)
+from shared.auth import Principal
+from shared.clock import utcnow
+from shared.errors import PreconditionFailed
+from shared.ids import new_id
+
+# Roles whose organisation may maintain its own focal points, keys, webhook and intake flag.
+SELF_SERVICE_ROLES = ("provider", "coordinator", "host_office")
+PROVIDER_ORGANISATION_FIELDS = frozenset({"webhook_url"})
+PROVIDER_SERVICE_FIELDS = frozenset({"accepting_referrals"})
+PRIVATE_JWK_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "k", "oth")
+PUBLIC_JWK_MEMBERS = ("kty", "crv", "x", "y")
+KEY_ALGORITHMS = ("ECDH-ES+A256KW", "ECDH-ES")
+
+
+def etag(row: Any) -> str:
+    """Return the ETag of a versioned row."""
+    return f'"{row.row_version}"'
+
+
+def check_if_match(row: Any, if_match: str | None) -> None:
+    """Refuse the change when the caller's If-Match names an older version."""
+    if if_match is None:
+        return
+    candidates = {tag.strip().removeprefix("W/") for tag in if_match.split(",")}
+    if "*" not in candidates and etag(row) not in candidates:
+        raise PreconditionFailed
+
+
+def _bump(row: Any) -> None:
+    row.row_version += 1
+    row.updated_at = utcnow()
+
+
+def may_edit_organisation(principal: Principal, org_id: uuid.UUID) -> bool:
+    """Return True for admins, and for self-service roles acting on their own organisation."""
+    if principal.has_any_role("admin"):
+        return True
+    return principal.has_any_role(*SELF_SERVICE_ROLES) and principal.org_id == str(org_id)
+
+
+def _require_edit(principal: Principal, org_id: uuid.UUID) -> None:
+    if not may_edit_organisation(principal, org_id):
+        raise NotYourOrganisation
+
+
+def _require_fields(principal: Principal, changed: set[str], allowed: frozenset[str]) -> None:
+    if principal.has_any_role("admin"):
+        return
+    refused = sorted(changed - allowed)
+    if refused:
+        raise FieldNotEditable(
+            f"Only the directory steward (admin) may change: {', '.join(refused)}. "
+            f"Your organisation may change: {', '.join(sorted(allowed))}."
+        )
+
+
+async def _org(session: AsyncSession, org_id: uuid.UUID) -> Organisation:
+    org = await repository.get(session, Organisation, org_id)
+    if org is None:
+        raise OrganisationNotFound
+    return org
+
+
+async def _referenced_org(session: AsyncSession, org_id: uuid.UUID, field: str) -> Organisation:
+    org = await repository.get(session, Organisation, org_id)
+    if org is None:
+        raise InvalidReference(f"'{field}' names no organisation; check the id.")
+    return org
+
+
+async def _unused_id(
+    session: AsyncSession, model: type[Base], row_id: uuid.UUID | None
+) -> uuid.UUID:
+    if row_id is None:
+        return new_id()
+    if await repository.get(session, model, row_id) is not None:
+        raise DuplicateId
+    return row_id
+
+
+def _plain(values: dict[str, Any]) -> dict[str, Any]:
+    """Turn URLs and enums from the schemas into the plain JSON values we store."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if key in ("website", "webhook_url") and value is not None:
+            value = str(value)
+        out[key] = value
+    return out
+
+
+# Organisations
+
+
+async def create_organisation(*, session: AsyncSession, org_in: OrganisationCreate) -> Organisation:
+    """Register an organisation."""
+    org_id = await _unused_id(session, Organisation, org_in.id)
+    if org_in.coordinator_org_id is not None:
+        await _referenced_org(session, org_in.coordinator_org_id, "coordinator_org_id")
+    values = _plain(org_in.model_dump(mode="json", exclude={"id"}))
+    values["coordinator_org_id"] = org_in.coordinator_org_id
+    org = Organisation(id=org_id, row_version=1, **values)
+    session.add(org)
+    await session.flush()
+    return org
+
+
+async def update_organisation(
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    org_id: uuid.UUID,
+    org_in: OrganisationUpdate,
+    if_match: str | None,
+) -> Organisation:
+    """Change an organisation; providers may change only their own webhook."""
+    org = await _org(session, org_id)
+    _require_edit(principal, org_id)
+    changes = org_in.model_dump(mode="json", exclude_unset=True)
+    _require_fields(principal, set(changes), PROVIDER_ORGANISATION_FIELDS)
+    check_if_match(org, if_match)
+    if "coordinator_org_id" in changes:
+        changes["coordinator_org_id"] = org_in.coordinator_org_id
+        if org_in.coordinator_org_id is not None:
+            await _referenced_org(session, org_in.coordinator_org_id, "coordinator_org_id")
+    country = changes.get("country", org.country)
+    for area in changes.get("admin_areas", org.admin_areas):
+        if not area.startswith(f"{country}-"):
+            raise InvalidReference(f"Admin area '{area}' is not in country {country}; fix one.")
+    for key, value in _plain(changes).items():
+        setattr(org, key, value)
+    _bump(org)
+    await session.flush()
+    return org
+
+
+async def delete_organisation(
+    *, session: AsyncSession, org_id: uuid.UUID, if_match: str | None
+) -> None:
+    """Remove an organisation with its services, focal points, keys and agreements."""
+    org = await _org(session, org_id)
+    check_if_match(org, if_match)
+    await session.delete(org)
+    await session.flush()
+
+
+# Keys
+
+
+def public_jwk(jwk: dict[str, Any]) -> dict[str, Any]:
+    """Return the validated public JWK to store, or raise saying what is wrong with it."""
+    if any(member in jwk for member in PRIVATE_JWK_MEMBERS):
+        raise InvalidKey(
+            "The JWK contains private key material ('d'). Register only the public part and "
+            "keep the private key with you; nothing was stored."
+        )
+    kind = (jwk.get("kty"), jwk.get("crv"))
+    if kind not in (("EC", "P-256"), ("OKP", "X25519")):
+        raise InvalidKey("Only EC P-256 or OKP X25519 keys are accepted (kty/crv).")
+    if jwk.get("use", "enc") != "enc":
+        raise InvalidKey('The key must be an encryption key: set "use": "enc".')
+    kid = jwk.get("kid")
+    if not isinstance(kid, str) or not 1 <= len(kid) <= 200:
+        raise InvalidKey("Give the key a 'kid' (1 to 200 characters) to identify it.")
+    alg = jwk.get("alg", KEY_ALGORITHMS[0])
+    if alg not in KEY_ALGORITHMS:
+        raise InvalidKey(f"Key algorithm must be one of {', '.join(KEY_ALGORITHMS)}.")
+    public = {member: jwk[member] for member in PUBLIC_JWK_MEMBERS if member in jwk}
+    try:
+        (ECKey if kind[0] == "EC" else OKPKey).import_key(public)
+    except (JoseError, ValueError, TypeError):
+        raise InvalidKey("The JWK is malformed: check its x/y coordinates (base64url).") from None
+    return {**public, "kid": kid, "use": "enc", "alg": alg}
+
+
+async def add_key(
+    *, session: AsyncSession, principal: Principal, org_id: uuid.UUID, key_in: KeyCreate
+) -> OrganisationKey:
+    """Register a public encryption key of an organisation."""
+    await _org(session, org_id)
+    _require_edit(principal, org_id)
+    jwk = public_jwk(key_in.jwk)
+    now = utcnow()
+    valid_from = key_in.valid_from or now
+    if key_in.valid_until is not None and key_in.valid_until <= max(now, valid_from):
+        raise InvalidKey("The key's validity has ended (valid_until); register a current key.")
+    if await repository.key_by_kid(session, jwk["kid"]) is not None:
+        raise DuplicateKid
+    key = OrganisationKey(
+        id=new_id(),
+        organisation_id=org_id,
+        kid=jwk["kid"],
+        jwk=jwk,
+        status="active",
+        valid_from=valid_from,
+        valid_until=key_in.valid_until,
+        created_at=now,
+    )
+    session.add(key)
+    await session.flush()
+    return key
+
+
+async def change_key_status(
+    *, session: AsyncSession, principal: Principal, org_id: uuid.UUID, kid: str, status: str
+) -> OrganisationKey:
+    """Retire or revoke a key; a revoked key can never be reactivated."""
+    await _org(session, org_id)
+    _require_edit(principal, org_id)
+    key = await repository.key_by_kid(session, kid)
+    if key is None or key.organisation_id != org_id:
+        raise KeyNotFound
+    if key.status == "revoked" and status != "revoked":
+        raise InvalidKey("A revoked key stays revoked; register a new key instead.")
+    key.status = status
+    await session.flush()
+    return key
+
+
+async def jwks(*, session: AsyncSession, org_id: uuid.UUID) -> list[dict[str, Any]]:
+    """Return an organisation's public keys that are active and valid now."""
+    await _org(session, org_id)
+    return (await repository.valid_keys(session, [org_id], utcnow()))[org_id]
+
+
+# Services
+
+
+def _derived_service_columns(service: Service) -> None:
+    names = list(service.name.values())
+    body = [*service.description.values(), service.eligibility or ""]
+    service.search_name = search_text(*names)
+    service.search_body = search_text(*body)
+    service.languages_key = list_key(service.languages)
+    service.areas_key = list_key(service.admin_areas)
+    location = service.location or {}
+    service.latitude = location.get("latitude")
+    service.longitude = location.get("longitude")
+
+
+async def create_service(*, session: AsyncSession, service_in: ServiceCreate) -> Service:
+    """Register a service of an organisation."""
+    service_id = await _unused_id(session, Service, service_in.id)
+    await _referenced_org(session, service_in.organisation_id, "organisation_id")
+    values = service_in.model_dump(mode="json", exclude={"id", "organisation_id"})
+    service = Service(
+        id=service_id, organisation_id=service_in.organisation_id, row_version=1, **values
+    )
+    _derived_service_columns(service)
+    session.add(service)
+    await session.flush()
+    return service
+
+
+async def get_service(*, session: AsyncSession, service_id: uuid.UUID) -> Service:
+    """Return a service or raise ServiceNotFound."""
+    service = await repository.get(session, Service, service_id)
+    if service is None:
+        raise ServiceNotFound
+    return service
+
+
+async def update_service(
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    service_id: uuid.UUID,
+    service_in: ServiceUpdate,
+    if_match: str | None,
+) -> Service:
+    """Change a service; providers may only open or close it to referrals."""
+    service = await get_service(session=session, service_id=service_id)
+    _require_edit(principal, service.organisation_id)
+    changes = service_in.model_dump(mode="json", exclude_unset=True)
+    _require_fields(principal, set(changes), PROVIDER_SERVICE_FIELDS)
+    check_if_match(service, if_match)
+    country = changes.get("country", service.country)
+    for area in changes.get("admin_areas", service.admin_areas):
+        if not area.startswith(f"{country}-"):
+            raise InvalidReference(f"Admin area '{area}' is not in country {country}; fix one.")
+    for key, value in changes.items():
+        setattr(service, key, value)
+    _derived_service_columns(service)
+    _bump(service)
+    await session.flush()
+    return service
+
+
+async def delete_service(
+    *, session: AsyncSession, service_id: uuid.UUID, if_match: str | None
+) -> None:
+    """Remove a service and its dedicated focal points."""
+    service = await get_service(session=session, service_id=service_id)
+    check_if_match(service, if_match)
+    await session.delete(service)
+    await session.flush()
+
+
+# Focal points
+
+
+async def get_focal_point(*, session: AsyncSession, focal_point_id: uuid.UUID) -> FocalPoint:
+    """Return a focal point or raise FocalPointNotFound."""
+    focal_point = await repository.get(session, FocalPoint, focal_point_id)
+    if focal_point is None:
+        raise FocalPointNotFound
+    return focal_point
+
+
+async def _check_focal_references(
+    session: AsyncSession,
+    org_id: uuid.UUID,
+    service_id: uuid.UUID | None,
+    backup_id: uuid.UUID | None,
+) -> None:
+    if service_id is not None:
+        service = await repository.get(session, Service, service_id)
+        if service is None or service.organisation_id != org_id:
+            raise InvalidReference("'service_id' names no service of this organisation.")
+    if backup_id is not None:
+        backup = await repository.get(session, FocalPoint, backup_id)
+        if backup is None or backup.organisation_id != org_id:
+            raise InvalidReference(
+                "'backup_focal_point_id' names no focal point of this organisation."
+            )
+
+
+async def create_focal_point(
+    *, session: AsyncSession, principal: Principal, focal_in: FocalPointCreate
+) -> FocalPoint:
+    """Name a focal point of an organisation (or of one of its services)."""
+    await _referenced_org(session, focal_in.organisation_id, "organisation_id")
+    _require_edit(principal, focal_in.organisation_id)
+    focal_id = await _unused_id(session, FocalPoint, focal_in.id)
+    await _check_focal_references(
+        session, focal_in.organisation_id, focal_in.service_id, focal_in.backup_focal_point_id
+    )
+    values = focal_in.model_dump(mode="json", exclude={"id", "organisation_id", "service_id"})
+    values["backup_focal_point_id"] = focal_in.backup_focal_point_id
+    focal_point = FocalPoint(
+        id=focal_id,
+        organisation_id=focal_in.organisation_id,
+        service_id=focal_in.service_id,
+        row_version=1,
+        **values,
+    )
+    session.add(focal_point)
+    await session.flush()
+    return focal_point
+
+
+async def update_focal_point(
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    focal_point_id: uuid.UUID,
+    focal_in: FocalPointUpdate,
+    if_match: str | None,
+) -> FocalPoint:
+    """Change a focal point of the caller's organisation (admins: any)."""
+    focal_point = await get_focal_point(session=session, focal_point_id=focal_point_id)
+    _require_edit(principal, focal_point.organisation_id)
+    check_if_match(focal_point, if_match)
+    changes = focal_in.model_dump(mode="json", exclude_unset=True)
+    if "backup_focal_point_id" in changes:
+        changes["backup_focal_point_id"] = focal_in.backup_focal_point_id
+        if focal_in.backup_focal_point_id == focal_point.id:
+            raise InvalidReference("A focal point cannot be its own backup; name another one.")
+        await _check_focal_references(
+            session, focal_point.organisation_id, None, focal_in.backup_focal_point_id
+        )
+    for key, value in changes.items():
+        setattr(focal_point, key, value)
+    _bump(focal_point)
+    await session.flush()
+    return focal_point
+
+
+async def delete_focal_point(
+    *, session: AsyncSession, principal: Principal, focal_point_id: uuid.UUID, if_match: str | None
+) -> None:
+    """Remove a focal point of the caller's organisation (admins: any)."""
+    focal_point = await get_focal_point(session=session, focal_point_id=focal_point_id)
+    _require_edit(principal, focal_point.organisation_id)
+    check_if_match(focal_point, if_match)
+    await session.delete(focal_point)
+    await session.flush()
+
+
+# Agreements
+
+
+def _overlaps(
+    a_from: datetime, a_until: datetime | None, b_from: datetime, b_until: datetime | None
+) -> bool:
+    return (b_until is None or a_from < b_until) and (a_until is None or b_from < a_until)
+
+
+async def _refuse_overlaps(session: AsyncSession, agreement_in: AgreementCreate) -> None:
+    candidates = await repository.agreements_for_provider(
+        session, agreement_in.provider_org_id, agreement_in.purpose.value
+    )
+    categories = {c.value for c in agreement_in.service_categories}
+    for other in candidates:
+        same_scope = other.sender_org_id == agreement_in.sender_org_id and categories & set(
+            other.service_categories
+        )
+        window = _overlaps(
+            agreement_in.valid_from, agreement_in.valid_until, other.valid_from, other.valid_until
+        )
+        if same_scope and window:
+            raise OverlappingAgreement(
+                f"Version {other.version} of agreement series {other.series_id} covers the same "
+                "sender, provider, category and purpose during this period. End it first "
+                "(PATCH its valid_until) or let this version start after it ends.",
+                conflicting_agreement_id=str(other.id),
+            )
+
+
+async def create_agreement(*, session: AsyncSession, agreement_in: AgreementCreate) -> Agreement:
+    """Register an agreement, or a new version of one, refusing overlapping versions."""
+    agreement_id = await _unused_id(session, Agreement, agreement_in.id)
+    await _referenced_org(session, agreement_in.provider_org_id, "provider_org_id")
+    if agreement_in.sender_org_id is not None:
+        await _referenced_org(session, agreement_in.sender_org_id, "sender_org_id")
+    series_id, version = agreement_id, 1
+    if agreement_in.series_id is not None:
+        versions = await repository.agreement_series(session, agreement_in.series_id)
+        if not versions:
+            raise InvalidReference("'series_id' names no agreement; omit it to start a new one.")
+        last = versions[-1]
+        if (last.sender_org_id, last.provider_org_id) != (
+            agreement_in.sender_org_id,
+            agreement_in.provider_org_id,
+        ):
+            raise InvalidReference("A new version must keep the sender and provider of its series.")
+        series_id, version = agreement_in.series_id, last.version + 1
+    await _refuse_overlaps(session, agreement_in)
+    values = agreement_in.model_dump(
+        mode="json", exclude={"id", "series_id", "valid_from", "valid_until"}
+    )
+    values.update(
+        sender_org_id=agreement_in.sender_org_id, provider_org_id=agreement_in.provider_org_id
+    )
+    agreement = Agreement(
+        id=agreement_id,
+        series_id=series_id,
+        version=version,
+        valid_from=agreement_in.valid_from,
+        valid_until=agreement_in.valid_until,
+        row_version=1,
+        **values,
+    )
+    session.add(agreement)
+    await session.flush()
+    return agreement
+
+
+async def get_agreement(*, session: AsyncSession, agreement_id: uuid.UUID) -> Agreement:
+    """Return an agreement version or raise AgreementNotFound."""
+    agreement = await repository.get(session, Agreement, agreement_id)
+    if agreement is None:
+        raise AgreementNotFound
+    return agreement
+
+
+async def update_agreement(
+    *,
+    session: AsyncSession,
+    agreement_id: uuid.UUID,
+    agreement_in: AgreementUpdate,
+    if_match: str | None,
+) -> Agreement:
+    """End an agreement version or correct its programme or document hash."""
+    agreement = await get_agreement(session=session, agreement_id=agreement_id)
+    check_if_match(agreement, if_match)
+    changes = agreement_in.model_dump(exclude_unset=True)
+    until = changes.get("valid_until", agreement.valid_until)
+    if until is not None and until <= agreement.valid_from:
+        raise InvalidReference("valid_until must be after the version's valid_from.")
+    for key, value in changes.items():
+        setattr(agreement, key, value)
+    _bump(agreement)
+    await session.flush()
+    return agreement
+
+
+def agreement_in_force(
+    agreements: list[Agreement], *, sender: Organisation, category: str, now: datetime
+) -> Agreement | None:
+    """Pick the version in force: a sender-specific one before an any-host-office one."""
+    matching = [
+        a
+        for a in agreements
+        if category in a.service_categories
+        and a.valid_from <= now
+        and (a.valid_until is None or now < a.valid_until)
+        and (a.sender_org_id == sender.id or (a.sender_org_id is None and sender.host_office))
+    ]
+    matching.sort(key=lambda a: (a.sender_org_id is not None, a.valid_from, a.version))
+    return matching[-1] if matching else None
+
+
+# Coordinators
+
+
+def _coordination_score(
+    org: Organisation, country: str, area: str | None, category: str | None
+) -> int:
+    """Rank how specifically `org` coordinates this place and category; -1 when it does not."""
+    scope = org.coordination or {}
+    if country not in scope.get("countries", []):
+        return -1
+    areas, categories = scope.get("admin_areas", []), scope.get("categories", [])
+    area_country = [a for a in areas if a.startswith(f"{country}-")]
+    if area_country and area not in area_country:
+        return -1
+    if categories and category not in categories:
+        return -1
+    return (2 if area_country else 0) + (1 if categories else 0)
+
+
+async def resolve_coordinator(
+    *, session: AsyncSession, country: str, admin_area: str | None, category: str | None
+) -> Organisation:
+    """Return the organisation that coordinates this area and category most specifically."""
+    scored = [
+        (_coordination_score(org, country, admin_area, category), org)
+        for org in await repository.coordinators(session)
+    ]
+    eligible = [(score, org) for score, org in scored if score >= 0]
+    if not eligible:
+        where = f"{country}/{admin_area}" if admin_area else country
+        raise NoCoordinator(
+            f"No organisation coordinates {category or 'services'} in {where}. Refer to a "
+            "provider directly, or ask the directory steward to register a coordinator."
+        )
+    return max(eligible, key=lambda pair: pair[0])[1]
