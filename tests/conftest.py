@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import shutil
 import uuid
@@ -32,6 +33,12 @@ def postgres_admin_url() -> Iterator[str | None]:
     return url
 
 
+def migrate_now(service: str, url: str) -> None:
+    """Apply migrations from sync code, also when an async fixture's event loop is running."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(upgrade, service, url).result()
+
+
 class DatabaseFactory:
     """Fresh, migrated databases per test, cloned from a per-run migrated template."""
 
@@ -46,13 +53,13 @@ class DatabaseFactory:
         if key not in self.templates:
             if backend == "sqlite":
                 path = self.root / f"template-{service}.db"
-                upgrade(service, f"sqlite+aiosqlite:///{path}")
+                migrate_now(service, f"sqlite+aiosqlite:///{path}")
                 self.templates[key] = str(path)
             else:
                 assert self.admin_url is not None
                 name = f"refex_t{RUN_ID}_{service}_template"
                 create_database(self.admin_url, name)
-                upgrade(service, asyncpg_url(with_database(self.admin_url, name)))
+                migrate_now(service, asyncpg_url(with_database(self.admin_url, name)))
                 self.templates[key] = name
         return self.templates[key]
 

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from pydantic import SecretStr
 from services.directory.seed import seed_demo
 
 from services.consent.app import create_app as create_consent
@@ -81,7 +82,10 @@ async def exchange(
     )
     referral_app = create_referral(
         test_settings(
-            ReferralSettings, run_workers=False, webhook_signing_key_file=tmp_path / "webhook.jwk"
+            ReferralSettings,
+            run_workers=False,
+            subject_hash_key=SecretStr("test-subject-hash-key-5f1c"),
+            webhook_signing_key_file=tmp_path / "webhook.jwk",
         ),
         clients=clients,
         webhook_transport=httpx.MockTransport(webhook),

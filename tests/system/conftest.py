@@ -1,0 +1,71 @@
+"""The four services as real processes on free ports, seeded with the demo data."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import importlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from services.cli import DEMO_SEEDERS, _with_service_clients, settings_class
+from services.stack import SERVICE_NAMES, Stack, free_port
+from tests.conftest import DatabaseFactory
+
+
+@dataclass
+class RunningStack:
+    """A started stack and where its gateway listens."""
+
+    stack: Stack
+    base_url: str
+    workdir: Path
+    database_urls: dict[str, str]
+
+
+def _seed(env: dict[str, str]) -> None:
+    """Run every demo seeder against the stack's databases (in a thread: no running loop)."""
+    saved = dict(os.environ)
+    os.environ.update(env)
+    try:
+        for service, target in DEMO_SEEDERS:
+            module, function = target.split(":")
+            seeder = getattr(importlib.import_module(module), function)
+            with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+                pool.submit(asyncio.run, seeder(settings_class(service)())).result()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+@pytest.fixture(scope="module", params=["postgresql", "sqlite"])
+def running_stack(
+    request: pytest.FixtureRequest, database_factory: DatabaseFactory,
+    postgres_admin_url: str | None, tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[RunningStack]:
+    """Start the stack once per module and backend; always stop it, even when tests fail."""
+    if request.param == "postgresql" and postgres_admin_url is None:
+        pytest.skip("PostgreSQL not available")
+    workdir = tmp_path_factory.mktemp(f"stack-{request.param}")
+    previous = Path.cwd()
+    os.chdir(workdir)  # demo keys, clients and dev secrets land in this stack's own var/
+    urls = {name: database_factory.fresh(name, request.param) for name in SERVICE_NAMES}
+    env = {**os.environ, "REFEX_ENVIRONMENT": "development", "REFEX_LOG_LEVEL": "INFO"}
+    env.update({f"REFEX_{n.upper()}_DATABASE_URL": url for n, url in urls.items()})
+    env["REFEX_REFERRAL_OUTBOX_INTERVAL_S"] = "0.2"
+    env["REFEX_CONSENT_OUTBOX_INTERVAL_S"] = "0.2"
+    stack = Stack(ports={n: free_port() for n in SERVICE_NAMES}, env=env,
+                  log_dir=workdir / "logs")
+    try:
+        _seed(env)
+        stack.env = _with_service_clients(env)
+        stack.start()
+        stack.wait_ready(90)
+        yield RunningStack(stack, f"http://127.0.0.1:{stack.ports['gateway']}", workdir, urls)
+    finally:
+        stack.stop()
+        os.chdir(previous)
