@@ -1,7 +1,359 @@
-"""HTTP routes of the consent service."""
+"""HTTP routes of the consent service: consents, decisions, disclosures, emergency overrides."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Response
+
+from services.consent import service
+from services.consent.dependencies import (
+    Clinician,
+    ConsentReader,
+    DecisionCaller,
+    DirectoryDep,
+    HostOffice,
+    OverrideEnder,
+    OverrideReader,
+    ServiceCaller,
+    SettingsDep,
+)
+from services.consent.models import Consent, Disclosure, EmergencyOverride
+from services.consent.schemas import (
+    ConsentCreate,
+    ConsentRead,
+    DecisionRead,
+    DecisionRequest,
+    DisclosureCreate,
+    DisclosureRead,
+    DisclosureRecorded,
+    OverrideAttest,
+    OverrideCreate,
+    OverrideEnd,
+    OverrideRead,
+    OverrideStatus,
+    SubjectRef,
+    WithdrawalCreate,
+)
+from shared.clock import utcnow
+from shared.db import SessionDep
+from shared.errors import BadRequest, problem_responses
+from shared.pagination import Page, PageParams, decode_cursor, encode_cursor, page_params
 
 router = APIRouter()
+PageDep = Annotated[PageParams, Depends(page_params)]
+
+
+def consent_read(consent: Consent) -> ConsentRead:
+    """Shape a consent for the API."""
+    return ConsentRead.model_validate(
+        {
+            **{key: getattr(consent, key) for key in _CONSENT_FIELDS},
+            "grantee": service._grantee_data(consent),
+            "evidence": {"method": consent.evidence_method, "form_sha256": consent.evidence_sha256},
+            "status": service.consent_status(consent, utcnow()),
+        }
+    )
+
+
+_CONSENT_FIELDS = [
+    "id",
+    "subject_ref",
+    "grantor",
+    "purpose",
+    "categories",
+    "valid_from",
+    "valid_until",
+    "language",
+    "recorded_by_org",
+    "recorded_by_client",
+    "recorded_at",
+    "withdrawn_at",
+    "withdrawal_reason",
+    "ledger_index",
+]
+
+
+def _after(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
+    if cursor is None:
+        return None
+    key = decode_cursor(cursor)
+    try:
+        return datetime.fromisoformat(key[0]), uuid.UUID(key[1])
+    except (IndexError, TypeError, ValueError):
+        raise BadRequest("The cursor is not one we issued; start again without 'cursor'.") from None
+
+
+@router.post(
+    "/consents",
+    status_code=201,
+    tags=["consents"],
+    summary="Record a consent",
+    responses=problem_responses(422),
+)
+async def create_consent(
+    consent_in: ConsentCreate, session: SessionDep, principal: HostOffice, settings: SettingsDep
+) -> ConsentRead:
+    """Record the returnee's consent before any transfer; it is appended to the ledger.
+
+    The subject is an opaque pseudonym your office derives; names never enter this service.
+    """
+    consent = await service.create_consent(
+        session=session, principal=principal, consent_in=consent_in, settings=settings
+    )
+    return consent_read(consent)
+
+
+@router.get(
+    "/consents/{consent_id}",
+    tags=["consents"],
+    summary="Read a consent",
+    responses=problem_responses(404),
+)
+async def get_consent(
+    consent_id: uuid.UUID, session: SessionDep, principal: ConsentReader
+) -> ConsentRead:
+    """Return a consent your organisation recorded (auditors: any consent)."""
+    return consent_read(
+        await service.get_consent(session=session, principal=principal, consent_id=consent_id)
+    )
+
+
+@router.post(
+    "/consents/{consent_id}/withdraw",
+    tags=["consents"],
+    summary="Withdraw a consent",
+    responses=problem_responses(404, 409, 422),
+)
+async def withdraw_consent(
+    consent_id: uuid.UUID,
+    withdrawal_in: WithdrawalCreate,
+    session: SessionDep,
+    principal: HostOffice,
+    settings: SettingsDep,
+) -> ConsentRead:
+    """Withdraw a consent at once: no decision counts it from now on.
+
+    The referral service is told (reliably, with retries) so it stops further disclosures and
+    cancels open referrals that rested on this consent. Withdrawing twice answers 409.
+    """
+    consent = await service.withdraw_consent(
+        session=session,
+        principal=principal,
+        consent_id=consent_id,
+        withdrawal_in=withdrawal_in,
+        settings=settings,
+    )
+    return consent_read(consent)
+
+
+@router.post(
+    "/decisions",
+    tags=["decisions"],
+    summary="Decide what may be disclosed",
+    responses=problem_responses(422),
+)
+async def decide(
+    request_in: DecisionRequest, session: SessionDep, principal: DecisionCaller
+) -> DecisionRead:
+    """Say which requested categories may go to this recipient, and on which basis.
+
+    Refusal is the default. A consent counts when it is in force now, not withdrawn, for this
+    purpose, recorded by the sender, and names the recipient (or its service category in its
+    country, given as `recipient_country`). An attested, unexpired emergency override for this
+    subject and recipient permits only its minimal categories, with basis `emergency`.
+    """
+    return await service.decide(session=session, principal=principal, request=request_in)
+
+
+@router.post(
+    "/disclosures",
+    status_code=201,
+    tags=["disclosures"],
+    summary="Record a disclosure",
+    responses=problem_responses(409, 422),
+)
+async def record_disclosure(
+    disclosure_in: DisclosureCreate,
+    session: SessionDep,
+    principal: ServiceCaller,
+    settings: SettingsDep,
+    response: Response,
+) -> DisclosureRecorded:
+    """Record that a referral disclosed categories to a recipient; appended to the ledger.
+
+    Idempotent per `referral_id`: a retry returns the first record (header
+    `Idempotent-Replayed: true`) and adds no second ledger event.
+    """
+    disclosure, created = await service.record_disclosure(
+        session=session, principal=principal, disclosure_in=disclosure_in, settings=settings
+    )
+    if not created:
+        response.headers["Idempotent-Replayed"] = "true"
+    return DisclosureRecorded(
+        id=disclosure.id, ledger_index=disclosure.ledger_index, recorded_at=disclosure.recorded_at
+    )
+
+
+def disclosure_read(disclosure: Disclosure) -> DisclosureRead:
+    """Shape a disclosure for the API."""
+    return DisclosureRead.model_validate(disclosure, from_attributes=True)
+
+
+@router.get(
+    "/subjects/{subject_ref}/disclosures",
+    tags=["disclosures"],
+    summary="List a subject's disclosures",
+    responses=problem_responses(400, 422),
+)
+async def list_subject_disclosures(
+    subject_ref: Annotated[SubjectRef, Path()],
+    session: SessionDep,
+    principal: ConsentReader,
+    page: PageDep,
+) -> Page[DisclosureRead]:
+    """What went to whom, when, on which basis: your organisation's disclosures (auditors: all)."""
+    items = await service.list_subject_disclosures(
+        session=session,
+        principal=principal,
+        subject_ref=subject_ref,
+        after=_after(page.cursor),
+        limit=page.limit,
+    )
+    last = items[-1] if len(items) == page.limit else None
+    return Page[DisclosureRead](
+        items=[disclosure_read(d) for d in items],
+        next_cursor=encode_cursor([last.recorded_at.isoformat(), str(last.id)]) if last else None,
+    )
+
+
+def override_read(override: EmergencyOverride) -> OverrideRead:
+    """Shape an override for the API."""
+    fields = {name: getattr(override, name) for name in OverrideRead.model_fields}
+    fields["status"] = service.override_status(override, utcnow())
+    return OverrideRead.model_validate(fields)
+
+
+@router.post(
+    "/overrides",
+    status_code=201,
+    tags=["overrides"],
+    summary="Request an emergency override",
+    responses=problem_responses(422, 503, 504),
+)
+async def request_override(
+    override_in: OverrideCreate,
+    session: SessionDep,
+    principal: HostOffice,
+    directory: DirectoryDep,
+    settings: SettingsDep,
+) -> OverrideRead:
+    """Ask to share minimal categories without consent because a life is at risk.
+
+    Allowed only when the agreement with this service allows emergency overrides; the override
+    stays pending until a mental-health professional attests it. The statement may hold
+    health information: only its SHA-256 and length are stored, never the text.
+    """
+    override = await service.request_override(
+        session=session,
+        principal=principal,
+        override_in=override_in,
+        directory=directory,
+        settings=settings,
+    )
+    return override_read(override)
+
+
+@router.get(
+    "/overrides",
+    tags=["overrides"],
+    summary="List emergency overrides",
+    responses=problem_responses(400, 422),
+)
+async def list_overrides(
+    session: SessionDep,
+    principal: OverrideReader,
+    page: PageDep,
+    status: Annotated[OverrideStatus | None, Query(description="Only this status.")] = None,
+) -> Page[OverrideRead]:
+    """List overrides, newest first: auditors and clinicians see all, host offices their own."""
+    items = await service.list_overrides(
+        session=session,
+        principal=principal,
+        status=status,
+        after=_after(page.cursor),
+        limit=page.limit,
+    )
+    last = items[-1] if len(items) == page.limit else None
+    return Page[OverrideRead](
+        items=[override_read(o) for o in items],
+        next_cursor=encode_cursor([last.requested_at.isoformat(), str(last.id)]) if last else None,
+    )
+
+
+@router.get(
+    "/overrides/{override_id}",
+    tags=["overrides"],
+    summary="Read an emergency override",
+    responses=problem_responses(404),
+)
+async def get_override(
+    override_id: uuid.UUID, session: SessionDep, principal: OverrideReader
+) -> OverrideRead:
+    """Return an override your office requested (auditors and clinicians: any)."""
+    return override_read(
+        await service.get_override(session=session, principal=principal, override_id=override_id)
+    )
+
+
+@router.post(
+    "/overrides/{override_id}/attest",
+    tags=["overrides"],
+    summary="Attest an emergency override",
+    responses=problem_responses(404, 409, 422),
+)
+async def attest_override(
+    override_id: uuid.UUID,
+    attest_in: OverrideAttest,
+    session: SessionDep,
+    principal: Clinician,
+    settings: SettingsDep,
+) -> OverrideRead:
+    """As a mental-health professional, attest that a life is at risk: active for at most 72 h.
+
+    The statement may hold health information: only its SHA-256 and length are stored.
+    """
+    override = await service.attest_override(
+        session=session,
+        principal=principal,
+        override_id=override_id,
+        attest_in=attest_in,
+        settings=settings,
+    )
+    return override_read(override)
+
+
+@router.post(
+    "/overrides/{override_id}/end",
+    tags=["overrides"],
+    summary="End an emergency override",
+    responses=problem_responses(404, 409, 422),
+)
+async def end_override(
+    override_id: uuid.UUID,
+    end_in: OverrideEnd,
+    session: SessionDep,
+    principal: OverrideEnder,
+    settings: SettingsDep,
+) -> OverrideRead:
+    """End a pending or active override now, e.g. once consent was obtained."""
+    override = await service.end_override(
+        session=session,
+        principal=principal,
+        override_id=override_id,
+        end_in=end_in,
+        settings=settings,
+    )
+    return override_read(override)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import ClassVar
 
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from shared.settings import ServiceSettings
+from shared.settings import VAR_DIR, ServiceSettings
 
 
 class ConsentSettings(ServiceSettings):
@@ -17,3 +19,25 @@ class ConsentSettings(ServiceSettings):
     default_port: ClassVar[int] = 8002
     referral_url: str = "http://127.0.0.1:8003"
     directory_url: str = "http://127.0.0.1:8001"
+    ledger_signing_key: SecretStr | None = Field(
+        None, description="Ed25519 private key of the ledger, 32 bytes base64 (seed)."
+    )
+    ledger_signing_key_file: Path = VAR_DIR / "consent" / "ledger-signing-key"
+    tree_head_interval_s: float = Field(60.0, gt=0, le=60.0)
+    ledger_retention_days: int = Field(3650, ge=1)
+    retention_interval_s: float = Field(3600.0, gt=0)
+    outbox_poll_interval_s: float = Field(1.0, gt=0)
+    outbox_backoff_base_s: float = Field(1.0, gt=0)
+    outbox_backoff_cap_s: float = Field(300.0, gt=0)
+    outbox_lease_s: float = Field(30.0, gt=0)
+    outbox_batch_size: int = Field(50, ge=1, le=500)
+    workers_enabled: bool = True
+
+    @model_validator(mode="after")
+    def _production_needs_a_signing_key(self) -> ConsentSettings:
+        if self.environment == "production" and self.ledger_signing_key is None:
+            raise ValueError(
+                f"{self.env_name('ledger_signing_key')} is required in production: "
+                "generate one with `refex ledger keygen` and keep it secret"
+            )
+        return self

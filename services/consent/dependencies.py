@@ -1,0 +1,62 @@
+"""Named dependencies of the consent routes."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from services.consent.clients import DirectoryClient
+from services.consent.settings import ConsentSettings
+from services.consent.signing import TreeHeadSigner
+from shared.auth import Principal, require_roles
+from shared.vocabulary import Role
+
+
+def _settings(request: Request) -> ConsentSettings:
+    settings: ConsentSettings = request.app.state.settings
+    return settings
+
+
+def _directory(request: Request) -> DirectoryClient:
+    directory: DirectoryClient = request.app.state.directory
+    return directory
+
+
+def _signer(request: Request) -> TreeHeadSigner:
+    signer: TreeHeadSigner = request.app.state.signer
+    return signer
+
+
+SettingsDep = Annotated[ConsentSettings, Depends(_settings)]
+DirectoryDep = Annotated[DirectoryClient, Depends(_directory)]
+SignerDep = Annotated[TreeHeadSigner, Depends(_signer)]
+
+HostOffice = Annotated[Principal, Depends(require_roles(Role.HOST_OFFICE))]
+ConsentReader = Annotated[Principal, Depends(require_roles(Role.HOST_OFFICE, Role.AUDITOR))]
+DecisionCaller = Annotated[Principal, Depends(require_roles(Role.SERVICE, Role.HOST_OFFICE))]
+ServiceCaller = Annotated[Principal, Depends(require_roles(Role.SERVICE))]
+Clinician = Annotated[Principal, Depends(require_roles(Role.MENTAL_HEALTH_PROFESSIONAL))]
+OverrideReader = Annotated[
+    Principal,
+    Depends(require_roles(Role.HOST_OFFICE, Role.AUDITOR, Role.MENTAL_HEALTH_PROFESSIONAL)),
+]
+OverrideEnder = Annotated[
+    Principal, Depends(require_roles(Role.HOST_OFFICE, Role.MENTAL_HEALTH_PROFESSIONAL))
+]
+Auditor = Annotated[Principal, Depends(require_roles(Role.AUDITOR))]
+AuditorOrService = Annotated[Principal, Depends(require_roles(Role.AUDITOR, Role.SERVICE))]
+LedgerReader = Annotated[
+    Principal,
+    Depends(
+        require_roles(
+            Role.AUDITOR,
+            Role.SERVICE,
+            Role.HOST_OFFICE,
+            Role.PROVIDER,
+            Role.COORDINATOR,
+            Role.MENTAL_HEALTH_PROFESSIONAL,
+            Role.ADMIN,
+        )
+    ),
+]

@@ -1,0 +1,80 @@
+"""Errors of the consent service, each with a detail a caseworker can act on."""
+
+from __future__ import annotations
+
+from shared.errors import Conflict, NotFound, UnprocessableContent
+
+
+class ConsentNotFound(NotFound):
+    """No consent with this id that the caller's organisation may see."""
+
+    slug = "consent-not-found"
+    title = "Consent not found"
+    detail = "No consent with this id exists, or it was recorded by another organisation."
+
+
+class AlreadyWithdrawn(Conflict):
+    """The consent was withdrawn before."""
+
+    slug = "consent-already-withdrawn"
+    title = "Consent already withdrawn"
+    detail = "This consent was already withdrawn; nothing changed. Record a new consent if needed."
+
+
+class NotYourOrganisation(UnprocessableContent):
+    """A host office tried to act for another organisation."""
+
+    slug = "sender-not-your-organisation"
+    title = "Sender is not your organisation"
+    detail = "sender_org_id must be your own organisation; leave it out to use yours."
+
+
+class UnknownBasis(UnprocessableContent):
+    """A disclosure names consents or an override that do not exist for this subject."""
+
+    slug = "unknown-disclosure-basis"
+    title = "Disclosure basis not found"
+    detail = (
+        "The consent_ids or override_id do not belong to this subject. "
+        "Send the ids the decision returned."
+    )
+
+
+class OverrideNotFound(NotFound):
+    """No override with this id that the caller may see."""
+
+    slug = "override-not-found"
+    title = "Emergency override not found"
+    detail = "No emergency override with this id exists, or your organisation may not see it."
+
+
+class OverrideNotAllowed(UnprocessableContent):
+    """The agreement with the recipient does not allow an emergency override."""
+
+    slug = "override-not-allowed"
+    title = "Emergency override not allowed"
+    detail = (
+        "The agreement between your office and this service does not allow an emergency "
+        "override. Seek the returnee's consent, or ask the directory steward about the agreement."
+    )
+
+
+class OverrideOutsideAgreement(UnprocessableContent):
+    """The override asks for categories or a recipient the agreement does not cover."""
+
+    slug = "override-outside-agreement"
+    title = "Override outside the agreement"
+
+
+class OverrideStateConflict(Conflict):
+    """The override is not in a state that allows this step."""
+
+    slug = "override-state-conflict"
+    title = "Override cannot take this step"
+
+
+class LedgerRangeInvalid(UnprocessableContent):
+    """A ledger index or size outside the current tree."""
+
+    slug = "ledger-range-invalid"
+    title = "Outside the ledger"

@@ -1,0 +1,219 @@
+"""The consent ledger on the database: serialised appends, O(log n) proofs, signed tree heads."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+from sqlalchemy import func, insert, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.consent import merkle
+from services.consent.models import LedgerEntry, LedgerNode, LedgerState, TreeHead
+from services.consent.signing import TreeHeadSigner
+
+STATE_ROW = 1
+
+
+def canonical_json(value: Any) -> bytes:
+    """Serialise with sorted keys, no whitespace, UTF-8 (RFC 8785 for our value types)."""
+    # default=str: driver UUID types (asyncpg's) serialise like uuid.UUID does.
+    return orjson.dumps(value, default=str, option=orjson.OPT_SORT_KEYS | orjson.OPT_UTC_Z)
+
+
+def event_body(
+    *, index: int, event_type: str, occurred_at: datetime, data: dict[str, Any]
+) -> bytes:
+    """Return the canonical record of one ledger event; its leaf hash is what the tree holds."""
+    return canonical_json(
+        {"index": index, "type": event_type, "occurred_at": occurred_at, "data": data}
+    )
+
+
+def split_frontier(frontier: bytes) -> list[bytes]:
+    """Split the stored right edge into its 32-byte hashes."""
+    size = merkle.HASH_SIZE
+    return [frontier[i : i + size] for i in range(0, len(frontier), size)]
+
+
+class Ledger:
+    """The ledger locked for one transaction: appends here cannot fork or leave gaps."""
+
+    def __init__(self, session: AsyncSession, *, size: int, frontier: bytes) -> None:
+        self._session = session
+        self._range = merkle.CompactRange(size, split_frontier(frontier))
+
+    @classmethod
+    async def lock(cls, session: AsyncSession) -> Ledger:
+        """Lock the ledger until the transaction ends (row lock on PostgreSQL)."""
+        row = (
+            await session.execute(
+                select(LedgerState.size, LedgerState.frontier)
+                .where(LedgerState.id == STATE_ROW)
+                .with_for_update()
+            )
+        ).one()
+        return cls(session, size=row.size, frontier=row.frontier)
+
+    @property
+    def size(self) -> int:
+        """Return the number of entries including those appended in this transaction."""
+        return self._range.size
+
+    def root(self) -> bytes:
+        """Return the root over every entry so far."""
+        return self._range.root()
+
+    async def append(
+        self, *, event_type: str, data: dict[str, Any], at: datetime, retain_days: int
+    ) -> int:
+        """Append one event; return its index."""
+        index = self._range.size
+        body = event_body(index=index, event_type=event_type, occurred_at=at, data=data)
+        nodes = self._range.append(merkle.leaf_hash(body))
+        session = self._session
+        await session.execute(
+            insert(LedgerNode),
+            [{"level": lv, "position": pos, "hash": h} for lv, pos, h in nodes],
+        )
+        await session.execute(
+            insert(LedgerEntry).values(
+                index=index,
+                event_type=event_type,
+                appended_at=at,
+                retain_until=at + timedelta(days=retain_days),
+                body=body,
+            )
+        )
+        await session.execute(
+            update(LedgerState)
+            .where(LedgerState.id == STATE_ROW)
+            .values(size=self._range.size, frontier=b"".join(self._range.hashes))
+        )
+        return index
+
+
+async def ledger_size(session: AsyncSession) -> int:
+    """Return the number of entries committed so far."""
+    size = await session.scalar(select(LedgerState.size).where(LedgerState.id == STATE_ROW))
+    return int(size or 0)
+
+
+async def read_nodes(
+    session: AsyncSession, nodes: list[merkle.NodeId]
+) -> dict[merkle.NodeId, bytes]:
+    """Read the given stored nodes in one query."""
+    if not nodes:
+        return {}
+    rows = await session.execute(
+        select(LedgerNode.level, LedgerNode.position, LedgerNode.hash).where(
+            tuple_(LedgerNode.level, LedgerNode.position).in_(nodes)
+        )
+    )
+    found = {(row.level, row.position): row.hash for row in rows}
+    missing = [node for node in nodes if node not in found]
+    if missing:
+        raise LedgerCorrupt(f"stored tree node {missing[0]} is missing; run `refex ledger verify`")
+    return found
+
+
+class LedgerCorrupt(RuntimeError):
+    """Stored tree data needed to answer is missing."""
+
+
+async def root_at(session: AsyncSession, size: int) -> bytes:
+    """Return the root of the tree of the first `size` entries (O(log n) reads)."""
+    frontier = merkle.CompactRange.frontier(size)
+    nodes = await read_nodes(session, frontier)
+    return merkle.fold([nodes[node] for node in frontier])
+
+
+async def ranges_hashes(session: AsyncSession, ranges: list[merkle.Range]) -> list[bytes]:
+    """Return the hash of each range from the stored nodes, in one query."""
+    return merkle.hashes_for(ranges, await read_nodes(session, merkle.nodes_for(ranges)))
+
+
+@dataclass(frozen=True)
+class InclusionProof:
+    """A leaf, its audit path and the root it leads to."""
+
+    index: int
+    tree_size: int
+    leaf_hash: bytes
+    path: list[bytes]
+    root_hash: bytes
+
+
+async def inclusion_proof(session: AsyncSession, *, index: int, tree_size: int) -> InclusionProof:
+    """Return the inclusion proof of entry `index` in the tree of `tree_size` entries."""
+    ranges = merkle.inclusion_ranges(index, tree_size)
+    frontier = merkle.CompactRange.frontier(tree_size)
+    nodes = await read_nodes(session, merkle.nodes_for([*ranges, (index, index + 1)]) + frontier)
+    return InclusionProof(
+        index=index,
+        tree_size=tree_size,
+        leaf_hash=nodes[(0, index)],
+        path=merkle.hashes_for(ranges, nodes),
+        root_hash=merkle.fold([nodes[node] for node in frontier]),
+    )
+
+
+async def consistency_proof(
+    session: AsyncSession, *, first: int, second: int
+) -> tuple[list[bytes], bytes, bytes]:
+    """Return (proof, first root, second root) between two tree sizes."""
+    ranges = merkle.consistency_ranges(first, second)
+    first_nodes = merkle.CompactRange.frontier(first)
+    second_nodes = merkle.CompactRange.frontier(second)
+    nodes = await read_nodes(
+        session, list(dict.fromkeys(merkle.nodes_for(ranges) + first_nodes + second_nodes))
+    )
+    return (
+        merkle.hashes_for(ranges, nodes),
+        merkle.fold([nodes[n] for n in first_nodes]),
+        merkle.fold([nodes[n] for n in second_nodes]),
+    )
+
+
+async def latest_tree_head(session: AsyncSession) -> TreeHead | None:
+    """Return the newest signed tree head."""
+    return await session.scalar(
+        select(TreeHead).order_by(TreeHead.tree_size.desc(), TreeHead.id.desc()).limit(1)
+    )
+
+
+async def sign_tree_head(
+    session: AsyncSession, *, signer: TreeHeadSigner, only_if_grown: bool
+) -> TreeHead | None:
+    """Sign the current size and root; with `only_if_grown`, only when entries were added."""
+    ledger = await Ledger.lock(session)
+    if only_if_grown:
+        latest = await session.scalar(select(func.max(TreeHead.tree_size)))
+        if latest is not None and latest >= ledger.size:
+            return None
+    timestamp_ms = int(time.time() * 1000)
+    root = ledger.root()
+    head = TreeHead(
+        tree_size=ledger.size,
+        root_hash=root,
+        timestamp_ms=timestamp_ms,
+        key_id=signer.key_id,
+        public_key=signer.public_key,
+        signature=signer.sign(tree_size=ledger.size, root_hash=root, timestamp_ms=timestamp_ms),
+    )
+    session.add(head)
+    await session.flush()
+    return head
+
+
+async def purge_expired_bodies(session: AsyncSession, *, now: datetime) -> int:
+    """Delete event bodies past their retention; leaf hashes stay, so the tree still verifies."""
+    result = await session.execute(
+        update(LedgerEntry)
+        .where(LedgerEntry.retain_until <= now, LedgerEntry.body.is_not(None))
+        .values(body=None, purged_at=now)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

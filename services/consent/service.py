@@ -1,0 +1,611 @@
+"""The rules of consent: recording, withdrawal, decisions, disclosures and emergency overrides.
+
+Every write first locks the ledger, so writes are serialised: checks such as "already withdrawn"
+or "already recorded for this referral" cannot race, and ledger events keep one order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.consent import repository
+from services.consent.clients import DirectoryClient
+from services.consent.errors import (
+    AlreadyWithdrawn,
+    ConsentNotFound,
+    NotYourOrganisation,
+    OverrideNotAllowed,
+    OverrideNotFound,
+    OverrideOutsideAgreement,
+    OverrideStateConflict,
+    UnknownBasis,
+)
+from services.consent.ledger import Ledger
+from services.consent.models import Consent, Disclosure, EmergencyOverride, OutboxEvent
+from services.consent.schemas import (
+    Basis,
+    ConsentCreate,
+    ConsentStatus,
+    DecisionRead,
+    DecisionRequest,
+    DisclosureCreate,
+    OrganisationGrantee,
+    OverrideAttest,
+    OverrideCreate,
+    OverrideEnd,
+    OverrideStatus,
+    WithdrawalCreate,
+)
+from services.consent.settings import ConsentSettings
+from shared.auth import Principal
+from shared.clock import utcnow
+from shared.errors import Conflict
+from shared.ids import new_id
+from shared.vocabulary import Role, WithheldReason
+
+WITHDRAWAL_EVENT = "consent.withdrawn"
+
+
+def _can_read_all(principal: Principal) -> bool:
+    return principal.has_any_role(Role.AUDITOR)
+
+
+def consent_status(consent: Consent, now: datetime) -> ConsentStatus:
+    """Return whether the consent counts at `now`."""
+    if consent.withdrawn_at is not None:
+        return ConsentStatus.WITHDRAWN
+    if now < consent.valid_from:
+        return ConsentStatus.NOT_YET_VALID
+    if now >= consent.valid_until:
+        return ConsentStatus.EXPIRED
+    return ConsentStatus.ACTIVE
+
+
+def _grantee_data(consent: Consent) -> dict[str, Any]:
+    if consent.grantee_org_id is not None:
+        return {"kind": "organisation", "org_id": consent.grantee_org_id}
+    return {
+        "kind": "service_category",
+        "service_category": consent.grantee_service_category,
+        "country": consent.grantee_country,
+    }
+
+
+async def create_consent(
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    consent_in: ConsentCreate,
+    settings: ConsentSettings,
+) -> Consent:
+    """Record a consent and its ledger event."""
+    ledger = await Ledger.lock(session)
+    now = utcnow()
+    grantee = consent_in.grantee
+    consent = Consent(
+        id=new_id(),
+        subject_ref=consent_in.subject_ref,
+        grantor=consent_in.grantor.value,
+        grantee_org_id=grantee.org_id if isinstance(grantee, OrganisationGrantee) else None,
+        grantee_service_category=None
+        if isinstance(grantee, OrganisationGrantee)
+        else grantee.service_category.value,
+        grantee_country=None if isinstance(grantee, OrganisationGrantee) else grantee.country,
+        purpose=consent_in.purpose.value,
+        categories=[c.value for c in consent_in.categories],
+        valid_from=consent_in.valid_from or now,
+        valid_until=consent_in.valid_until,
+        evidence_method=consent_in.evidence.method.value,
+        evidence_sha256=consent_in.evidence.form_sha256,
+        language=consent_in.language,
+        recorded_by_org=principal.org_id,
+        recorded_by_client=principal.client_id,
+        recorded_at=now,
+        expiry_recorded=False,
+    )
+    consent.ledger_index = await ledger.append(
+        event_type="consent.granted",
+        data=_consent_event(consent),
+        at=now,
+        retain_days=settings.ledger_retention_days,
+    )
+    session.add(consent)
+    await session.flush()
+    return consent
+
+
+def _consent_event(consent: Consent) -> dict[str, Any]:
+    return {
+        "consent_id": consent.id,
+        "subject_ref": consent.subject_ref,
+        "grantor": consent.grantor,
+        "grantee": _grantee_data(consent),
+        "purpose": consent.purpose,
+        "categories": consent.categories,
+        "valid_from": consent.valid_from,
+        "valid_until": consent.valid_until,
+        "evidence": {"method": consent.evidence_method, "form_sha256": consent.evidence_sha256},
+        "language": consent.language,
+        "recorded_by_org": consent.recorded_by_org,
+        "recorded_by_client": consent.recorded_by_client,
+    }
+
+
+async def get_consent(
+    *, session: AsyncSession, principal: Principal, consent_id: uuid.UUID
+) -> Consent:
+    """Return a consent the caller's organisation recorded (auditors: any)."""
+    consent = await repository.get_consent(session=session, consent_id=consent_id)
+    if consent is None:
+        raise ConsentNotFound
+    if consent.recorded_by_org != principal.org_id and not _can_read_all(principal):
+        raise ConsentNotFound
+    return consent
+
+
+async def withdraw_consent(
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    consent_id: uuid.UUID,
+    withdrawal_in: WithdrawalCreate,
+    settings: ConsentSettings,
+) -> Consent:
+    """Withdraw a consent at once; the ledger event and the outbox row share the transaction."""
+    ledger = await Ledger.lock(session)
+    consent = await repository.get_consent(session=session, consent_id=consent_id)
+    if consent is None or consent.recorded_by_org != principal.org_id:
+        raise ConsentNotFound
+    if consent.withdrawn_at is not None:
+        raise AlreadyWithdrawn
+    now = utcnow()
+    consent.withdrawn_at = now
+    consent.withdrawal_reason = withdrawal_in.reason.value
+    consent.withdrawn_by_client = principal.client_id
+    await ledger.append(
+        event_type=WITHDRAWAL_EVENT,
+        data={
+            "consent_id": consent.id,
+            "subject_ref": consent.subject_ref,
+            "reason": consent.withdrawal_reason,
+            "withdrawn_by_org": principal.org_id,
+            "withdrawn_by_client": principal.client_id,
+        },
+        at=now,
+        retain_days=settings.ledger_retention_days,
+    )
+    session.add(_withdrawal_notice(consent, now))
+    await session.flush()
+    return consent
+
+
+def _withdrawal_notice(consent: Consent, now: datetime) -> OutboxEvent:
+    event_id = new_id()
+    payload = {
+        "event_id": str(event_id),
+        "consent_id": str(consent.id),
+        "subject_ref": consent.subject_ref,
+        "sender_org_id": consent.recorded_by_org,
+        "withdrawn_at": now.isoformat().replace("+00:00", "Z"),
+        "reason": consent.withdrawal_reason,
+    }
+    return OutboxEvent(
+        id=event_id,
+        kind=WITHDRAWAL_EVENT,
+        payload=payload,
+        created_at=now,
+        attempts=0,
+        next_attempt_at=now,
+    )
+
+
+def _sender_of(principal: Principal, requested: str | None) -> str | None:
+    if principal.has_any_role(Role.SERVICE):
+        return requested
+    if requested is not None and requested != principal.org_id:
+        raise NotYourOrganisation
+    return principal.org_id
+
+
+async def decide(
+    *, session: AsyncSession, principal: Principal, request: DecisionRequest
+) -> DecisionRead:
+    """Answer which requested categories may be disclosed; refusal is the default."""
+    now = utcnow()
+    sender = _sender_of(principal, request.sender_org_id)
+    requested = [c.value for c in request.requested_categories]
+    override = await repository.active_override(
+        session=session,
+        subject_ref=request.subject_ref,
+        recipient_org=request.recipient_org_id,
+        service_category=request.service_category.value,
+        sender_org=sender,
+        now=now,
+    )
+    if override is not None:
+        permitted = [c for c in requested if c in override.categories]
+        return _decision(Basis.EMERGENCY, requested, permitted, [], override.id, now)
+    consents = await repository.matching_consents(
+        session=session,
+        subject_ref=request.subject_ref,
+        purpose=request.purpose.value,
+        sender_org=sender,
+        recipient_org=request.recipient_org_id,
+        service_category=request.service_category.value,
+        country=request.recipient_country,
+        now=now,
+    )
+    permitted = [c for c in requested if any(c in consent.categories for consent in consents)]
+    used = [consent.id for consent in consents if set(consent.categories) & set(permitted)]
+    basis = Basis.CONSENT if permitted else Basis.NONE
+    return _decision(basis, requested, permitted, used, None, now)
+
+
+def _decision(
+    basis: Basis,
+    requested: list[str],
+    permitted: list[str],
+    consent_ids: list[uuid.UUID],
+    override_id: uuid.UUID | None,
+    now: datetime,
+) -> DecisionRead:
+    if not permitted:
+        basis, consent_ids, override_id = Basis.NONE, [], None
+    withheld = {c: WithheldReason.NO_CONSENT for c in requested if c not in permitted}
+    return DecisionRead.model_validate(
+        {
+            "basis": basis,
+            "permitted_categories": permitted,
+            "withheld": withheld,
+            "consent_ids": consent_ids,
+            "override_id": override_id,
+            "decided_at": now,
+        }
+    )
+
+
+async def record_disclosure(
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    disclosure_in: DisclosureCreate,
+    settings: ConsentSettings,
+) -> tuple[Disclosure, bool]:
+    """Record a disclosure once per referral; return (record, created now)."""
+    ledger = await Ledger.lock(session)
+    existing = await repository.disclosure_by_referral(
+        session=session, referral_id=disclosure_in.referral_id
+    )
+    if existing is not None:
+        _same_disclosure(existing, disclosure_in)
+        return existing, False
+    await _check_basis(session=session, disclosure_in=disclosure_in)
+    now = utcnow()
+    disclosure = Disclosure(
+        id=new_id(),
+        referral_id=disclosure_in.referral_id,
+        subject_ref=disclosure_in.subject_ref,
+        sender_org_id=disclosure_in.sender_org_id,
+        recipient_org_id=disclosure_in.recipient_org_id,
+        categories=[c.value for c in disclosure_in.categories],
+        basis=disclosure_in.basis,
+        consent_ids=[str(i) for i in disclosure_in.consent_ids],
+        override_id=disclosure_in.override_id,
+        recorded_by_client=principal.client_id,
+        recorded_at=now,
+    )
+    disclosure.ledger_index = await ledger.append(
+        event_type="disclosure.made",
+        data=_disclosure_event(disclosure),
+        at=now,
+        retain_days=settings.ledger_retention_days,
+    )
+    session.add(disclosure)
+    await session.flush()
+    return disclosure, True
+
+
+def _disclosure_event(disclosure: Disclosure) -> dict[str, Any]:
+    return {
+        "disclosure_id": disclosure.id,
+        "referral_id": disclosure.referral_id,
+        "subject_ref": disclosure.subject_ref,
+        "sender_org_id": disclosure.sender_org_id,
+        "recipient_org_id": disclosure.recipient_org_id,
+        "categories": disclosure.categories,
+        "basis": disclosure.basis,
+        "consent_ids": disclosure.consent_ids,
+        "override_id": disclosure.override_id,
+    }
+
+
+def _same_disclosure(existing: Disclosure, disclosure_in: DisclosureCreate) -> None:
+    same = (
+        existing.subject_ref == disclosure_in.subject_ref
+        and existing.recipient_org_id == disclosure_in.recipient_org_id
+        and existing.categories == [c.value for c in disclosure_in.categories]
+        and existing.basis == disclosure_in.basis
+    )
+    if not same:
+        raise Conflict(
+            "A different disclosure was already recorded for this referral_id. "
+            "Retries must repeat the first request exactly."
+        )
+
+
+async def _check_basis(*, session: AsyncSession, disclosure_in: DisclosureCreate) -> None:
+    ids = list(dict.fromkeys(disclosure_in.consent_ids))
+    if ids:
+        found = await repository.count_subject_consents(
+            session=session, subject_ref=disclosure_in.subject_ref, consent_ids=ids
+        )
+        if found != len(ids):
+            raise UnknownBasis
+    if disclosure_in.override_id is not None:
+        override = await repository.get_override(
+            session=session, override_id=disclosure_in.override_id
+        )
+        if override is None or override.subject_ref != disclosure_in.subject_ref:
+            raise UnknownBasis
+
+
+async def list_subject_disclosures(
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    subject_ref: str,
+    after: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+) -> Sequence[Disclosure]:
+    """Return what went to whom for a subject: the caller's own sending, or all for auditors."""
+    sender = None if _can_read_all(principal) else principal.org_id
+    return await repository.list_disclosures(
+        session=session, subject_ref=subject_ref, sender_org=sender, after=after, limit=limit
+    )
+
+
+def statement_digest(statement: str) -> tuple[str, int]:
+    """Return the SHA-256 hex and length of a statement; the text itself is never stored."""
+    return hashlib.sha256(statement.encode()).hexdigest(), len(statement)
+
+
+def override_status(override: EmergencyOverride, now: datetime) -> OverrideStatus:
+    """Return the override's status at `now` (an active one past its end is expired)."""
+    if override.status == "active" and override.expires_at and override.expires_at <= now:
+        return OverrideStatus.EXPIRED
+    return OverrideStatus(override.status)
+
+
+async def request_override(
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    override_in: OverrideCreate,
+    directory: DirectoryClient,
+    settings: ConsentSettings,
+) -> EmergencyOverride:
+    """Ask for an emergency override; allowed only where the agreement allows one."""
+    resolution = await directory.resolve_agreement(
+        sender_org=principal.org_id, service_id=override_in.service_id
+    )
+    if resolution is None or not resolution.agreement.emergency_override_allowed:
+        raise OverrideNotAllowed
+    if resolution.service.organisation_id != override_in.recipient_org_id:
+        raise OverrideOutsideAgreement(
+            "This service belongs to another organisation than recipient_org_id. "
+            "Check the service and recipient in the directory."
+        )
+    outside = [c.value for c in override_in.categories]
+    outside = [c for c in outside if c not in resolution.agreement.permitted_categories]
+    if outside:
+        raise OverrideOutsideAgreement(
+            "The agreement does not permit these categories for this service: "
+            f"{', '.join(outside)}. Ask only for categories the agreement permits.",
+            categories=outside,
+        )
+    return await _store_override(
+        session=session,
+        principal=principal,
+        override_in=override_in,
+        service_category=resolution.service.category,
+        settings=settings,
+    )
+
+
+async def _store_override(
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    override_in: OverrideCreate,
+    service_category: str,
+    settings: ConsentSettings,
+) -> EmergencyOverride:
+    ledger = await Ledger.lock(session)
+    now = utcnow()
+    digest, length = statement_digest(override_in.statement)
+    override = EmergencyOverride(
+        id=new_id(),
+        subject_ref=override_in.subject_ref,
+        requesting_org=principal.org_id,
+        requested_by_client=principal.client_id,
+        recipient_org_id=override_in.recipient_org_id,
+        service_id=override_in.service_id,
+        service_category=service_category,
+        categories=[c.value for c in override_in.categories],
+        request_statement_sha256=digest,
+        request_statement_length=length,
+        status=OverrideStatus.PENDING.value,
+        requested_at=now,
+    )
+    await ledger.append(
+        event_type="override.requested",
+        data={
+            "override_id": override.id,
+            "subject_ref": override.subject_ref,
+            "requesting_org": override.requesting_org,
+            "requested_by_client": override.requested_by_client,
+            "recipient_org_id": override.recipient_org_id,
+            "service_id": override.service_id,
+            "service_category": service_category,
+            "categories": override.categories,
+            "statement_sha256": digest,
+            "statement_length": length,
+        },
+        at=now,
+        retain_days=settings.ledger_retention_days,
+    )
+    session.add(override)
+    await session.flush()
+    return override
+
+
+def _may_see_override(principal: Principal, override: EmergencyOverride) -> bool:
+    if principal.has_any_role(Role.AUDITOR, Role.MENTAL_HEALTH_PROFESSIONAL):
+        return True
+    return principal.has_any_role(Role.HOST_OFFICE) and override.requesting_org == principal.org_id
+
+
+async def get_override(
+    *, session: AsyncSession, principal: Principal, override_id: uuid.UUID
+) -> EmergencyOverride:
+    """Return an override the caller may see."""
+    override = await repository.get_override(session=session, override_id=override_id)
+    if override is None or not _may_see_override(principal, override):
+        raise OverrideNotFound
+    return override
+
+
+async def attest_override(
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    override_id: uuid.UUID,
+    attest_in: OverrideAttest,
+    settings: ConsentSettings,
+) -> EmergencyOverride:
+    """Attest a pending override: it becomes active for at most 72 hours."""
+    ledger = await Ledger.lock(session)
+    override = await get_override(session=session, principal=principal, override_id=override_id)
+    if override.status != OverrideStatus.PENDING:
+        raise OverrideStateConflict(
+            f"This override is {override_status(override, utcnow()).value}; only a pending "
+            "override can be attested. Request a new one if the risk continues."
+        )
+    now = utcnow()
+    digest, length = statement_digest(attest_in.statement)
+    override.status = OverrideStatus.ACTIVE.value
+    override.attested_at = now
+    override.attested_by_client = principal.client_id
+    override.attested_by_org = principal.org_id
+    override.registration_number = attest_in.registration_number
+    override.attestation_statement_sha256 = digest
+    override.attestation_statement_length = length
+    override.expires_at = now + timedelta(hours=attest_in.duration_hours)
+    await ledger.append(
+        event_type="override.started",
+        data={
+            "override_id": override.id,
+            "subject_ref": override.subject_ref,
+            "attested_by_org": principal.org_id,
+            "attested_by_client": principal.client_id,
+            "registration_number": attest_in.registration_number,
+            "statement_sha256": digest,
+            "statement_length": length,
+            "expires_at": override.expires_at,
+        },
+        at=now,
+        retain_days=settings.ledger_retention_days,
+    )
+    await session.flush()
+    return override
+
+
+async def end_override(
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    override_id: uuid.UUID,
+    end_in: OverrideEnd,
+    settings: ConsentSettings,
+) -> EmergencyOverride:
+    """End a pending or active override now."""
+    ledger = await Ledger.lock(session)
+    override = await get_override(session=session, principal=principal, override_id=override_id)
+    if principal.has_any_role(Role.AUDITOR) and not principal.has_any_role(
+        Role.HOST_OFFICE, Role.MENTAL_HEALTH_PROFESSIONAL
+    ):
+        raise OverrideNotFound
+    now = utcnow()
+    status = override_status(override, now)
+    if status not in (OverrideStatus.PENDING, OverrideStatus.ACTIVE):
+        raise OverrideStateConflict(f"This override is already {status.value}; nothing changed.")
+    override.status = OverrideStatus.ENDED.value
+    override.ended_at = now
+    override.ended_by_client = principal.client_id
+    override.end_reason = end_in.reason.value
+    await ledger.append(
+        event_type="override.ended",
+        data={
+            "override_id": override.id,
+            "subject_ref": override.subject_ref,
+            "ended_by_org": principal.org_id,
+            "ended_by_client": principal.client_id,
+            "reason": override.end_reason,
+        },
+        at=now,
+        retain_days=settings.ledger_retention_days,
+    )
+    await session.flush()
+    return override
+
+
+async def list_overrides(
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    status: OverrideStatus | None,
+    after: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+) -> Sequence[EmergencyOverride]:
+    """List overrides: auditors and clinicians all, host offices their own."""
+    everyone = principal.has_any_role(Role.AUDITOR, Role.MENTAL_HEALTH_PROFESSIONAL)
+    return await repository.list_overrides(
+        session=session,
+        requesting_org=None if everyone else principal.org_id,
+        status=status.value if status else None,
+        after=after,
+        limit=limit,
+    )
+
+
+async def record_expiries(
+    *, session: AsyncSession, settings: ConsentSettings, limit: int = 200
+) -> int:
+    """Append an `expired` event for each consent or override whose time ran out."""
+    ledger = await Ledger.lock(session)
+    now = utcnow()
+    consents, overrides = await repository.due_expiries(session=session, now=now, limit=limit)
+    for consent in consents:
+        consent.expiry_recorded = True
+        await ledger.append(
+            event_type="consent.expired",
+            data={"consent_id": consent.id, "subject_ref": consent.subject_ref},
+            at=now,
+            retain_days=settings.ledger_retention_days,
+        )
+    for override in overrides:
+        override.status = OverrideStatus.EXPIRED.value
+        await ledger.append(
+            event_type="override.expired",
+            data={"override_id": override.id, "subject_ref": override.subject_ref},
+            at=now,
+            retain_days=settings.ledger_retention_days,
+        )
+    await session.flush()
+    return len(consents) + len(overrides)

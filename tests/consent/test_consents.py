@@ -1,0 +1,191 @@
+"""Recording, reading and withdrawing consents."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.consent.conftest import (
+    AUDITOR_ORG,
+    CLINIC_ORG,
+    HOST_ORG,
+    OTHER_HOST_ORG,
+    SUBJECT,
+    Callers,
+    consent_body,
+    grant,
+)
+
+PROBLEM = "application/problem+json"
+
+
+async def ledger_size(client: httpx.AsyncClient, callers: Callers) -> int:
+    response = await client.post("/ledger/tree-head", headers=callers.auditor())
+    assert response.status_code == 201
+    size: int = response.json()["tree_size"]
+    return size
+
+
+class TestRecordConsent:
+    async def test_a_consent_is_recorded_with_the_recorder_from_the_token(
+        self, client: httpx.AsyncClient, callers: Callers
+    ) -> None:
+        consent = await grant(client, callers)
+        assert consent["subject_ref"] == SUBJECT
+        assert consent["recorded_by_org"] == HOST_ORG
+        assert consent["recorded_by_client"] == "host-client"
+        assert consent["status"] == "active"
+        assert consent["grantee"] == {"kind": "organisation", "org_id": CLINIC_ORG}
+        assert consent["ledger_index"] == 0
+
+    async def test_a_category_in_a_country_can_be_the_grantee(
+        self, client: httpx.AsyncClient, callers: Callers
+    ) -> None:
+        grantee = {"kind": "service_category", "service_category": "health", "country": "NG"}
+        consent = await grant(client, callers, grantee=grantee)
+        assert consent["grantee"] == grantee
+
+    @pytest.mark.parametrize(
+        "subject_ref",
+        [
+            "short_ref_12",
+            "Ada Lovelace Obi 1990",
+            "ada.obi@example.org1234",
+            "x" * 129,
+            "rtn_7Qk2vX9mB4sLp0W\u00e9",
+        ],
+    )
+    async def test_anything_but_a_pseudonym_is_refused(
+        self, client: httpx.AsyncClient, callers: Callers, subject_ref: str
+    ) -> None:
+        response = await client.post(
+            "/consents", json=consent_body(subject_ref=subject_ref), headers=callers.host()
+        )
+        assert response.status_code == 422
+        assert response.headers["content-type"] == PROBLEM
+        assert response.json()["errors"][0]["loc"] == ["body", "subject_ref"]
+        assert subject_ref not in response.text
+        assert await ledger_size(client, callers) == 0
+
+    @pytest.mark.parametrize(
+        ("field", "value"),
+        [
+            ("categories", ["identity.basic", "shoe_size"]),
+            ("categories", []),
+            ("purpose", "marketing"),
+            ("grantor", "neighbour"),
+            ("evidence", {"method": "written", "form_sha256": "not-a-hash"}),
+            ("language", "English please"),
+            ("valid_until", "2020-01-01T00:00:00Z"),
+            ("valid_until", "2030-01-01T00:00:00"),
+            ("favourite_colour", "blue"),
+        ],
+    )
+    async def test_invalid_fields_are_refused_and_nothing_is_stored(
+        self, client: httpx.AsyncClient, callers: Callers, field: str, value: Any
+    ) -> None:
+        response = await client.post(
+            "/consents", json=consent_body(**{field: value}), headers=callers.host()
+        )
+        assert response.status_code == 422
+        assert await ledger_size(client, callers) == 0
+
+    @pytest.mark.parametrize(
+        "role", ["provider", "auditor", "service", "mental_health_professional"]
+    )
+    async def test_only_host_offices_record_consents(
+        self, client: httpx.AsyncClient, callers: Callers, role: str
+    ) -> None:
+        headers = callers.minter.headers(roles=[role], org=HOST_ORG)
+        response = await client.post("/consents", json=consent_body(), headers=headers)
+        assert response.status_code == 403
+        assert await ledger_size(client, callers) == 0
+
+    async def test_without_a_token_the_answer_is_401(self, client: httpx.AsyncClient) -> None:
+        response = await client.post("/consents", json=consent_body())
+        assert response.status_code == 401
+
+
+class TestReadConsent:
+    async def test_the_recording_organisation_and_auditors_can_read_it(
+        self, client: httpx.AsyncClient, callers: Callers
+    ) -> None:
+        consent = await grant(client, callers)
+        own = await client.get(f"/consents/{consent['id']}", headers=callers.host())
+        audited = await client.get(f"/consents/{consent['id']}", headers=callers.auditor())
+        assert own.status_code == audited.status_code == 200
+        assert own.json() == audited.json() == consent
+
+    async def test_other_organisations_get_404(
+        self, client: httpx.AsyncClient, callers: Callers
+    ) -> None:
+        consent = await grant(client, callers)
+        other = await client.get(f"/consents/{consent['id']}", headers=callers.host(OTHER_HOST_ORG))
+        assert other.status_code == 404
+        assert other.json()["type"] == "urn:refex:problem:consent-not-found"
+        provider = await client.get(f"/consents/{consent['id']}", headers=callers.provider())
+        assert provider.status_code == 403
+        assert AUDITOR_ORG not in other.text
+
+    async def test_an_unknown_id_is_404(self, client: httpx.AsyncClient, callers: Callers) -> None:
+        response = await client.get(
+            "/consents/0192f0c4-7d1e-7cc3-9a55-3c1f2a3b4c5d", headers=callers.host()
+        )
+        assert response.status_code == 404
+
+
+class TestWithdraw:
+    async def test_withdrawal_takes_effect_at_once(
+        self, client: httpx.AsyncClient, callers: Callers
+    ) -> None:
+        consent = await grant(client, callers)
+        response = await client.post(
+            f"/consents/{consent['id']}/withdraw",
+            json={"reason": "returnee_request"},
+            headers=callers.host(),
+        )
+        assert response.status_code == 200
+        assert response.json()["status"] == "withdrawn"
+        assert response.json()["withdrawal_reason"] == "returnee_request"
+        assert await ledger_size(client, callers) == 2
+
+    async def test_withdrawing_twice_is_409_and_no_second_event(
+        self, client: httpx.AsyncClient, callers: Callers
+    ) -> None:
+        consent = await grant(client, callers)
+        path = f"/consents/{consent['id']}/withdraw"
+        first = await client.post(path, json={"reason": "other"}, headers=callers.host())
+        second = await client.post(path, json={"reason": "other"}, headers=callers.host())
+        assert first.status_code == 200
+        assert second.status_code == 409
+        assert second.json()["type"] == "urn:refex:problem:consent-already-withdrawn"
+        assert await ledger_size(client, callers) == 2
+        stored = await client.get(f"/consents/{consent['id']}", headers=callers.host())
+        assert stored.json()["withdrawn_at"] == first.json()["withdrawn_at"]
+
+    async def test_another_organisation_cannot_withdraw(
+        self, client: httpx.AsyncClient, callers: Callers
+    ) -> None:
+        consent = await grant(client, callers)
+        response = await client.post(
+            f"/consents/{consent['id']}/withdraw",
+            json={"reason": "other"},
+            headers=callers.host(OTHER_HOST_ORG),
+        )
+        assert response.status_code == 404
+        stored = await client.get(f"/consents/{consent['id']}", headers=callers.host())
+        assert stored.json()["status"] == "active"
+
+    async def test_a_free_text_reason_is_refused(
+        self, client: httpx.AsyncClient, callers: Callers
+    ) -> None:
+        consent = await grant(client, callers)
+        response = await client.post(
+            f"/consents/{consent['id']}/withdraw",
+            json={"reason": "she moved to Lagos with her brother"},
+            headers=callers.host(),
+        )
+        assert response.status_code == 422
+        assert "Lagos" not in response.text
