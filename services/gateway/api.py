@@ -1,7 +1,274 @@
-"""HTTP routes of the gateway service."""
+"""HTTP routes of the gateway: the token endpoint, its JWKS, and the admin API."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy import select
+
+from services.gateway import oauth
+from services.gateway import service as registry
+from services.gateway.errors import OAuthError
+from services.gateway.keys import KeyRing
+from services.gateway.models import SigningKey
+from services.gateway.openapi import OpenApiCatalog
+from services.gateway.schemas import (
+    ClientCreate,
+    ClientCredentials,
+    ClientPage,
+    ClientRead,
+    Jwks,
+    OAuthErrorBody,
+    OpenApiStatus,
+    SigningKeyRead,
+    TokenResponse,
+)
+from services.gateway.settings import GatewaySettings
+from shared.auth import Principal, require_roles
+from shared.db import SessionDep
+from shared.errors import problem_responses
+from shared.pagination import PageParams, decode_cursor, encode_cursor, page_params
 
 router = APIRouter()
+AdminPrincipal = Annotated[Principal, Depends(require_roles("admin"))]
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+TOKEN_FORM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["grant_type"],
+    "properties": {
+        "grant_type": {"type": "string", "enum": ["client_credentials"]},
+        "scope": {"type": "string", "description": "Space-separated roles to narrow the token."},
+        "client_id": {"type": "string"},
+        "client_secret": {"type": "string", "description": "client_secret_post only."},
+        "client_assertion_type": {"type": "string", "enum": [oauth.ASSERTION_TYPE]},
+        "client_assertion": {"type": "string", "description": "private_key_jwt (RFC 7523)."},
+    },
+}
+OAUTH_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {
+        "description": "invalid_request, unsupported_grant_type, invalid_scope, "
+        "unauthorized_client",
+        "model": OAuthErrorBody,
+    },
+    401: {"description": "invalid_client", "model": OAuthErrorBody},
+}
+
+
+def _oauth_error(error: OAuthError) -> JSONResponse:
+    headers = dict(NO_STORE)
+    if error.status == 401:
+        headers["WWW-Authenticate"] = 'Basic realm="refex"'
+    body = {"error": error.error, "error_description": error.description}
+    return JSONResponse(body, status_code=error.status, headers=headers)
+
+
+@router.post(
+    "/oauth/token",
+    tags=["oauth"],
+    summary="Get an access token (OAuth 2.0 client credentials)",
+    response_model=TokenResponse,
+    responses=OAUTH_ERRORS,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/x-www-form-urlencoded": {"schema": TOKEN_FORM_SCHEMA}},
+        }
+    },
+)
+async def issue_token(request: Request, session: SessionDep) -> Response:
+    """Exchange your client credentials (HTTP Basic, form secret, or a signed client assertion
+    per RFC 7523) for a 5-minute ES256 access token carrying your organisation and roles."""
+    settings: GatewaySettings = request.app.state.settings
+    try:
+        form = oauth.parse_form(request.headers.get("content-type", ""), await request.body())
+        auth = oauth.read_client_auth(form, request.headers.get("authorization"))
+        oauth.check_grant_type(form)
+        client = await oauth.authenticate(session=session, auth=auth, settings=settings)
+        roles = oauth.granted_roles(form.get("scope"), list(client.roles))
+    except OAuthError as error:
+        return _oauth_error(error)
+    issued = oauth.issue_token(
+        client=client, roles=roles, keys=request.app.state.keys, settings=settings
+    )
+    body = TokenResponse(
+        access_token=issued.access_token, expires_in=issued.expires_in, scope=issued.scope
+    )
+    return JSONResponse(body.model_dump(), headers=NO_STORE)
+
+
+@router.get(
+    "/.well-known/jwks.json",
+    tags=["oauth"],
+    summary="Public keys that verify access tokens",
+    response_model=Jwks,
+)
+async def jwks(request: Request) -> Response:
+    """The current token-signing key and, during a rotation, the previous ones."""
+    keys: KeyRing = request.app.state.keys
+    return JSONResponse(keys.public_jwks(), headers={"Cache-Control": "public, max-age=60"})
+
+
+@router.post(
+    "/admin/clients",
+    tags=["admin"],
+    status_code=201,
+    summary="Register an API client",
+    responses=problem_responses(400, 409, 422),
+)
+async def create_client(
+    client_in: ClientCreate, session: SessionDep, _admin: AdminPrincipal
+) -> ClientCredentials:
+    """Register a partner system; the response shows its secret once (store it now)."""
+    client, secret = await registry.create_client(session=session, client_in=client_in)
+    return ClientCredentials(client=registry.to_read(client), client_secret=secret)
+
+
+@router.get(
+    "/admin/clients",
+    tags=["admin"],
+    summary="List API clients",
+    responses=problem_responses(400, 422),
+)
+async def list_clients(
+    session: SessionDep,
+    _admin: AdminPrincipal,
+    paging: Annotated[PageParams, Depends(page_params)],
+    org_id: Annotated[uuid.UUID | None, Query(description="Only this organisation's.")] = None,
+) -> ClientPage:
+    """List registered clients by id, optionally for one organisation (never their secrets)."""
+    after = str(decode_cursor(paging.cursor)[0]) if paging.cursor else None
+    rows, next_id = await registry.list_clients(
+        session=session, org_id=org_id, after=after, limit=paging.limit
+    )
+    return ClientPage(
+        items=[registry.to_read(row) for row in rows],
+        next_cursor=encode_cursor([next_id]) if next_id else None,
+    )
+
+
+@router.get(
+    "/admin/clients/{client_id}",
+    tags=["admin"],
+    summary="Read an API client",
+    responses=problem_responses(404),
+)
+async def get_client(client_id: str, session: SessionDep, _admin: AdminPrincipal) -> ClientRead:
+    """Show one client's organisation, roles, status and registered key ids."""
+    return registry.to_read(await registry.get_client(session=session, client_id=client_id))
+
+
+@router.post(
+    "/admin/clients/{client_id}/disable",
+    tags=["admin"],
+    summary="Disable an API client",
+    responses=problem_responses(404),
+)
+async def disable_client(client_id: str, session: SessionDep, _admin: AdminPrincipal) -> ClientRead:
+    """Stop issuing tokens to this client; tokens already issued expire within 5 minutes."""
+    client = await registry.set_enabled(session=session, client_id=client_id, enabled=False)
+    return registry.to_read(client)
+
+
+@router.post(
+    "/admin/clients/{client_id}/enable",
+    tags=["admin"],
+    summary="Re-enable an API client",
+    responses=problem_responses(404),
+)
+async def enable_client(client_id: str, session: SessionDep, _admin: AdminPrincipal) -> ClientRead:
+    """Let a disabled client obtain tokens again."""
+    client = await registry.set_enabled(session=session, client_id=client_id, enabled=True)
+    return registry.to_read(client)
+
+
+@router.post(
+    "/admin/clients/{client_id}/secret",
+    tags=["admin"],
+    summary="Rotate an API client's secret",
+    responses=problem_responses(404),
+)
+async def rotate_secret(
+    client_id: str, session: SessionDep, _admin: AdminPrincipal
+) -> ClientCredentials:
+    """Issue a new secret (shown once); the old secret stops working immediately."""
+    client, secret = await registry.rotate_secret(session=session, client_id=client_id)
+    return ClientCredentials(client=registry.to_read(client), client_secret=secret)
+
+
+@router.put(
+    "/admin/clients/{client_id}/jwks",
+    tags=["admin"],
+    summary="Register a client's public keys (private_key_jwt)",
+    responses=problem_responses(400, 404, 422),
+)
+async def set_client_jwks(
+    client_id: str, jwks_in: Jwks, session: SessionDep, _admin: AdminPrincipal
+) -> ClientRead:
+    """Replace the public keys that verify this client's signed assertions (RFC 7523)."""
+    client = await registry.set_jwks(
+        session=session, client_id=client_id, jwks=jwks_in.model_dump()
+    )
+    return registry.to_read(client)
+
+
+@router.get(
+    "/admin/signing-keys",
+    tags=["admin"],
+    summary="List the published token-signing keys",
+)
+async def list_signing_keys(
+    request: Request, session: SessionDep, _admin: AdminPrincipal
+) -> list[SigningKeyRead]:
+    """Show which keys are published, which one signs, and when rotated-out ones retire."""
+    keys: KeyRing = request.app.state.keys
+    published = {key["kid"] for key in keys.public_jwks()["keys"]}
+    rows = await session.scalars(select(SigningKey).order_by(SigningKey.created_at.desc()))
+    return [
+        SigningKeyRead(
+            kid=row.kid,
+            created_at=row.created_at,
+            retire_at=row.retire_at,
+            current=row.kid == keys.current_kid,
+        )
+        for row in rows
+        if row.kid in published
+    ]
+
+
+@router.post(
+    "/admin/signing-keys/rotate",
+    tags=["admin"],
+    summary="Rotate the token-signing key",
+)
+async def rotate_signing_key(request: Request, _admin: AdminPrincipal) -> SigningKeyRead:
+    """Sign new tokens with a fresh key; the previous one stays published for the overlap."""
+    keys: KeyRing = request.app.state.keys
+    kid = await keys.rotate()
+    async with request.app.state.db.sessionmaker() as session:
+        row = await session.get(SigningKey, kid)
+    assert row is not None
+    return SigningKeyRead(kid=kid, created_at=row.created_at, retire_at=None, current=True)
+
+
+@router.post(
+    "/admin/openapi/refresh",
+    tags=["admin"],
+    summary="Reload the services' API descriptions",
+)
+async def refresh_openapi(request: Request, _admin: AdminPrincipal) -> OpenApiStatus:
+    """Fetch every service's OpenAPI now and rebuild the merged document at /openapi.json."""
+    catalog: OpenApiCatalog = request.app.state.openapi
+    await catalog.refresh()
+    document = catalog.merged_document()
+    operations = sum(
+        1
+        for item in document.get("paths", {}).values()
+        for method in item
+        if method != "parameters"
+    )
+    return OpenApiStatus(
+        loaded=sorted(catalog.documents), missing=catalog.missing, operations=operations
+    )

@@ -2,23 +2,146 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+import httpx
 from fastapi import FastAPI
+from starlette.routing import Mount
+from starlette.types import Receive, Scope, Send
 
 from services.gateway import api
+from services.gateway.docs import install_docs
+from services.gateway.keys import KeyEncryptionKeyError, KeyRing, load_kek
+from services.gateway.openapi import OpenApiCatalog
+from services.gateway.proxy import API_PREFIX, GatewayProxy
+from services.gateway.ratelimit import build_rate_limiter
 from services.gateway.settings import GatewaySettings
+from services.gateway.upstream import ProxyClient, build_proxy_client
 from shared.app import build_service_app
+from shared.auth import StaticJwks, TokenVerifier
+from shared.vocabulary import Role
+
+logger = logging.getLogger("refex.gateway")
 
 
-def create_app(settings: GatewaySettings | None = None) -> FastAPI:
-    """Create the gateway app; settings come from the environment unless given."""
+def _upstreams(settings: GatewaySettings) -> dict[str, str]:
+    return {
+        "directory": settings.directory_url,
+        "consent": settings.consent_url,
+        "referral": settings.referral_url,
+    }
+
+
+def _upstream_check(client: ProxyClient, base_url: str) -> Callable[[], Awaitable[None]]:
+    async def check() -> None:
+        reply = await client.send(
+            method="GET", url=f"{base_url.rstrip('/')}/healthz", headers=[], body=b""
+        )
+        await reply.release()
+        if reply.status != 200:
+            raise ConnectionError(f"status {reply.status}")
+
+    return check
+
+
+async def _load_keys(app: FastAPI, settings: GatewaySettings) -> KeyRing:
+    try:
+        keys = KeyRing(app.state.db, load_kek(settings), overlap_s=settings.signing_key_overlap_s)
+        await keys.load()
+    except KeyEncryptionKeyError as error:
+        logger.error(str(error))  # the process stops next; this line says why
+        raise
+    return keys
+
+
+async def _reload_keys_forever(keys: KeyRing, interval_s: float) -> None:
+    """Pick up keys rotated by another gateway replica."""
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            await keys.load()
+        except Exception:
+            logger.warning("signing keys not reloaded; keeping the loaded ones")
+
+
+def _lifespan(
+    settings: GatewaySettings, transport: httpx.AsyncBaseTransport | None
+) -> Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        keys = await _load_keys(app, settings)
+        app.state.keys = keys
+        app.state.verifier = TokenVerifier(
+            StaticJwks(keys.public_jwks),
+            issuer=settings.token_issuer,
+            audience=settings.token_audience,
+        )
+        client = build_proxy_client(settings, transport)
+        limiter = build_rate_limiter(
+            redis_url=settings.redis_url,
+            rate_per_s=settings.rate_limit_per_s,
+            burst=settings.rate_limit_burst,
+        )
+        app.state.proxy = GatewayProxy(
+            settings=settings, client=client, verifier=app.state.verifier, limiter=limiter
+        )
+        upstreams = _upstreams(settings)
+        app.state.openapi = OpenApiCatalog(
+            own=app.openapi, upstreams=upstreams, client=client, roles=[r.value for r in Role]
+        )
+        for name, url in upstreams.items():
+            app.state.readiness_checks[name] = _upstream_check(client, url)
+        if settings.redis_url:
+            app.state.readiness_checks["redis"] = limiter.ping
+        tasks = [
+            asyncio.create_task(_reload_keys_forever(keys, settings.key_reload_interval_s)),
+            asyncio.create_task(
+                app.state.openapi.load_until_complete(settings.openapi_retry_max_s)
+            ),
+        ]
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await client.aclose()
+            await limiter.aclose()
+
+    return lifespan
+
+
+def create_app(
+    settings: GatewaySettings | None = None,
+    *,
+    upstream_transport: httpx.AsyncBaseTransport | None = None,
+) -> FastAPI:
+    """Create the gateway app; settings come from the environment unless given.
+
+    `upstream_transport` replaces the proxy's HTTP client with httpx over that transport
+    (tests run the services in process that way).
+    """
     settings = settings or GatewaySettings()
     app = build_service_app(
-        title="Referral Exchange gateway",
+        title="Referral Exchange API",
         description=(
-            "The single front door: OAuth 2.0 client credentials, "
-            "rate limits, proxying and the merged API documentation."
+            "The single front door to Referral Exchange: get an access token at `/oauth/token` "
+            "with your client credentials (Authorize button), then call the directory, consent "
+            "and referral APIs under `/api/v1`."
         ),
         settings=settings,
+        lifespan=_lifespan(settings, upstream_transport),
     )
     app.include_router(api.router)
+    install_docs(app)
+
+    async def proxy(scope: Scope, receive: Receive, send: Send) -> None:
+        await app.state.proxy(scope, receive, send)
+
+    # First in the routing table: proxied calls are the hot path.
+    app.router.routes.insert(0, Mount(API_PREFIX, app=proxy))
     return app

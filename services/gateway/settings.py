@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from pathlib import Path
+from typing import ClassVar, Literal
 
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from shared.settings import ServiceSettings
+from shared.settings import VAR_DIR, ServiceSettings
+
+ProxyClientName = Literal["aiohttp", "httpx-aiohttp", "httpx"]
+DEV_KEK_FILE = VAR_DIR / "gateway-kek.key"
 
 
 class GatewaySettings(ServiceSettings):
@@ -18,3 +23,40 @@ class GatewaySettings(ServiceSettings):
     directory_url: str = "http://127.0.0.1:8001"
     consent_url: str = "http://127.0.0.1:8002"
     referral_url: str = "http://127.0.0.1:8003"
+
+    key_encryption_key: SecretStr | None = Field(
+        None, description="Base64url of 32 random bytes that encrypt the token-signing keys."
+    )
+    key_encryption_key_file: Path | None = None
+    access_token_ttl_s: int = Field(300, ge=60, le=3600)
+    assertion_max_lifetime_s: int = Field(300, ge=30, le=3600)
+    signing_key_overlap_s: int = Field(
+        600, ge=60, description="How long a rotated-out key stays published."
+    )
+    key_reload_interval_s: float = Field(10.0, gt=0)
+
+    proxy_client: ProxyClientName = "aiohttp"
+    upstream_timeout_s: float = Field(30.0, gt=0)
+    upstream_connect_timeout_s: float = Field(2.0, gt=0)
+    proxy_max_body_bytes: int = Field(1024 * 1024, ge=1024)
+    route_body_limits: dict[str, int] = Field(
+        default_factory=dict,
+        description='Body limit per first path segment, e.g. {"referrals": 4194304}.',
+    )
+    max_header_bytes: int = Field(16 * 1024, ge=4096)
+
+    rate_limit_per_s: float = Field(50.0, gt=0)
+    rate_limit_burst: int = Field(100, ge=1)
+    openapi_retry_max_s: float = Field(30.0, gt=0)
+
+    @model_validator(mode="after")
+    def _body_ceiling_covers_routes(self) -> GatewaySettings:
+        # The shared middleware enforces max_body_bytes on everything, so it must admit the
+        # largest per-route limit; the proxy then applies each route's own limit.
+        largest = max([self.proxy_max_body_bytes, *self.route_body_limits.values()])
+        self.max_body_bytes = max(self.max_body_bytes, largest)
+        return self
+
+    def body_limit(self, segment: str) -> int:
+        """Return the body limit for the route whose first segment is `segment`."""
+        return self.route_body_limits.get(segment, self.proxy_max_body_bytes)

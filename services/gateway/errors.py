@@ -1,0 +1,121 @@
+"""Errors of the gateway: OAuth 2.0 token errors (RFC 6749 §5.2) and proxy problems."""
+
+from __future__ import annotations
+
+from shared.errors import (
+    BadRequest,
+    Conflict,
+    NotFound,
+    PayloadTooLarge,
+    ServiceError,
+    TooManyRequests,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+
+
+class OAuthError(Exception):
+    """A token-endpoint error, answered as RFC 6749 §5.2 JSON rather than problem+json."""
+
+    status = 400
+    error = "invalid_request"
+
+    def __init__(self, description: str) -> None:
+        self.description = description
+        super().__init__(description)
+
+
+class InvalidRequest(OAuthError):
+    """The request is malformed, repeats a parameter or mixes authentication methods."""
+
+    error = "invalid_request"
+
+
+class InvalidClient(OAuthError):
+    """Client authentication failed (unknown client, wrong secret, bad assertion)."""
+
+    status = 401
+    error = "invalid_client"
+
+
+class UnauthorizedClient(OAuthError):
+    """The client authenticated but may not obtain tokens (disabled)."""
+
+    error = "unauthorized_client"
+
+
+class UnsupportedGrantType(OAuthError):
+    """Only the client_credentials grant is supported."""
+
+    error = "unsupported_grant_type"
+
+
+class InvalidScope(OAuthError):
+    """The requested scope is malformed or exceeds what the client holds."""
+
+    error = "invalid_scope"
+
+
+class ClientNotFound(NotFound):
+    """No API client has this id."""
+
+    slug = "client-not-found"
+    detail = "No API client has this id. List clients with GET /admin/clients."
+
+
+class ClientExists(Conflict):
+    """An API client with this id already exists."""
+
+    slug = "client-exists"
+    detail = "An API client with this id already exists; choose another id or omit it."
+
+
+class InvalidClientJwks(BadRequest):
+    """The JWKS registered for private_key_jwt is unusable."""
+
+    slug = "invalid-client-jwks"
+    detail = (
+        "The key set must be a JWKS of public signing keys (EC P-256, RSA or Ed25519), "
+        "each with a 'kid', and no private key material."
+    )
+
+
+class ServiceRoleOutsidePlatform(BadRequest):
+    """The `service` role belongs only to refex's own services."""
+
+    slug = "service-role-outside-platform"
+    detail = "The 'service' role is reserved for refex's own services (the platform organisation)."
+
+
+class RouteNotFound(NotFound):
+    """No public API lives at this address."""
+
+    slug = "not-found"
+    detail = "Nothing is published at this address. Check the path against /docs."
+
+
+class ProxyBodyTooLarge(PayloadTooLarge):
+    """The request body exceeds the route's limit."""
+
+
+class HeadersTooLarge(ServiceError):
+    """The request's headers are larger than the gateway accepts."""
+
+    status = 431
+    title = "Request headers too large"
+    slug = "headers-too-large"
+    detail = "The request headers are too large. Send fewer or shorter headers (e.g. cookies)."
+
+
+class RateLimited(TooManyRequests):
+    """This client sent more requests than its rate limit allows."""
+
+    detail = "Your client sent too many requests. Wait the seconds in Retry-After, then retry."
+
+
+class UpstreamDown(UpstreamUnavailable):
+    """The upstream service refused or dropped the connection."""
+
+
+class UpstreamSlow(UpstreamTimeout):
+    """The upstream service did not answer within the timeout."""

@@ -1,0 +1,98 @@
+"""Demo API clients: one per role, a second host office, and the services' own clients.
+
+Demo only: the credentials are written in clear to var/demo/ so the README and `refex demo` can
+use them. Re-running keeps existing clients and their secrets while the file still matches.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.gateway import repository
+from services.gateway import service as registry
+from services.gateway.hashing import verify_secret
+from services.gateway.schemas import ClientCreate
+from services.gateway.settings import GatewaySettings
+from shared.db import Database
+from shared.demo import (
+    DEMO_CLIENTS_FILE,
+    DEMO_ROLE_ORGS,
+    PLATFORM_ORG,
+    SECOND_HOST_OFFICE_ORG,
+    SERVICE_CLIENTS_FILE,
+)
+
+# key in the credentials file → (client id, organisation, role)
+DemoSpec = tuple[str, uuid.UUID, str]
+DEMO_CLIENTS: dict[str, DemoSpec] = {
+    **{role: (f"demo-{role.replace('_', '-')}", org, role) for role, org in DEMO_ROLE_ORGS.items()},
+    "host_office_2": ("demo-host-office-2", SECOND_HOST_OFFICE_ORG, "host_office"),
+}
+SERVICE_CLIENTS: dict[str, DemoSpec] = {
+    name: (f"svc-{name}", PLATFORM_ORG, "service") for name in ("referral", "consent")
+}
+
+
+def _read_secrets(path: Path) -> dict[str, str]:
+    """Return client id → secret from an earlier run's file, if any."""
+    try:
+        entries = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return {
+        str(entry.get("client_id")): str(entry.get("client_secret"))
+        for entry in entries.values()
+        if isinstance(entry, dict)
+    }
+
+
+def _write(path: Path, content: dict[str, dict[str, str]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(content, handle, indent=2)
+
+
+async def _ensure(session: AsyncSession, spec: DemoSpec, known_secret: str | None) -> str:
+    """Create the client, keep it when the known secret still verifies, else rotate."""
+    client_id, org, role = spec
+    client = await repository.get_client(session=session, client_id=client_id)
+    if client is None:
+        client_in = ClientCreate(
+            client_id=client_id, name=f"Demo {role.replace('_', ' ')}", org_id=org, roles=[role]
+        )
+        _, secret = await registry.create_client(session=session, client_in=client_in)
+        return secret
+    if known_secret and await verify_secret(client.secret_hash, known_secret):
+        return known_secret
+    _, secret = await registry.rotate_secret(session=session, client_id=client_id)
+    return secret
+
+
+async def _seed_group(
+    database: Database, specs: dict[str, DemoSpec], path: Path, *, with_org: bool
+) -> None:
+    known = _read_secrets(path)
+    written: dict[str, dict[str, str]] = {}
+    async with database.sessionmaker.begin() as session:
+        for key, spec in specs.items():
+            secret = await _ensure(session, spec, known.get(spec[0]))
+            written[key] = {"client_id": spec[0], "client_secret": secret}
+            if with_org:
+                written[key]["org_id"] = str(spec[1])
+    _write(path, written)
+
+
+async def seed_demo(settings: GatewaySettings) -> None:
+    """Create the demo and service clients and write their credentials under var/demo/."""
+    database = Database(settings.database_url, pool_size=1)
+    try:
+        await _seed_group(database, DEMO_CLIENTS, DEMO_CLIENTS_FILE, with_org=True)
+        await _seed_group(database, SERVICE_CLIENTS, SERVICE_CLIENTS_FILE, with_org=False)
+    finally:
+        await database.dispose()

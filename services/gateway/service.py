@@ -1,0 +1,135 @@
+"""Rules of the client registry: who may hold which role, secrets shown once, keys validated."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.gateway import repository
+from services.gateway.errors import (
+    ClientExists,
+    ClientNotFound,
+    InvalidClientJwks,
+    ServiceRoleOutsidePlatform,
+)
+from services.gateway.hashing import hash_secret, new_secret
+from services.gateway.models import ApiClient
+from services.gateway.schemas import ClientCreate, ClientRead
+from shared.clock import utcnow
+from shared.demo import PLATFORM_ORG
+from shared.ids import new_id
+from shared.vocabulary import Role
+
+PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "k"})
+SIGNING_KTYS = frozenset({"EC", "RSA", "OKP"})
+
+
+def to_read(client: ApiClient) -> ClientRead:
+    """Shape a stored client for callers (never its secret hash)."""
+    return ClientRead(
+        client_id=client.client_id,
+        name=client.name,
+        org_id=client.org_id,
+        roles=list(client.roles),
+        enabled=client.enabled,
+        has_secret=client.secret_hash is not None,
+        jwks_kids=[str(k.get("kid")) for k in (client.jwks or {}).get("keys", [])],
+        created_at=client.created_at,
+        updated_at=client.updated_at,
+        secret_rotated_at=client.secret_rotated_at,
+    )
+
+
+def checked_jwks(jwks: dict[str, Any]) -> dict[str, Any]:
+    """Accept only public signing keys that joserfc can import, each with a kid."""
+    keys = jwks.get("keys")
+    if not isinstance(keys, list) or not keys:
+        raise InvalidClientJwks()
+    for key in keys:
+        if not isinstance(key, dict) or not key.get("kid") or key.get("kty") not in SIGNING_KTYS:
+            raise InvalidClientJwks()
+        if PRIVATE_MEMBERS & set(key):
+            raise InvalidClientJwks(
+                "The key set contains private key material. Register only the public keys; "
+                "keep private keys on your own systems."
+            )
+    try:
+        KeySet.import_key_set({"keys": keys})
+    except (JoseError, ValueError, TypeError):
+        raise InvalidClientJwks() from None
+    return {"keys": keys}
+
+
+async def create_client(
+    *, session: AsyncSession, client_in: ClientCreate, secret: str | None = None
+) -> tuple[ApiClient, str]:
+    """Register a client; return it with its secret (generated unless given)."""
+    roles = [Role(role).value for role in dict.fromkeys(client_in.roles)]
+    if Role.SERVICE.value in roles and client_in.org_id != PLATFORM_ORG:
+        raise ServiceRoleOutsidePlatform()
+    secret = secret or new_secret()
+    now = utcnow()
+    client = ApiClient(
+        client_id=client_in.client_id or str(new_id()),
+        name=client_in.name,
+        org_id=client_in.org_id,
+        roles=roles,
+        secret_hash=hash_secret(secret),
+        jwks=checked_jwks(client_in.jwks.model_dump()) if client_in.jwks else None,
+        enabled=True,
+        created_at=now,
+        updated_at=now,
+        secret_rotated_at=now,
+    )
+    if not await repository.add_client(session=session, client=client):
+        raise ClientExists()
+    return client, secret
+
+
+async def get_client(*, session: AsyncSession, client_id: str) -> ApiClient:
+    """Return the client or raise 404."""
+    client = await repository.get_client(session=session, client_id=client_id)
+    if client is None:
+        raise ClientNotFound()
+    return client
+
+
+async def set_enabled(*, session: AsyncSession, client_id: str, enabled: bool) -> ApiClient:
+    """Disable or re-enable a client; disabled clients get no new tokens."""
+    client = await get_client(session=session, client_id=client_id)
+    client.enabled = enabled
+    client.updated_at = utcnow()
+    return client
+
+
+async def rotate_secret(*, session: AsyncSession, client_id: str) -> tuple[ApiClient, str]:
+    """Replace the client's secret; the old one stops working at once."""
+    client = await get_client(session=session, client_id=client_id)
+    secret = new_secret()
+    client.secret_hash = hash_secret(secret)
+    client.secret_rotated_at = client.updated_at = utcnow()
+    return client, secret
+
+
+async def set_jwks(*, session: AsyncSession, client_id: str, jwks: dict[str, Any]) -> ApiClient:
+    """Register (replace) the client's public keys for private_key_jwt."""
+    client = await get_client(session=session, client_id=client_id)
+    client.jwks = checked_jwks(jwks)
+    client.updated_at = utcnow()
+    return client
+
+
+async def list_clients(
+    *, session: AsyncSession, org_id: uuid.UUID | None, after: str | None, limit: int
+) -> tuple[list[ApiClient], str | None]:
+    """Return one page of clients and the id to continue after."""
+    rows = await repository.list_clients(
+        session=session, org_id=org_id, after=after, limit=limit + 1
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, rows[-1].client_id if more and rows else None

@@ -1,0 +1,73 @@
+"""The demo seed: one client per role, written to var/demo/, idempotent."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from joserfc import jwt
+from joserfc.jwk import KeySet
+
+from services.gateway.app import create_app
+from services.gateway.seed import seed_demo
+from shared.demo import (
+    DEMO_CLIENTS_FILE,
+    DEMO_ROLE_ORGS,
+    SECOND_HOST_OFFICE_ORG,
+    SERVICE_CLIENTS_FILE,
+)
+from tests.gateway.conftest import SettingsFactory
+
+
+@pytest.fixture
+def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+class TestDemoSeed:
+    async def test_every_role_gets_a_working_client_in_its_demo_organisation(
+        self, gateway_settings: SettingsFactory, in_process: object, in_tmp: Path
+    ) -> None:
+        settings = await gateway_settings()
+        await seed_demo(settings)
+        clients = json.loads(DEMO_CLIENTS_FILE.read_text())
+        services = json.loads(SERVICE_CLIENTS_FILE.read_text())
+        assert set(clients) == {*DEMO_ROLE_ORGS, "host_office_2"}
+        assert set(services) == {"referral", "consent"}
+        assert clients["host_office_2"]["org_id"] == str(SECOND_HOST_OFFICE_ORG)
+        app = create_app(settings)
+        async with in_process(app) as http:  # type: ignore[operator]
+            keys = KeySet.import_key_set((await http.get("/.well-known/jwks.json")).json())
+            for role, creds in clients.items():
+                response = await http.post(
+                    "/oauth/token",
+                    data={"grant_type": "client_credentials"},
+                    auth=(creds["client_id"], creds["client_secret"]),
+                )
+                claims = jwt.decode(response.json()["access_token"], keys).claims
+                assert claims["org"] == creds["org_id"]
+                assert claims["roles"] == [role.removesuffix("_2")]
+            for creds in services.values():
+                response = await http.post(
+                    "/oauth/token",
+                    data={"grant_type": "client_credentials"},
+                    auth=(creds["client_id"], creds["client_secret"]),
+                )
+                assert response.json()["scope"] == "service"
+
+    async def test_rerunning_keeps_secrets_that_still_verify_and_rotates_others(
+        self, gateway_settings: SettingsFactory, in_tmp: Path
+    ) -> None:
+        settings = await gateway_settings()
+        await seed_demo(settings)
+        first = json.loads(DEMO_CLIENTS_FILE.read_text())
+        first["auditor"]["client_secret"] = "lost-secret"
+        DEMO_CLIENTS_FILE.write_text(json.dumps(first))
+        await seed_demo(settings)
+        second = json.loads(DEMO_CLIENTS_FILE.read_text())
+        assert second["host_office"] == first["host_office"]
+        assert second["auditor"]["client_id"] == first["auditor"]["client_id"]
+        assert second["auditor"]["client_secret"] != "lost-secret"
+        assert oct(DEMO_CLIENTS_FILE.stat().st_mode & 0o777) == "0o600"
