@@ -5,8 +5,12 @@ from __future__ import annotations
 import asyncio
 import importlib
 import json
+import os
 import signal
+import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from types import FrameType
 from typing import Annotated, Any
@@ -19,11 +23,8 @@ from services.config_docs import config_docs
 from services.demo import demo
 from services.gateway import commands as gateway_commands
 from services.referral import commands as referral_commands
-from services.stack import DEFAULT_PORTS, Stack, StackError
-from shared.app import refex_version
-from shared.db import Database
+from services.stack import DEFAULT_PORTS, SERVICE_NAMES, Stack, StackError
 from shared.demo import DEMO_CLIENTS_FILE, SERVICE_CLIENTS_FILE
-from shared.migrations import SERVICES_WITH_MIGRATIONS, upgrade
 from shared.settings import ServiceSettings, describe_settings_error
 
 app = typer.Typer(
@@ -86,7 +87,23 @@ def load_settings(service: str, **overrides: Any) -> ServiceSettings:
 @app.command()
 def version() -> None:
     """Print the refex version."""
+    from shared.app import refex_version
+
     console.print(f"refex {refex_version()}")
+
+
+@contextmanager
+def _settings_for_migrations() -> Iterator[None]:
+    """Read settings as in development: migrations need the database URLs, not the secrets."""
+    saved = os.environ.get("REFEX_ENVIRONMENT")
+    os.environ["REFEX_ENVIRONMENT"] = "development"
+    try:
+        yield
+    finally:
+        if saved is None:
+            del os.environ["REFEX_ENVIRONMENT"]
+        else:
+            os.environ["REFEX_ENVIRONMENT"] = saved
 
 
 @app.command()
@@ -94,11 +111,14 @@ def migrate(
     service: Annotated[ServiceName | None, typer.Option(help="Only this service.")] = None,
 ) -> None:
     """Apply every service's database migrations (or one service's)."""
+    from shared.migrations import SERVICES_WITH_MIGRATIONS, upgrade
+
     names = [service.value] if service else list(SERVICES_WITH_MIGRATIONS)
-    for name in names:
-        settings = load_settings(name)
-        upgrade(name, settings.database_url)
-        console.print(f"[green]migrated[/] {name} ({settings.database_backend})")
+    with _settings_for_migrations():
+        for name in names:
+            settings = load_settings(name)
+            upgrade(name, settings.database_url)
+            console.print(f"[green]migrated[/] {name} ({settings.database_backend})")
 
 
 @app.command()
@@ -117,6 +137,8 @@ def seed(
 
 
 async def _database_problem(settings: ServiceSettings) -> str | None:
+    from shared.db import Database
+
     database = Database(settings.database_url, pool_size=1)
     try:
         await database.ping()
@@ -135,15 +157,30 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
 ) -> None:
     """Run one service in this process (what `refex up` and containers call)."""
-    import uvicorn
+    _run_service(_ready_to_serve(service.value, **({"port": port} if port else {})))
 
-    settings = load_settings(service.value, **({"port": port} if port else {}))
+
+def _ready_to_serve(service: str, **overrides: Any) -> ServiceSettings:
+    """Load the settings and check the database, or exit with one line saying what to fix."""
+    settings = load_settings(service, **overrides)
+    _check_database(settings)
+    return settings
+
+
+def _check_database(settings: ServiceSettings) -> None:
+    """Exit with one line naming the variable when the database cannot serve."""
     problem = asyncio.run(_database_problem(settings))
     if problem:
         variable = type(settings).env_name("database_url")
-        err.print(f"refex {service.value}: {variable}: {problem}", markup=False, highlight=False)
+        name = settings.service_name
+        err.print(f"refex {name}: {variable}: {problem}", markup=False, highlight=False)
         raise typer.Exit(2)
-    factory = importlib.import_module(f"services.{service.value}.app").create_app
+
+
+def _run_service(settings: ServiceSettings) -> None:
+    import uvicorn
+
+    factory = importlib.import_module(f"services.{settings.service_name}.app").create_app
     uvicorn.run(
         factory(settings),
         host=settings.host,
@@ -152,6 +189,26 @@ def serve(
         access_log=False,
         timeout_graceful_shutdown=10,
     )
+
+
+# Imported once by `refex up` before forking, so each child starts without importing anything.
+PRELOAD = (
+    "uvicorn",
+    "uvicorn.loops.auto",
+    "uvicorn.protocols.http.auto",
+    "uvicorn.protocols.websockets.auto",
+    "uvicorn.lifespan.on",
+    *(f"services.{name}.app" for name in SERVICE_NAMES),
+)
+
+
+def _serve_forked(service: str, port: int) -> int:
+    """Run `service` in a child forked by `refex up`; its database was checked before."""
+    try:
+        _run_service(load_settings(service, port=port))
+    except typer.Exit as stop:
+        return stop.exit_code
+    return 0
 
 
 def _with_service_clients(env: dict[str, str]) -> dict[str, str]:
@@ -196,10 +253,12 @@ def up(
         bool, typer.Option("--migrate", help="Apply migrations first.")
     ] = False,
     seed_demo: Annotated[bool, typer.Option("--seed-demo", help="Load demo data first.")] = False,
+    fork: Annotated[
+        bool, typer.Option(help="Fork the services from this process (fast start); Linux only.")
+    ] = sys.platform == "linux",
 ) -> None:
     """Start the four services (gateway on 8000), wait until ready, stop all on Ctrl-C."""
-    import os
-
+    started = time.monotonic()
     if run_migrations:
         migrate(service=None)
     if seed_demo:
@@ -209,11 +268,18 @@ def up(
         name: int(os.environ.get(f"REFEX_{name.upper()}_PORT", port))
         for name, port in DEFAULT_PORTS.items()
     }
-    stack = Stack(ports=ports, env=_with_service_clients(dict(os.environ)))
+    env = _with_service_clients(dict(os.environ))
+    stack = Stack(ports=ports, env=env, runner=_serve_forked if fork else None)
     signal.signal(signal.SIGTERM, _raise_stop)
     try:
+        stack.check_ports()
+        for settings in [load_settings(name) for name in SERVICE_NAMES]:
+            _check_database(settings)
+        for module in PRELOAD if fork else ():
+            importlib.import_module(module)
         stack.start()
-        _print_welcome(ports, stack.wait_ready(ready_timeout))
+        stack.wait_ready(ready_timeout)
+        _print_welcome(ports, time.monotonic() - started)
         while (stopped := stack.first_exited()) is None:
             time.sleep(0.5)
         err.print(f"the {stopped} service stopped; stopping the others")

@@ -8,13 +8,14 @@ import socket
 import subprocess
 import sys
 import time
+import traceback
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import IO
+from typing import IO, Protocol
 
 SERVICE_NAMES = ("directory", "consent", "referral", "gateway")
 DEFAULT_PORTS: dict[str, int] = {
@@ -25,8 +26,90 @@ DEFAULT_PORTS: dict[str, int] = {
 }
 
 
+# Runs one service in the current process and returns its exit code: `refex up` passes one so
+# children are forked from a parent that already imported everything (see docs/adr/0001).
+ServiceRunner = Callable[[str, int], int]
+
+
 class StackError(RuntimeError):
     """The stack could not start; the message says what to do."""
+
+
+class ChildProcess(Protocol):
+    """What the stack needs of a child: the part of `subprocess.Popen` it uses."""
+
+    pid: int
+
+    def poll(self) -> int | None: ...
+
+    def wait(self, timeout: float | None = None) -> int: ...
+
+    def send_signal(self, sig: int) -> None: ...
+
+    def kill(self) -> None: ...
+
+
+class ForkedProcess:
+    """A child made by `os.fork`, with the `Popen` methods the stack uses."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        """Return the exit code once the child ended (reaping it), else None."""
+        if self.returncode is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        """Wait for the child to end; raise `subprocess.TimeoutExpired` after `timeout`."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while (code := self.poll()) is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(f"pid {self.pid}", timeout or 0.0)
+            time.sleep(0.02)
+        return code
+
+    def send_signal(self, sig: int) -> None:
+        """Signal the child unless it already ended."""
+        if self.poll() is None:
+            os.kill(self.pid, sig)
+
+    def kill(self) -> None:
+        """Kill the child (SIGKILL)."""
+        self.send_signal(signal.SIGKILL)
+
+
+def fork_service(
+    runner: ServiceRunner, name: str, port: int, env: Mapping[str, str], output: IO[bytes] | None
+) -> ForkedProcess:
+    """Run `runner(name, port)` in a forked child with `env` as its environment."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid:
+        return ForkedProcess(pid)
+    code = 1
+    try:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        if output is not None:
+            os.dup2(output.fileno(), sys.stdout.fileno())
+            os.dup2(output.fileno(), sys.stderr.fileno())
+        os.environ.clear()
+        os.environ.update(env)
+        code = runner(name, port)
+    except SystemExit as stop:
+        code = 0 if stop.code is None else stop.code if isinstance(stop.code, int) else 1
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
 
 def port_is_taken(port: int, host: str = "127.0.0.1") -> bool:
@@ -81,22 +164,31 @@ def is_ready(port: int, host: str = "127.0.0.1") -> bool:
 
 @dataclass
 class Stack:
-    """The four services as child uvicorn processes, started and stopped together."""
+    """The four services as child uvicorn processes, started and stopped together.
+
+    Without `runner` each child is a fresh interpreter (`refex serve <name>`); with one, each
+    child is forked from this process and calls `runner(name, port)`.
+    """
 
     ports: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
     env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
     log_dir: Path | None = None
-    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    runner: ServiceRunner | None = None
+    processes: dict[str, ChildProcess] = field(default_factory=dict)
     _logs: list[IO[bytes]] = field(default_factory=list)
 
-    def start(self) -> None:
-        """Start every service; refuse to start any when a port is taken."""
+    def check_ports(self) -> None:
+        """Raise StackError naming every port something else already listens on."""
         taken = [f"{name} ({port})" for name, port in self.ports.items() if port_is_taken(port)]
         if taken:
             raise StackError(
                 f"port already in use: {', '.join(taken)}; stop whatever uses it "
                 "or set REFEX_<SERVICE>_PORT"
             )
+
+    def start(self) -> None:
+        """Start every service; refuse to start any when a port is taken."""
+        self.check_ports()
         env = {**self.env, **wiring_env(self.ports)}
         for name in SERVICE_NAMES:
             self.start_one(name, env)
@@ -109,6 +201,10 @@ class Stack:
             self.log_dir.mkdir(parents=True, exist_ok=True)
             output = (self.log_dir / f"{name}.log").open("ab")
             self._logs.append(output)
+        if self.runner is not None:
+            port = self.ports[name]
+            self.processes[name] = fork_service(self.runner, name, port, env, output)
+            return
         command = [
             sys.executable,
             "-m",

@@ -1,0 +1,244 @@
+"""The `refex` command as a person runs it: real processes, real ports, real databases."""
+
+from __future__ import annotations
+
+import os
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from importlib.metadata import version
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from services.stack import SERVICE_NAMES, free_port, is_ready, port_is_taken
+from tests.postgres import (
+    asyncpg_url,
+    create_database,
+    drop_database,
+    run_sync,
+    with_database,
+)
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """This shell's environment without REFEX_ variables, plus `extra`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REFEX_")}
+    return {**env, **extra}
+
+
+def refex(
+    *args: str, cwd: Path, env: dict[str, str], timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "services.cli", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.strip()]
+
+
+@pytest.fixture
+def sqlite_env(tmp_path: Path) -> dict[str, str]:
+    """Free ports, SQLite files in a temporary directory, quiet logs."""
+    env = clean_env()
+    for name in SERVICE_NAMES:
+        env[f"REFEX_{name.upper()}_PORT"] = str(free_port())
+        env[f"REFEX_{name.upper()}_DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path}/{name}.db"
+        env[f"REFEX_{name.upper()}_LOG_LEVEL"] = "WARNING"
+    return env
+
+
+def ports_of(env: dict[str, str]) -> dict[str, int]:
+    return {name: int(env[f"REFEX_{name.upper()}_PORT"]) for name in SERVICE_NAMES}
+
+
+def children_of(pid: int) -> set[int]:
+    """Direct children of `pid`, from /proc."""
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found.update(int(child) for child in (task / "children").read_text().split())
+    return found
+
+
+def is_running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def read_until(process: subprocess.Popen[str], marker: str, timeout: float) -> str:
+    """Read `process`'s stdout until a line holds `marker`; fail with what it printed."""
+    assert process.stdout is not None
+    seen: list[str] = []
+    with selectors.DefaultSelector() as selector:
+        selector.register(process.stdout, selectors.EVENT_READ)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if selector.select(timeout=0.2):
+                line = process.stdout.readline()
+                seen.append(line)
+                if marker in line:
+                    return "".join(seen)
+                if not line and process.poll() is not None:
+                    break
+    raise AssertionError(f"no {marker!r} within {timeout} s; printed: {''.join(seen)}")
+
+
+class TestVersion:
+    def test_it_prints_the_installed_version(self, tmp_path: Path) -> None:
+        result = refex("version", cwd=tmp_path, env=clean_env())
+        assert result.returncode == 0
+        assert result.stdout.strip() == f"refex {version('refex')}"
+
+
+class TestServeRefusesBadSettings:
+    def test_an_unsupported_database_stops_it_with_one_line_naming_the_variable(
+        self, tmp_path: Path
+    ) -> None:
+        port = free_port()
+        env = clean_env(
+            REFEX_DIRECTORY_DATABASE_URL="mysql://root:hunter2@db/x",
+            REFEX_DIRECTORY_PORT=str(port),
+        )
+        result = refex("serve", "directory", cwd=tmp_path, env=env)
+        assert result.returncode != 0
+        (line,) = lines(result.stderr)
+        assert "REFEX_DIRECTORY_DATABASE_URL" in line
+        assert "hunter2" not in line
+        assert not port_is_taken(port)
+
+    def test_a_database_without_schema_says_to_migrate(self, tmp_path: Path) -> None:
+        env = clean_env(
+            REFEX_CONSENT_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/empty.db",
+            REFEX_CONSENT_PORT=str(free_port()),
+        )
+        result = refex("serve", "consent", cwd=tmp_path, env=env)
+        assert result.returncode != 0
+        (line,) = lines(result.stderr)
+        assert "REFEX_CONSENT_DATABASE_URL" in line
+        assert "refex migrate" in line
+
+
+class TestUp:
+    def test_it_brings_all_four_to_readyz_and_sigterm_stops_every_child(
+        self, tmp_path: Path, sqlite_env: dict[str, str]
+    ) -> None:
+        migrated = refex("migrate", cwd=tmp_path, env=sqlite_env)
+        assert migrated.returncode == 0, migrated.stderr
+        process = subprocess.Popen(
+            [sys.executable, "-m", "services.cli", "up"],
+            cwd=tmp_path,
+            env=sqlite_env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            printed = read_until(process, "Stop: Ctrl-C", timeout=60)
+            ports = ports_of(sqlite_env)
+            assert all(is_ready(port) for port in ports.values())
+            assert f"http://127.0.0.1:{ports['gateway']}/docs" in printed
+            children = children_of(process.pid)
+            assert len(children) == len(SERVICE_NAMES)
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=30) == 0
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        survivors = [pid for pid in children if is_running(pid)]
+        assert survivors == []
+        assert not any(port_is_taken(port) for port in ports.values())
+
+    def test_a_taken_port_gives_one_line_and_starts_nothing(
+        self, tmp_path: Path, sqlite_env: dict[str, str]
+    ) -> None:
+        ports = ports_of(sqlite_env)
+        with socket.socket() as squatter:
+            squatter.bind(("127.0.0.1", ports["consent"]))
+            squatter.listen()
+            result = refex("up", cwd=tmp_path, env=sqlite_env)
+        assert result.returncode != 0
+        (line,) = lines(result.stderr)
+        assert f"consent ({ports['consent']})" in line
+        assert "in use" in line
+        assert not any(port_is_taken(port) for port in ports.values())
+
+    def test_a_bad_setting_stops_it_before_any_service_starts(
+        self, tmp_path: Path, sqlite_env: dict[str, str]
+    ) -> None:
+        env = {**sqlite_env, "REFEX_REFERRAL_DATABASE_URL": "mysql://x"}
+        result = refex("up", cwd=tmp_path, env=env)
+        assert result.returncode != 0
+        (line,) = lines(result.stderr)
+        assert "REFEX_REFERRAL_DATABASE_URL" in line
+        assert not any(port_is_taken(port) for port in ports_of(env).values())
+
+
+@pytest.fixture
+def postgres_databases(postgres_admin_url: str | None) -> Iterator[dict[str, str]]:
+    """One fresh, empty PostgreSQL database per service; dropped afterwards."""
+    if postgres_admin_url is None:
+        pytest.skip("PostgreSQL not available (see the session header for why)")
+    run = uuid.uuid4().hex[:8]
+    names = {service: f"refex_cli_{run}_{service}" for service in SERVICE_NAMES}
+    for name in names.values():
+        create_database(postgres_admin_url, name)
+    try:
+        yield {s: with_database(postgres_admin_url, n) for s, n in names.items()}
+    finally:
+        for name in names.values():
+            drop_database(postgres_admin_url, name)
+
+
+async def migration_head(url: str) -> str | None:
+    connection = await asyncpg.connect(url)
+    try:
+        return await connection.fetchval("SELECT version_num FROM alembic_version")
+    finally:
+        await connection.close()
+
+
+class TestMigrateOnPostgres:
+    def test_it_migrates_every_service_and_reports_each(
+        self, tmp_path: Path, postgres_databases: dict[str, str]
+    ) -> None:
+        env = clean_env(
+            **{
+                f"REFEX_{service.upper()}_DATABASE_URL": asyncpg_url(url)
+                for service, url in postgres_databases.items()
+            }
+        )
+        result = refex("migrate", cwd=tmp_path, env=env)
+        assert result.returncode == 0, result.stderr
+        assert lines(result.stdout) == [
+            f"migrated {service} (postgresql)" for service in SERVICE_NAMES
+        ]
+        for url in postgres_databases.values():
+            assert run_sync(lambda url=url: migration_head(url)) is not None
+
+    def test_it_needs_only_the_database_urls_in_production(
+        self, tmp_path: Path, postgres_databases: dict[str, str]
+    ) -> None:
+        env = clean_env(
+            REFEX_ENVIRONMENT="production",
+            REFEX_CONSENT_DATABASE_URL=asyncpg_url(postgres_databases["consent"]),
+        )
+        result = refex("migrate", "--service", "consent", cwd=tmp_path, env=env)
+        assert result.returncode == 0, result.stderr
+        assert lines(result.stdout) == ["migrated consent (postgresql)"]
