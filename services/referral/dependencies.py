@@ -27,10 +27,11 @@ def get_settings(request: Request) -> ReferralSettings:
 def context_for(*roles: str) -> object:
     """Build a dependency yielding the request context for callers holding one of `roles`."""
 
-    async def dependency(
-        request: Request,
-        principal: Annotated[Principal, Depends(require_roles(*roles))],
-    ) -> Context:
+    # A default, not an Annotated closure reference: with postponed annotations FastAPI
+    # could not resolve `roles` when generating the OpenAPI document.
+    guard = Depends(require_roles(*roles))
+
+    async def dependency(request: Request, principal: Principal = guard) -> Context:
         settings: ReferralSettings = request.app.state.settings
         return Context(
             principal=principal,
