@@ -12,6 +12,12 @@ from services.referral.schemas import ReferralRead, Status
 
 SYSTEM = "urn:refex"
 ORG_SYSTEM = f"{SYSTEM}:organisation"
+# HL7 purpose of use: shared under a life-at-risk override, not under consent.
+EMERGENCY_LABEL = {
+    "system": "http://terminology.hl7.org/CodeSystem/v3-ActReason",
+    "code": "ETREAT",
+    "display": "emergency treatment",
+}
 # Task.status uses the same codes; ServiceRequest.status has its own, coarser set.
 REQUEST_STATUS = {
     Status.REQUESTED: "active",
@@ -22,13 +28,35 @@ REQUEST_STATUS = {
     Status.COMPLETED: "completed",
     Status.REJECTED: "revoked",
     Status.CANCELLED: "revoked",
-    Status.FAILED: "completed",
+    Status.FAILED: "revoked",  # ended without the service being delivered
     Status.ENTERED_IN_ERROR: "entered-in-error",
 }
 
 
 def _org(org_id: object) -> dict[str, Any]:
-    return {"identifier": {"system": ORG_SYSTEM, "value": str(org_id)}}
+    return {"type": "Organization", "identifier": {"system": ORG_SYSTEM, "value": str(org_id)}}
+
+
+def _entry_url(resource_id: object) -> str:
+    """The Bundle fullUrl of a resource; references inside the Bundle must use it to resolve."""
+    return f"urn:uuid:{resource_id}"
+
+
+def _supporting_info(referral: ReferralRead) -> list[dict[str, Any]]:
+    info: list[dict[str, Any]] = [{"reference": f"Consent/{cid}"} for cid in referral.consent_ids]
+    if referral.override_id:
+        info.append(
+            {
+                "identifier": {
+                    "system": f"{SYSTEM}:emergency-override",
+                    "value": referral.override_id,
+                },
+                "display": "emergency override (life at risk)",
+            }
+        )
+    if referral.payload is not None:
+        info.append({"reference": f"#casefile-{referral.id}"})
+    return info
 
 
 def _service_request(referral: ReferralRead) -> dict[str, Any]:
@@ -50,10 +78,13 @@ def _service_request(referral: ReferralRead) -> dict[str, Any]:
         "authoredOn": referral.created_at.isoformat(),
         "requester": _org(referral.sender_org_id),
         "performer": [_org(referral.recipient_org_id)],
-        "supportingInfo": [{"reference": f"Consent/{cid}"} for cid in referral.consent_ids],
     }
+    # FHIR JSON allows no empty arrays: an auditor's view of an emergency referral has no info.
+    if info := _supporting_info(referral):
+        resource["supportingInfo"] = info
+    if referral.emergency:
+        resource["meta"] = {"security": [EMERGENCY_LABEL]}
     if referral.payload is not None:
-        resource["supportingInfo"].append({"reference": f"#casefile-{referral.id}"})
         resource["contained"] = [
             {
                 "resourceType": "Binary",
@@ -80,7 +111,8 @@ def _task(referral: ReferralRead) -> dict[str, Any]:
         "id": task_id(referral),
         "status": str(referral.status),
         "intent": "order",
-        "focus": {"reference": f"ServiceRequest/{referral.id}"},
+        "basedOn": [{"reference": _entry_url(referral.id)}],
+        "focus": {"reference": _entry_url(referral.id)},
         "authoredOn": referral.created_at.isoformat(),
         "lastModified": referral.updated_at.isoformat(),
         "requester": _org(referral.sender_org_id),
@@ -116,5 +148,5 @@ def bundle(referral: ReferralRead) -> dict[str, Any]:
         "resourceType": "Bundle",
         "type": "collection",
         "timestamp": referral.updated_at.isoformat(),
-        "entry": [{"fullUrl": f"urn:uuid:{e['id']}", "resource": e} for e in entries],
+        "entry": [{"fullUrl": _entry_url(e["id"]), "resource": e} for e in entries],
     }
