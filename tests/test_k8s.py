@@ -583,6 +583,17 @@ class TestSecrets:
         prod = yaml.safe_load((K8S / "overlays" / "prod" / "kustomization.yaml").read_text())
         assert SECRET_EXAMPLE.name not in prod["resources"]
 
+    def test_dev_database_urls_match_the_roles_the_dev_postgresql_creates(self) -> None:
+        (init,) = objects_of("dev", "ConfigMap")["postgres-init"]["data"].values()
+        loop = re.search(r"for service in ([a-z ]+); do", init)
+        assert loop is not None
+        assert sorted(loop.group(1).split()) == sorted(SERVICES_WITH_MIGRATIONS)
+        assert "CREATE ROLE $service LOGIN PASSWORD 'dev-only-$service-db';" in init
+        assert "CREATE DATABASE $service OWNER $service;" in init
+        for name in SERVICES_WITH_MIGRATIONS:
+            url = rendered_secret_values("dev")[f"refex-{name}"]["database-url"]
+            assert url == f"postgresql+asyncpg://{name}:dev-only-{name}-db@postgres:5432/{name}"
+
 
 def readable(value: str) -> str:
     """The value, and its base64 decoding when it is one (dev keys are encoded text)."""
