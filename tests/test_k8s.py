@@ -207,17 +207,25 @@ def by_identity(objects: list[Manifest]) -> dict[tuple[str, str], Any]:
     return result
 
 
-KUBECTL = shutil.which("kustomize") or shutil.which("kubectl")
+def kustomize_command() -> list[str] | None:
+    """The real renderer, if installed: `kustomize build` or `kubectl kustomize`."""
+    if standalone := shutil.which("kustomize"):
+        return [standalone, "build"]
+    if kubectl := shutil.which("kubectl"):
+        return [kubectl, "kustomize"]
+    return None
+
+
+KUSTOMIZE = kustomize_command()
 
 
 class TestRendering:
-    @pytest.mark.skipif(KUBECTL is None, reason="needs kubectl or kustomize to compare with")
+    @pytest.mark.skipif(KUSTOMIZE is None, reason="needs kubectl or kustomize to compare with")
     @pytest.mark.parametrize("overlay", OVERLAYS)
     def test_the_python_renderer_agrees_with_kustomize(self, overlay: str) -> None:
-        assert KUBECTL is not None
-        command = [KUBECTL] if KUBECTL.endswith("kustomize") else [KUBECTL, "kustomize"]
+        assert KUSTOMIZE is not None
         output = subprocess.run(
-            [*command + ["build"] * KUBECTL.endswith("kustomize"), str(K8S / "overlays" / overlay)],
+            [*KUSTOMIZE, str(K8S / "overlays" / overlay)],
             capture_output=True,
             text=True,
             check=True,
