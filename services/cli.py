@@ -21,6 +21,7 @@ from rich.console import Console
 
 from services.config_docs import config_docs
 from services.demo import demo
+from services.directory import commands as directory_commands
 from services.gateway import commands as gateway_commands
 from services.referral import commands as referral_commands
 from services.stack import DEFAULT_PORTS, SERVICE_NAMES, Stack, StackError
@@ -40,6 +41,7 @@ app.add_typer(referral_commands.provider, name="provider")
 app.add_typer(referral_commands.audit, name="audit")
 app.command("demo")(demo)
 app.add_typer(gateway_commands.app, name="admin")
+app.add_typer(directory_commands.app, name="directory")
 
 
 class ServiceName(StrEnum):

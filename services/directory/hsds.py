@@ -1,0 +1,628 @@
+"""Open Referral HSDS 3.0 data packages: export the directory, import (validate first, then upsert).
+
+A package is a folder: `organizations.json`, `services.json`, `locations.json`,
+`service_at_locations.json` (HSDS 3.0 records, each valid against the official compiled schema)
+and `refex_agreements.json` (agreements have no HSDS equivalent), plus CSV copies of the core
+HSDS columns (`organizations.csv`, `services.csv`, `locations.csv`, `service_at_location.csv`)
+and a `datapackage.json` listing them. What HSDS has no field for travels in an extra field named
+`refex` on each record (multilingual names, stakeholder type, country, category, keys, focal
+points...). Import reads the JSON files; HSDS records without a `refex` block are accepted when
+they carry what refex needs (`refex.country`, and `refex.category` for services).
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import orjson
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.directory import repository
+from services.directory import service as directory
+from services.directory.models import (
+    Agreement,
+    Base,
+    FocalPoint,
+    Organisation,
+    OrganisationKey,
+    Service,
+)
+from services.directory.schemas import (
+    AgreementCreate,
+    AgreementRead,
+    FocalPointCreate,
+    FocalPointRead,
+    KeyCreate,
+    OrganisationCreate,
+    OrganisationRead,
+    ServiceCreate,
+    ServiceRead,
+)
+from shared.auth import Principal
+from shared.errors import ServiceError
+
+SCHEMA_DIR = Path(__file__).resolve().parent / "hsds_schema"
+LOCATION_NAMESPACE = uuid.UUID("0192f000-0000-7000-8000-00000000a5d5")
+IMPORTER = Principal(
+    client_id="hsds-import",
+    org_id="hsds-import",
+    roles=frozenset({"admin"}),
+    scopes=frozenset(),
+    token_id="hsds-import",
+    expires_at=0,
+)
+ORGANISATION_FIELDS = (
+    "name",
+    "description",
+    "stakeholder_type",
+    "engagement_level",
+    "host_office",
+    "country",
+    "admin_areas",
+    "languages",
+    "website",
+    "email",
+    "webhook_url",
+    "coordination",
+    "coordinator_org_id",
+)
+SERVICE_FIELDS = (
+    "category",
+    "name",
+    "description",
+    "eligibility",
+    "fees",
+    "languages",
+    "capacity",
+    "accepting_referrals",
+    "country",
+    "admin_areas",
+    "location",
+)
+
+
+@cache
+def _validator(name: str) -> jsonschema.protocols.Validator:
+    # HSDS compiles no standalone location schema; the one inside service_at_location is it.
+    source = "service_at_location" if name == "location" else name
+    schema = orjson.loads(gzip.decompress((SCHEMA_DIR / f"{source}.json.gz").read_bytes()))
+    if name == "location":
+        schema = schema["properties"]["location"]
+    return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
+
+
+def hsds_problems(kind: str, record: Any) -> list[str]:
+    """Return what makes `record` invalid against the HSDS 3.0 schema of `kind` (empty: valid)."""
+    problems = []
+    for error in sorted(_validator(kind).iter_errors(record), key=lambda e: list(e.path)):
+        where = "/".join(str(p) for p in error.path) or "(record)"
+        problems.append(f"{where}: {_short(error.message)}")
+    return problems
+
+
+def _short(message: str) -> str:
+    return message if len(message) <= 160 else message[:157] + "..."
+
+
+def _first(texts: dict[str, str]) -> str:
+    return texts.get("en") or next(iter(texts.values()), "")
+
+
+def _dump(model: type[BaseModel], row: Any, *, skip: Iterable[str] = ()) -> dict[str, Any]:
+    values = model.model_validate(row, from_attributes=True).model_dump(mode="json")
+    for key in ("row_version", "created_at", "updated_at", *skip):
+        values.pop(key, None)
+    return values
+
+
+# Export
+
+
+@dataclass
+class Package:
+    """The records of one HSDS data package, by file."""
+
+    organizations: list[dict[str, Any]] = field(default_factory=list)
+    services: list[dict[str, Any]] = field(default_factory=list)
+    locations: list[dict[str, Any]] = field(default_factory=list)
+    service_at_locations: list[dict[str, Any]] = field(default_factory=list)
+    agreements: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _organization_record(
+    org: Organisation, keys: list[OrganisationKey], focal: list[FocalPoint]
+) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "id": str(org.id),
+        "name": _first(org.name),
+        "description": _first(org.description) or _first(org.name),
+        "refex": {
+            **_dump(OrganisationRead, org, skip=("id",)),
+            "keys": [
+                {
+                    "jwk": k.jwk,
+                    "status": k.status,
+                    "valid_from": k.valid_from.isoformat(),
+                    "valid_until": k.valid_until.isoformat() if k.valid_until else None,
+                }
+                for k in keys
+            ],
+            "focal_points": [_dump(FocalPointRead, fp) for fp in focal],
+        },
+    }
+    if org.email:
+        record["email"] = org.email
+    if org.website:
+        record["website"] = org.website
+    return record
+
+
+def _service_records(
+    service: Service,
+) -> tuple[dict[str, Any], dict[str, Any] | None, dict[str, Any] | None]:
+    record: dict[str, Any] = {
+        "id": str(service.id),
+        "organization_id": str(service.organisation_id),
+        "name": _first(service.name),
+        "description": _first(service.description),
+        "status": "active",
+        "languages": [
+            {
+                "id": str(uuid.uuid5(service.id, f"language:{code}")),
+                "service_id": str(service.id),
+                "code": code,
+            }
+            for code in service.languages
+        ],
+        "last_modified": service.updated_at.isoformat(),
+        "refex": _dump(ServiceRead, service, skip=("id", "organisation_id")),
+    }
+    if service.eligibility:
+        record["eligibility_description"] = service.eligibility
+    if service.fees:
+        record["fees_description"] = service.fees
+    if not service.location:
+        return record, None, None
+    location_id = str(uuid.uuid5(LOCATION_NAMESPACE, f"location:{service.id}"))
+    location = {
+        "id": location_id,
+        "location_type": "physical",
+        "name": service.location.get("name") or _first(service.name),
+        "latitude": service.location["latitude"],
+        "longitude": service.location["longitude"],
+        "refex": {"address": service.location.get("address", {})},
+    }
+    link = {
+        "id": str(uuid.uuid5(LOCATION_NAMESPACE, f"service_at_location:{service.id}")),
+        "service_id": str(service.id),
+        "location_id": location_id,
+    }
+    return record, location, link
+
+
+async def build_package(session: AsyncSession) -> Package:
+    """Read the whole directory as HSDS records."""
+    package = Package()
+    keys = _grouped(await session.scalars(select(OrganisationKey).order_by(OrganisationKey.kid)))
+    focal = _grouped(await session.scalars(select(FocalPoint).order_by(FocalPoint.id)))
+    for org in await session.scalars(select(Organisation).order_by(Organisation.id)):
+        package.organizations.append(
+            _organization_record(org, keys.get(org.id, []), focal.get(org.id, []))
+        )
+    for service in await session.scalars(select(Service).order_by(Service.id)):
+        record, location, link = _service_records(service)
+        package.services.append(record)
+        if location and link:
+            package.locations.append(location)
+            package.service_at_locations.append(link)
+    for agreement in await session.scalars(select(Agreement).order_by(Agreement.id)):
+        package.agreements.append(_dump(AgreementRead, agreement))
+    return package
+
+
+def _grouped(rows: Iterable[Any]) -> dict[uuid.UUID, list[Any]]:
+    grouped: dict[uuid.UUID, list[Any]] = {}
+    for row in rows:
+        grouped.setdefault(row.organisation_id, []).append(row)
+    return grouped
+
+
+CSV_COLUMNS = {
+    "organizations": ("id", "name", "description", "email", "website"),
+    "services": (
+        "id",
+        "organization_id",
+        "name",
+        "description",
+        "status",
+        "eligibility_description",
+        "fees_description",
+        "last_modified",
+    ),
+    "locations": ("id", "location_type", "name", "latitude", "longitude"),
+    "service_at_locations": ("id", "service_id", "location_id"),
+}
+CSV_NAMES = {
+    "organizations": "organizations.csv",
+    "services": "services.csv",
+    "locations": "locations.csv",
+    "service_at_locations": "service_at_location.csv",
+}
+
+
+def write_package(package: Package, folder: Path) -> dict[str, int]:
+    """Write the package's JSON, CSV and datapackage.json into `folder`; return record counts."""
+    folder.mkdir(parents=True, exist_ok=True)
+    counts = {}
+    for name in ("organizations", "services", "locations", "service_at_locations"):
+        records = getattr(package, name)
+        (folder / f"{name}.json").write_bytes(orjson.dumps(records, option=orjson.OPT_INDENT_2))
+        _write_csv(folder / CSV_NAMES[name], CSV_COLUMNS[name], records)
+        counts[name] = len(records)
+    (folder / "refex_agreements.json").write_bytes(
+        orjson.dumps(package.agreements, option=orjson.OPT_INDENT_2)
+    )
+    counts["refex_agreements"] = len(package.agreements)
+    resources = [
+        {"name": n, "path": p, "format": p.rsplit(".", 1)[1]}
+        for n in CSV_NAMES
+        for p in (f"{n}.json", CSV_NAMES[n])
+    ]
+    manifest = {"name": "refex-directory", "profile": "hsds-3.0", "resources": resources}
+    (folder / "datapackage.json").write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
+    return counts
+
+
+def _write_csv(path: Path, columns: tuple[str, ...], records: list[dict[str, Any]]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(records)
+
+
+def package_problems(package: Package) -> list[str]:
+    """Validate every record of a package against HSDS 3.0; return the problems found."""
+    problems = []
+    for kind, records in (
+        ("organization", package.organizations),
+        ("service", package.services),
+        ("location", package.locations),
+        ("service_at_location", package.service_at_locations),
+    ):
+        for index, record in enumerate(records):
+            problems += [f"{kind} #{index + 1}: {p}" for p in hsds_problems(kind, record)]
+    return problems
+
+
+# Import
+
+
+@dataclass
+class Rejection:
+    """One record that cannot be imported, and why."""
+
+    file: str
+    index: int
+    record_id: str
+    reasons: list[str]
+
+
+@dataclass
+class Plan:
+    """Validated records ready to store, and the rejected ones."""
+
+    organisations: list[OrganisationCreate] = field(default_factory=list)
+    keys: list[tuple[uuid.UUID, KeyCreate, str]] = field(default_factory=list)
+    focal_points: list[FocalPointCreate] = field(default_factory=list)
+    services: list[ServiceCreate] = field(default_factory=list)
+    agreements: list[AgreementCreate] = field(default_factory=list)
+    agreement_versions: list[tuple[uuid.UUID | None, int]] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+    accepted: int = 0
+    progress: Callable[[], None] = lambda: None
+
+
+def read_package(folder: Path) -> Package:
+    """Read the JSON files of a package folder (missing files are empty)."""
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"{folder} is not a folder; give the folder of an HSDS data package"
+        )
+
+    def load(name: str) -> list[dict[str, Any]]:
+        path = folder / name
+        if not path.exists():
+            return []
+        data = orjson.loads(path.read_bytes())
+        if not isinstance(data, list):
+            raise ValueError(f"{name} must hold a JSON array of records")
+        return data
+
+    package = Package(
+        organizations=load("organizations.json"),
+        services=load("services.json"),
+        locations=load("locations.json"),
+        service_at_locations=load("service_at_locations.json"),
+        agreements=load("refex_agreements.json"),
+    )
+    for org in package.organizations:  # HSDS allows services nested in their organisation
+        for nested in org.get("services") or []:
+            package.services.append(
+                {**nested, "organization_id": nested.get("organization_id", org.get("id"))}
+            )
+    return package
+
+
+def _pydantic_reasons(error: ValidationError) -> list[str]:
+    return [
+        f"{'/'.join(str(p) for p in e['loc']) or '(record)'}: {e['msg']}"
+        for e in error.errors(include_url=False, include_input=False)
+    ]
+
+
+def _convert(
+    plan: Plan,
+    file: str,
+    index: int,
+    record: Any,
+    kind: str,
+    convert: Callable[[dict[str, Any]], None],
+) -> None:
+    record_id = str(record.get("id", "")) if isinstance(record, dict) else ""
+    reasons = hsds_problems(kind, record) if kind else []
+    if not reasons:
+        try:
+            convert(record)
+        except ValidationError as error:
+            reasons = _pydantic_reasons(error)
+        except (KeyError, ValueError, TypeError) as error:
+            reasons = [str(error)]
+    if reasons:
+        plan.rejected.append(Rejection(file, index + 1, record_id, reasons))
+    else:
+        plan.accepted += 1
+    plan.progress()
+
+
+def _organisation(plan: Plan, record: dict[str, Any]) -> None:
+    ext = dict(record.get("refex") or {})
+    values = {k: ext[k] for k in ORGANISATION_FIELDS if k in ext}
+    values.setdefault("name", {"en": record["name"]})
+    values.setdefault(
+        "description", {"en": record["description"]} if record.get("description") else {}
+    )
+    values.setdefault(
+        "stakeholder_type", ext.get("stakeholder_type") or record.get("stakeholder_type")
+    )
+    for key in ("email", "website"):
+        if record.get(key) and key not in values:
+            values[key] = record[key]
+    if "country" not in values:
+        raise ValueError(
+            "refex.country: missing; say which ISO 3166-1 country the organisation is in"
+        )
+    org_in = OrganisationCreate.model_validate({**values, "id": record["id"]})
+    keys = [
+        (
+            org_in.id,
+            KeyCreate.model_validate({k: v for k, v in key.items() if k != "status"}),
+            key.get("status", "active"),
+        )
+        for key in ext.get("keys", [])
+    ]
+    focal = [FocalPointCreate.model_validate(fp) for fp in ext.get("focal_points", [])]
+    plan.organisations.append(org_in)
+    plan.keys += keys  # type: ignore[arg-type]
+    plan.focal_points += focal
+
+
+def _service(plan: Plan, record: dict[str, Any], locations: dict[str, dict[str, Any]]) -> None:
+    ext = dict(record.get("refex") or {})
+    values = {k: ext[k] for k in SERVICE_FIELDS if k in ext}
+    values.setdefault("name", {"en": record["name"]})
+    if record.get("description"):
+        values.setdefault("description", {"en": record["description"]})
+    values.setdefault("eligibility", record.get("eligibility_description"))
+    values.setdefault("fees", record.get("fees_description"))
+    values.setdefault(
+        "languages", [lang["code"] for lang in record.get("languages", []) if lang.get("code")]
+    )
+    if "location" not in values and record["id"] in locations:
+        location = locations[record["id"]]
+        values["location"] = {
+            "name": location.get("name"),
+            "latitude": location.get("latitude"),
+            "longitude": location.get("longitude"),
+            "address": (location.get("refex") or {}).get("address", {}),
+        }
+    for needed in ("category", "country"):
+        if needed not in values:
+            raise ValueError(f"refex.{needed}: missing; refex needs the service's {needed}")
+    plan.services.append(
+        ServiceCreate.model_validate(
+            {**values, "id": record["id"], "organisation_id": record.get("organization_id")}
+        )
+    )
+
+
+def _locations_by_service(package: Package, plan: Plan) -> dict[str, dict[str, Any]]:
+    locations: dict[str, dict[str, Any]] = {}
+    by_service: dict[str, dict[str, Any]] = {}
+
+    def keep(record: dict[str, Any]) -> None:
+        locations[record["id"]] = record
+
+    def attach(link: dict[str, Any]) -> None:
+        if link.get("location_id") not in locations:
+            raise ValueError("location_id: names no location of this package")
+        by_service[str(link.get("service_id"))] = locations[link["location_id"]]
+
+    for index, record in enumerate(package.locations):
+        _convert(plan, "locations.json", index, record, "location", keep)
+    for index, link in enumerate(package.service_at_locations):
+        _convert(plan, "service_at_locations.json", index, link, "service_at_location", attach)
+    return by_service
+
+
+def record_count(package: Package) -> int:
+    """Return how many records a package holds."""
+    return sum(
+        len(records)
+        for records in (
+            package.organizations,
+            package.services,
+            package.locations,
+            package.service_at_locations,
+            package.agreements,
+        )
+    )
+
+
+def plan_import(package: Package, progress: Callable[[], None] = lambda: None) -> Plan:
+    """Validate every record (HSDS schema, then refex rules) without touching the database."""
+    plan = Plan(progress=progress)
+    for index, record in enumerate(package.organizations):
+        _convert(
+            plan,
+            "organizations.json",
+            index,
+            record,
+            "organization",
+            lambda r: _organisation(plan, r),
+        )
+    locations = _locations_by_service(package, plan)
+    for index, record in enumerate(package.services):
+        _convert(
+            plan, "services.json", index, record, "service", lambda r: _service(plan, r, locations)
+        )
+    for index, record in enumerate(package.agreements):
+        _convert(plan, "refex_agreements.json", index, record, "", lambda r: _agreement(plan, r))
+    return plan
+
+
+def _agreement(plan: Plan, record: dict[str, Any]) -> None:
+    agreement_in = _agreement_in(record)
+    plan.agreements.append(agreement_in)
+    plan.agreement_versions.append((agreement_in.id, int(record.get("version", 1))))
+
+
+def _agreement_in(record: dict[str, Any]) -> AgreementCreate:
+    allowed = AgreementCreate.model_fields
+    values = {k: v for k, v in record.items() if k in allowed}
+    if values.get("series_id") == values.get("id"):
+        values.pop("series_id")  # the first version starts its own series
+    return AgreementCreate.model_validate(values)
+
+
+async def _upsert(
+    session: AsyncSession, model: type[Base], row_id: uuid.UUID, values: dict[str, Any]
+) -> Any:
+    row = await repository.get(session, model, row_id)
+    if row is None:
+        return None
+    for key, value in values.items():
+        setattr(row, key, value)
+    return row
+
+
+async def store(session: AsyncSession, plan: Plan, progress: Callable[[], None]) -> list[Rejection]:
+    """Upsert the plan by id; return records refused by refex rules (duplicates, overlaps...)."""
+    refused: list[Rejection] = []
+
+    async def attempt(file: str, record_id: Any, action: Callable[[], Any]) -> None:
+        # The rules raise before anything is written, so a refused record leaves the session clean.
+        try:
+            await action()
+        except ServiceError as error:
+            refused.append(Rejection(file, 0, str(record_id), [error.detail]))
+        progress()
+
+    for org_in in plan.organisations:
+        await attempt(
+            "organizations.json", org_in.id, lambda o=org_in: _store_organisation(session, o)
+        )
+    for org_in in plan.organisations:
+        if org_in.coordinator_org_id:
+            await _upsert(
+                session, Organisation, org_in.id, {"coordinator_org_id": org_in.coordinator_org_id}
+            )  # type: ignore[arg-type]
+    for org_id, key_in, status in plan.keys:
+        await attempt(
+            "organizations.json",
+            key_in.jwk.get("kid"),
+            lambda o=org_id, k=key_in, s=status: _store_key(session, o, k, s),
+        )
+    for service_in in plan.services:
+        await attempt(
+            "services.json", service_in.id, lambda s=service_in: _store_service(session, s)
+        )
+    for focal_in in sorted(plan.focal_points, key=lambda f: f.backup_focal_point_id is not None):
+        await attempt(
+            "organizations.json", focal_in.id, lambda f=focal_in: _store_focal_point(session, f)
+        )
+    versions = dict(plan.agreement_versions)
+    for agreement_in in sorted(plan.agreements, key=lambda a: versions.get(a.id, 1)):
+        await attempt(
+            "refex_agreements.json",
+            agreement_in.id,
+            lambda a=agreement_in: _store_agreement(session, a),
+        )
+    await session.flush()
+    return refused
+
+
+async def _store_organisation(session: AsyncSession, org_in: OrganisationCreate) -> None:
+    values = org_in.model_dump(mode="json", exclude={"id", "coordinator_org_id"})
+    if await _upsert(session, Organisation, org_in.id, values) is None:  # type: ignore[arg-type]
+        await directory.create_organisation(
+            session=session, org_in=org_in.model_copy(update={"coordinator_org_id": None})
+        )
+
+
+async def _store_key(
+    session: AsyncSession, org_id: uuid.UUID, key_in: KeyCreate, status: str
+) -> None:
+    existing = await repository.key_by_kid(session, str(key_in.jwk.get("kid")))
+    if existing is None:
+        existing = await directory.add_key(
+            session=session, principal=IMPORTER, org_id=org_id, key_in=key_in
+        )
+    existing.status = status
+
+
+async def _store_service(session: AsyncSession, service_in: ServiceCreate) -> None:
+    service = await _upsert(
+        session,
+        Service,
+        service_in.id,
+        service_in.model_dump(mode="json", exclude={"id", "organisation_id"}),
+    )  # type: ignore[arg-type]
+    if service is None:
+        await directory.create_service(session=session, service_in=service_in)
+    else:
+        service.organisation_id = service_in.organisation_id
+        directory._derived_service_columns(service)
+
+
+async def _store_focal_point(session: AsyncSession, focal_in: FocalPointCreate) -> None:
+    values = focal_in.model_dump(
+        mode="json", exclude={"id", "organisation_id", "service_id", "backup_focal_point_id"}
+    )
+    values["backup_focal_point_id"] = focal_in.backup_focal_point_id
+    if await _upsert(session, FocalPoint, focal_in.id, values) is None:  # type: ignore[arg-type]
+        await directory.create_focal_point(session=session, principal=IMPORTER, focal_in=focal_in)
+
+
+async def _store_agreement(session: AsyncSession, agreement_in: AgreementCreate) -> None:
+    if await repository.get(session, Agreement, agreement_in.id) is None:  # type: ignore[arg-type]
+        await directory.create_agreement(session=session, agreement_in=agreement_in)
