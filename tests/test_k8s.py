@@ -423,7 +423,7 @@ def realistic(secret: str, key: str) -> str:
     if key == "database-url":
         return f"postgresql+asyncpg://{service}:{token}@db.internal.example:5432/{service}"
     if key == "redis-url":
-        return f"rediss://:{token}@cache.internal.example:6380/0"
+        return f"rediss://:{token}@cache.internal.example:6379/0"
     return token
 
 
