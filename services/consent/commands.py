@@ -1,0 +1,132 @@
+"""`refex ledger ...`: verify the consent ledger, sign a tree head, purge bodies, make a key."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(help="The consent ledger: verify, sign, purge, keys.", no_args_is_help=True)
+console = Console()
+err = Console(stderr=True)
+
+
+def _settings() -> Any:
+    from services.cli import load_settings
+
+    return load_settings("consent")
+
+
+@app.command()
+def verify(
+    tree_head: Annotated[
+        Path | None,
+        typer.Option(
+            "--tree-head", help="A tree head saved from GET /ledger/tree-head to check against."
+        ),
+    ] = None,
+) -> None:
+    """Recompute leaves, nodes, roots, signatures and consistency; exit 1 naming the bad entry."""
+    from services.consent.signing import configured_public_key
+    from services.consent.verify import SavedHeadError, verify_ledger
+    from shared.db import build_engine
+
+    settings = _settings()
+    saved = _read(tree_head) if tree_head else None
+
+    async def run() -> Any:
+        engine = build_engine(settings.database_url, pool_size=2)
+        try:
+            return await verify_ledger(
+                engine, trusted_key=configured_public_key(settings), saved=saved
+            )
+        finally:
+            await engine.dispose()
+
+    try:
+        report = asyncio.run(run())
+    except SavedHeadError as error:
+        err.print(f"refex ledger verify: {tree_head}: {error}", markup=False, highlight=False)
+        raise typer.Exit(2) from None
+    for note in report.notes:
+        console.print(f"note: {note}", markup=False, highlight=False)
+    first = report.first()
+    if first is not None:
+        err.print(
+            f"ledger INVALID: first bad index {first.index}: {first.reason} "
+            f"({len(report.problems)} problem(s) found)",
+            markup=False,
+            highlight=False,
+        )
+        raise typer.Exit(1)
+    console.print(
+        f"ledger OK: {report.size} entries ({report.purged} bodies purged), "
+        f"{report.tree_heads} tree heads verified",
+        markup=False,
+        highlight=False,
+    )
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as error:
+        err.print(f"refex ledger verify: cannot read {path}: {error.strerror}", markup=False)
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def sign() -> None:
+    """Sign a tree head now and print it as JSON (save it to check later with --tree-head)."""
+    from services.consent.ledger import sign_tree_head
+    from services.consent.ledger_api import tree_head_read
+    from services.consent.signing import load_signer
+    from shared.db import Database
+
+    settings = _settings()
+
+    async def run() -> str:
+        database = Database(settings.database_url, pool_size=1)
+        try:
+            async with database.sessionmaker() as session, session.begin():
+                head = await sign_tree_head(
+                    session, signer=load_signer(settings), only_if_grown=False
+                )
+                assert head is not None
+                return tree_head_read(head).model_dump_json(indent=2)
+        finally:
+            await database.dispose()
+
+    print(asyncio.run(run()))
+
+
+@app.command()
+def purge() -> None:
+    """Delete event bodies past their retention period; the tree still verifies afterwards."""
+    from services.consent.ledger import purge_expired_bodies
+    from shared.clock import utcnow
+    from shared.db import Database
+
+    settings = _settings()
+
+    async def run() -> int:
+        database = Database(settings.database_url, pool_size=1)
+        try:
+            async with database.sessionmaker() as session, session.begin():
+                return await purge_expired_bodies(session, now=utcnow())
+        finally:
+            await database.dispose()
+
+    console.print(f"purged {asyncio.run(run())} event bodies past their retention")
+
+
+@app.command()
+def keygen() -> None:
+    """Print a new Ed25519 signing key for REFEX_CONSENT_LEDGER_SIGNING_KEY (keep it secret)."""
+    from services.consent.signing import generate_key_text
+
+    console.print(json.dumps({"REFEX_CONSENT_LEDGER_SIGNING_KEY": generate_key_text()}))
