@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from services.config_docs import config_docs
+from services.consent import commands as consent_commands
 from services.demo import demo
 from services.directory import commands as directory_commands
 from services.gateway import commands as gateway_commands
@@ -40,6 +41,7 @@ app.add_typer(referral_commands.keys, name="keys")
 app.add_typer(referral_commands.provider, name="provider")
 app.add_typer(referral_commands.audit, name="audit")
 app.command("demo")(demo)
+app.add_typer(consent_commands.app, name="ledger")
 app.add_typer(gateway_commands.app, name="admin")
 app.add_typer(directory_commands.app, name="directory")
 
