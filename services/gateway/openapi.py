@@ -170,6 +170,7 @@ class OpenApiCatalog:
         self._roles = roles
         self.documents: dict[str, Document] = {}
         self._merged: bytes | None = None
+        self._failing: set[str] = set()
         self._lock = asyncio.Lock()
 
     @property
@@ -197,7 +198,9 @@ class OpenApiCatalog:
             for name, result in zip(self._upstreams, results, strict=True):
                 if isinstance(result, dict):
                     self.documents[name] = result
-                else:
+                    self._failing.discard(name)
+                elif name not in self._failing:  # once per outage, not once per retry
+                    self._failing.add(name)
                     logger.warning("service API description not loaded", extra={"upstream": name})
             self._merged = None
 
