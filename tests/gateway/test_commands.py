@@ -1,0 +1,69 @@
+"""`refex admin create-client` prints working credentials once."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from services.cli import app as refex
+from services.gateway.app import create_app
+from shared.demo import HOST_OFFICE_ORG
+from tests.gateway.conftest import KEK
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def gateway_db(fresh_database: Callable[[str], str], monkeypatch: pytest.MonkeyPatch) -> str:
+    url = fresh_database("gateway")
+    monkeypatch.setenv("REFEX_GATEWAY_DATABASE_URL", url)
+    monkeypatch.setenv("REFEX_ENVIRONMENT", "development")
+    return url
+
+
+class TestCreateClientCommand:
+    def test_it_prints_credentials_that_get_a_token(self, gateway_db: str, in_process: Any) -> None:
+        result = runner.invoke(
+            refex,
+            ["admin", "create-client", "--org", str(HOST_OFFICE_ORG), "--roles", "host_office"],
+        )
+        assert result.exit_code == 0, result.output
+        client_id = re.search(r"client_id:\s+(\S+)", result.output)
+        secret = re.search(r"client_secret:\s+(\S+)", result.output)
+        assert client_id and secret
+
+        import asyncio
+
+        from services.gateway.settings import GatewaySettings
+
+        async def token_status() -> int:
+            settings = GatewaySettings(
+                environment="test", database_url=gateway_db, key_encryption_key=KEK
+            )
+            async with in_process(create_app(settings)) as http:
+                response = await http.post(
+                    "/oauth/token",
+                    data={"grant_type": "client_credentials"},
+                    auth=(client_id.group(1), secret.group(1)),
+                )
+                return response.status_code
+
+        assert asyncio.run(token_status()) == 200
+
+    @pytest.mark.parametrize(
+        ("args", "message"),
+        [
+            (["--org", "not-a-uuid", "--roles", "host_office"], "--org must be"),
+            (["--org", str(HOST_OFFICE_ORG), "--roles", "pilot"], "roles"),
+        ],
+    )
+    def test_bad_input_exits_with_one_line_saying_what_to_fix(
+        self, gateway_db: str, args: list[str], message: str
+    ) -> None:
+        result = runner.invoke(refex, ["admin", "create-client", *args])
+        assert result.exit_code == 2
+        assert message in result.output
