@@ -532,7 +532,7 @@ class TestEnvironment:
             spec = job_container(overlay, name)
             assert spec["args"] == ["migrate", "--service", name]
             database_url = settings_class(name).env_name("database_url")
-            assert set(env_of(spec)) == {"REFEX_ENVIRONMENT", database_url}
+            assert set(env_of(spec)) == {database_url}
             # the very database the service itself uses
             values = secret_values(overlay)
             migrated = resolve(spec, rendered(overlay), values)[database_url]
