@@ -18,7 +18,14 @@ from fastapi import FastAPI
 
 from shared.migrations import upgrade
 from shared.testing import TokenMinter
-from tests.postgres import asyncpg_url, create_database, drop_database, find_postgres, with_database
+from tests.postgres import (
+    asyncpg_url,
+    create_database,
+    drop_database,
+    empty_database,
+    find_postgres,
+    with_database,
+)
 
 BACKENDS = ("sqlite", "postgresql")
 RUN_ID = uuid.uuid4().hex[:8]
@@ -46,7 +53,9 @@ class DatabaseFactory:
         self.root = root
         self.admin_url = postgres_admin_url
         self.templates: dict[tuple[str, str], str] = {}
-        self.created: list[str] = []
+        self.created: list[tuple[str, str]] = []
+        self.kept: list[tuple[str, str]] = []
+        self.pool: dict[str, list[str]] = {}
 
     def _template(self, service: str, backend: str) -> str:
         key = (service, backend)
@@ -63,24 +72,52 @@ class DatabaseFactory:
                 self.templates[key] = name
         return self.templates[key]
 
-    def fresh(self, service: str, backend: str) -> str:
-        """Return the URL of a new database holding `service`'s migrated schema."""
+    def fresh(self, service: str, backend: str, *, keep: bool = False) -> str:
+        """Return the URL of an empty database holding `service`'s migrated schema.
+
+        PostgreSQL databases are reused: creating one from a template costs ~0.5 s, emptying
+        a released one with TRUNCATE a few milliseconds. `keep` leases it until `release`.
+        """
         template = self._template(service, backend)
         if backend == "sqlite":
             path = self.root / f"{service}-{uuid.uuid4().hex[:12]}.db"
             shutil.copyfile(template, path)
             return f"sqlite+aiosqlite:///{path}"
         assert self.admin_url is not None
-        name = f"refex_t{RUN_ID}_{service}_{uuid.uuid4().hex[:12]}"
-        create_database(self.admin_url, name, template=template)
-        self.created.append(name)
+        pool = self.pool.setdefault(service, [])
+        if pool:
+            name = pool.pop()
+            empty_database(
+                with_database(self.admin_url, name), with_database(self.admin_url, template)
+            )
+        else:
+            name = f"refex_t{RUN_ID}_{service}_{uuid.uuid4().hex[:12]}"
+            create_database(self.admin_url, name, template=template)
+        (self.kept if keep else self.created).append((service, name))
         return asyncpg_url(with_database(self.admin_url, name))
 
+    def release(self, url: str) -> None:
+        """Give a kept database back to the pool."""
+        for entry in list(self.kept):
+            if url.endswith("/" + entry[1]):
+                self.kept.remove(entry)
+                self.pool.setdefault(entry[0], []).append(entry[1])
+
     def drop_created(self) -> None:
-        """Drop the per-test PostgreSQL databases made so far."""
+        """Give the per-test PostgreSQL databases back to the pool (emptied on reuse)."""
         while self.created:
+            service, name = self.created.pop()
+            self.pool.setdefault(service, []).append(name)
+
+    def drop_all(self) -> None:
+        """Drop every database this run made."""
+        self.drop_created()
+        names = [n for names in self.pool.values() for n in names] + [n for _, n in self.kept]
+        for name in names:
             assert self.admin_url is not None
-            drop_database(self.admin_url, self.created.pop())
+            drop_database(self.admin_url, name)
+        self.pool.clear()
+        self.kept.clear()
 
     def drop_templates(self) -> None:
         """Drop the PostgreSQL templates at the end of the run."""
@@ -95,7 +132,7 @@ def database_factory(
 ) -> Iterator[DatabaseFactory]:
     factory = DatabaseFactory(tmp_path_factory.mktemp("databases"), postgres_admin_url)
     yield factory
-    factory.drop_created()
+    factory.drop_all()
     factory.drop_templates()
 
 

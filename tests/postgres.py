@@ -85,3 +85,35 @@ def create_database(admin_url: str, name: str, template: str | None = None) -> N
 def drop_database(admin_url: str, name: str) -> None:
     """Drop database `name`, closing whatever still uses it."""
     run_sync(lambda: _execute(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def _reset_to(url: str, template_url: str) -> None:
+    """Empty every table, then put back the rows the migrations wrote (as in the template)."""
+    source = await asyncpg.connect(template_url, timeout=10)
+    target = await asyncpg.connect(url, timeout=10)
+    try:
+        tables = [
+            row["tablename"]
+            for row in await target.fetch(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                "AND tablename <> 'alembic_version'"
+            )
+        ]
+        if not tables:
+            return
+        names = ", ".join(f'"{t}"' for t in tables)
+        await target.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+        for table in tables:
+            rows = await source.fetch(f'SELECT * FROM "{table}"')
+            if rows:
+                await target.copy_records_to_table(
+                    table, records=[tuple(r) for r in rows], columns=list(rows[0].keys())
+                )
+    finally:
+        await source.close()
+        await target.close()
+
+
+def empty_database(url: str, template_url: str) -> None:
+    """Return the database at `url` to the state of `template_url` (freshly migrated)."""
+    run_sync(lambda: _reset_to(url, template_url))

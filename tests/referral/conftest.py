@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,7 +12,6 @@ import httpx
 import orjson
 import pytest
 from pydantic import SecretStr
-from services.directory.seed import seed_demo
 
 from services.consent.app import create_app as create_consent
 from services.consent.settings import ConsentSettings
@@ -25,6 +24,7 @@ from services.referral.settings import ReferralSettings
 from shared.demo import DEMO_KEYS_DIR, HEALTH_PROVIDER_ORG, HOST_OFFICE_ORG, PLATFORM_ORG
 from shared.http import StaticToken
 from shared.testing import TokenMinter
+from tests.directory.conftest import SeededDatabases
 
 
 @dataclass
@@ -48,6 +48,20 @@ class Exchange:
         return key
 
 
+SHARED_DIRECTORY: dict[str, str] = {}
+
+
+@pytest.fixture(scope="session")
+def seeded_directories(
+    tmp_path_factory: pytest.TempPathFactory, postgres_admin_url: str | None
+) -> Iterator[SeededDatabases]:
+    """The demo directory seeded once per backend; each test gets a copy."""
+    databases = SeededDatabases(tmp_path_factory.mktemp("seeded"), postgres_admin_url)
+    yield databases
+    SHARED_DIRECTORY.clear()
+    databases.drop(templates=True)
+
+
 @pytest.fixture
 async def exchange(
     test_settings: Callable[..., Any],
@@ -55,10 +69,14 @@ async def exchange(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     in_process: Any,
+    seeded_directories: SeededDatabases,
+    backend: str,
 ) -> AsyncIterator[Exchange]:
-    monkeypatch.chdir(tmp_path)  # demo keys land under this test's var/
-    directory_settings = test_settings(DirectorySettings)
-    await seed_demo(directory_settings)
+    # Referral tests never change the directory, so one seeded copy per backend serves all.
+    if backend not in SHARED_DIRECTORY:
+        SHARED_DIRECTORY[backend] = seeded_directories.fresh(backend)
+    directory_settings = test_settings(DirectorySettings, database_url=SHARED_DIRECTORY[backend])
+    monkeypatch.chdir(seeded_directories.root)  # where the seed left the demo private keys
     directory_app = create_directory(directory_settings)
     consent_app = create_consent(test_settings(ConsentSettings))
     service_token = StaticToken(
