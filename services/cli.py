@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
+from functools import partial
 from types import FrameType
 from typing import Annotated, Any
 
@@ -25,7 +26,7 @@ from services.demo import demo
 from services.directory import commands as directory_commands
 from services.gateway import commands as gateway_commands
 from services.referral import commands as referral_commands
-from services.stack import DEFAULT_PORTS, SERVICE_NAMES, Stack, StackError
+from services.stack import DEFAULT_PORTS, SERVICE_NAMES, Stack, StackError, fork_call
 from shared.demo import DEMO_CLIENTS_FILE, SERVICE_CLIENTS_FILE
 from shared.settings import ServiceSettings, describe_settings_error
 
@@ -206,6 +207,37 @@ PRELOAD = (
 )
 
 
+def _migrate_and_seed(*, run_migrations: bool, seed_demo: bool) -> int:
+    """Migrate and seed as asked; return the exit code."""
+    try:
+        if run_migrations:
+            migrate(service=None)
+        if seed_demo:
+            seed(only=None)
+    except typer.Exit as stop:
+        return stop.exit_code
+    return 0
+
+
+def _prepare(*, run_migrations: bool, seed_demo: bool, fork: bool) -> None:
+    """Migrate and seed; when forking, in a child while this process imports the services."""
+    setup = partial(_migrate_and_seed, run_migrations=run_migrations, seed_demo=seed_demo)
+    if not fork:
+        code = setup()
+    else:
+        child = fork_call(setup) if run_migrations or seed_demo else None
+        try:
+            for module in PRELOAD:
+                importlib.import_module(module)
+            code = child.wait() if child else 0
+        finally:
+            if child and child.poll() is None:
+                child.kill()
+                child.wait()
+    if code:
+        raise typer.Exit(code)
+
+
 def _serve_forked(service: str, port: int) -> int:
     """Run `service` in a child forked by `refex up`; its database was checked before."""
     try:
@@ -263,24 +295,18 @@ def up(
 ) -> None:
     """Start the four services (gateway on 8000), wait until ready, stop all on Ctrl-C."""
     started = time.monotonic()
-    if run_migrations:
-        migrate(service=None)
-    if seed_demo:
-        seed(only=None)
-
     ports = {
         name: int(os.environ.get(f"REFEX_{name.upper()}_PORT", port))
         for name, port in DEFAULT_PORTS.items()
     }
-    env = _with_service_clients(dict(os.environ))
-    stack = Stack(ports=ports, env=env, runner=_serve_forked if fork else None)
+    stack = Stack(ports=ports, runner=_serve_forked if fork else None)
     signal.signal(signal.SIGTERM, _raise_stop)
     try:
         stack.check_ports()
+        _prepare(run_migrations=run_migrations, seed_demo=seed_demo, fork=fork)
         for settings in [load_settings(name) for name in SERVICE_NAMES]:
             _check_database(settings)
-        for module in PRELOAD if fork else ():
-            importlib.import_module(module)
+        stack.env = _with_service_clients(dict(os.environ))
         stack.start()
         stack.wait_ready(ready_timeout)
         _print_welcome(ports, time.monotonic() - started)

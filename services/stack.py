@@ -83,10 +83,12 @@ class ForkedProcess:
         self.send_signal(signal.SIGKILL)
 
 
-def fork_service(
-    runner: ServiceRunner, name: str, port: int, env: Mapping[str, str], output: IO[bytes] | None
+def fork_call(
+    function: Callable[[], int],
+    env: Mapping[str, str] | None = None,
+    output: IO[bytes] | None = None,
 ) -> ForkedProcess:
-    """Run `runner(name, port)` in a forked child with `env` as its environment."""
+    """Run `function` in a forked child; its return value becomes the exit code."""
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()
@@ -99,9 +101,10 @@ def fork_service(
         if output is not None:
             os.dup2(output.fileno(), sys.stdout.fileno())
             os.dup2(output.fileno(), sys.stderr.fileno())
-        os.environ.clear()
-        os.environ.update(env)
-        code = runner(name, port)
+        if env is not None:
+            os.environ.clear()
+            os.environ.update(env)
+        code = function()
     except SystemExit as stop:
         code = 0 if stop.code is None else stop.code if isinstance(stop.code, int) else 1
     except BaseException:
@@ -203,7 +206,8 @@ class Stack:
             self._logs.append(output)
         if self.runner is not None:
             port = self.ports[name]
-            self.processes[name] = fork_service(self.runner, name, port, env, output)
+            runner = self.runner
+            self.processes[name] = fork_call(lambda: runner(name, port), env, output)
             return
         command = [
             sys.executable,

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
-import selectors
+import queue
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -84,18 +85,19 @@ def is_running(pid: int) -> bool:
 def read_until(process: subprocess.Popen[str], marker: str, timeout: float) -> str:
     """Read `process`'s stdout until a line holds `marker`; fail with what it printed."""
     assert process.stdout is not None
+    lines_read: queue.Queue[str] = queue.Queue()
+    threading.Thread(
+        target=lambda: [lines_read.put(line) for line in process.stdout or ()], daemon=True
+    ).start()
     seen: list[str] = []
-    with selectors.DefaultSelector() as selector:
-        selector.register(process.stdout, selectors.EVENT_READ)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if selector.select(timeout=0.2):
-                line = process.stdout.readline()
-                seen.append(line)
-                if marker in line:
-                    return "".join(seen)
-                if not line and process.poll() is not None:
-                    break
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            seen.append(lines_read.get(timeout=0.2))
+        except queue.Empty:
+            continue
+        if marker in seen[-1]:
+            return "".join(seen)
     raise AssertionError(f"no {marker!r} within {timeout} s; printed: {''.join(seen)}")
 
 
