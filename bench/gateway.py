@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
 import sys
 import tempfile
 import time
@@ -156,14 +157,32 @@ async def get_token(gateway_url: str, client_id: str, secret: str) -> str:
         return str(response.json()["access_token"])
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def measure(
-    url: str, headers: dict[str, str], concurrency: int, seconds: float, repeats: int
+    url: str,
+    headers: dict[str, str],
+    concurrency: int,
+    seconds: float,
+    repeats: int,
+    gateway_pid: int | None = None,
 ) -> dict[str, float]:
+    """Median figures over `repeats` runs, plus the gateway's CPU per request if given."""
+    cpu_before = cpu_seconds(gateway_pid) if gateway_pid else 0.0
     runs = [
         await run_load(get_request(url, headers), concurrency=concurrency, seconds=seconds)
         for _ in range(repeats)
     ]
-    return median_of(runs)
+    result = median_of(runs)
+    if gateway_pid:
+        # Includes the warm-up requests, which run_load does not count: an upper bound.
+        used = cpu_seconds(gateway_pid) - cpu_before
+        result["gateway_cpu_ms_per_req"] = round(1000 * used / sum(r.requests for r in runs), 3)
+    return result
 
 
 def main() -> None:
@@ -206,7 +225,11 @@ def main() -> None:
             gateway = start("gateway_app", ports["gateway"], gateway_db, kek, upstream_url, variant)
             processes.append(gateway)
             rows.extend(
-                asyncio.run(compare(variant, upstream_url, gateway_url, headers, seconds, repeats))
+                asyncio.run(
+                    compare(
+                        variant, upstream_url, gateway_url, headers, seconds, repeats, gateway.pid
+                    )
+                )
             )
     finally:
         for process in processes:
@@ -223,6 +246,7 @@ async def compare(
     headers: dict[str, str],
     seconds: float,
     repeats: int,
+    gateway_pid: int,
 ) -> list[dict[str, Any]]:
     """Direct and through-gateway at 1 and 32 connections, interleaved."""
     rows = []
@@ -231,7 +255,8 @@ async def compare(
             ("direct", upstream_url, PATH),
             ("gateway", gateway_url, f"/api/v1/directory{PATH}"),
         ):
-            result = await measure(f"{base}{path}", headers, connections, seconds, repeats)
+            pid = gateway_pid if label == "gateway" else None
+            result = await measure(f"{base}{path}", headers, connections, seconds, repeats, pid)
             if result["errors"]:
                 raise RuntimeError(f"{variant} {label}: {result['errors']} failed requests")
             rows.append({"client": variant, "path": label, "connections": connections, **result})

@@ -7,22 +7,23 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
-from starlette.routing import Mount
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.gateway import api
 from services.gateway.docs import install_docs
 from services.gateway.keys import KeyEncryptionKeyError, KeyRing, load_kek
 from services.gateway.openapi import OpenApiCatalog
-from services.gateway.proxy import API_PREFIX, GatewayProxy
+from services.gateway.proxy import API_PREFIX, GatewayProxy, PrefixDispatch, ProblemBoundary
 from services.gateway.ratelimit import build_rate_limiter
 from services.gateway.settings import GatewaySettings
 from services.gateway.upstream import ProxyClient, build_proxy_client
 from shared.app import build_service_app
 from shared.auth import StaticJwks, TokenVerifier
+from shared.middleware import RequestContextMiddleware
 from shared.vocabulary import Role
 
 logger = logging.getLogger("refex.gateway")
@@ -139,9 +140,26 @@ def create_app(
     app.include_router(api.router)
     install_docs(app)
 
+    _install_fast_proxy(app)
+    return app
+
+
+def _install_fast_proxy(app: FastAPI) -> None:
+    """Serve /api/v1/... through the request-context middleware and the proxy alone."""
+
     async def proxy(scope: Scope, receive: Receive, send: Send) -> None:
         await app.state.proxy(scope, receive, send)
 
-    # First in the routing table: proxied calls are the hot path.
-    app.router.routes.insert(0, Mount(API_PREFIX, app=proxy))
-    return app
+    context = next(m for m in app.user_middleware if m.cls is RequestContextMiddleware)  # type: ignore[comparison-overlap]
+    options: dict[str, Any] = dict(context.kwargs)
+    proxied = RequestContextMiddleware(
+        ProblemBoundary(proxy),
+        metrics=options["metrics"],
+        max_body_bytes=options["max_body_bytes"],
+    )
+    build_framework_stack = app.build_middleware_stack
+
+    def build_middleware_stack() -> ASGIApp:
+        return PrefixDispatch(f"{API_PREFIX}/", proxied, build_framework_stack())
+
+    app.build_middleware_stack = build_middleware_stack  # type: ignore[method-assign]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
-from starlette.types import Receive, Scope, Send
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.gateway.errors import (
     HeadersTooLarge,
@@ -28,8 +30,9 @@ from services.gateway.upstream import (
     UpstreamReply,
 )
 from shared.auth import Principal, TokenVerifier
-from shared.errors import Unauthenticated
+from shared.errors import ServiceError, Unauthenticated, problem_response
 
+logger = logging.getLogger("refex.gateway.proxy")
 API_PREFIX = "/api/v1"
 # First external segment → (service, whether that segment is dropped upstream).
 ROUTES: dict[str, tuple[str, bool]] = {
@@ -285,3 +288,56 @@ class GatewayProxy:
             await send({"type": "http.response.body", "body": b""})
         finally:
             await reply.release()
+
+
+class ProblemBoundary:
+    """Answer a ServiceError raised before the response started as problem+json."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exception:
+            if started:
+                raise
+            error = exception if isinstance(exception, ServiceError) else ServiceError()
+            if error.status >= 500 and not isinstance(exception, UpstreamFailure | ServiceError):
+                logger.exception("unhandled error", extra={"error_type": type(exception).__name__})
+            response = problem_response(
+                status=error.status,
+                title=error.title,
+                slug=error.slug,
+                detail=error.detail,
+                request=Request(scope),
+                headers=error.headers,
+                **error.extensions,
+            )
+            await response(scope, receive, send)
+
+
+class PrefixDispatch:
+    """Send /api/v1/... straight to the proxy stack, everything else to the FastAPI app.
+
+    Proxied calls are the hot path; they skip the framework's exception, body-limit and
+    routing layers, which they do not use.
+    """
+
+    def __init__(self, prefix: str, proxied: ASGIApp, other: ASGIApp) -> None:
+        self.prefix = prefix
+        self.proxied = proxied
+        self.other = other
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(self.prefix):
+            await self.proxied(scope, receive, send)
+        else:
+            await self.other(scope, receive, send)

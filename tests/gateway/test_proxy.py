@@ -159,6 +159,16 @@ class TestForwarding:
         assert "upstream-made-this-up" not in response.headers.get_list("x-request-id")
 
 
+class TestObservability:
+    async def test_metrics_name_proxied_calls_by_route_template_only(self, env: Env) -> None:
+        await env.http.get(
+            "/api/v1/referrals/0192f0c4-7d1e-7cc3-9a55-3c1f2a3b4c5d", headers=env.auth
+        )
+        text = (await env.http.get("/metrics")).text
+        assert 'route="/api/v1/referrals/{path}"' in text
+        assert "0192f0c4-7d1e" not in text
+
+
 class TestAuthenticationAtTheGateway:
     async def test_no_token_is_401_and_nothing_reaches_the_service(self, env: Env) -> None:
         response = await env.http.get("/api/v1/referrals")
