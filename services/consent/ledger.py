@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import func, insert, select, tuple_, update
+from sqlalchemy import func, insert, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.consent import merkle
@@ -16,6 +16,21 @@ from services.consent.models import LedgerEntry, LedgerNode, LedgerState, TreeHe
 from services.consent.signing import TreeHeadSigner
 
 STATE_ROW = 1
+# One round trip for the whole append on PostgreSQL (the hot statement of every write).
+APPEND_POSTGRESQL = text(
+    """
+    WITH new_nodes AS (
+        INSERT INTO ledger_node (level, position, hash)
+        SELECT * FROM unnest(
+            CAST(:levels AS integer[]), CAST(:positions AS bigint[]), CAST(:hashes AS bytea[])
+        )
+    ), new_entry AS (
+        INSERT INTO ledger_entry ("index", event_type, appended_at, retain_until, body)
+        VALUES (:index, :event_type, :appended_at, :retain_until, :body)
+    )
+    UPDATE ledger_state SET size = :size, frontier = :frontier WHERE id = 1
+    """
+)
 
 
 def canonical_json(value: Any) -> bytes:
@@ -74,26 +89,42 @@ class Ledger:
         index = self._range.size
         body = event_body(index=index, event_type=event_type, occurred_at=at, data=data)
         nodes = self._range.append(merkle.leaf_hash(body))
+        values = {
+            "index": index,
+            "event_type": event_type,
+            "appended_at": at,
+            "retain_until": at + timedelta(days=retain_days),
+            "body": body,
+            "size": self._range.size,
+            "frontier": b"".join(self._range.hashes),
+        }
+        if self._session.get_bind().dialect.name == "postgresql":
+            await self._session.execute(
+                APPEND_POSTGRESQL,
+                {
+                    **values,
+                    "levels": [lv for lv, _, _ in nodes],
+                    "positions": [pos for _, pos, _ in nodes],
+                    "hashes": [h for _, _, h in nodes],
+                },
+            )
+        else:
+            await self._write(values, nodes)
+        return index
+
+    async def _write(self, values: dict[str, Any], nodes: list[tuple[int, int, bytes]]) -> None:
         session = self._session
         await session.execute(
             insert(LedgerNode),
             [{"level": lv, "position": pos, "hash": h} for lv, pos, h in nodes],
         )
-        await session.execute(
-            insert(LedgerEntry).values(
-                index=index,
-                event_type=event_type,
-                appended_at=at,
-                retain_until=at + timedelta(days=retain_days),
-                body=body,
-            )
-        )
+        entry = {k: values[k] for k in ("index", "event_type", "appended_at", "retain_until")}
+        await session.execute(insert(LedgerEntry).values(**entry, body=values["body"]))
         await session.execute(
             update(LedgerState)
             .where(LedgerState.id == STATE_ROW)
-            .values(size=self._range.size, frontier=b"".join(self._range.hashes))
+            .values(size=values["size"], frontier=values["frontier"])
         )
-        return index
 
 
 async def ledger_size(session: AsyncSession) -> int:

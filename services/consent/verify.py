@@ -9,16 +9,18 @@ the consistency proof between consecutive tree heads.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+import hashlib
 import itertools
 from collections import defaultdict
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from services.consent import merkle
@@ -183,115 +185,198 @@ def _check_signatures(heads: list[Head], trusted_key: bytes | None, report: Repo
             report.add(0, f"{head.source} of the empty tree has a wrong root")
 
 
+Fetch = Callable[[str], Awaitable[Sequence[Sequence[Any]]]]
+
+
+async def _fetcher(connection: AsyncConnection) -> Fetch:
+    """Return a raw row reader: asyncpg directly on PostgreSQL (verification reads every row)."""
+    one_at_a_time = asyncio.Lock()  # the prefetch and the slow paths share one connection
+    if connection.dialect.name == "postgresql":
+        raw = await connection.get_raw_connection()
+        driver: Any = raw.driver_connection
+
+        async def through_asyncpg(sql: str) -> Sequence[Sequence[Any]]:
+            async with one_at_a_time:
+                rows: Sequence[Sequence[Any]] = await driver.fetch(sql)
+            return rows
+
+        return through_asyncpg
+
+    async def through_sqlalchemy(sql: str) -> Sequence[Sequence[Any]]:
+        async with one_at_a_time:
+            return (await connection.exec_driver_sql(sql)).all()
+
+    return through_sqlalchemy
+
+
+# Only integers computed here are formatted into these statements, never input.
+LEAVES_SQL = (
+    'SELECT n.position, n.hash, e."index" IS NOT NULL, e.body, e.purged_at IS NOT NULL, '
+    "e.purged_at < e.retain_until "
+    'FROM ledger_node n LEFT JOIN ledger_entry e ON e."index" = n.position '
+    'AND e."index" >= {start} AND e."index" < {end} '
+    "WHERE n.level = 0 AND n.position >= {start} AND n.position < {end} ORDER BY n.position"
+)
+BODY_SQL = 'SELECT body FROM ledger_entry WHERE "index" = {index}'
+NODES_SQL = "SELECT {columns} FROM ledger_node WHERE {ranges} ORDER BY level, position"
+
+
+def _leaves_sql(start: int, end: int) -> str:
+    return LEAVES_SQL.format(start=int(start), end=int(end))
+
+
+def _nodes_sql(start: int, end: int, columns: str = "hash") -> str:
+    """Select the interior nodes completed by leaves [start, end), by level and position."""
+    ranges = " OR ".join(
+        f"(level = {level} AND position BETWEEN {low} AND {high})"
+        for level, low, high in _node_ranges(start, end)
+    )
+    return NODES_SQL.format(columns=columns, ranges=ranges or "false")
+
+
+class _Tree:
+    """The right edge of the recomputed tree and, per level, the interior nodes of a chunk."""
+
+    def __init__(self) -> None:
+        self.stack: list[bytes] = []
+        self.created: list[list[bytes]] = []
+
+    def push(self, leaf: bytes, index: int) -> None:
+        level = 0
+        while index & 1:
+            leaf = hashlib.sha256(b"\x01" + self.stack.pop() + leaf).digest()
+            level += 1
+            if level > len(self.created):
+                self.created.append([])
+            self.created[level - 1].append(leaf)
+            index >>= 1
+        self.stack.append(leaf)
+
+    def root(self) -> bytes:
+        return merkle.fold(self.stack)
+
+    def take_created(self) -> list[bytes]:
+        """Return this chunk's interior nodes ordered by (level, position), and forget them."""
+        made = [value for level in self.created for value in level]
+        self.created = []
+        return made
+
+
 async def _walk(
     connection: AsyncConnection, size: int, heads: list[Head], report: Report
 ) -> merkle.CompactRange:
+    fetch = await _fetcher(connection)
     by_size: dict[int, list[Head]] = defaultdict(list)
     for head in heads:
         by_size[head.tree_size].append(head)
-    tree = merkle.CompactRange()
+    tree = _Tree()
     previous_head = 0
-    for start in range(0, size, CHUNK):
+    starts = range(0, size, CHUNK)
+    pending = _prefetch(fetch, starts, 0, size)
+    for number, start in enumerate(starts):
         end = min(size, start + CHUNK)
-        leaves, entries, nodes = await _chunk(connection, start, end)
-        for index in range(start, end):
-            leaf = _check_entry(index, leaves.get(index), entries.get(index), report)
-            for level, position, value in tree.append(leaf)[1:]:
-                if nodes.get((level, position)) != value:
-                    first, last = position << level, ((position + 1) << level) - 1
-                    report.add(
-                        first,
-                        f"entries {first}-{last}: the stored tree node (level {level}) differs "
-                        "from the recomputed one: a leaf hash or tree node was rewritten",
-                        last=last,
-                    )
-            for head in by_size.get(index + 1, []):
-                if head.root_hash != tree.root():
-                    report.add(
-                        previous_head,
-                        f"{head.source} (size {head.tree_size}) does not match the entries: "
-                        f"something in entries {previous_head}-{index} changed after signing",
-                        last=index,
-                    )
-            if index + 1 in by_size:
-                previous_head = index + 1
-    return tree
+        rows, stored_nodes = await pending
+        pending = _prefetch(fetch, starts, number + 1, size)
+        expected = start
+        for position, leaf, recorded, body, purged, early in rows:
+            while expected < position:
+                tree.push(await _missing_leaf(fetch, expected, report), expected)
+                expected += 1
+            if body is not None:
+                if hashlib.sha256(b"\x00" + body).digest() != leaf:
+                    report.add(position, _mismatch_reason(position, bytes(body)))
+            else:
+                _check_bodiless(position, bool(recorded), bool(purged), bool(early), report)
+            tree.push(bytes(leaf), position)
+            expected += 1
+            if position + 1 in by_size:
+                _check_heads(by_size[position + 1], tree.root(), previous_head, report)
+                previous_head = position + 1
+        while expected < end:
+            tree.push(await _missing_leaf(fetch, expected, report), expected)
+            expected += 1
+        made = tree.take_created()
+        if stored_nodes != made:
+            await _locate_bad_nodes(fetch, start, end, made, report)
+    await pending
+    return merkle.CompactRange(size, tree.stack)
 
 
-async def _chunk(
-    connection: AsyncConnection, start: int, end: int
-) -> tuple[dict[int, bytes], dict[int, Any], dict[merkle.NodeId, bytes]]:
-    leaf_rows = await connection.execute(
-        select(LedgerNode.position, LedgerNode.hash).where(
-            LedgerNode.level == 0, LedgerNode.position >= start, LedgerNode.position < end
-        )
-    )
-    entry_rows = await connection.execute(
-        select(
-            LedgerEntry.index.label("position"),
-            LedgerEntry.body,
-            LedgerEntry.purged_at,
-            LedgerEntry.retain_until,
-        ).where(LedgerEntry.index >= start, LedgerEntry.index < end)
-    )
-    node_rows = await connection.execute(
-        select(LedgerNode.level, LedgerNode.position, LedgerNode.hash).where(
-            or_(*_completed_in(start, end))
-        )
-    )
-    return (
-        {row.position: bytes(row.hash) for row in leaf_rows},
-        {row.position: row for row in entry_rows},
-        {(row.level, row.position): bytes(row.hash) for row in node_rows},
-    )
+def _prefetch(
+    fetch: Fetch, starts: range, number: int, size: int
+) -> asyncio.Future[tuple[Sequence[Sequence[Any]], list[bytes]]]:
+    """Start reading chunk `number` while the previous one is being hashed."""
+
+    async def read() -> tuple[Sequence[Sequence[Any]], list[bytes]]:
+        if number >= len(starts):
+            return [], []
+        start = starts[number]
+        end = min(size, start + CHUNK)
+        rows = await fetch(_leaves_sql(start, end))
+        nodes = [bytes(row[0]) for row in await fetch(_nodes_sql(start, end))]
+        return rows, nodes
+
+    return asyncio.ensure_future(read())
 
 
-def _completed_in(start: int, end: int) -> list[Any]:
-    """Conditions selecting the interior nodes completed by leaves [start, end)."""
-    conditions = []
+def _check_heads(heads: list[Head], root: bytes, previous: int, report: Report) -> None:
+    for head in heads:
+        if head.root_hash != root:
+            last = head.tree_size - 1
+            report.add(
+                previous,
+                f"{head.source} (size {head.tree_size}) does not match the entries: "
+                f"something in entries {previous}-{last} changed after signing",
+                last=last,
+            )
+
+
+async def _missing_leaf(fetch: Fetch, index: int, report: Report) -> bytes:
+    """Report a missing leaf hash; carry on with the record's hash if the record exists."""
+    report.add(index, f"entry {index}: its leaf hash is missing from the tree")
+    rows = await fetch(BODY_SQL.format(index=int(index)))
+    body = rows[0][0] if rows else None
+    return merkle.leaf_hash(bytes(body)) if body is not None else merkle.EMPTY_ROOT
+
+
+def _check_bodiless(index: int, recorded: bool, purged: bool, early: bool, report: Report) -> None:
+    if not recorded:
+        report.add(index, f"entry {index}: its record is missing (deleted)")
+    elif not purged:
+        report.add(index, f"entry {index}: its body was removed without a retention purge")
+    else:
+        report.purged += 1
+        if early:
+            report.add(index, f"entry {index}: its body was purged before its retention ended")
+
+
+def _node_ranges(start: int, end: int) -> list[tuple[int, int, int]]:
+    """Return (level, first, last position) of the interior nodes completed by [start, end)."""
+    ranges = []
     for level in range(1, end.bit_length() + 1):
         # node (level, p) is completed by leaf (p + 1) * 2**level - 1
         low, high = ((start + (1 << level)) >> level) - 1, (end >> level) - 1
         if low <= high:
-            conditions.append(
-                and_(
-                    LedgerNode.level == level,
-                    LedgerNode.position >= low,
-                    LedgerNode.position <= high,
-                )
-            )
-    return conditions
+            ranges.append((level, low, high))
+    return ranges
 
 
-def _check_entry(index: int, leaf: bytes | None, entry: Any, report: Report) -> bytes:
-    """Check one entry; return the leaf hash to build the tree with."""
-    if leaf is None:
-        report.add(index, f"entry {index}: its leaf hash is missing from the tree")
-    if entry is None:
-        report.add(index, f"entry {index}: its record is missing (deleted)")
-        return leaf or merkle.EMPTY_ROOT
-    if entry.body is None:
-        _check_purge(index, entry.purged_at, entry.retain_until, report)
-        return leaf or merkle.EMPTY_ROOT
-    recomputed = merkle.leaf_hash(bytes(entry.body))
-    if leaf is not None and recomputed != leaf:
-        report.add(index, _mismatch_reason(index, bytes(entry.body)))
-    return leaf or recomputed
-
-
-def _check_purge(
-    index: int, purged_at: datetime | None, retain_until: datetime, report: Report
+async def _locate_bad_nodes(
+    fetch: Fetch, start: int, end: int, made: list[bytes], report: Report
 ) -> None:
-    if purged_at is None:
-        report.add(index, f"entry {index}: its body was removed without a retention purge")
-        return
-    report.purged += 1
-    if _aware(purged_at) < _aware(retain_until):
-        report.add(index, f"entry {index}: its body was purged before its retention ended")
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    """Name the stored interior nodes of a chunk that differ from the recomputed ones."""
+    stored = await fetch(_nodes_sql(start, end, "level, position, hash"))
+    found = {(int(level), int(position)): bytes(value) for level, position, value in stored}
+    ids = [(lv, p) for lv, low, high in _node_ranges(start, end) for p in range(low, high + 1)]
+    for (level, position), value in zip(ids, made, strict=True):
+        if found.get((level, position)) != value:
+            first, last = position << level, ((position + 1) << level) - 1
+            report.add(
+                first,
+                f"entries {first}-{last}: the stored tree node (level {level}) differs "
+                "from the recomputed one: a leaf hash or tree node was rewritten",
+                last=last,
+            )
 
 
 def _mismatch_reason(index: int, body: bytes) -> str:

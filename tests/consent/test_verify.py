@@ -237,3 +237,26 @@ class TestCommand:
             runner.invoke, cli, ["ledger", "verify", "--tree-head", str(tmp_path / "none.json")]
         )
         assert missing.exit_code == 2
+
+
+class TestChunks:
+    async def test_problems_are_named_across_chunk_boundaries(
+        self, filled: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from services.consent import verify as verify_module
+
+        monkeypatch.setattr(verify_module, "CHUNK", 4)
+        assert (await verify(filled)).ok
+        body = forged(await body_of(filled, 9), categories=["skills"])
+        await sql(filled, 'UPDATE ledger_entry SET body = :b WHERE "index" = 9', b=body)
+        await sql(
+            filled,
+            "UPDATE ledger_node SET hash = :h WHERE level = 0 AND position = 9",
+            h=merkle.leaf_hash(body),
+        )
+        await sql(filled, "DELETE FROM ledger_node WHERE level = 0 AND position = 6")
+        report = await verify(filled)
+        assert first_problem(report) == (6, "entry 6: its leaf hash is missing from the tree")
+        assert any(
+            p.reason.startswith("entries 8-9: the stored tree node") for p in report.problems
+        )
