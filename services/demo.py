@@ -114,7 +114,8 @@ def step_directory(journey: Journey) -> None:
         "admin", "GET", "directory/services/search", category="health", country="NG", limit=5
     )
     for hit in hits["items"]:
-        console.print(f"  {hit['id']}  {hit.get('name') or ''}")
+        names = hit.get("name") or {}
+        console.print(f"  {hit['id']}  {names.get('en') or next(iter(names.values()), '')}")
     agreement = journey.call(
         "admin",
         "GET",
