@@ -6,6 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Depends, Header, Query, Response
 
 from services.directory import repository, resolution, search
@@ -291,15 +292,22 @@ async def resolve_coordinator(
     "/services/search",
     tags=["services"],
     summary="Search services",
+    response_model=SearchPage,
     responses=problem_responses(400, 422),
 )
 async def search_services(
     session: SessionDep,
     _principal: Reader,
     params: Annotated[search.SearchParams, Depends(search.search_params)],
-) -> SearchPage:
-    """Find services by text, category, place, language, distance, intake and opening hours."""
-    return await search.search(session=session, params=params)
+) -> Response:
+    """Find services by text, category, place, language, distance, intake and opening hours.
+
+    Text matches every word (accents and case ignored) and ranks name matches first; `near`
+    with `radius_km` sorts nearest first. Follow `next_cursor` for the next page.
+    """
+    page = await search.search(session=session, params=params)
+    # The hot path: serialised once by orjson instead of re-validated against SearchPage.
+    return Response(orjson.dumps(page), media_type="application/json")
 
 
 @router.post(
