@@ -14,10 +14,12 @@ import typer
 from pydantic import SecretStr
 from pydantic.fields import FieldInfo
 
+from services.problem_docs import PROBLEMS_MD, current_problems_page
 from services.stack import SERVICE_NAMES
 from shared.settings import DEV_SECRET_PREFIX, ServiceSettings
 
-CONFIGURATION_MD = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
+DOCS_DIR = Path(__file__).resolve().parent.parent / "docs"
+CONFIGURATION_MD = DOCS_DIR / "configuration.md"
 SERVICE_ORDER = ("gateway", "directory", "consent", "referral")
 TYPE_NAMES: dict[Any, str] = {
     str: "text",
@@ -134,17 +136,26 @@ def current_page() -> str:
     return render({name: settings_class(name) for name in SERVICE_ORDER})
 
 
+def generated_pages(docs_dir: Path) -> dict[Path, str]:
+    """Every generated reference page under `docs_dir`, with its current content."""
+    return {
+        docs_dir / CONFIGURATION_MD.name: current_page(),
+        docs_dir / PROBLEMS_MD.name: current_problems_page(),
+    }
+
+
 def config_docs(
-    check: Annotated[bool, typer.Option("--check", help="Only check it is up to date.")] = False,
-    output: Annotated[Path, typer.Option(help="Where to write the page.")] = CONFIGURATION_MD,
+    check: Annotated[bool, typer.Option("--check", help="Only check they are up to date.")] = False,
+    docs_dir: Annotated[Path, typer.Option(help="Where to write the pages.")] = DOCS_DIR,
 ) -> None:
-    """Write docs/configuration.md (every variable, type, default) from the settings classes."""
-    page = current_page()
+    """Write docs/configuration.md and docs/problems.md from the code."""
+    pages = generated_pages(docs_dir)
+    stale = [path for path, page in pages.items() if not path.exists() or path.read_text() != page]
     if check:
-        if not output.exists() or output.read_text() != page:
-            typer.echo(f"{output} is out of date: run `refex config-docs`", err=True)
-            raise typer.Exit(1)
-        return
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(page)
-    typer.echo(f"wrote {output}")
+        for path in stale:
+            typer.echo(f"{path} is out of date: run `refex config-docs`", err=True)
+        raise typer.Exit(1 if stale else 0)
+    docs_dir.mkdir(parents=True, exist_ok=True)
+    for path in stale:
+        path.write_text(pages[path])
+        typer.echo(f"wrote {path}")
