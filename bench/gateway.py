@@ -234,6 +234,8 @@ def main() -> None:
     finally:
         for process in processes:
             stop(process)
+    for row in rows:
+        row.setdefault("gateway_cpu_ms_per_req", "-")
     targets, notes = summarise(rows)
     path = report("gateway", targets, rows, notes)
     print(f"wrote {path}")

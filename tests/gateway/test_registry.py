@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -10,10 +11,11 @@ from fastapi import FastAPI
 from joserfc import jwt
 from joserfc.jwk import ECKey, KeySet
 from pydantic import SecretStr
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from services.gateway.app import create_app
 from services.gateway.models import ApiClient, SigningKey
+from shared.clock import utcnow
 from shared.demo import HEALTH_PROVIDER_ORG, PLATFORM_ORG
 from tests.gateway.conftest import SettingsFactory, admin_headers, get_token, register
 
@@ -197,6 +199,22 @@ class TestSigningKeys:
             (new_kid, True, True),
             (old_kid, False, False),
         ]
+
+    async def test_a_rotated_out_key_leaves_the_jwks_after_the_overlap(
+        self, gateway: Gateway
+    ) -> None:
+        http, app = gateway
+        old_kid = app.state.keys.current_kid
+        new_kid = await app.state.keys.rotate()
+        async with app.state.db.sessionmaker.begin() as session:
+            await session.execute(
+                update(SigningKey)
+                .where(SigningKey.kid == old_kid)
+                .values(retire_at=utcnow() - timedelta(seconds=1))
+            )
+        await app.state.keys.load()
+        published = {k["kid"] for k in (await http.get("/.well-known/jwks.json")).json()["keys"]}
+        assert published == {new_kid}
 
     async def test_private_keys_are_stored_encrypted(self, gateway: Gateway) -> None:
         _, app = gateway
