@@ -71,11 +71,14 @@ def _serve(kind: str, port: int, database_url: str, jwks_file: str) -> None:
             log_level="WARNING",
         )
         app = create_app(settings)
-    uvicorn.run(app, host="127.0.0.1", port=port, log_config=None, access_log=False,
-                log_level="warning")
+    uvicorn.run(
+        app, host="127.0.0.1", port=port, log_config=None, access_log=False, log_level="warning"
+    )
 
 
-def start(kind: str, port: int, database_url: str = "", jwks_file: str = "") -> multiprocessing.Process:
+def start(
+    kind: str, port: int, database_url: str = "", jwks_file: str = ""
+) -> multiprocessing.Process:
     """Start a server process and wait until it answers."""
     process = multiprocessing.get_context("spawn").Process(
         target=_serve, args=(kind, port, database_url, jwks_file), daemon=True
@@ -153,8 +156,15 @@ def postgres_available() -> bool:
     return run_sync(lambda: _reachable(LOCAL_POSTGRES_URL))
 
 
-def bench_one(backend: str, size: int, workdir: Path, jwks: Path, headers: dict[str, str],
-              seconds: float, repeats: int) -> list[dict[str, Any]]:
+def bench_one(
+    backend: str,
+    size: int,
+    workdir: Path,
+    jwks: Path,
+    headers: dict[str, str],
+    seconds: float,
+    repeats: int,
+) -> list[dict[str, Any]]:
     from services.stack import free_port
     from tests.postgres import drop_database
 
@@ -170,12 +180,19 @@ def bench_one(backend: str, size: int, workdir: Path, jwks: Path, headers: dict[
             request = rotating_get(base, variants, headers)
             unloaded = asyncio.run(measure(request, 1, min(seconds, 2.0), 1))
             loaded = asyncio.run(measure(request, CONCURRENCY, seconds, repeats))
-            rows.append({
-                "backend": backend, "services": size, "shape": shape,
-                "rps": loaded["rps"], "p50_ms": loaded["p50_ms"], "p99_ms": loaded["p99_ms"],
-                "unloaded_p50_ms": unloaded["p50_ms"], "errors": loaded["errors"] + unloaded["errors"],
-                "load_s": round(load_s, 1),
-            })
+            rows.append(
+                {
+                    "backend": backend,
+                    "services": size,
+                    "shape": shape,
+                    "rps": loaded["rps"],
+                    "p50_ms": loaded["p50_ms"],
+                    "p99_ms": loaded["p99_ms"],
+                    "unloaded_p50_ms": unloaded["p50_ms"],
+                    "errors": loaded["errors"] + unloaded["errors"],
+                    "load_s": round(load_s, 1),
+                }
+            )
     finally:
         stop(server)
         if name:
@@ -185,9 +202,16 @@ def bench_one(backend: str, size: int, workdir: Path, jwks: Path, headers: dict[
 
 def summarise(rows: list[dict[str, Any]], ping_rps: float) -> tuple[list[Target], list[str]]:
     """The DESIGN §13 targets at 100k on PostgreSQL."""
+
     def row(shape: str, size: int) -> dict[str, Any] | None:
-        return next((r for r in rows if r["backend"] == "postgresql" and r["shape"] == shape
-                     and r["services"] == size), None)
+        return next(
+            (
+                r
+                for r in rows
+                if r["backend"] == "postgresql" and r["shape"] == shape and r["services"] == size
+            ),
+            None,
+        )
 
     goals = {  # shape: (ratio, unloaded p50 ms, p50 100k / 1k or None)
         "category+country": (0.25, 1.0, 2.0),
@@ -200,10 +224,22 @@ def summarise(rows: list[dict[str, Any]], ping_rps: float) -> tuple[list[Target]
         big, small = row(shape, 100_000), row(shape, 1_000)
         if big is None:
             continue
-        targets.append(Target(f"{shape} 100k pg ratio to ping", big["rps"] / ping_rps, ratio, ">=", "x"))
-        targets.append(Target(f"{shape} 100k pg unloaded p50", big["unloaded_p50_ms"], p50, "<=", "ms"))
+        targets.append(
+            Target(f"{shape} 100k pg ratio to ping", big["rps"] / ping_rps, ratio, ">=", "x")
+        )
+        targets.append(
+            Target(f"{shape} 100k pg unloaded p50", big["unloaded_p50_ms"], p50, "<=", "ms")
+        )
         if growth and small:
-            targets.append(Target(f"{shape} p50 100k / 1k", big["unloaded_p50_ms"] / small["unloaded_p50_ms"], growth, "<=", "x"))
+            targets.append(
+                Target(
+                    f"{shape} p50 100k / 1k",
+                    big["unloaded_p50_ms"] / small["unloaded_p50_ms"],
+                    growth,
+                    "<=",
+                    "x",
+                )
+            )
         if shape == "text":
             targets.append(Target("text 100k pg p99 (16 clients)", big["p99_ms"], 30.0, "<=", "ms"))
     for r in rows:
@@ -211,7 +247,7 @@ def summarise(rows: list[dict[str, Any]], ping_rps: float) -> tuple[list[Target]
     notes = [
         f"ping: {ping_rps:.0f} requests/s at {CONCURRENCY} concurrent (same run, median)",
         "unloaded p50: one client; rps/p50/p99: 16 concurrent clients; limit=20 per page",
-        "text ranking ranks at most 1000 matches on PostgreSQL (services.directory.search.RANK_CAP)",
+        "text: PostgreSQL ranks at most 1000 matches (services.directory.search.RANK_CAP)",
     ]
     return targets, notes
 
@@ -224,8 +260,9 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="refex-bench-directory-"))
     minter = TokenMinter()
     jwks = minter.write_jwks(workdir / "jwks.json")
-    token = minter.token(roles=["host_office"], org="0192f000-0000-7000-8000-000000000001",
-                         lifetime_s=3600)
+    token = minter.token(
+        roles=["host_office"], org="0192f000-0000-7000-8000-000000000001", lifetime_s=3600
+    )
     headers = {"Authorization": f"Bearer {token}"}
     from services.stack import free_port
 

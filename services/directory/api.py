@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import orjson
 from fastapi import APIRouter, Depends, Header, Query, Response
+from pydantic import BaseModel
 
 from services.directory import repository, resolution, search
 from services.directory import service as directory
@@ -42,6 +43,7 @@ from shared.pagination import Page, PageParams, decode_cursor, encode_cursor, pa
 from shared.vocabulary import Purpose, ServiceCategory
 
 router = APIRouter()
+ReadT = TypeVar("ReadT", bound=BaseModel)
 
 READ_ROLES = (
     "admin",
@@ -81,7 +83,7 @@ def _page(rows: list[Any], read: type[Any], paging: PageParams) -> dict[str, Any
     return {"items": items, "next_cursor": encode_cursor([str(rows[-1].id)]) if full else None}
 
 
-def _tagged(response: Response, row: Any, read: type[Any]) -> Any:
+def _tagged(response: Response, row: Any, read: type[ReadT]) -> ReadT:
     response.headers["ETag"] = directory.etag(row)
     return read.model_validate(row, from_attributes=True)
 
@@ -121,7 +123,7 @@ async def create_organisation(
 ) -> OrganisationRead:
     """Register a partner organisation (admins only)."""
     org = await directory.create_organisation(session=session, org_in=org_in)
-    return _tagged(response, org, OrganisationRead)  # type: ignore[no-any-return]
+    return _tagged(response, org, OrganisationRead)
 
 
 @router.get(
@@ -137,7 +139,7 @@ async def get_organisation(
     org = await repository.get(session, Organisation, org_id)
     if org is None:
         raise OrganisationNotFound
-    return _tagged(response, org, OrganisationRead)  # type: ignore[no-any-return]
+    return _tagged(response, org, OrganisationRead)
 
 
 @router.patch(
@@ -158,7 +160,7 @@ async def update_organisation(
     org = await directory.update_organisation(
         session=session, principal=principal, org_id=org_id, org_in=org_in, if_match=if_match
     )
-    return _tagged(response, org, OrganisationRead)  # type: ignore[no-any-return]
+    return _tagged(response, org, OrganisationRead)
 
 
 @router.delete(
@@ -322,7 +324,7 @@ async def create_service(
 ) -> ServiceRead:
     """Register a service offered by an organisation (admins only)."""
     service = await directory.create_service(session=session, service_in=service_in)
-    return _tagged(response, service, ServiceRead)  # type: ignore[no-any-return]
+    return _tagged(response, service, ServiceRead)
 
 
 @router.get(
@@ -336,7 +338,7 @@ async def get_service(
 ) -> ServiceRead:
     """Return one service with its ETag."""
     service = await directory.get_service(session=session, service_id=service_id)
-    return _tagged(response, service, ServiceRead)  # type: ignore[no-any-return]
+    return _tagged(response, service, ServiceRead)
 
 
 @router.patch(
@@ -361,7 +363,7 @@ async def update_service(
         service_in=service_in,
         if_match=if_match,
     )
-    return _tagged(response, service, ServiceRead)  # type: ignore[no-any-return]
+    return _tagged(response, service, ServiceRead)
 
 
 @router.delete(
@@ -435,7 +437,7 @@ async def create_focal_point(
     focal_point = await directory.create_focal_point(
         session=session, principal=principal, focal_in=focal_in
     )
-    return _tagged(response, focal_point, FocalPointRead)  # type: ignore[no-any-return]
+    return _tagged(response, focal_point, FocalPointRead)
 
 
 @router.get(
@@ -449,7 +451,7 @@ async def get_focal_point(
 ) -> FocalPointRead:
     """Return one focal point with its ETag."""
     focal_point = await directory.get_focal_point(session=session, focal_point_id=focal_point_id)
-    return _tagged(response, focal_point, FocalPointRead)  # type: ignore[no-any-return]
+    return _tagged(response, focal_point, FocalPointRead)
 
 
 @router.patch(
@@ -474,7 +476,7 @@ async def update_focal_point(
         focal_in=focal_in,
         if_match=if_match,
     )
-    return _tagged(response, focal_point, FocalPointRead)  # type: ignore[no-any-return]
+    return _tagged(response, focal_point, FocalPointRead)
 
 
 @router.delete(
@@ -548,7 +550,7 @@ async def create_agreement(
 ) -> AgreementRead:
     """Register an agreement, or a new version with `series_id`; overlapping versions are 409."""
     agreement = await directory.create_agreement(session=session, agreement_in=agreement_in)
-    return _tagged(response, agreement, AgreementRead)  # type: ignore[no-any-return]
+    return _tagged(response, agreement, AgreementRead)
 
 
 @router.get(
@@ -564,7 +566,7 @@ async def get_agreement(
     agreement = await repository.get(session, Agreement, agreement_id)
     if agreement is None:
         raise AgreementNotFound
-    return _tagged(response, agreement, AgreementRead)  # type: ignore[no-any-return]
+    return _tagged(response, agreement, AgreementRead)
 
 
 @router.patch(
@@ -585,4 +587,4 @@ async def update_agreement(
     agreement = await directory.update_agreement(
         session=session, agreement_id=agreement_id, agreement_in=agreement_in, if_match=if_match
     )
-    return _tagged(response, agreement, AgreementRead)  # type: ignore[no-any-return]
+    return _tagged(response, agreement, AgreementRead)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 
@@ -102,7 +103,7 @@ async def _store(plan: object, *, partial: bool) -> list[object]:
         await database.dispose()
 
 
-def _report(accepted: int, rejected: list[object]) -> None:
+def _report(accepted: int, rejected: Sequence[object]) -> None:
     from services.directory.hsds import Rejection
 
     console.print(f"[green]accepted[/] {accepted} record(s), [red]rejected[/] {len(rejected)}")

@@ -25,20 +25,50 @@ BATCH = 2000
 CREATED_AT = datetime(2026, 1, 1, tzinfo=UTC)
 # country: (time zone, languages, [(admin area, city, lat, lon)])
 COUNTRIES: dict[str, tuple[str, list[str], list[tuple[str, str, float, float]]]] = {
-    "NG": ("Africa/Lagos", ["en", "yo", "ha"], [("NG-LA", "Lagos", 6.52, 3.38), ("NG-ED", "Benin City", 6.34, 5.60), ("NG-FC", "Abuja", 9.08, 7.40)]),
-    "SN": ("Africa/Dakar", ["fr", "wo"], [("SN-DK", "Dakar", 14.72, -17.47), ("SN-TH", "Thies", 14.79, -16.93)]),
-    "IQ": ("Asia/Baghdad", ["ar", "ku"], [("IQ-BG", "Baghdad", 33.32, 44.37), ("IQ-AR", "Erbil", 36.19, 44.01)]),
-    "GH": ("Africa/Accra", ["en", "tw"], [("GH-AA", "Accra", 5.60, -0.19), ("GH-AH", "Kumasi", 6.69, -1.62)]),
+    "NG": (
+        "Africa/Lagos",
+        ["en", "yo", "ha"],
+        [
+            ("NG-LA", "Lagos", 6.52, 3.38),
+            ("NG-ED", "Benin City", 6.34, 5.60),
+            ("NG-FC", "Abuja", 9.08, 7.40),
+        ],
+    ),
+    "SN": (
+        "Africa/Dakar",
+        ["fr", "wo"],
+        [("SN-DK", "Dakar", 14.72, -17.47), ("SN-TH", "Thies", 14.79, -16.93)],
+    ),
+    "IQ": (
+        "Asia/Baghdad",
+        ["ar", "ku"],
+        [("IQ-BG", "Baghdad", 33.32, 44.37), ("IQ-AR", "Erbil", 36.19, 44.01)],
+    ),
+    "GH": (
+        "Africa/Accra",
+        ["en", "tw"],
+        [("GH-AA", "Accra", 5.60, -0.19), ("GH-AH", "Kumasi", 6.69, -1.62)],
+    ),
     "GM": ("Africa/Banjul", ["en", "wo"], [("GM-B", "Banjul", 13.45, -16.58)]),
     "ML": ("Africa/Bamako", ["fr", "bm"], [("ML-BKO", "Bamako", 12.64, -8.00)]),
-    "AF": ("Asia/Kabul", ["ps", "fa"], [("AF-KAB", "Kabul", 34.53, 69.17), ("AF-HER", "Herat", 34.35, 62.20)]),
+    "AF": (
+        "Asia/Kabul",
+        ["ps", "fa"],
+        [("AF-KAB", "Kabul", 34.53, 69.17), ("AF-HER", "Herat", 34.35, 62.20)],
+    ),
     "ET": ("Africa/Addis_Ababa", ["am", "om"], [("ET-AA", "Addis Ababa", 9.03, 38.74)]),
     "SO": ("Africa/Mogadishu", ["so", "ar"], [("SO-BN", "Mogadishu", 2.05, 45.32)]),
     "ER": ("Africa/Asmara", ["ti", "ar"], [("ER-MA", "Asmara", 15.32, 38.93)]),
 }
 STAKEHOLDERS = (
-    "national_authority", "local_authority", "ngo", "private_sector",
-    "diaspora_organisation", "migrant_association", "international_organisation", "academia",
+    "national_authority",
+    "local_authority",
+    "ngo",
+    "private_sector",
+    "diaspora_organisation",
+    "migrant_association",
+    "international_organisation",
+    "academia",
 )
 WORDS = {
     "health": ["clinic", "primary care", "maternal health", "pharmacy", "hospital"],
@@ -54,7 +84,16 @@ WORDS = {
     "family_tracing": ["family tracing", "reunification", "restoring links"],
     "child_protection": ["child protection", "youth centre", "guardianship", "foster care"],
 }
-QUALIFIERS = ["community", "mobile", "regional", "women's", "youth", "returnee", "outreach", "central"]
+QUALIFIERS = [
+    "community",
+    "mobile",
+    "regional",
+    "women's",
+    "youth",
+    "returnee",
+    "outreach",
+    "central",
+]
 
 
 def _uuid(rng: random.Random) -> uuid.UUID:
@@ -63,7 +102,11 @@ def _uuid(rng: random.Random) -> uuid.UUID:
 
 def _schedule(zone: str, rng: random.Random) -> dict[str, Any]:
     start, end = rng.choice([("08:00", "16:00"), ("09:00", "17:00"), ("07:30", "15:30")])
-    days = ("sun", "mon", "tue", "wed", "thu") if zone == "Asia/Baghdad" else ("mon", "tue", "wed", "thu", "fri")
+    days = (
+        ("sun", "mon", "tue", "wed", "thu")
+        if zone == "Asia/Baghdad"
+        else ("mon", "tue", "wed", "thu", "fri")
+    )
     return {"timezone": zone, "weekly_hours": {d: [[start, end]] for d in days}, "holidays": []}
 
 
@@ -73,19 +116,38 @@ def _organisation(rng: random.Random, n: int) -> tuple[dict[str, Any], dict[str,
     area = rng.choice(places)
     org_id = _uuid(rng)
     org = {
-        "id": org_id, "name": {"en": f"{area[1]} {rng.choice(QUALIFIERS)} partner {n}"},
-        "description": {}, "stakeholder_type": rng.choice(STAKEHOLDERS),
-        "engagement_level": "communication", "host_office": False, "country": country,
-        "admin_areas": [area[0]], "languages": languages[:2], "website": None, "email": None,
-        "webhook_url": None, "coordination": None, "coordinator_org_id": None,
-        "row_version": 1, "created_at": CREATED_AT, "updated_at": CREATED_AT,
+        "id": org_id,
+        "name": {"en": f"{area[1]} {rng.choice(QUALIFIERS)} partner {n}"},
+        "description": {},
+        "stakeholder_type": rng.choice(STAKEHOLDERS),
+        "engagement_level": "communication",
+        "host_office": False,
+        "country": country,
+        "admin_areas": [area[0]],
+        "languages": languages[:2],
+        "website": None,
+        "email": None,
+        "webhook_url": None,
+        "coordination": None,
+        "coordinator_org_id": None,
+        "row_version": 1,
+        "created_at": CREATED_AT,
+        "updated_at": CREATED_AT,
     }
     focal = {
-        "id": _uuid(rng), "organisation_id": org_id, "service_id": None, "name": "Referral desk",
-        "role": None, "contact_channels": [], "schedule": _schedule(zone, rng),
-        "response_time_hours": rng.choice([8, 16, 24]), "backup_focal_point_id": None,
+        "id": _uuid(rng),
+        "organisation_id": org_id,
+        "service_id": None,
+        "name": "Referral desk",
+        "role": None,
+        "contact_channels": [],
+        "schedule": _schedule(zone, rng),
+        "response_time_hours": rng.choice([8, 16, 24]),
+        "backup_focal_point_id": None,
         "first_contact_categories": ["identity.basic", "contact"],
-        "row_version": 1, "created_at": CREATED_AT, "updated_at": CREATED_AT,
+        "row_version": 1,
+        "created_at": CREATED_AT,
+        "updated_at": CREATED_AT,
     }
     return org, focal
 
@@ -96,21 +158,35 @@ def _service(rng: random.Random, org: dict[str, Any]) -> dict[str, Any]:
     _zone, languages, places = COUNTRIES[country]
     area = next(p for p in places if p[0] == org["admin_areas"][0])
     label = f"{rng.choice(QUALIFIERS)} {rng.choice(WORDS[category])} {area[1]}"
-    description = f"{rng.choice(WORDS[category])} and {rng.choice(QUALIFIERS)} support for returnees"
+    description = (
+        f"{rng.choice(WORDS[category])} and {rng.choice(QUALIFIERS)} support for returnees"
+    )
     langs = sorted(set(rng.sample(languages, k=rng.randint(1, len(languages)))))
     lat = round(area[2] + rng.uniform(-0.5, 0.5), 5)
     lon = round(area[3] + rng.uniform(-0.5, 0.5), 5)
     return {
-        "id": _uuid(rng), "organisation_id": org["id"], "category": category,
-        "name": {"en": label.capitalize()}, "description": {"en": description.capitalize()},
-        "eligibility": None, "fees": None, "languages": langs,
-        "capacity": rng.randint(5, 200), "accepting_referrals": rng.random() < 0.8,
-        "country": country, "admin_areas": [area[0]],
+        "id": _uuid(rng),
+        "organisation_id": org["id"],
+        "category": category,
+        "name": {"en": label.capitalize()},
+        "description": {"en": description.capitalize()},
+        "eligibility": None,
+        "fees": None,
+        "languages": langs,
+        "capacity": rng.randint(5, 200),
+        "accepting_referrals": rng.random() < 0.8,
+        "country": country,
+        "admin_areas": [area[0]],
         "location": {"latitude": lat, "longitude": lon, "address": {"city": area[1]}},
-        "latitude": lat, "longitude": lon,
-        "search_name": search_text(label), "search_body": search_text(description),
-        "languages_key": list_key(langs), "areas_key": list_key([area[0]]),
-        "row_version": 1, "created_at": CREATED_AT, "updated_at": CREATED_AT,
+        "latitude": lat,
+        "longitude": lon,
+        "search_name": search_text(label),
+        "search_body": search_text(description),
+        "languages_key": list_key(langs),
+        "areas_key": list_key([area[0]]),
+        "row_version": 1,
+        "created_at": CREATED_AT,
+        "updated_at": CREATED_AT,
     }
 
 
@@ -159,7 +235,7 @@ async def _flush(session: Any, pending: dict[str, list[dict[str, Any]]]) -> None
 
 
 async def _copy(session: Any, table: str, rows: list[dict[str, Any]]) -> None:
-    """Bulk-load with PostgreSQL COPY (10× faster than INSERT at 100k rows)."""
+    """Bulk-load with PostgreSQL COPY (10x faster than INSERT at 100k rows)."""
     connection = await session.connection()
     raw = (await connection.get_raw_connection()).driver_connection
     columns = list(rows[0])

@@ -15,7 +15,7 @@ from __future__ import annotations
 import csv
 import gzip
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -58,7 +58,7 @@ IMPORTER = Principal(
     org_id="hsds-import",
     roles=frozenset({"admin"}),
     scopes=frozenset(),
-    token_id="hsds-import",
+    token_id="hsds-import",  # noqa: S106 (an id, not a secret)
     expires_at=0,
 )
 ORGANISATION_FIELDS = (
@@ -525,9 +525,9 @@ def _agreement_in(record: dict[str, Any]) -> AgreementCreate:
 
 
 async def _upsert(
-    session: AsyncSession, model: type[Base], row_id: uuid.UUID, values: dict[str, Any]
+    session: AsyncSession, model: type[Base], row_id: uuid.UUID | None, values: dict[str, Any]
 ) -> Any:
-    row = await repository.get(session, model, row_id)
+    row = None if row_id is None else await repository.get(session, model, row_id)
     if row is None:
         return None
     for key, value in values.items():
@@ -539,51 +539,38 @@ async def store(session: AsyncSession, plan: Plan, progress: Callable[[], None])
     """Upsert the plan by id; return records refused by refex rules (duplicates, overlaps...)."""
     refused: list[Rejection] = []
 
-    async def attempt(file: str, record_id: Any, action: Callable[[], Any]) -> None:
+    async def attempt(file: str, record_id: Any, action: Awaitable[None]) -> None:
         # The rules raise before anything is written, so a refused record leaves the session clean.
         try:
-            await action()
+            await action
         except ServiceError as error:
             refused.append(Rejection(file, 0, str(record_id), [error.detail]))
         progress()
 
     for org_in in plan.organisations:
-        await attempt(
-            "organizations.json", org_in.id, lambda o=org_in: _store_organisation(session, o)
-        )
+        await attempt("organizations.json", org_in.id, _store_organisation(session, org_in))
     for org_in in plan.organisations:
         if org_in.coordinator_org_id:
-            await _upsert(
-                session, Organisation, org_in.id, {"coordinator_org_id": org_in.coordinator_org_id}
-            )  # type: ignore[arg-type]
+            link = {"coordinator_org_id": org_in.coordinator_org_id}
+            await _upsert(session, Organisation, org_in.id, link)
     for org_id, key_in, status in plan.keys:
-        await attempt(
-            "organizations.json",
-            key_in.jwk.get("kid"),
-            lambda o=org_id, k=key_in, s=status: _store_key(session, o, k, s),
-        )
+        kid = key_in.jwk.get("kid")
+        await attempt("organizations.json", kid, _store_key(session, org_id, key_in, status))
     for service_in in plan.services:
-        await attempt(
-            "services.json", service_in.id, lambda s=service_in: _store_service(session, s)
-        )
+        await attempt("services.json", service_in.id, _store_service(session, service_in))
     for focal_in in sorted(plan.focal_points, key=lambda f: f.backup_focal_point_id is not None):
-        await attempt(
-            "organizations.json", focal_in.id, lambda f=focal_in: _store_focal_point(session, f)
-        )
+        await attempt("organizations.json", focal_in.id, _store_focal_point(session, focal_in))
     versions = dict(plan.agreement_versions)
     for agreement_in in sorted(plan.agreements, key=lambda a: versions.get(a.id, 1)):
-        await attempt(
-            "refex_agreements.json",
-            agreement_in.id,
-            lambda a=agreement_in: _store_agreement(session, a),
-        )
+        stored = _store_agreement(session, agreement_in)
+        await attempt("refex_agreements.json", agreement_in.id, stored)
     await session.flush()
     return refused
 
 
 async def _store_organisation(session: AsyncSession, org_in: OrganisationCreate) -> None:
     values = org_in.model_dump(mode="json", exclude={"id", "coordinator_org_id"})
-    if await _upsert(session, Organisation, org_in.id, values) is None:  # type: ignore[arg-type]
+    if await _upsert(session, Organisation, org_in.id, values) is None:
         await directory.create_organisation(
             session=session, org_in=org_in.model_copy(update={"coordinator_org_id": None})
         )
@@ -606,7 +593,7 @@ async def _store_service(session: AsyncSession, service_in: ServiceCreate) -> No
         Service,
         service_in.id,
         service_in.model_dump(mode="json", exclude={"id", "organisation_id"}),
-    )  # type: ignore[arg-type]
+    )
     if service is None:
         await directory.create_service(session=session, service_in=service_in)
     else:
@@ -619,7 +606,7 @@ async def _store_focal_point(session: AsyncSession, focal_in: FocalPointCreate) 
         mode="json", exclude={"id", "organisation_id", "service_id", "backup_focal_point_id"}
     )
     values["backup_focal_point_id"] = focal_in.backup_focal_point_id
-    if await _upsert(session, FocalPoint, focal_in.id, values) is None:  # type: ignore[arg-type]
+    if await _upsert(session, FocalPoint, focal_in.id, values) is None:
         await directory.create_focal_point(session=session, principal=IMPORTER, focal_in=focal_in)
 
 

@@ -36,7 +36,7 @@ async def page(
     filters: Sequence[Any] = (),
 ) -> list[Row]:
     """Return up to `limit` rows ordered by id, after the cursor id."""
-    id_column: Any = model.__table__.c.id  # type: ignore[attr-defined]
+    id_column: Any = model.__table__.c.id
     query = select(model).where(*filters).order_by(id_column).limit(limit)
     if after is not None:
         query = query.where(id_column > after)

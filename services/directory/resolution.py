@@ -42,7 +42,8 @@ def pick_focal_point(
         for fp in focal_points
         if fp.service_id is None and fp.organisation_id == service.organisation_id
     ]
-    chosen = (own or general or [None])[0]
+    candidates = own or general
+    chosen = candidates[0] if candidates else None
     backup = (
         by_id.get(chosen.backup_focal_point_id) if chosen and chosen.backup_focal_point_id else None
     )

@@ -11,6 +11,8 @@ earthdistance sphere). On PostgreSQL statements run on the asyncpg connection, p
 cached by asyncpg; `open_now` is a filter applied in Python on each fetched batch.
 """
 
+# ruff: noqa: S608 -- every value is a bound parameter; only fixed fragments and ints are formatted
+
 from __future__ import annotations
 
 import math
@@ -225,7 +227,8 @@ def _by_relevance(params: SearchParams, sql: Statement, offset: int, batch: int)
     match = sql.arg(" ".join(f'"{term}"' for term in terms))
     return (
         f"SELECT {HIT_COLUMNS} FROM (SELECT service_id, bm25(service_fts, 10.0, 1.0) AS rank "
-        f"FROM service_fts WHERE service_fts MATCH {match}) f JOIN service s ON s.id = f.service_id "
+        f"FROM service_fts WHERE service_fts MATCH {match}) f "
+        f"JOIN service s ON s.id = f.service_id "
         f"WHERE {_where(clauses)} ORDER BY f.rank, s.id LIMIT {batch} OFFSET {offset}"
     )
 
@@ -289,7 +292,7 @@ HIT_FIELDS = tuple(SearchHit.model_fields)
 
 
 def _hit(row: dict[str, Any], near: tuple[float, float] | None) -> dict[str, Any]:
-    hit = {key: row.get(key) for key in HIT_FIELDS}
+    hit: dict[str, Any] = {key: row.get(key) for key in HIT_FIELDS}
     for key in ("name", "admin_areas", "languages"):
         if isinstance(hit[key], str | bytes):
             hit[key] = orjson.loads(hit[key])

@@ -39,7 +39,7 @@ STEWARD = Principal(
     org_id=str(demo.ADMIN_ORG),
     roles=frozenset({"admin"}),
     scopes=frozenset(),
-    token_id="demo-seed",
+    token_id="demo-seed",  # noqa: S106 (an id, not a secret)
     expires_at=0,
 )
 AGREEMENTS_FROM = datetime(2026, 1, 1, tzinfo=UTC)
@@ -108,51 +108,162 @@ class DemoOrg:
 SN_COORDINATOR = demo_id("org:sn-coordination")
 C = ServiceCategory
 ORGANISATIONS: tuple[DemoOrg, ...] = (
-    DemoOrg(demo.HOST_OFFICE_ORG, "Return Counselling Office Berlin", "national_authority", None,
-            host_country=("DE", "DE-BE")),
-    DemoOrg(demo.SECOND_HOST_OFFICE_ORG, "Return Desk Rome", "local_authority", None,
-            host_country=("IT", "IT-RM")),
-    DemoOrg(demo.AUDITOR_ORG, "Data Protection Monitoring Office", "national_authority", None,
-            engagement="information", host_country=("DE", "DE-BE")),
-    DemoOrg(demo.ADMIN_ORG, "Referral Directory Stewardship", "international_organisation", None,
-            engagement="information", host_country=("DE", "DE-BE")),
-    DemoOrg(demo.PLATFORM_ORG, "Referral Exchange Platform", "international_organisation", None,
-            engagement="information", host_country=("DE", "DE-BE")),
-    DemoOrg(demo.COORDINATOR_ORG, "Nigeria Reintegration Case Management Committee",
-            "national_authority", LAGOS, (C.RECEPTION, C.CASH_IN_KIND), coordinates="NG"),
-    DemoOrg(SN_COORDINATOR, "Senegal Returnee Coordination Unit", "national_authority", DAKAR,
-            (C.RECEPTION, C.CASH_IN_KIND), coordinates="SN"),
-    DemoOrg(demo.HEALTH_PROVIDER_ORG, "Lagos Returnee Clinic", "private_sector", LAGOS,
-            (C.HEALTH,), coordinator=demo.COORDINATOR_ORG),
-    DemoOrg(demo.MENTAL_HEALTH_ORG, "MindBridge Psychosocial Support", "ngo", LAGOS,
-            (C.MENTAL_HEALTH_PSYCHOSOCIAL,), coordinator=demo.COORDINATOR_ORG),
-    DemoOrg(demo_id("org:edo-skills"), "Benin City Skills Academy", "academia", BENIN_CITY,
-            (C.TVET, C.EDUCATION), coordinator=demo.COORDINATOR_ORG),
-    DemoOrg(demo_id("org:edo-returnees"), "Edo Returnees Association", "migrant_association",
-            BENIN_CITY, (C.RECEPTION, C.FAMILY_TRACING), "communication",
-            coordinator=demo.COORDINATOR_ORG),
-    DemoOrg(demo_id("org:ng-diaspora"), "Nigerian Diaspora Enterprise Fund",
-            "diaspora_organisation", LAGOS, (C.BUSINESS_DEVELOPMENT, C.EMPLOYMENT),
-            coordinator=demo.COORDINATOR_ORG),
-    DemoOrg(demo_id("org:lagos-child"), "Lagos State Child Protection Directorate",
-            "local_authority", LAGOS, (C.CHILD_PROTECTION, C.HOUSING),
-            coordinator=demo.COORDINATOR_ORG),
-    DemoOrg(demo_id("org:dakar-tvet"), "Dakar Vocational Training Centre", "academia", DAKAR,
-            (C.TVET, C.EMPLOYMENT, C.EDUCATION), coordinator=SN_COORDINATOR),
-    DemoOrg(demo_id("org:sn-returnees"), "Association of Returned Migrants of Senegal",
-            "migrant_association", THIES, (C.RECEPTION, C.BUSINESS_DEVELOPMENT, C.HOUSING),
-            "communication", coordinator=SN_COORDINATOR),
-    DemoOrg(demo_id("org:thies-social"), "Thiès Municipal Social Services", "local_authority",
-            THIES, (C.HEALTH, C.MENTAL_HEALTH_PSYCHOSOCIAL, C.CHILD_PROTECTION),
-            coordinator=SN_COORDINATOR),
-    DemoOrg(demo_id("org:erbil-legal"), "Erbil Legal Aid Network", "ngo", ERBIL,
-            (C.LEGAL, C.FAMILY_TRACING, C.HOUSING)),
-    DemoOrg(demo_id("org:baghdad-tracing"), "Baghdad Family Tracing Office",
-            "international_organisation", BAGHDAD, (C.FAMILY_TRACING, C.LEGAL, C.CASH_IN_KIND)),
-    DemoOrg(demo_id("org:iq-diaspora"), "Iraqi Diaspora Business Network",
-            "diaspora_organisation", BAGHDAD, (C.BUSINESS_DEVELOPMENT, C.EMPLOYMENT, C.TVET)),
-    DemoOrg(demo_id("org:kurdistan-housing"), "Kurdistan Housing Cooperative", "private_sector",
-            ERBIL, (C.HOUSING, C.CASH_IN_KIND, C.HEALTH, C.MENTAL_HEALTH_PSYCHOSOCIAL)),
+    DemoOrg(
+        demo.HOST_OFFICE_ORG,
+        "Return Counselling Office Berlin",
+        "national_authority",
+        None,
+        host_country=("DE", "DE-BE"),
+    ),
+    DemoOrg(
+        demo.SECOND_HOST_OFFICE_ORG,
+        "Return Desk Rome",
+        "local_authority",
+        None,
+        host_country=("IT", "IT-RM"),
+    ),
+    DemoOrg(
+        demo.AUDITOR_ORG,
+        "Data Protection Monitoring Office",
+        "national_authority",
+        None,
+        engagement="information",
+        host_country=("DE", "DE-BE"),
+    ),
+    DemoOrg(
+        demo.ADMIN_ORG,
+        "Referral Directory Stewardship",
+        "international_organisation",
+        None,
+        engagement="information",
+        host_country=("DE", "DE-BE"),
+    ),
+    DemoOrg(
+        demo.PLATFORM_ORG,
+        "Referral Exchange Platform",
+        "international_organisation",
+        None,
+        engagement="information",
+        host_country=("DE", "DE-BE"),
+    ),
+    DemoOrg(
+        demo.COORDINATOR_ORG,
+        "Nigeria Reintegration Case Management Committee",
+        "national_authority",
+        LAGOS,
+        (C.RECEPTION, C.CASH_IN_KIND),
+        coordinates="NG",
+    ),
+    DemoOrg(
+        SN_COORDINATOR,
+        "Senegal Returnee Coordination Unit",
+        "national_authority",
+        DAKAR,
+        (C.RECEPTION, C.CASH_IN_KIND),
+        coordinates="SN",
+    ),
+    DemoOrg(
+        demo.HEALTH_PROVIDER_ORG,
+        "Lagos Returnee Clinic",
+        "private_sector",
+        LAGOS,
+        (C.HEALTH,),
+        coordinator=demo.COORDINATOR_ORG,
+    ),
+    DemoOrg(
+        demo.MENTAL_HEALTH_ORG,
+        "MindBridge Psychosocial Support",
+        "ngo",
+        LAGOS,
+        (C.MENTAL_HEALTH_PSYCHOSOCIAL,),
+        coordinator=demo.COORDINATOR_ORG,
+    ),
+    DemoOrg(
+        demo_id("org:edo-skills"),
+        "Benin City Skills Academy",
+        "academia",
+        BENIN_CITY,
+        (C.TVET, C.EDUCATION),
+        coordinator=demo.COORDINATOR_ORG,
+    ),
+    DemoOrg(
+        demo_id("org:edo-returnees"),
+        "Edo Returnees Association",
+        "migrant_association",
+        BENIN_CITY,
+        (C.RECEPTION, C.FAMILY_TRACING),
+        "communication",
+        coordinator=demo.COORDINATOR_ORG,
+    ),
+    DemoOrg(
+        demo_id("org:ng-diaspora"),
+        "Nigerian Diaspora Enterprise Fund",
+        "diaspora_organisation",
+        LAGOS,
+        (C.BUSINESS_DEVELOPMENT, C.EMPLOYMENT),
+        coordinator=demo.COORDINATOR_ORG,
+    ),
+    DemoOrg(
+        demo_id("org:lagos-child"),
+        "Lagos State Child Protection Directorate",
+        "local_authority",
+        LAGOS,
+        (C.CHILD_PROTECTION, C.HOUSING),
+        coordinator=demo.COORDINATOR_ORG,
+    ),
+    DemoOrg(
+        demo_id("org:dakar-tvet"),
+        "Dakar Vocational Training Centre",
+        "academia",
+        DAKAR,
+        (C.TVET, C.EMPLOYMENT, C.EDUCATION),
+        coordinator=SN_COORDINATOR,
+    ),
+    DemoOrg(
+        demo_id("org:sn-returnees"),
+        "Association of Returned Migrants of Senegal",
+        "migrant_association",
+        THIES,
+        (C.RECEPTION, C.BUSINESS_DEVELOPMENT, C.HOUSING),
+        "communication",
+        coordinator=SN_COORDINATOR,
+    ),
+    DemoOrg(
+        demo_id("org:thies-social"),
+        "Thiès Municipal Social Services",
+        "local_authority",
+        THIES,
+        (C.HEALTH, C.MENTAL_HEALTH_PSYCHOSOCIAL, C.CHILD_PROTECTION),
+        coordinator=SN_COORDINATOR,
+    ),
+    DemoOrg(
+        demo_id("org:erbil-legal"),
+        "Erbil Legal Aid Network",
+        "ngo",
+        ERBIL,
+        (C.LEGAL, C.FAMILY_TRACING, C.HOUSING),
+    ),
+    DemoOrg(
+        demo_id("org:baghdad-tracing"),
+        "Baghdad Family Tracing Office",
+        "international_organisation",
+        BAGHDAD,
+        (C.FAMILY_TRACING, C.LEGAL, C.CASH_IN_KIND),
+    ),
+    DemoOrg(
+        demo_id("org:iq-diaspora"),
+        "Iraqi Diaspora Business Network",
+        "diaspora_organisation",
+        BAGHDAD,
+        (C.BUSINESS_DEVELOPMENT, C.EMPLOYMENT, C.TVET),
+    ),
+    DemoOrg(
+        demo_id("org:kurdistan-housing"),
+        "Kurdistan Housing Cooperative",
+        "private_sector",
+        ERBIL,
+        (C.HOUSING, C.CASH_IN_KIND, C.HEALTH, C.MENTAL_HEALTH_PSYCHOSOCIAL),
+    ),
 )
 
 SERVICE_NAMES: dict[str, tuple[str, str]] = {
@@ -186,7 +297,7 @@ PERMITTED: dict[str, list[str]] = {
     "family_tracing": ["identity.basic", "contact", "household", "protection"],
     "child_protection": ["identity.basic", "contact", "household", "vulnerability", "protection"],
 }
-SERVICES_PER_ORIGIN_ORG = 4  # 15 origin organisations × 4 = 60 services
+SERVICES_PER_ORIGIN_ORG = 4  # 15 origin organisations x 4 = 60 services
 
 
 def _organisation_in(org: DemoOrg) -> OrganisationCreate:
@@ -274,7 +385,9 @@ def _focal_points(org: DemoOrg) -> list[FocalPointCreate]:
         "organisation_id": str(org.id),
         "name": f"{org.name} duty desk",
         "role": "Referral focal point",
-        "contact_channels": [{"type": "email", "value": f"referrals@{str(org.id)[-6:]}.example.org"}],
+        "contact_channels": [
+            {"type": "email", "value": f"referrals@{str(org.id)[-6:]}.example.org"}
+        ],
         "schedule": _schedule(org.place.timezone),
         "response_time_hours": 16,
         "first_contact_categories": ["identity.basic", "contact"],
@@ -334,11 +447,22 @@ def _agreement(
 def _agreements() -> list[AgreementCreate]:
     """Berlin's own SOPs with the Lagos clinic and NGO; any host office with everyone else."""
     agreements = [
-        _agreement("berlin-lagos-clinic", demo.HOST_OFFICE_ORG, demo.HEALTH_PROVIDER_ORG,
-                   ["health"], PERMITTED["health"], override=True),
-        _agreement("berlin-mindbridge", demo.HOST_OFFICE_ORG, demo.MENTAL_HEALTH_ORG,
-                   ["mental_health_psychosocial"], PERMITTED["mental_health_psychosocial"],
-                   override=True),
+        _agreement(
+            "berlin-lagos-clinic",
+            demo.HOST_OFFICE_ORG,
+            demo.HEALTH_PROVIDER_ORG,
+            ["health"],
+            PERMITTED["health"],
+            override=True,
+        ),
+        _agreement(
+            "berlin-mindbridge",
+            demo.HOST_OFFICE_ORG,
+            demo.MENTAL_HEALTH_ORG,
+            ["mental_health_psychosocial"],
+            PERMITTED["mental_health_psychosocial"],
+            override=True,
+        ),
     ]
     for org in ORGANISATIONS:
         if org.place is None or org.id in (demo.HEALTH_PROVIDER_ORG, demo.MENTAL_HEALTH_ORG):
@@ -348,9 +472,7 @@ def _agreements() -> list[AgreementCreate]:
         if org.coordinates:  # open referrals: the coordinator triages with the essentials only
             categories = sorted(str(c) for c in ServiceCategory)
             permitted = PERMITTED["reception"]
-        agreements.append(
-            _agreement(f"host-offices-{org.id}", None, org.id, categories, permitted)
-        )
+        agreements.append(_agreement(f"host-offices-{org.id}", None, org.id, categories, permitted))
     return agreements
 
 
@@ -360,8 +482,9 @@ def demo_private_key(org_id: uuid.UUID, keys_dir: Path) -> dict[str, Any]:
     if path.exists():
         key: dict[str, Any] = orjson.loads(path.read_bytes())
         return key
-    parameters = {"kid": f"demo-{str(org_id)[-12:]}-enc-1", "use": "enc", "alg": "ECDH-ES+A256KW"}
-    private = ECKey.generate_key("P-256", parameters=parameters).as_dict(private=True)
+    kid = f"demo-{str(org_id)[-12:]}-enc-1"
+    parameters = {"kid": kid, "use": "enc", "alg": "ECDH-ES+A256KW"}
+    private = ECKey.generate_key("P-256", parameters=parameters).as_dict(private=True)  # type: ignore[arg-type]
     keys_dir.mkdir(parents=True, exist_ok=True)
     path.write_bytes(orjson.dumps(private))
     path.chmod(0o600)

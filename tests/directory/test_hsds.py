@@ -1,4 +1,4 @@
-"""HSDS 3.0: the export validates, broken packages are refused whole, export → import is identical."""
+"""HSDS 3.0: exports validate, broken packages are refused whole, export → import is identical."""
 
 from __future__ import annotations
 
