@@ -278,14 +278,18 @@ async def record_disclosure(
     settings: ConsentSettings,
 ) -> tuple[Disclosure, bool]:
     """Record a disclosure once per referral; return (record, created now)."""
-    ledger = await Ledger.lock(session)
-    existing = await repository.disclosure_by_referral(
-        session=session, referral_id=disclosure_in.referral_id
-    )
+    referral_id = disclosure_in.referral_id
+    existing = await repository.disclosure_by_referral(session=session, referral_id=referral_id)
+    if existing is None:
+        await _check_basis(session=session, disclosure_in=disclosure_in)
+        ledger = await Ledger.lock(session)
+        # Checked again under the lock: a concurrent retry may have recorded it meanwhile.
+        existing = await repository.disclosure_by_referral(
+            session=session, referral_id=referral_id
+        )
     if existing is not None:
         _same_disclosure(existing, disclosure_in)
         return existing, False
-    await _check_basis(session=session, disclosure_in=disclosure_in)
     now = utcnow()
     disclosure = Disclosure(
         id=new_id(),

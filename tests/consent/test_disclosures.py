@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -66,6 +67,18 @@ class TestRecordDisclosure:
         assert first.status_code == again.status_code == 201
         assert again.json() == first.json()
         assert again.headers["idempotent-replayed"] == "true"
+        assert await size(client, callers) == 2
+
+    async def test_concurrent_retries_record_one_event(
+        self, client: httpx.AsyncClient, callers: Callers
+    ) -> None:
+        consent = await grant(client, callers)
+        body = disclosure_body(consent["id"])
+        responses = await asyncio.gather(
+            *(client.post("/disclosures", json=body, headers=callers.service()) for _ in range(6))
+        )
+        assert {r.status_code for r in responses} == {201}
+        assert len({r.json()["id"] for r in responses}) == 1
         assert await size(client, callers) == 2
 
     async def test_a_different_disclosure_under_the_same_referral_is_409(
