@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from typing import Annotated
 
@@ -18,6 +19,7 @@ from shared.errors import ServiceError
 app = typer.Typer(help="Administer API clients (stored in the gateway's database).")
 console = Console()
 err = Console(stderr=True)
+MIN_GIVEN_SECRET = 32
 
 
 def _roles(values: list[str]) -> list[str]:
@@ -47,15 +49,20 @@ def create_client(
     ],
     name: Annotated[str, typer.Option(help="A name people recognise.")] = "API client",
     client_id: Annotated[str | None, typer.Option(help="Choose the id (else generated).")] = None,
+    secret_env: Annotated[
+        str | None,
+        typer.Option(help="Register the secret held in this environment variable instead."),
+    ] = None,
 ) -> None:
     """Register an API client and print its credentials once."""
     from services.cli import load_settings
 
     client_in = _client_in(org, roles, name, client_id)
+    given = _given_secret(secret_env)
     settings = load_settings("gateway")
     assert isinstance(settings, GatewaySettings)
     try:
-        made_id, secret = asyncio.run(_create(settings, client_in))
+        made_id, secret = asyncio.run(_create(settings, client_in, given))
     except ServiceError as error:
         err.print(f"refex admin create-client: {error.detail}", markup=False)
         raise typer.Exit(1) from None
@@ -64,13 +71,32 @@ def create_client(
     console.print("The secret is shown only now: store it in your system's secret store.")
 
 
-async def _create(settings: GatewaySettings, client_in: ClientCreate) -> tuple[str, str]:
+def _given_secret(variable: str | None) -> str | None:
+    """Read a deployment-provided secret (e.g. a service's own client secret)."""
+    if variable is None:
+        return None
+    secret = os.environ.get(variable, "")
+    if len(secret) < MIN_GIVEN_SECRET:
+        err.print(
+            f"refex admin create-client: {variable} must hold a secret of at least "
+            f"{MIN_GIVEN_SECRET} random characters",
+            markup=False,
+        )
+        raise typer.Exit(2)
+    return secret
+
+
+async def _create(
+    settings: GatewaySettings, client_in: ClientCreate, given: str | None
+) -> tuple[str, str]:
     from services.gateway import service as registry
 
     database = Database(settings.database_url, pool_size=1)
     try:
         async with database.sessionmaker.begin() as session:
-            client, secret = await registry.create_client(session=session, client_in=client_in)
+            client, secret = await registry.create_client(
+                session=session, client_in=client_in, secret=given
+            )
             return client.client_id, secret
     finally:
         await database.dispose()

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from services.cli import app as refex
 from services.gateway.app import create_app
-from shared.demo import HOST_OFFICE_ORG
+from shared.demo import HOST_OFFICE_ORG, PLATFORM_ORG
 from tests.gateway.conftest import KEK
 
 runner = CliRunner()
@@ -53,6 +53,22 @@ class TestCreateClientCommand:
                 return response.status_code
 
         assert asyncio.run(token_status()) == 200
+
+    def test_a_deployment_can_register_a_secret_it_already_holds(
+        self, gateway_db: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("REFERRAL_CLIENT_SECRET", "s" * 40)
+        args = ["--org", str(PLATFORM_ORG), "--roles", "service", "--client-id", "referral-service"]
+        given = runner.invoke(
+            refex, ["admin", "create-client", *args, "--secret-env", "REFERRAL_CLIENT_SECRET"]
+        )
+        assert given.exit_code == 0, given.output
+        assert "s" * 40 in given.output
+        monkeypatch.setenv("SHORT_SECRET", "short")
+        short = runner.invoke(
+            refex, ["admin", "create-client", *args, "--secret-env", "SHORT_SECRET"]
+        )
+        assert short.exit_code == 2
 
     @pytest.mark.parametrize(
         ("args", "message"),
