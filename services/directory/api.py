@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
 import orjson
-from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from pydantic import BaseModel
 
 from services.directory import repository, resolution, search
@@ -298,6 +298,7 @@ async def resolve_coordinator(
     responses=problem_responses(400, 422),
 )
 async def search_services(
+    request: Request,
     session: SessionDep,
     _principal: Reader,
     params: Annotated[search.SearchParams, Depends(search.search_params)],
@@ -307,7 +308,8 @@ async def search_services(
     Text matches every word (accents and case ignored) and ranks name matches first; `near`
     with `radius_km` sorts nearest first. Follow `next_cursor` for the next page.
     """
-    page = await search.search(session=session, params=params)
+    pool = request.app.state.search_pool
+    page = await search.search(session=session, params=params, pool=pool)
     # The hot path: serialised once by orjson instead of re-validated against SearchPage.
     return Response(orjson.dumps(page), media_type="application/json")
 

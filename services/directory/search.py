@@ -20,6 +20,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
+import asyncpg  # type: ignore[import-untyped]
 import orjson
 from fastapi import Query
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -278,7 +279,14 @@ def distance_km(a: tuple[float, float], b: tuple[float, float]) -> float:
     return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(h)))
 
 
-async def _fetch(session: AsyncSession, sql: Statement, statement: str) -> list[dict[str, Any]]:
+async def _fetch(
+    session: AsyncSession, sql: Statement, statement: str, pool: asyncpg.Pool | None = None
+) -> list[dict[str, Any]]:
+    if pool is not None:
+        # Straight to a pooled asyncpg connection: no session, no pre-ping, statement prepared
+        # once per connection and reused from asyncpg's cache.
+        async with pool.acquire() as connection:
+            return [dict(record) for record in await connection.fetch(statement, *sql.args)]
     if sql.backend == "postgresql":
         connection = await session.connection()
         raw = await connection.get_raw_connection()
@@ -308,10 +316,16 @@ def _hit(row: dict[str, Any], near: tuple[float, float] | None) -> dict[str, Any
 class _Pager:
     """Fetch raw batches from a position and keep the hits that pass `open_now`."""
 
-    def __init__(self, session: AsyncSession, params: SearchParams) -> None:
+    def __init__(
+        self, session: AsyncSession, params: SearchParams, pool: asyncpg.Pool | None
+    ) -> None:
         self.session = session
         self.params = params
+        self.pool = pool
         self.backend = session.get_bind().dialect.name
+
+    async def fetch(self, sql: Statement, statement: str) -> list[dict[str, Any]]:
+        return await _fetch(self.session, sql, statement, self.pool)
 
     def mode(self) -> str:
         if self.params.sort == "distance":
@@ -322,12 +336,12 @@ class _Pager:
         sql = Statement(self.backend)
         mode = self.mode()
         if mode == "i":
-            return await _fetch(self.session, sql, _by_id(self.params, sql, position, size))
+            return await self.fetch(sql, _by_id(self.params, sql, position, size))
         if mode == "r":
-            return await _fetch(self.session, sql, _by_relevance(self.params, sql, position, size))
+            return await self.fetch(sql, _by_relevance(self.params, sql, position, size))
         if self.backend == "postgresql":
             statement = _by_distance_postgresql(self.params, sql, position, size)
-            return await _fetch(self.session, sql, statement)
+            return await self.fetch(sql, statement)
         return await self._sqlite_by_distance(position, size)
 
     async def _sqlite_by_distance(self, offset: int, size: int) -> list[dict[str, Any]]:
@@ -384,9 +398,11 @@ def _uuid(value: Any) -> uuid.UUID:
     return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
 
 
-async def search(*, session: AsyncSession, params: SearchParams) -> dict[str, Any]:
+async def search(
+    *, session: AsyncSession, params: SearchParams, pool: asyncpg.Pool | None = None
+) -> dict[str, Any]:
     """Return one page of services matching `params`, shaped like SearchPage (plain JSON)."""
-    pager = _Pager(session, params)
+    pager = _Pager(session, params, pool)
     mode, position = pager.mode(), pager.start()
     size = params.limit * OPEN_NOW_BATCH_FACTOR if params.open_now else params.limit + 1
     kept: list[dict[str, Any]] = []
