@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from typing import Annotated, Any
 
@@ -29,7 +30,7 @@ from services.gateway.schemas import (
 from services.gateway.settings import GatewaySettings
 from shared.auth import Principal, require_roles
 from shared.db import SessionDep
-from shared.errors import problem_responses
+from shared.errors import TooManyRequests, problem_responses
 from shared.pagination import PageParams, decode_cursor, encode_cursor, page_params
 
 router = APIRouter()
@@ -48,6 +49,7 @@ TOKEN_FORM_SCHEMA: dict[str, Any] = {
     },
 }
 OAUTH_ERRORS: dict[int | str, dict[str, Any]] = {
+    429: problem_responses(429)[429],
     400: {
         "description": "invalid_request, unsupported_grant_type, invalid_scope, "
         "unauthorized_client",
@@ -63,6 +65,16 @@ def _oauth_error(error: OAuthError) -> JSONResponse:
         headers["WWW-Authenticate"] = 'Basic realm="refex"'
     body = {"error": error.error, "error_description": error.description}
     return JSONResponse(body, status_code=error.status, headers=headers)
+
+
+async def _limit_token_requests(request: Request, client_id: str) -> None:
+    wait = await request.app.state.token_limiter.take(client_id)
+    if wait > 0:
+        raise TooManyRequests(
+            "Too many token requests for this client. Reuse your token until it expires "
+            "(expires_in), then ask again.",
+            headers={"Retry-After": str(max(1, math.ceil(wait)))},
+        )
 
 
 @router.post(
@@ -86,6 +98,7 @@ async def issue_token(request: Request, session: SessionDep) -> Response:
         form = oauth.parse_form(request.headers.get("content-type", ""), await request.body())
         auth = oauth.read_client_auth(form, request.headers.get("authorization"))
         oauth.check_grant_type(form)
+        await _limit_token_requests(request, auth.client_id)
         client = await oauth.authenticate(session=session, auth=auth, settings=settings)
         roles = oauth.granted_roles(form.get("scope"), list(client.roles))
     except OAuthError as error:

@@ -87,6 +87,12 @@ def _lifespan(
             rate_per_s=settings.rate_limit_per_s,
             burst=settings.rate_limit_burst,
         )
+        app.state.token_limiter = build_rate_limiter(
+            redis_url=settings.redis_url,
+            rate_per_s=settings.token_rate_limit_per_s,
+            burst=settings.token_rate_limit_burst,
+            prefix="refex:rl:token:",
+        )
         app.state.proxy = GatewayProxy(
             settings=settings, client=client, verifier=app.state.verifier, limiter=limiter
         )
@@ -112,6 +118,7 @@ def _lifespan(
             await asyncio.gather(*tasks, return_exceptions=True)
             await client.aclose()
             await limiter.aclose()
+            await app.state.token_limiter.aclose()
 
     return lifespan
 

@@ -12,10 +12,11 @@ from joserfc import jwt
 from joserfc.jwk import ECKey, KeySet
 from sqlalchemy import func, select
 
+from services.gateway.app import create_app
 from services.gateway.models import UsedAssertion
 from shared.demo import HOST_OFFICE_ORG
 from shared.ids import new_id
-from tests.gateway.conftest import get_token, register
+from tests.gateway.conftest import SettingsFactory, get_token, register
 
 Gateway = tuple[httpx.AsyncClient, FastAPI]
 GRANT = {"grant_type": "client_credentials"}
@@ -88,6 +89,24 @@ class TestIssuingTokens:
         token = await get_token(http, client_id, secret)
         listed = await http.get("/admin/clients", headers={"Authorization": f"Bearer {token}"})
         assert listed.status_code == 200
+
+
+class TestTokenRequestRate:
+    async def test_a_client_asking_too_often_is_told_to_reuse_its_token(
+        self, gateway_settings: SettingsFactory, in_process: Any
+    ) -> None:
+        settings = await gateway_settings(token_rate_limit_burst=2, token_rate_limit_per_s=0.1)
+        app = create_app(settings)
+        async with in_process(app) as http:
+            client_id, secret = await register(app, roles=["provider"])
+            statuses = [
+                (await http.post("/oauth/token", data=GRANT, auth=(client_id, secret))).status_code
+                for _ in range(3)
+            ]
+            limited = await http.post("/oauth/token", data=GRANT, auth=(client_id, secret))
+        assert statuses == [200, 200, 429]
+        assert int(limited.headers["retry-after"]) >= 1
+        assert "Reuse your token" in limited.json()["detail"]
 
 
 class TestRequestErrors:
