@@ -48,9 +48,9 @@ class GatewaySettings(ServiceSettings):
     rate_limit_per_s: float = Field(50.0, gt=0)
     rate_limit_burst: int = Field(100, ge=1)
     token_rate_limit_per_s: float = Field(
-        2.0, gt=0, description="Token requests per second per client id (secrets are costly)."
+        5.0, gt=0, description="Token requests per second per client id (secrets are costly)."
     )
-    token_rate_limit_burst: int = Field(20, ge=1)
+    token_rate_limit_burst: int = Field(60, ge=1)
     openapi_retry_max_s: float = Field(30.0, gt=0)
 
     @model_validator(mode="after")
