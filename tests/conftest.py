@@ -197,3 +197,15 @@ async def serve_in_process(
 def in_process() -> Callable[[FastAPI], AbstractAsyncContextManager[httpx.AsyncClient]]:
     """`async with in_process(app) as client:` drives an app through HTTP in this process."""
     return serve_in_process
+
+
+@pytest.fixture(scope="session")
+def seeded_databases(
+    tmp_path_factory: pytest.TempPathFactory, postgres_admin_url: str | None
+) -> Iterator[Any]:
+    """The demo directory seeded once per backend (directory and referral tests share it)."""
+    from tests.directory.conftest import SeededDatabases
+
+    databases = SeededDatabases(tmp_path_factory.mktemp("seeded"), postgres_admin_url)
+    yield databases
+    databases.drop(templates=True)

@@ -6,7 +6,7 @@ import concurrent.futures
 import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -110,15 +110,6 @@ class SeededDatabases:
             assert self.admin_url is not None
             drop_database(self.admin_url, name)
         self.created.clear()
-
-
-@pytest.fixture(scope="session")
-def seeded_databases(
-    tmp_path_factory: pytest.TempPathFactory, postgres_admin_url: str | None
-) -> Iterator[SeededDatabases]:
-    databases = SeededDatabases(tmp_path_factory.mktemp("seeded"), postgres_admin_url)
-    yield databases
-    databases.drop(templates=True)
 
 
 @pytest.fixture

@@ -48,18 +48,21 @@ class Exchange:
         return key
 
 
-SHARED_DIRECTORY: dict[str, str] = {}
-
-
 @pytest.fixture(scope="session")
-def seeded_directories(
-    tmp_path_factory: pytest.TempPathFactory, postgres_admin_url: str | None
-) -> Iterator[SeededDatabases]:
-    """The demo directory seeded once per backend; each test gets a copy."""
-    databases = SeededDatabases(tmp_path_factory.mktemp("seeded"), postgres_admin_url)
-    yield databases
-    SHARED_DIRECTORY.clear()
-    databases.drop(templates=True)
+def shared_directory(seeded_databases: SeededDatabases) -> Iterator[Callable[[str], str]]:
+    """One seeded directory per backend for all referral tests (they never change it)."""
+    urls: dict[str, str] = {}
+    kept: list[str] = []
+
+    def url_for(backend: str) -> str:
+        if backend not in urls:
+            urls[backend] = seeded_databases.fresh(backend)
+            if backend == "postgresql":  # keep it out of the per-test clean-up
+                kept.append(seeded_databases.created.pop())
+        return urls[backend]
+
+    yield url_for
+    seeded_databases.created.extend(kept)
 
 
 @pytest.fixture
@@ -69,14 +72,12 @@ async def exchange(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     in_process: Any,
-    seeded_directories: SeededDatabases,
+    seeded_databases: SeededDatabases,
+    shared_directory: Callable[[str], str],
     backend: str,
 ) -> AsyncIterator[Exchange]:
-    # Referral tests never change the directory, so one seeded copy per backend serves all.
-    if backend not in SHARED_DIRECTORY:
-        SHARED_DIRECTORY[backend] = seeded_directories.fresh(backend)
-    directory_settings = test_settings(DirectorySettings, database_url=SHARED_DIRECTORY[backend])
-    monkeypatch.chdir(seeded_directories.root)  # where the seed left the demo private keys
+    directory_settings = test_settings(DirectorySettings, database_url=shared_directory(backend))
+    monkeypatch.chdir(seeded_databases.root)  # where the seed left the demo private keys
     directory_app = create_directory(directory_settings)
     consent_app = create_consent(test_settings(ConsentSettings))
     service_token = StaticToken(
