@@ -6,7 +6,15 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    model_validator,
+)
 
 from services.directory.codes import check_admin_area, check_country, check_language
 from shared.business_hours import Schedule
@@ -148,8 +156,8 @@ class KeyCreate(BaseModel):
 
     model_config = STRICT
     jwk: dict[str, Any] = Field(examples=[EXAMPLE_JWK], description="Public JWK, `use: enc`.")
-    valid_from: datetime | None = Field(None, description="Default: now.")
-    valid_until: datetime | None = Field(None, examples=["2027-12-31T00:00:00Z"])
+    valid_from: AwareDatetime | None = Field(None, description="Default: now.")
+    valid_until: AwareDatetime | None = Field(None, examples=["2027-12-31T00:00:00Z"])
 
 
 class KeyUpdate(BaseModel):
@@ -359,8 +367,8 @@ class AgreementCreate(BaseModel):
     purpose: Purpose = Purpose.REFERRAL
     retention_days: int = Field(ge=1, le=3650, examples=[365])
     emergency_override_allowed: bool = False
-    valid_from: datetime = Field(examples=["2026-01-01T00:00:00Z"])
-    valid_until: datetime | None = Field(None, examples=["2027-12-31T00:00:00Z"])
+    valid_from: AwareDatetime = Field(examples=["2026-01-01T00:00:00Z"])
+    valid_until: AwareDatetime | None = Field(None, examples=["2027-12-31T00:00:00Z"])
     programme: Name | None = Field(None, examples=["EU-Reintegration-2026"])
     document_sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
 
@@ -375,7 +383,7 @@ class AgreementUpdate(BaseModel):
     """End a version (set `valid_until`) or correct its programme or document hash."""
 
     model_config = STRICT
-    valid_until: datetime | None = None
+    valid_until: AwareDatetime | None = None
     programme: Name | None = None
     document_sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
 

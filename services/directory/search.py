@@ -370,9 +370,20 @@ class _Pager:
         if self.params.cursor is None:
             return None if self.mode() == "i" else 0
         key = decode_cursor(self.params.cursor)
-        if len(key) != 2 or key[0] != self.mode():
+        if len(key) != 2 or key[0] != self.mode() or not _valid_position(key[0], key[1]):
             raise BadRequest("The cursor belongs to another search; start again without 'cursor'.")
         return key[1]
+
+
+def _valid_position(mode: str, position: Any) -> bool:
+    """A cursor is client input: an id for id order, a small non-negative offset otherwise."""
+    if mode != "i":
+        return type(position) is int and 0 <= position <= 1_000_000
+    try:
+        uuid.UUID(str(position))
+    except ValueError:
+        return False
+    return True
 
 
 async def _open_filter(session: AsyncSession, rows: list[dict[str, Any]]) -> list[bool]:

@@ -17,6 +17,7 @@ from services.directory.generator import load
 from services.directory.search import distance_km
 from services.directory.settings import DirectorySettings
 from shared.demo import ADMIN_ORG, DEMO_HEALTH_SERVICE
+from shared.pagination import encode_cursor
 from shared.testing import TokenMinter
 from tests.conftest import DatabaseFactory, serve_in_process
 from tests.directory.conftest import Directory
@@ -213,3 +214,29 @@ class TestSearchBehaviour:
             "/services/search", params={"q": "clinic", "cursor": cursor}, headers=directory.admin
         )
         assert other.status_code == 400
+
+
+class TestForgedCursors:
+    async def test_forged_cursor_positions_are_400(self, directory: Directory) -> None:
+        for key in (["r", "0; DROP TABLE service"], ["i", "not-an-id"], ["d", -5], ["i", 7]):
+            response = await directory.client.get(
+                "/services/search",
+                params={"q": "clinic" if key[0] == "r" else None, "cursor": encode_cursor(key)}
+                | ({"near": "6.5,3.3"} if key[0] == "d" else {}),
+                headers=directory.admin,
+            )
+            assert response.status_code == 400, key
+
+    async def test_naive_agreement_dates_are_422(self, directory: Directory) -> None:
+        response = await directory.client.post(
+            "/agreements",
+            json={
+                "provider_org_id": str(ADMIN_ORG),
+                "service_categories": ["legal"],
+                "permitted_categories": ["contact"],
+                "retention_days": 30,
+                "valid_from": "2031-01-01T00:00:00",
+            },
+            headers=directory.admin,
+        )
+        assert response.status_code == 422
