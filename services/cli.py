@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -278,7 +279,12 @@ class _Stop(Exception):
     pass
 
 
+# Also remembered: an exception raised by a signal handler inside a __del__ is swallowed.
+_stop_requested = threading.Event()
+
+
 def _raise_stop(_signum: int, _frame: FrameType | None) -> None:
+    _stop_requested.set()
     raise _Stop
 
 
@@ -311,7 +317,8 @@ def up(
         stack.wait_ready(ready_timeout)
         _print_welcome(ports, time.monotonic() - started)
         while (stopped := stack.first_exited()) is None:
-            time.sleep(0.5)
+            if _stop_requested.wait(0.5):
+                raise _Stop
         err.print(f"the {stopped} service stopped; stopping the others")
         raise typer.Exit(1)
     except StackError as error:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import socket
@@ -18,6 +19,7 @@ from types import TracebackType
 from typing import IO, Protocol
 
 SERVICE_NAMES = ("directory", "consent", "referral", "gateway")
+PR_SET_PDEATHSIG = 1
 DEFAULT_PORTS: dict[str, int] = {
     "gateway": 8000,
     "directory": 8001,
@@ -83,6 +85,14 @@ class ForkedProcess:
         self.send_signal(signal.SIGKILL)
 
 
+def _die_with(parent: int) -> None:
+    """Have the kernel stop this child if its parent dies, even by SIGKILL (Linux)."""
+    if sys.platform == "linux":
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:
+        raise SystemExit(1)
+
+
 def fork_call(
     function: Callable[[], int],
     env: Mapping[str, str] | None = None,
@@ -91,11 +101,13 @@ def fork_call(
     """Run `function` in a forked child; its return value becomes the exit code."""
     sys.stdout.flush()
     sys.stderr.flush()
+    parent = os.getpid()
     pid = os.fork()
     if pid:
         return ForkedProcess(pid)
     code = 1
     try:
+        _die_with(parent)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
         if output is not None:

@@ -149,6 +149,7 @@ class TestUp:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            start_new_session=True,
         )
         try:
             printed = read_until(process, "Stop: Ctrl-C", timeout=60)
@@ -161,7 +162,7 @@ class TestUp:
             assert process.wait(timeout=30) == 0
         finally:
             if process.poll() is None:
-                process.kill()
+                os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
         survivors = [pid for pid in children if is_running(pid)]
         assert survivors == []
@@ -190,6 +191,29 @@ class TestUp:
         (line,) = lines(result.stderr)
         assert "REFEX_REFERRAL_DATABASE_URL" in line
         assert not any(port_is_taken(port) for port in ports_of(env).values())
+
+
+class TestForkedChildren:
+    def test_a_forked_child_stops_when_its_parent_is_killed(self, tmp_path: Path) -> None:
+        script = (
+            "import os, time\n"
+            "from services.stack import fork_call\n"
+            "child = fork_call(lambda: time.sleep(60) or 0)\n"
+            "print(child.pid, flush=True)\n"
+            "time.sleep(60)\n"
+        )
+        parent = subprocess.Popen(
+            [sys.executable, "-c", script], cwd=tmp_path, stdout=subprocess.PIPE, text=True
+        )
+        assert parent.stdout is not None
+        child = int(parent.stdout.readline())
+        assert is_running(child)
+        parent.kill()
+        parent.wait()
+        deadline = time.monotonic() + 10
+        while is_running(child) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not is_running(child)
 
 
 @pytest.fixture
