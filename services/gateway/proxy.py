@@ -124,10 +124,10 @@ def _forward_headers(scope: Scope, request_id: str) -> list[tuple[str, str]]:
 
 def _returned_headers(reply: UpstreamReply) -> list[tuple[bytes, bytes]]:
     connection_named = {
-        v.strip().lower()
-        for n, v in reply.headers
-        if n.lower() == b"connection"
-        for v in v.split(b",")
+        token.strip().lower()
+        for name, value in reply.headers
+        if name.lower() == b"connection"
+        for token in value.split(b",")
     }
     return [
         (name, value)

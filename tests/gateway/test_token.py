@@ -172,6 +172,12 @@ class TestRequestErrors:
         )
         assert_oauth_error(response, 400, "invalid_request")
 
+    async def test_a_wrong_method_is_a_405_problem(self, gateway: Gateway) -> None:
+        http, _ = gateway
+        response = await http.delete("/oauth/token")
+        assert response.status_code == 405
+        assert response.headers["content-type"] == "application/problem+json"
+
     async def test_an_unknown_grant_type_is_unsupported(self, gateway: Gateway) -> None:
         http, app = gateway
         client_id, secret = await register(app, roles=["provider"])
