@@ -443,18 +443,19 @@ def _overlaps(
     return (b_until is None or a_from < b_until) and (a_until is None or b_from < a_until)
 
 
-async def _refuse_overlaps(session: AsyncSession, agreement_in: AgreementCreate) -> None:
-    candidates = await repository.agreements_for_provider(
-        session, agreement_in.provider_org_id, agreement_in.purpose.value
-    )
-    categories = {c.value for c in agreement_in.service_categories}
+async def _refuse_overlaps(
+    session: AsyncSession, scope: AgreementCreate | Agreement, valid_until: datetime | None
+) -> None:
+    purpose = scope.purpose.value if isinstance(scope, AgreementCreate) else scope.purpose
+    candidates = await repository.agreements_for_provider(session, scope.provider_org_id, purpose)
+    categories = {str(c) for c in scope.service_categories}
     for other in candidates:
-        same_scope = other.sender_org_id == agreement_in.sender_org_id and categories & set(
+        if other.id == scope.id:
+            continue
+        same_scope = other.sender_org_id == scope.sender_org_id and categories & set(
             other.service_categories
         )
-        window = _overlaps(
-            agreement_in.valid_from, agreement_in.valid_until, other.valid_from, other.valid_until
-        )
+        window = _overlaps(scope.valid_from, valid_until, other.valid_from, other.valid_until)
         if same_scope and window:
             raise OverlappingAgreement(
                 f"Version {other.version} of agreement series {other.series_id} covers the same "
@@ -482,7 +483,7 @@ async def create_agreement(*, session: AsyncSession, agreement_in: AgreementCrea
         ):
             raise InvalidReference("A new version must keep the sender and provider of its series.")
         series_id, version = agreement_in.series_id, last.version + 1
-    await _refuse_overlaps(session, agreement_in)
+    await _refuse_overlaps(session, agreement_in, agreement_in.valid_until)
     values = agreement_in.model_dump(
         mode="json", exclude={"id", "series_id", "valid_from", "valid_until"}
     )
@@ -525,6 +526,8 @@ async def update_agreement(
     until = changes.get("valid_until", agreement.valid_until)
     if until is not None and until <= agreement.valid_from:
         raise InvalidReference("valid_until must be after the version's valid_from.")
+    if "valid_until" in changes:
+        await _refuse_overlaps(session, agreement, until)
     for key, value in changes.items():
         setattr(agreement, key, value)
     _bump(agreement)

@@ -254,6 +254,30 @@ class TestAgreements:
         assert version.status_code == 201, version.text
         assert version.json()["version"] == 2
 
+    async def test_extending_a_version_into_the_next_one_is_409(self, directory: Directory) -> None:
+        listing = await directory.client.get(
+            "/agreements",
+            params={
+                "sender_org_id": str(HOST_OFFICE_ORG),
+                "provider_org_id": str(HEALTH_PROVIDER_ORG),
+            },
+            headers=directory.admin,
+        )
+        current = listing.json()["items"][0]
+        await directory.client.post(
+            "/agreements",
+            json=agreement(series_id=current["series_id"], valid_from=current["valid_until"]),
+            headers=directory.admin,
+        )
+        extended = await directory.client.patch(
+            f"/agreements/{current['id']}",
+            json={"valid_until": "2030-01-01T00:00:00Z"},
+            headers=directory.admin,
+        )
+        assert extended.status_code == 409
+        after = await directory.client.get(f"/agreements/{current['id']}", headers=directory.admin)
+        assert after.json()["valid_until"] == current["valid_until"]
+
     async def test_overlapping_version_is_409_and_not_stored(self, directory: Directory) -> None:
         before = await directory.snapshot("/agreements?limit=200")
         response = await directory.client.post(
