@@ -6,8 +6,9 @@ and `refex_agreements.json` (agreements have no HSDS equivalent), plus CSV copie
 HSDS columns (`organizations.csv`, `services.csv`, `locations.csv`, `service_at_location.csv`)
 and a `datapackage.json` listing them. What HSDS has no field for travels in an extra field named
 `refex` on each record (multilingual names, stakeholder type, country, category, keys, focal
-points...). Import reads the JSON files; HSDS records without a `refex` block are accepted when
-they carry what refex needs (`refex.country`, and `refex.category` for services).
+points...; in CSV files a `refex` column holding that JSON). Import reads each JSON file, else its
+CSV counterpart; HSDS records without a `refex` block are accepted when they carry what refex
+needs (`refex.country`, and `refex.category` for services).
 """
 
 from __future__ import annotations
@@ -284,10 +285,36 @@ def write_package(package: Package, folder: Path) -> dict[str, int]:
 
 
 def _write_csv(path: Path, columns: tuple[str, ...], records: list[dict[str, Any]]) -> None:
+    """Write the core HSDS columns, plus our extensions as JSON in a `refex` column."""
     with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
+        writer = csv.DictWriter(handle, fieldnames=[*columns, "refex"], extrasaction="ignore")
         writer.writeheader()
-        writer.writerows(records)
+        for record in records:
+            extension = record.get("refex")
+            refex = orjson.dumps(extension).decode() if extension is not None else ""
+            writer.writerow({**record, "refex": refex})
+
+
+CSV_NUMBERS = frozenset({"latitude", "longitude"})
+
+
+def _read_csv(path: Path) -> list[dict[str, Any]]:
+    """Read HSDS CSV rows back into records: empty cells absent, numbers and `refex` parsed."""
+    records = []
+    with path.open(newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            record: dict[str, Any] = {}
+            for key, value in row.items():
+                if value in ("", None):
+                    continue
+                if key == "refex":
+                    record[key] = orjson.loads(value)
+                elif key in CSV_NUMBERS:
+                    record[key] = float(value)
+                else:
+                    record[key] = value
+            records.append(record)
+    return records
 
 
 def package_problems(package: Package) -> list[str]:
@@ -333,7 +360,7 @@ class Plan:
 
 
 def read_package(folder: Path) -> Package:
-    """Read the JSON files of a package folder (missing files are empty)."""
+    """Read a package folder: each JSON file, else its CSV counterpart (missing: empty)."""
     if not folder.is_dir():
         raise FileNotFoundError(
             f"{folder} is not a folder; give the folder of an HSDS data package"
@@ -341,6 +368,9 @@ def read_package(folder: Path) -> Package:
 
     def load(name: str) -> list[dict[str, Any]]:
         path = folder / name
+        csv_name = CSV_NAMES.get(name.removesuffix(".json"))
+        if not path.exists() and csv_name and (folder / csv_name).exists():
+            return _read_csv(folder / csv_name)  # a CSV-only data package
         if not path.exists():
             return []
         data = orjson.loads(path.read_bytes())

@@ -173,3 +173,16 @@ class TestVendoredSchemas:
     def test_the_valid_fixture_passes_the_schema(self) -> None:
         package = hsds.read_package(STANDARDS / "fixtures" / "valid_export")
         assert hsds.package_problems(package) == []
+
+
+class TestCsvPackage:
+    async def test_csv_only_package_imports_identically(
+        self, directory: Directory, empty_directory: Directory, tmp_path: Path
+    ) -> None:
+        folder = tmp_path / "package"
+        await export_to(directory, folder)
+        for name in ("organizations", "services", "locations", "service_at_locations"):
+            (folder / f"{name}.json").unlink()
+        plan, refused = await import_from(empty_directory, folder)
+        assert plan.rejected == [] and refused == []
+        assert await everything(empty_directory) == await everything(directory)
