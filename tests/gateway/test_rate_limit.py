@@ -67,6 +67,18 @@ class TestRedisBuckets:
             assert (await http_one.get("/api/v1/referrals", headers=headers)).status_code == 429
             assert (await http_two.get("/api/v1/referrals", headers=headers)).status_code == 429
 
+    async def test_readiness_checks_redis_when_configured(
+        self, gateway_settings: SettingsFactory, in_process: Any
+    ) -> None:
+        settings = await gateway_settings(redis_url="redis://127.0.0.1:1/0")
+        async with in_process(create_app(settings)) as http:
+            checks = (await http.get("/readyz")).json()["checks"]
+        assert checks["redis"] == "unreachable"
+        settings = await gateway_settings(redis_url=REDIS_URL)
+        async with in_process(create_app(settings)) as http:
+            checks = (await http.get("/readyz")).json()["checks"]
+        assert checks["redis"] == "ok"
+
     async def test_the_bucket_refills_at_the_configured_rate(self) -> None:
         limiter = RedisRateLimiter(REDIS_URL, rate_per_s=2.0, burst=1)
         key = new_id().hex
