@@ -9,7 +9,6 @@ import os
 import signal
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
@@ -27,7 +26,14 @@ from services.demo import demo
 from services.directory import commands as directory_commands
 from services.gateway import commands as gateway_commands
 from services.referral import commands as referral_commands
-from services.stack import DEFAULT_PORTS, SERVICE_NAMES, Stack, StackError, fork_call
+from services.stack import (
+    DEFAULT_PORTS,
+    SERVICE_NAMES,
+    Stack,
+    StackError,
+    fork_call,
+    seconds_since_start,
+)
 from shared.demo import DEMO_CLIENTS_FILE, SERVICE_CLIENTS_FILE
 from shared.settings import ServiceSettings, describe_settings_error
 
@@ -300,7 +306,6 @@ def up(
     ] = sys.platform == "linux",
 ) -> None:
     """Start the four services (gateway on 8000), wait until ready, stop all on Ctrl-C."""
-    started = time.monotonic()
     ports = {
         name: int(os.environ.get(f"REFEX_{name.upper()}_PORT", port))
         for name, port in DEFAULT_PORTS.items()
@@ -315,7 +320,7 @@ def up(
         stack.env = _with_service_clients(dict(os.environ))
         stack.start()
         stack.wait_ready(ready_timeout)
-        _print_welcome(ports, time.monotonic() - started)
+        _print_welcome(ports, seconds_since_start())
         while (stopped := stack.first_exited()) is None:
             if _stop_requested.wait(0.5):
                 raise _Stop

@@ -20,6 +20,7 @@ from typing import IO, Protocol
 
 SERVICE_NAMES = ("directory", "consent", "referral", "gateway")
 PR_SET_PDEATHSIG = 1
+_IMPORTED_AT = time.monotonic()
 DEFAULT_PORTS: dict[str, int] = {
     "gateway": 8000,
     "directory": 8001,
@@ -136,6 +137,16 @@ def port_is_taken(port: int, host: str = "127.0.0.1") -> bool:
         except OSError:
             return True
     return False
+
+
+def seconds_since_start() -> float:
+    """Seconds since this process started, interpreter start-up included (Linux /proc)."""
+    try:
+        fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        return uptime - int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return time.monotonic() - _IMPORTED_AT
 
 
 def free_port() -> int:
