@@ -30,7 +30,7 @@ DEFAULT_PORTS: dict[str, int] = {
 
 
 # Runs one service in the current process and returns its exit code: `refex up` passes one so
-# children are forked from a parent that already imported everything (see docs/adr/0001).
+# children are forked from a parent that already imported everything (see docs/adr/0002).
 ServiceRunner = Callable[[str, int], int]
 
 
