@@ -243,6 +243,11 @@ async def measure(name: str, *, big: int, quick: bool) -> None:
         "path: row lock on ledger_state, leaf + completed nodes + record + state update).",
         "plain insert: one INSERT of the same body per transaction through the same engine.",
     ]
+    notes.append(
+        "load average (1/5/15 min) at the end of the run: "
+        + " / ".join(f"{value:.1f}" for value in os.getloadavg())
+        + f" on {os.cpu_count()} CPUs (absolute times suffer on a shared machine)"
+    )
     if quick:
         notes.append(f"--quick: {big:,} entries; the verify figure is scaled linearly to 1M")
     report("ledger", targets, rows, notes)

@@ -51,7 +51,7 @@ def consent_read(consent: Consent) -> ConsentRead:
     return ConsentRead.model_validate(
         {
             **{key: getattr(consent, key) for key in _CONSENT_FIELDS},
-            "grantee": service._grantee_data(consent),
+            "grantee": service.grantee_data(consent),
             "evidence": {"method": consent.evidence_method, "form_sha256": consent.evidence_sha256},
             "status": service.consent_status(consent, utcnow()),
         }

@@ -67,7 +67,7 @@ def consent_status(consent: Consent, now: datetime) -> ConsentStatus:
     return ConsentStatus.ACTIVE
 
 
-def _grantee_data(consent: Consent) -> dict[str, Any]:
+def grantee_data(consent: Consent) -> dict[str, Any]:
     if consent.grantee_org_id is not None:
         return {"kind": "organisation", "org_id": consent.grantee_org_id}
     return {
@@ -125,7 +125,7 @@ def _consent_event(consent: Consent) -> dict[str, Any]:
         "consent_id": consent.id,
         "subject_ref": consent.subject_ref,
         "grantor": consent.grantor,
-        "grantee": _grantee_data(consent),
+        "grantee": grantee_data(consent),
         "purpose": consent.purpose,
         "categories": consent.categories,
         "valid_from": consent.valid_from,
@@ -284,9 +284,7 @@ async def record_disclosure(
         await _check_basis(session=session, disclosure_in=disclosure_in)
         ledger = await Ledger.lock(session)
         # Checked again under the lock: a concurrent retry may have recorded it meanwhile.
-        existing = await repository.disclosure_by_referral(
-            session=session, referral_id=referral_id
-        )
+        existing = await repository.disclosure_by_referral(session=session, referral_id=referral_id)
     if existing is not None:
         _same_disclosure(existing, disclosure_in)
         return existing, False

@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 
+from services.consent import service
 from tests.consent.conftest import (
     CLINIC_ORG,
     HOST_ORG,
@@ -115,6 +116,12 @@ class TestConsentBasis:
             valid_until=iso(now + timedelta(days=10)),
         )
         assert refused(await decide(client, callers.service()))
+        app = client.app  # type: ignore[attr-defined]
+        async with app.state.db.sessionmaker() as session, session.begin():
+            recorded = await service.record_expiries(session=session, settings=app.state.settings)
+        assert recorded == 1
+        entries = await client.get("/ledger/entries?start=2&end=3", headers=callers.auditor())
+        assert entries.json()[0]["body"]["type"] == "consent.expired"
 
     async def test_a_withdrawn_consent_never_counts(
         self, client: httpx.AsyncClient, callers: Callers
@@ -128,7 +135,7 @@ class TestConsentBasis:
 
 
 class TestCallers:
-    async def test_a_host_office_decides_for_its_own_organisation(
+    async def test_host_offices_decide_for_themselves_services_for_anyone(
         self, client: httpx.AsyncClient, callers: Callers
     ) -> None:
         await grant(client, callers)
@@ -136,6 +143,8 @@ class TestCallers:
         assert own["basis"] == "consent"
         other = await decide(client, callers.host(OTHER_HOST_ORG), sender_org_id=None)
         assert refused(other)
+        by_service = await decide(client, callers.service(), sender_org_id=None)
+        assert by_service["basis"] == "consent"
 
     async def test_a_host_office_cannot_ask_for_another_sender(
         self, client: httpx.AsyncClient, callers: Callers
@@ -149,24 +158,13 @@ class TestCallers:
         assert response.status_code == 422
         assert response.json()["type"] == "urn:refex:problem:sender-not-your-organisation"
 
-    async def test_a_service_may_leave_the_sender_out(
-        self, client: httpx.AsyncClient, callers: Callers
-    ) -> None:
-        await grant(client, callers)
-        decision = await decide(client, callers.service(), sender_org_id=None)
-        assert decision["basis"] == "consent"
-
-    async def test_other_roles_are_refused(
+    async def test_other_roles_and_unknown_categories_are_refused(
         self, client: httpx.AsyncClient, callers: Callers
     ) -> None:
         for role in ("provider", "auditor", "coordinator"):
             headers = callers.minter.headers(roles=[role], org=CLINIC_ORG)
             response = await client.post("/decisions", json=decision_body(), headers=headers)
             assert response.status_code == 403
-
-    async def test_unknown_categories_are_refused(
-        self, client: httpx.AsyncClient, callers: Callers
-    ) -> None:
         body = decision_body(requested_categories=["identity.basic", "bank_account"])
         response = await client.post("/decisions", json=body, headers=callers.service())
         assert response.status_code == 422
