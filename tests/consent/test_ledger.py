@@ -11,6 +11,7 @@ import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from services.consent import merkle
+from services.consent.app import create_app
 from tests.consent.conftest import Callers, consent_body, grant
 
 
@@ -152,3 +153,25 @@ class TestConcurrentWriters:
         assert head["tree_size"] == 75
         leaves = [canonical(e["body"]) for e in entries]
         assert head["root_hash"] == merkle.tree_hash(leaves).hex()
+
+
+class TestBackgroundSigning:
+    async def test_tree_heads_follow_new_entries_without_being_asked(
+        self, consent_settings: Any, in_process: Any, callers: Callers
+    ) -> None:
+        settings = await asyncio.to_thread(
+            consent_settings, workers_enabled=True, tree_head_interval_s=0.05
+        )
+        async with in_process(create_app(settings)) as client:
+            empty = (await client.get("/ledger/tree-head", headers=callers.auditor())).json()
+            assert empty["tree_size"] == 0
+            await fill(client, callers, 2)
+            for _ in range(200):
+                head = (await client.get("/ledger/tree-head", headers=callers.auditor())).json()
+                if head["tree_size"] == 2:
+                    break
+                await asyncio.sleep(0.02)
+            assert head["tree_size"] == 2
+            await asyncio.sleep(0.2)
+            again = (await client.get("/ledger/tree-head", headers=callers.auditor())).json()
+        assert again == head, "no new head is signed while nothing new arrives"
