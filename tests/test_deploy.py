@@ -183,6 +183,24 @@ class TestComposeEnvironment:
         assert settings.database_backend == "postgresql"
         assert settings.port == DEFAULT_PORTS[name]
 
+    @pytest.mark.parametrize("name", SERVICE_NAMES)
+    def test_files_named_in_the_environment_are_mounted_secrets(self, name: str) -> None:
+        mounted = {
+            f"/run/secrets/{entry['target']}": entry["source"]
+            for entry in service(name).get("secrets", [])
+        }
+        for key, value in environment(name).items():
+            if value.startswith("/run/secrets/"):
+                assert value in mounted, f"{name}: {key} names a file nothing mounts"
+        assert set(mounted.values()) <= set(COMPOSE.get("secrets", {}))
+
+    def test_the_referral_service_gets_its_webhook_signing_key_in_production(self) -> None:
+        # In production the referral service refuses to generate this key itself.
+        path = environment("referral")["REFEX_REFERRAL_WEBHOOK_SIGNING_KEY_FILE"]
+        (entry,) = service("referral")["secrets"]
+        assert path == f"/run/secrets/{entry['target']}"
+        assert "REFERRAL_WEBHOOK_SIGNING_KEY_FILE" in COMPOSE["secrets"][entry["source"]]["file"]
+
     def test_the_env_file_example_lists_exactly_what_compose_reads(self) -> None:
         text = (ROOT / "docker-compose.yml").read_text()
         read = {match.group(1) for match in INTERPOLATION.finditer(text)}
