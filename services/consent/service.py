@@ -285,9 +285,27 @@ async def record_disclosure(
         ledger = await Ledger.lock(session)
         # Checked again under the lock: a concurrent retry may have recorded it meanwhile.
         existing = await repository.disclosure_by_referral(session=session, referral_id=referral_id)
-    if existing is not None:
-        _same_disclosure(existing, disclosure_in)
-        return existing, False
+        if existing is None:
+            disclosure = await _store_disclosure(
+                session=session,
+                ledger=ledger,
+                principal=principal,
+                disclosure_in=disclosure_in,
+                settings=settings,
+            )
+            return disclosure, True
+    _same_disclosure(existing, disclosure_in)
+    return existing, False
+
+
+async def _store_disclosure(
+    *,
+    session: AsyncSession,
+    ledger: Ledger,
+    principal: Principal,
+    disclosure_in: DisclosureCreate,
+    settings: ConsentSettings,
+) -> Disclosure:
     now = utcnow()
     disclosure = Disclosure(
         id=new_id(),
@@ -310,7 +328,7 @@ async def record_disclosure(
     )
     session.add(disclosure)
     await session.flush()
-    return disclosure, True
+    return disclosure
 
 
 def _disclosure_event(disclosure: Disclosure) -> dict[str, Any]:
