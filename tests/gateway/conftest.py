@@ -18,6 +18,7 @@ from services.gateway.schemas import ClientCreate
 from services.gateway.settings import GatewaySettings
 from services.stack import free_port
 from shared.demo import ADMIN_ORG, HOST_OFFICE_ORG
+from tests.conftest import DatabaseFactory
 
 KEK = new_kek_text()
 
@@ -48,6 +49,31 @@ def gateway_settings(test_settings: Callable[..., Any]) -> SettingsFactory:
 
     async def build(**overrides: Any) -> GatewaySettings:
         # Migrations run their own event loop, so they run in a thread here.
+        return await anyio.to_thread.run_sync(lambda: build_sync(**overrides))
+
+    return build
+
+
+@pytest.fixture
+def sqlite_gateway_settings(database_factory: DatabaseFactory) -> SettingsFactory:
+    """Gateway settings on a fresh SQLite database, for behaviour no database shapes
+    (routing, headers, documents, rate limits): those tests run once, not per backend."""
+
+    def build_sync(**overrides: Any) -> GatewaySettings:
+        values: dict[str, Any] = {
+            "environment": "test",
+            "database_url": database_factory.fresh("gateway", "sqlite"),
+            "log_level": "WARNING",
+            "key_encryption_key": KEK,
+            "directory_url": closed_url(),
+            "consent_url": closed_url(),
+            "referral_url": closed_url(),
+            "upstream_timeout_s": 2.0,
+        }
+        values.update(overrides)
+        return GatewaySettings(**values)
+
+    async def build(**overrides: Any) -> GatewaySettings:
         return await anyio.to_thread.run_sync(lambda: build_sync(**overrides))
 
     return build

@@ -23,6 +23,12 @@ from tests.gateway.conftest import SettingsFactory, admin_headers
 UPSTREAMS = {"directory": "directory.test", "consent": "consent.test", "referral": "referral.test"}
 
 
+@pytest.fixture
+def gateway_settings(sqlite_gateway_settings: SettingsFactory) -> SettingsFactory:
+    """No database behaviour is tested here: one backend is enough."""
+    return sqlite_gateway_settings
+
+
 class HostRouter(httpx.AsyncBaseTransport):
     """Send each request to the in-process app named by its host; 'down' hosts refuse."""
 

@@ -17,6 +17,12 @@ from tests.gateway.upstreams import EchoUpstream, connection_dropper, serve_http
 PROBLEM = "application/problem+json"
 
 
+@pytest.fixture
+def gateway_settings(sqlite_gateway_settings: SettingsFactory) -> SettingsFactory:
+    """No database behaviour is tested here: one backend is enough."""
+    return sqlite_gateway_settings
+
+
 class Env:
     """A gateway in process whose three upstreams are one real echo server."""
 

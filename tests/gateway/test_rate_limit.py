@@ -19,6 +19,12 @@ LIMITS = {"rate_limit_burst": 2, "rate_limit_per_s": 0.5}
 
 
 @pytest.fixture
+def gateway_settings(sqlite_gateway_settings: SettingsFactory) -> SettingsFactory:
+    """No database behaviour is tested here: one backend is enough."""
+    return sqlite_gateway_settings
+
+
+@pytest.fixture
 async def echo_url() -> AsyncIterator[str]:
     async with serve_http(EchoUpstream()) as url:
         yield url
