@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import uuid
+from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 import orjson
@@ -56,3 +58,19 @@ def decode_cursor(cursor: str) -> list[Any]:
     if not isinstance(key, list):
         raise BadRequest("The cursor is not one we issued; start again without 'cursor'.")
     return key
+
+
+def time_id_cursor(at: datetime, item_id: uuid.UUID) -> str:
+    """Encode a (timestamp, id) sort key, the usual order of our lists."""
+    return encode_cursor([at.isoformat(), str(item_id)])
+
+
+def decode_time_id_cursor(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
+    """Decode a cursor made by `time_id_cursor` (None when there is none)."""
+    if cursor is None:
+        return None
+    key = decode_cursor(cursor)
+    try:
+        return datetime.fromisoformat(key[0]), uuid.UUID(key[1])
+    except (IndexError, TypeError, ValueError):
+        raise BadRequest("The cursor is not one we issued; start again without 'cursor'.") from None

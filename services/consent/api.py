@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Response
@@ -39,8 +38,14 @@ from services.consent.schemas import (
 )
 from shared.clock import utcnow
 from shared.db import SessionDep
-from shared.errors import BadRequest, problem_responses
-from shared.pagination import Page, PageParams, decode_cursor, encode_cursor, page_params
+from shared.errors import problem_responses
+from shared.pagination import (
+    Page,
+    PageParams,
+    decode_time_id_cursor,
+    page_params,
+    time_id_cursor,
+)
 
 router = APIRouter()
 PageDep = Annotated[PageParams, Depends(page_params)]
@@ -74,16 +79,6 @@ _CONSENT_FIELDS = [
     "withdrawal_reason",
     "ledger_index",
 ]
-
-
-def _after(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
-    if cursor is None:
-        return None
-    key = decode_cursor(cursor)
-    try:
-        return datetime.fromisoformat(key[0]), uuid.UUID(key[1])
-    except (IndexError, TypeError, ValueError):
-        raise BadRequest("The cursor is not one we issued; start again without 'cursor'.") from None
 
 
 @router.post(
@@ -219,13 +214,13 @@ async def list_subject_disclosures(
         session=session,
         principal=principal,
         subject_ref=subject_ref,
-        after=_after(page.cursor),
+        after=decode_time_id_cursor(page.cursor),
         limit=page.limit,
     )
     last = items[-1] if len(items) == page.limit else None
     return Page[DisclosureRead](
         items=[disclosure_read(d) for d in items],
-        next_cursor=encode_cursor([last.recorded_at.isoformat(), str(last.id)]) if last else None,
+        next_cursor=time_id_cursor(last.recorded_at, last.id) if last else None,
     )
 
 
@@ -283,13 +278,13 @@ async def list_overrides(
         session=session,
         principal=principal,
         status=status,
-        after=_after(page.cursor),
+        after=decode_time_id_cursor(page.cursor),
         limit=page.limit,
     )
     last = items[-1] if len(items) == page.limit else None
     return Page[OverrideRead](
         items=[override_read(o) for o in items],
-        next_cursor=encode_cursor([last.requested_at.isoformat(), str(last.id)]) if last else None,
+        next_cursor=time_id_cursor(last.requested_at, last.id) if last else None,
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import VAR_DIR, ServiceSettings
@@ -20,7 +20,11 @@ class ConsentSettings(ServiceSettings):
     referral_url: str = "http://127.0.0.1:8003"
     directory_url: str = "http://127.0.0.1:8001"
     ledger_signing_key: SecretStr | None = Field(
-        None, description="Ed25519 private key of the ledger, 32 bytes base64 (seed)."
+        None,
+        description=(
+            "Ed25519 private key of the ledger, 32 bytes base64 (`refex ledger keygen`); "
+            "required in production, generated under var/ in development."
+        ),
     )
     ledger_signing_key_file: Path = VAR_DIR / "consent" / "ledger-signing-key"
     tree_head_interval_s: float = Field(60.0, gt=0, le=60.0)
@@ -32,12 +36,3 @@ class ConsentSettings(ServiceSettings):
     outbox_lease_s: float = Field(30.0, gt=0)
     outbox_batch_size: int = Field(50, ge=1, le=500)
     workers_enabled: bool = True
-
-    @model_validator(mode="after")
-    def _production_needs_a_signing_key(self) -> ConsentSettings:
-        if self.environment == "production" and self.ledger_signing_key is None:
-            raise ValueError(
-                f"{self.env_name('ledger_signing_key')} is required in production: "
-                "generate one with `refex ledger keygen` and keep it secret"
-            )
-        return self

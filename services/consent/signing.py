@@ -104,8 +104,12 @@ def load_signer(settings: ConsentSettings) -> TreeHeadSigner:
         )
     if settings.environment == "development":
         return TreeHeadSigner(_development_key(settings.ledger_signing_key_file))
-    # Only the test environment gets here (production refuses to start without a key).
-    return TreeHeadSigner(Ed25519PrivateKey.generate())
+    if settings.environment == "production":
+        raise SigningKeyError(
+            f"{ConsentSettings.env_name('ledger_signing_key')} is required in production: "
+            "generate one with `refex ledger keygen` and keep it secret"
+        )
+    return TreeHeadSigner(Ed25519PrivateKey.generate())  # tests: a throwaway key
 
 
 def configured_public_key(settings: ConsentSettings) -> bytes | None:

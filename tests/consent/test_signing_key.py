@@ -7,10 +7,12 @@ import stat
 from pathlib import Path
 
 import pytest
+from asgi_lifespan import LifespanManager
 from pydantic import SecretStr, ValidationError
 from typer.testing import CliRunner
 
 from services.cli import app as cli
+from services.consent.app import create_app
 from services.consent.settings import ConsentSettings
 from services.consent.signing import (
     SigningKeyError,
@@ -19,9 +21,11 @@ from services.consent.signing import (
 )
 
 
-def test_production_refuses_to_start_without_a_key() -> None:
-    with pytest.raises(ValidationError) as error:
-        ConsentSettings(environment="production")
+async def test_production_refuses_to_start_without_a_key() -> None:
+    app = create_app(ConsentSettings(environment="production"))
+    with pytest.raises(SigningKeyError) as error:
+        async with LifespanManager(app):
+            pass
     assert "REFEX_CONSENT_LEDGER_SIGNING_KEY is required in production" in str(error.value)
 
 
