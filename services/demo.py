@@ -192,7 +192,8 @@ def step_referral(journey: Journey) -> dict[str, Any]:
         f"  status: [bold]{done['status']}[/], outcome {done['outcome']}; the host "
         f'office reads the note: "{open_note(notes[0], _key(HOST_OFFICE_ORG))}"'
     )
-    return referral
+    created: dict[str, Any] = referral
+    return created
 
 
 def step_emergency(journey: Journey) -> None:

@@ -51,7 +51,7 @@ class TestPlaceholderSecrets:
         assert settings.client_secret is not None
 
     def test_real_secrets_are_accepted_in_production(self) -> None:
-        settings = ConsentSettings(
+        settings = DirectorySettings(
             environment="production", client_secret=SecretStr("k3Jq9-very-long-random")
         )
         assert settings.environment == "production"
