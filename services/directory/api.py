@@ -296,6 +296,7 @@ async def resolve_coordinator(
     summary="Search services",
     response_model=SearchPage,
     responses=problem_responses(400, 422),
+    openapi_extra={"parameters": search.openapi_parameters()},
 )
 async def search_services(
     request: Request,
