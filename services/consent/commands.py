@@ -11,8 +11,8 @@ import typer
 from rich.console import Console
 
 app = typer.Typer(help="The consent ledger: verify, sign, purge, keys.", no_args_is_help=True)
-console = Console()
-err = Console(stderr=True)
+console = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 def _settings() -> Any:
