@@ -67,9 +67,25 @@ class ProofStack:
         key: dict[str, Any] = orjson.loads((self.workdir / f"var/demo/keys/{org}.jwk").read_bytes())
         return key
 
+    def restart(self, name: str) -> None:
+        """Start one service again (in the stack's working directory)."""
+        with within(self.workdir):
+            self.stack.start_one(name)
+
     def env(self) -> dict[str, str]:
         """The environment the services run with (for `refex` commands on their databases)."""
         return dict(self.stack.env)
+
+
+@contextmanager
+def within(directory: Path) -> Iterator[None]:
+    """Run a block in `directory` (services and commands find var/ relative to it)."""
+    previous = Path.cwd()
+    os.chdir(directory)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
 
 
 class RecordingTransport(httpx.HTTPTransport):
