@@ -24,6 +24,7 @@ provider = typer.Typer(
 )
 audit = typer.Typer(help="The referral audit trail.", no_args_is_help=True)
 console = Console()
+notice = Console(stderr=True)  # messages about files, so stdout carries only the public JWK
 GatewayOption = Annotated[str, typer.Option(envvar="REFEX_URL", help="Gateway base URL.")]
 ClientIdOption = Annotated[str, typer.Option(envvar="REFEX_CLIENT_ID", help="Your client id.")]
 SecretOption = Annotated[
@@ -42,13 +43,13 @@ def generate(
     from shared.webhooks import generate_signing_key
 
     if out.exists():
-        console.print(f"[red]{out} exists[/]; choose another path so no key is overwritten.")
+        notice.print(f"[red]{out} exists[/]; choose another path so no key is overwritten.")
         raise typer.Exit(2)
     private = generate_encryption_key(kid) if use == "enc" else generate_signing_key(kid)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(orjson.dumps(private))
     os.chmod(out, 0o600)
-    console.print(f"private key written to {out} (keep it secret, back it up)")
+    notice.print(f"private key written to {out} (keep it secret, back it up)")
     print(json.dumps(public_part(private), indent=2))
 
 

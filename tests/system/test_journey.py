@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
 import orjson
 import pytest
 
@@ -21,7 +28,7 @@ pytestmark = pytest.mark.system
 
 
 @pytest.fixture
-def journey(running_stack: RunningStack) -> demo.Journey:
+def journey(running_stack: RunningStack) -> Iterator[demo.Journey]:
     journey = demo.Journey(running_stack.base_url)
     yield journey
     journey.close()
@@ -62,9 +69,15 @@ class TestJourney:
     ) -> None:
         before = journey.clients["host_office"].get("referrals", box="sent", limit=200)
         with pytest.raises(RefexError) as caught:
-            journey.clients["host_office"].post("referrals", {
-                "service_id": str(DEMO_HEALTH_SERVICE), "subject_ref": "too short",
-                "requested_categories": ["identity.basic"], "casefile": {}})
+            journey.clients["host_office"].post(
+                "referrals",
+                {
+                    "service_id": str(DEMO_HEALTH_SERVICE),
+                    "subject_ref": "too short",
+                    "requested_categories": ["identity.basic"],
+                    "casefile": {},
+                },
+            )
         assert caught.value.status == 422
         assert caught.value.problem["errors"]
         after = journey.clients["host_office"].get("referrals", box="sent", limit=200)
@@ -72,8 +85,68 @@ class TestJourney:
 
     def test_credentials_file_has_a_client_per_role(self, running_stack: RunningStack) -> None:
         clients = orjson.loads(DEMO_CLIENTS_FILE.read_bytes())
-        assert {"host_office", "provider", "coordinator", "mental_health_professional",
-                "auditor", "admin"} <= set(clients)
-        with RefexClient(running_stack.base_url, clients["auditor"]["client_id"],
-                         clients["auditor"]["client_secret"]) as auditor:
+        assert {
+            "host_office",
+            "provider",
+            "coordinator",
+            "mental_health_professional",
+            "auditor",
+            "admin",
+        } <= set(clients)
+        with RefexClient(
+            running_stack.base_url,
+            clients["auditor"]["client_id"],
+            clients["auditor"]["client_secret"],
+        ) as auditor:
             assert auditor.token()
+
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def guide_blocks() -> list[tuple[str, str]]:
+    """The (language, code) blocks of the README's user guide, in order."""
+    text = README.read_text()
+    section = text[text.index("## Using refex") : text.index("## The `refex` command")]
+    return [
+        (m.group(1), m.group(2))
+        for m in re.finditer(r"```(bash|python)\n(.*?)```", section, flags=re.S)
+    ]
+
+
+class TestReadmeExamples:
+    def test_the_guide_has_shell_and_python_examples(self) -> None:
+        languages = [language for language, _ in guide_blocks()]
+        assert languages.count("bash") >= 5 and languages.count("python") >= 3
+
+    def test_every_guide_example_runs_against_the_stack(self, running_stack: RunningStack) -> None:
+        refex = str(Path(sys.executable).parent / "refex")
+        local = {"http://127.0.0.1:8000": running_stack.base_url, ".venv/bin/refex": refex}
+        env = {**os.environ, "REFEX_URL": running_stack.base_url, "PYTHONPATH": str(README.parent)}
+        script = "\n".join(code for language, code in guide_blocks() if language == "bash")
+        for old, new in local.items():
+            script = script.replace(old, new)
+        shell = subprocess.run(
+            ["bash", "-c", f"set -euo pipefail\n{script}"],
+            cwd=running_stack.workdir,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert shell.returncode == 0, shell.stdout[-1500:] + shell.stderr[-3000:]
+        clients = orjson.loads(DEMO_CLIENTS_FILE.read_bytes())["host_office"]
+        env.update(
+            REFEX_CLIENT_ID=clients["client_id"], REFEX_CLIENT_SECRET=clients["client_secret"]
+        )
+        for language, code in guide_blocks():
+            if language == "python":
+                run = subprocess.run(
+                    [sys.executable, "-c", code],
+                    cwd=running_stack.workdir,
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    timeout=60,
+                )
+                assert run.returncode == 0, f"{code[:200]}\n{run.stderr[-2000:]}"
