@@ -92,7 +92,8 @@ class IdempotencyRecord(Base):
     sender_org_id: Mapped[uuid.UUID]
     key: Mapped[str] = mapped_column(String(128))
     request_digest: Mapped[str] = mapped_column(String(64))
-    referral_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("referral.id"))
+    # No foreign key: the key is claimed before the referral row exists (see service._claim_key).
+    referral_id: Mapped[uuid.UUID]
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     __table_args__ = (UniqueConstraint("sender_org_id", "key"),)

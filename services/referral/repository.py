@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.referral.models import IdempotencyRecord, OutboxEvent, Referral, ReferralNote
@@ -21,6 +21,14 @@ async def get(
     if for_update:
         query = query.with_for_update()
     return await session.scalar(query)
+
+
+async def lock_subject(session: AsyncSession, *, subject_digest: str) -> None:
+    """Serialise creations for one subject until commit (PostgreSQL; SQLite has one writer)."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(
+            select(func.pg_advisory_xact_lock(func.hashtextextended(subject_digest, 0)))
+        )
 
 
 async def find_open_duplicate(

@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import Any
 
 import orjson
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.referral import repository
@@ -213,39 +214,23 @@ async def create(
     resolved, decision = await _resolve_and_decide(context, referral_in, clients)
     sharing = _sharing(referral_in, resolved, decision)
     subject = subject_digest(referral_in.subject_ref, context.subject_key)
+    referral = _new_referral(context, referral_in, resolved, decision, sharing, subject)
+    await repository.lock_subject(session, subject_digest=subject)
+    if idempotency_key:
+        claimed = await _claim_key(
+            session, sender_org=sender_org, key=idempotency_key, digest=digest, referral=referral
+        )
+        if claimed is not None:  # a concurrent identical request won the race
+            return to_read(claimed, principal), False
     await _refuse_duplicate(
         session,
         subject=subject,
         referral_in=referral_in,
-        recipient_org=uuid.UUID(resolved["service"]["organisation_id"]),
+        recipient_org=referral.recipient_org_id,
     )
-    referral = _new_referral(context, referral_in, resolved, decision, sharing, subject)
-    await clients.consent.record_disclosure(
-        {
-            "referral_id": str(referral.id),
-            "subject_ref": referral_in.subject_ref,
-            "sender_org_id": str(sender_org),
-            "recipient_org_id": str(referral.recipient_org_id),
-            "categories": sorted(referral.shared_categories),
-            "basis": referral.basis,
-            "consent_ids": referral.consent_ids,
-            "override_id": referral.override_id,
-        },
-        request_id=context.request_id,
-    )
+    await _record_disclosure(clients, context, referral_in, referral)
     session.add(referral)
     await session.flush()
-    if idempotency_key:
-        session.add(
-            IdempotencyRecord(
-                id=new_id(),
-                sender_org_id=sender_org,
-                key=idempotency_key,
-                request_digest=digest,
-                referral_id=referral.id,
-                created_at=referral.created_at,
-            )
-        )
     await append_audit(
         session,
         action="referral.created",
@@ -260,6 +245,51 @@ async def create(
     )
     enqueue(session, referral, "referral.requested", to=(Party.RECIPIENT,))
     return to_read(referral, principal), True
+
+
+async def _claim_key(
+    session: AsyncSession, *, sender_org: uuid.UUID, key: str, digest: str, referral: Referral
+) -> Referral | None:
+    """Reserve the Idempotency-Key before anything is disclosed; None when this request owns it.
+
+    On PostgreSQL a concurrent request with the same key waits on the unique index until the
+    first one commits, then fails here and replays the first answer instead.
+    """
+    record = IdempotencyRecord(
+        id=new_id(),
+        sender_org_id=sender_org,
+        key=key,
+        request_digest=digest,
+        referral_id=referral.id,
+        created_at=referral.created_at,
+    )
+    try:
+        async with session.begin_nested():
+            session.add(record)
+    except IntegrityError:
+        replay = await _replay(session, sender_org=sender_org, key=key, digest=digest)
+        if replay is None:
+            raise
+        return replay
+    return None
+
+
+async def _record_disclosure(
+    clients: Clients, context: Context, referral_in: ReferralCreate, referral: Referral
+) -> None:
+    await clients.consent.record_disclosure(
+        {
+            "referral_id": str(referral.id),
+            "subject_ref": referral_in.subject_ref,
+            "sender_org_id": context.principal.org_id,
+            "recipient_org_id": str(referral.recipient_org_id),
+            "categories": sorted(referral.shared_categories),
+            "basis": referral.basis,
+            "consent_ids": referral.consent_ids,
+            "override_id": referral.override_id,
+        },
+        request_id=context.request_id,
+    )
 
 
 async def _replay(

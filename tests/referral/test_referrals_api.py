@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -162,6 +163,31 @@ class TestCreateReferral:
         again = await send(exchange)
         assert again.status_code == 409
         assert again.json()["existing_referral_id"] == first["id"]
+        assert await stored(exchange) == 1
+
+
+class TestConcurrency:
+    async def test_concurrent_identical_requests_create_one_referral(
+        self, exchange: Exchange
+    ) -> None:
+        await record_consent(exchange, REQUESTED)
+        key = {"Idempotency-Key": "concurrent-key-01"}
+        answers = await asyncio.gather(*(send(exchange, headers=key) for _ in range(5)))
+        assert {a.status_code for a in answers} == {201}
+        assert len({a.json()["id"] for a in answers}) == 1
+        assert await stored(exchange) == 1
+
+    async def test_concurrent_different_keys_for_one_subject_give_one_referral(
+        self, exchange: Exchange
+    ) -> None:
+        await record_consent(exchange, REQUESTED)
+        answers = await asyncio.gather(
+            *(
+                send(exchange, headers={"Idempotency-Key": f"distinct-key-{n:02d}"})
+                for n in range(4)
+            )
+        )
+        assert sorted(a.status_code for a in answers) == [201, 409, 409, 409]
         assert await stored(exchange) == 1
 
 

@@ -172,11 +172,6 @@ def upgrade() -> None:
         sa.Column("request_digest", sa.String(length=64), nullable=False),
         sa.Column("referral_id", sa.Uuid(), nullable=False),
         sa.Column("created_at", UTCDateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["referral_id"],
-            ["referral.id"],
-            name=op.f("fk_idempotency_record_referral_id_referral"),
-        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_idempotency_record")),
         sa.UniqueConstraint(
             "sender_org_id", "key", name=op.f("uq_idempotency_record_sender_org_id")
