@@ -75,6 +75,17 @@ class TestIssuingTokens:
         assert first.status_code == second.status_code == 200
         assert first.json()["access_token"] != second.json()["access_token"]
 
+    async def test_an_empty_scope_as_swagger_ui_sends_it_means_every_role(
+        self, gateway: Gateway
+    ) -> None:
+        http, app = gateway
+        client_id, secret = await register(app, roles=["provider", "coordinator"])
+        response = await http.post(
+            "/oauth/token", data={**GRANT, "scope": ""}, auth=(client_id, secret)
+        )
+        assert response.status_code == 200
+        assert response.json()["scope"] == "provider coordinator"
+
     async def test_scope_narrows_the_roles_in_the_token(self, gateway: Gateway) -> None:
         http, app = gateway
         client_id, secret = await register(app, roles=["provider", "coordinator"])
