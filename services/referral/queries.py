@@ -19,7 +19,7 @@ from services.referral.service import get_visible, is_overdue, party_of, to_read
 from shared.auth import Principal
 from shared.clock import utcnow
 from shared.errors import BadRequest, NotFound
-from shared.pagination import Page, PageParams, decode_cursor, encode_cursor
+from shared.pagination import Page, PageParams, decode_time_id_cursor, time_id_cursor
 from shared.vocabulary import Role, ServiceCategory
 
 OVERDUE_SCAN_LIMIT = 5000
@@ -36,16 +36,6 @@ def _scope(principal: Principal, box: str | None) -> Any:
     elif box == "received":
         query = query.where(Referral.recipient_org_id == org)
     return query
-
-
-def _after(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
-    if cursor is None:
-        return None
-    key = decode_cursor(cursor)
-    try:
-        return datetime.fromisoformat(key[0]), uuid.UUID(key[1])
-    except (IndexError, TypeError, ValueError):
-        raise BadRequest("The cursor is not one we issued; start again without 'cursor'.") from None
 
 
 async def list_referrals(
@@ -69,13 +59,15 @@ async def list_referrals(
         query = query.where(Referral.service_category.in_([str(c) for c in categories]))
     if updated_since is not None:
         query = query.where(Referral.updated_at >= updated_since)
-    rows = await _page_rows(session, query, _after(paging.cursor), paging.limit, overdue)
+    rows = await _page_rows(
+        session, query, decode_time_id_cursor(paging.cursor), paging.limit, overdue
+    )
     now = utcnow()
     items = [to_read(row, principal, now) for row in rows[: paging.limit]]
     next_cursor = None
     if len(rows) > paging.limit:
         last = rows[paging.limit - 1]
-        next_cursor = encode_cursor([last.updated_at.isoformat(), str(last.id)])
+        next_cursor = time_id_cursor(last.updated_at, last.id)
     return Page[ReferralRead](items=items, next_cursor=next_cursor)
 
 
