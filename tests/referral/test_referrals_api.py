@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import orjson
@@ -12,7 +14,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from services.referral import workers
-from services.referral.models import AuditEvent, Referral
+from services.referral.models import AuditEvent, OutboxEvent, Referral
 from shared.client import open_note, open_payload
 from shared.crypto import CryptoError
 from shared.demo import (
@@ -398,3 +400,82 @@ class TestWithdrawalAndNotifications:
         ok = httpx.MockTransport(lambda request: httpx.Response(200))
         async with httpx.AsyncClient(transport=ok) as http:
             assert await workers.deliver_due(state.db, http, signing_key, max_attempts=2) == 1
+
+
+class TestResponseDeadlines:
+    async def test_deadlines_follow_the_focal_points_business_hours(
+        self, exchange: Exchange
+    ) -> None:
+        await record_consent(exchange, REQUESTED)
+        created = (await send(exchange)).json()
+        acknowledge_by = datetime.fromisoformat(created["acknowledge_by"])
+        respond_by = datetime.fromisoformat(created["respond_by"])
+        lagos = ZoneInfo("Africa/Lagos")
+        for deadline in (acknowledge_by, respond_by):
+            local = deadline.astimezone(lagos)
+            assert local.weekday() < 5 and time(8) <= local.time() <= time(16)
+        assert acknowledge_by <= respond_by
+
+    async def test_unanswered_referrals_are_reminded_escalated_then_cancelled(
+        self, exchange: Exchange
+    ) -> None:
+        await record_consent(exchange, REQUESTED)
+        created = (await send(exchange)).json()
+        db = exchange.referral_app.state.db
+        grace = timedelta(hours=24)
+
+        async def shift(**deadlines: datetime) -> None:
+            async with db.sessionmaker() as session, session.begin():
+                referral = await session.get(Referral, uuid.UUID(created["id"]))
+                for name, value in deadlines.items():
+                    setattr(referral, name, value)
+
+        async def events() -> list[str]:
+            async with db.sessionmaker() as session:
+                rows = await session.scalars(select(OutboxEvent.event))
+                return list(rows)
+
+        now = datetime.now(UTC)
+        await shift(acknowledge_by=now - timedelta(minutes=5), respond_by=now + timedelta(hours=1))
+        assert await workers.sweep_deadlines(db, grace) == 1
+        assert "referral.reminder" in await events()
+        overdue = await exchange.referral.get(
+            "/referrals/overdue", headers=exchange.as_role("provider", HEALTH_PROVIDER_ORG)
+        )
+        assert [r["id"] for r in overdue.json()["items"]] == [created["id"]]
+        await shift(respond_by=now - timedelta(minutes=5))
+        assert await workers.sweep_deadlines(db, grace) == 1
+        assert "referral.escalated" in await events()
+        assert await workers.sweep_deadlines(db, grace) == 0  # nothing new to do
+        await shift(respond_by=now - grace - timedelta(minutes=5))
+        assert await workers.sweep_deadlines(db, grace) == 1
+        final = (
+            await exchange.referral.get(
+                f"/referrals/{created['id']}",
+                headers=exchange.as_role("host_office", HOST_OFFICE_ORG),
+            )
+        ).json()
+        assert final["status"] == "cancelled"
+        assert final["status_reason"] == "no-response"
+
+
+class TestPaging:
+    async def test_lists_page_with_cursors_and_refuse_forged_ones(self, exchange: Exchange) -> None:
+        for n in range(3):
+            subject = f"hof-paging-subject-{n:04d}"
+            await record_consent(exchange, REQUESTED, subject=subject)
+            assert (await send(exchange, referral_body(subject_ref=subject))).status_code == 201
+        host = exchange.as_role("host_office", HOST_OFFICE_ORG)
+        seen, cursor = [], None
+        while True:
+            params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+            page = (await exchange.referral.get("/referrals", params=params, headers=host)).json()
+            seen += [item["id"] for item in page["items"]]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+        assert len(seen) == len(set(seen)) == 3
+        forged = await exchange.referral.get(
+            "/referrals", params={"cursor": "bm9wZQ"}, headers=host
+        )
+        assert forged.status_code == 400
