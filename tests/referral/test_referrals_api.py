@@ -19,7 +19,9 @@ from shared.client import open_note, open_payload
 from shared.crypto import CryptoError
 from shared.demo import (
     AUDITOR_ORG,
+    COORDINATOR_ORG,
     DEMO_HEALTH_SERVICE,
+    DEMO_MENTAL_HEALTH_SERVICE,
     HEALTH_PROVIDER_ORG,
     HOST_OFFICE_ORG,
     PLATFORM_ORG,
@@ -479,3 +481,74 @@ class TestPaging:
             "/referrals", params={"cursor": "bm9wZQ"}, headers=host
         )
         assert forged.status_code == 400
+
+
+class TestOpenReferrals:
+    OPEN = {
+        "service_category": "health",
+        "country": "NG",
+        "admin_area": "NG-LA",
+        "requested_categories": ["identity.basic", "contact", "health.physical"],
+    }
+
+    async def test_the_coordinator_assigns_and_the_sender_submits(self, exchange: Exchange) -> None:
+        host = exchange.as_role("host_office", HOST_OFFICE_ORG)
+        coordinator = exchange.as_role("coordinator", COORDINATOR_ORG)
+        opened = await exchange.referral.post("/referrals/open", json=self.OPEN, headers=host)
+        assert opened.status_code == 201, opened.text
+        open_id = opened.json()["id"]
+        assert opened.json()["coordinator_org_id"] == str(COORDINATOR_ORG)
+        inbox = (await exchange.referral.get("/referrals/open", headers=coordinator)).json()
+        assert [o["id"] for o in inbox] == [open_id]
+        early = await exchange.referral.post(
+            f"/referrals/open/{open_id}/submit",
+            headers=host,
+            json={"subject_ref": SUBJECT, "casefile": CASEFILE},
+        )
+        assert early.status_code == 409
+        assigned = await exchange.referral.post(
+            f"/referrals/open/{open_id}/assign",
+            headers=coordinator,
+            json={"service_id": str(DEMO_HEALTH_SERVICE)},
+        )
+        assert assigned.status_code == 200, assigned.text
+        assert assigned.json()["status"] == "assigned"
+        await record_consent(exchange, ["identity.basic", "contact", "health.physical"])
+        submitted = await exchange.referral.post(
+            f"/referrals/open/{open_id}/submit",
+            headers=host,
+            json={"subject_ref": SUBJECT, "casefile": CASEFILE},
+        )
+        assert submitted.status_code == 201, submitted.text
+        referral = submitted.json()
+        assert referral["recipient_org_id"] == str(HEALTH_PROVIDER_ORG)
+        assert referral["shared_categories"] == ["contact", "health.physical", "identity.basic"]
+
+    async def test_only_the_coordinator_assigns_and_only_to_members(
+        self, exchange: Exchange
+    ) -> None:
+        host = exchange.as_role("host_office", HOST_OFFICE_ORG)
+        opened = (
+            await exchange.referral.post("/referrals/open", json=self.OPEN, headers=host)
+        ).json()
+        stranger = await exchange.referral.post(
+            f"/referrals/open/{opened['id']}/assign",
+            headers=exchange.as_role("coordinator", uuid.uuid4()),
+            json={"service_id": str(DEMO_HEALTH_SERVICE)},
+        )
+        assert stranger.status_code == 404
+        wrong_category = await exchange.referral.post(
+            f"/referrals/open/{opened['id']}/assign",
+            headers=exchange.as_role("coordinator", COORDINATOR_ORG),
+            json={"service_id": str(DEMO_MENTAL_HEALTH_SERVICE)},
+        )
+        assert wrong_category.status_code == 422
+
+    async def test_open_referrals_carry_no_case_file(self, exchange: Exchange) -> None:
+        response = await exchange.referral.post(
+            "/referrals/open",
+            json={**self.OPEN, "casefile": CASEFILE},
+            headers=exchange.as_role("host_office", HOST_OFFICE_ORG),
+        )
+        assert response.status_code == 422
+        assert "CANARY" not in response.text
