@@ -35,6 +35,7 @@ from services.directory.models import (
     OrganisationKey,
     Service,
 )
+from services.directory.repository import Row
 from services.directory.schemas import (
     AgreementCreate,
     AgreementUpdate,
@@ -48,7 +49,7 @@ from services.directory.schemas import (
 )
 from shared.auth import Principal
 from shared.clock import utcnow
-from shared.errors import PreconditionFailed
+from shared.errors import PreconditionFailed, ServiceError
 from shared.ids import new_id
 
 # Roles whose organisation may maintain its own focal points, keys, webhook and intake flag.
@@ -102,11 +103,17 @@ def _require_fields(principal: Principal, changed: set[str], allowed: frozenset[
         )
 
 
+async def _existing(
+    session: AsyncSession, model: type[Row], row_id: uuid.UUID, missing: type[ServiceError]
+) -> Row:
+    row = await repository.get(session, model, row_id)
+    if row is None:
+        raise missing
+    return row
+
+
 async def _org(session: AsyncSession, org_id: uuid.UUID) -> Organisation:
-    org = await repository.get(session, Organisation, org_id)
-    if org is None:
-        raise OrganisationNotFound
-    return org
+    return await _existing(session, Organisation, org_id, OrganisationNotFound)
 
 
 async def _referenced_org(session: AsyncSession, org_id: uuid.UUID, field: str) -> Organisation:
@@ -301,10 +308,7 @@ async def create_service(*, session: AsyncSession, service_in: ServiceCreate) ->
 
 async def get_service(*, session: AsyncSession, service_id: uuid.UUID) -> Service:
     """Return a service or raise ServiceNotFound."""
-    service = await repository.get(session, Service, service_id)
-    if service is None:
-        raise ServiceNotFound
-    return service
+    return await _existing(session, Service, service_id, ServiceNotFound)
 
 
 async def update_service(
@@ -348,10 +352,7 @@ async def delete_service(
 
 async def get_focal_point(*, session: AsyncSession, focal_point_id: uuid.UUID) -> FocalPoint:
     """Return a focal point or raise FocalPointNotFound."""
-    focal_point = await repository.get(session, FocalPoint, focal_point_id)
-    if focal_point is None:
-        raise FocalPointNotFound
-    return focal_point
+    return await _existing(session, FocalPoint, focal_point_id, FocalPointNotFound)
 
 
 async def _check_focal_references(
@@ -506,10 +507,7 @@ async def create_agreement(*, session: AsyncSession, agreement_in: AgreementCrea
 
 async def get_agreement(*, session: AsyncSession, agreement_id: uuid.UUID) -> Agreement:
     """Return an agreement version or raise AgreementNotFound."""
-    agreement = await repository.get(session, Agreement, agreement_id)
-    if agreement is None:
-        raise AgreementNotFound
-    return agreement
+    return await _existing(session, Agreement, agreement_id, AgreementNotFound)
 
 
 async def update_agreement(
