@@ -8,6 +8,7 @@ import importlib
 import json
 import os
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,6 +25,9 @@ from services.stack import SERVICE_NAMES, Stack, free_port
 from shared.client import RefexClient
 from shared.migrations import upgrade
 from tests.postgres import asyncpg_url, create_database, drop_database, find_postgres, with_database
+
+# A path of each service the gateway publishes (its merged OpenAPI is complete with all three).
+UPSTREAM_MARKERS = ("/api/v1/directory/", "/api/v1/consents", "/api/v1/referrals")
 
 
 @dataclass
@@ -66,6 +70,24 @@ class ProofStack:
         """A demo organisation's private decryption key."""
         key: dict[str, Any] = orjson.loads((self.workdir / f"var/demo/keys/{org}.jwk").read_bytes())
         return key
+
+    def openapi(self, timeout_s: float = 60.0) -> dict[str, Any]:
+        """The gateway's merged OpenAPI once it holds every service's operations.
+
+        The gateway loads the services' documents in the background and may answer with a
+        partial document for the first seconds after it is ready.
+        """
+        deadline = time.monotonic() + timeout_s
+        while True:
+            spec: dict[str, Any] = httpx.get(
+                f"{self.base_url}/openapi.json", trust_env=False, timeout=30
+            ).json()
+            paths = " ".join(spec.get("paths", {}))
+            if all(marker in paths for marker in UPSTREAM_MARKERS):
+                return spec
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the gateway's OpenAPI lacks a service: {sorted(spec)}")
+            time.sleep(0.5)
 
     def restart(self, name: str) -> None:
         """Start one service again (in the stack's working directory)."""
