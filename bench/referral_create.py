@@ -91,8 +91,8 @@ def start_ping(port: int) -> subprocess.Popen[bytes]:
 async def token(session: aiohttp.ClientSession, base: str, creds: dict[str, str]) -> str:
     async with session.post(
         f"{base}/oauth/token",
-        data={"grant_type": "client_credentials"},
-        auth=aiohttp.BasicAuth(creds["client_id"], creds["client_secret"]),
+        data={"grant_type": "client_credentials", "client_id": creds["client_id"],
+              "client_secret": creds["client_secret"]},
     ) as response:
         return str((await response.json())["access_token"])
 
@@ -191,7 +191,8 @@ def main() -> None:
     env = {
         **os.environ,
         "REFEX_ENVIRONMENT": "development",
-        "REFEX_GATEWAY_RATE_LIMIT_PER_MINUTE": "1000000",
+        "REFEX_GATEWAY_RATE_LIMIT_PER_S": "1000000",
+        "REFEX_GATEWAY_RATE_LIMIT_BURST": "1000000",
     }
     stack = None
     ping = None
@@ -200,13 +201,13 @@ def main() -> None:
         from services.cli import _with_service_clients
 
         stack = Stack(ports=ports, env=_with_service_clients(env), log_dir=workdir / "logs")
-        for name in SERVICE_NAMES:
-            env[f"REFEX_{name.upper()}_LOG_LEVEL"] = "WARNING"
         stack.start()
         stack.wait_ready(60)
         ping = start_ping(ping_port)
         while not _ping_up(ping_port):
             time.sleep(0.1)
+        if os.environ.get("REFEX_BENCH_HOLD"):  # keep the stack up for a profiler to attach
+            print("stack pids:", {n: p.pid for n, p in stack.processes.items()}, flush=True)
         result = asyncio.run(
             measure(f"http://127.0.0.1:{ports['gateway']}", ping_port, seconds, repeats)
         )
