@@ -6,8 +6,6 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from joserfc.errors import JoseError
-from joserfc.jwk import ECKey, OKPKey
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.directory import repository
@@ -49,6 +47,7 @@ from services.directory.schemas import (
 )
 from shared.auth import Principal
 from shared.clock import utcnow
+from shared.crypto import KEY_ALG, public_jwk_problems
 from shared.errors import PreconditionFailed, ServiceError
 from shared.ids import new_id
 
@@ -57,8 +56,7 @@ SELF_SERVICE_ROLES = ("provider", "coordinator", "host_office")
 PROVIDER_ORGANISATION_FIELDS = frozenset({"webhook_url"})
 PROVIDER_SERVICE_FIELDS = frozenset({"accepting_referrals"})
 PRIVATE_JWK_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "k", "oth")
-PUBLIC_JWK_MEMBERS = ("kty", "crv", "x", "y")
-KEY_ALGORITHMS = ("ECDH-ES+A256KW", "ECDH-ES")
+PUBLIC_JWK_MEMBERS = ("kty", "crv", "x", "y", "kid")
 
 
 def etag(row: Any) -> str:
@@ -202,29 +200,22 @@ async def delete_organisation(
 
 
 def public_jwk(jwk: dict[str, Any]) -> dict[str, Any]:
-    """Return the validated public JWK to store, or raise saying what is wrong with it."""
+    """Return the validated public JWK to store, or raise saying what is wrong with it.
+
+    The rules are the encryption layer's own (`shared.crypto.public_jwk_problems`), so every
+    key the directory accepts is one the referral service can encrypt to.
+    """
     if any(member in jwk for member in PRIVATE_JWK_MEMBERS):
         raise InvalidKey(
             "The JWK contains private key material ('d'). Register only the public part and "
             "keep the private key with you; nothing was stored."
         )
-    kind = (jwk.get("kty"), jwk.get("crv"))
-    if kind not in (("EC", "P-256"), ("OKP", "X25519")):
-        raise InvalidKey("Only EC P-256 or OKP X25519 keys are accepted (kty/crv).")
-    if jwk.get("use", "enc") != "enc":
-        raise InvalidKey('The key must be an encryption key: set "use": "enc".')
-    kid = jwk.get("kid")
-    if not isinstance(kid, str) or not 1 <= len(kid) <= 200:
-        raise InvalidKey("Give the key a 'kid' (1 to 200 characters) to identify it.")
-    alg = jwk.get("alg", KEY_ALGORITHMS[0])
-    if alg not in KEY_ALGORITHMS:
-        raise InvalidKey(f"Key algorithm must be one of {', '.join(KEY_ALGORITHMS)}.")
-    public = {member: jwk[member] for member in PUBLIC_JWK_MEMBERS if member in jwk}
-    try:
-        (ECKey if kind[0] == "EC" else OKPKey).import_key(public)
-    except (JoseError, ValueError, TypeError):
-        raise InvalidKey("The JWK is malformed: check its x/y coordinates (base64url).") from None
-    return {**public, "kid": kid, "use": "enc", "alg": alg}
+    candidate = {"use": "enc", **jwk}
+    problems = public_jwk_problems(candidate)
+    if problems:
+        raise InvalidKey(" ".join(problems) + " Nothing was stored.")
+    public = {member: candidate[member] for member in PUBLIC_JWK_MEMBERS if member in candidate}
+    return {**public, "use": "enc", "alg": KEY_ALG}
 
 
 async def add_key(

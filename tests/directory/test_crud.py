@@ -6,6 +6,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from shared.demo import (
     DEMO_HEALTH_FOCAL_POINT,
     DEMO_HEALTH_SERVICE,
@@ -390,3 +392,18 @@ class TestBadInputStoresNothing:
         assert added.status_code == 201
         jwks = await directory.client.get(f"{path}/jwks", headers=directory.admin)
         assert "tomorrow" not in {k["kid"] for k in jwks.json()["keys"]}
+
+
+class TestKeysMatchTheEncryptionRules:
+    @pytest.mark.parametrize("alg", ["ECDH-ES", "RSA-OAEP", "dir"])
+    async def test_key_algorithms_the_referral_service_cannot_use_are_refused(
+        self, directory: Directory, alg: str
+    ) -> None:
+        jwk = {**public_jwk("alg-test-key"), "alg": alg}
+        response = await directory.client.post(
+            f"/organisations/{HEALTH_PROVIDER_ORG}/keys",
+            json={"jwk": jwk},
+            headers=directory.admin(),
+        )
+        assert response.status_code == 422
+        assert "ECDH-ES+A256KW" in response.json()["detail"]
