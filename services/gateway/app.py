@@ -15,14 +15,14 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.gateway import api
 from services.gateway.docs import install_docs
-from services.gateway.keys import KeyEncryptionKeyError, KeyRing, load_kek
+from services.gateway.keys import KeyEncryptionKeyError, KeyRing, KeyRingJwks, load_kek
 from services.gateway.openapi import OpenApiCatalog
 from services.gateway.proxy import API_PREFIX, GatewayProxy, PrefixDispatch, ProblemBoundary
 from services.gateway.ratelimit import build_rate_limiter
 from services.gateway.settings import GatewaySettings
 from services.gateway.upstream import ProxyClient, build_proxy_client
 from shared.app import build_service_app
-from shared.auth import StaticJwks, TokenVerifier
+from shared.auth import TokenVerifier
 from shared.middleware import RequestContextMiddleware
 from shared.vocabulary import Role
 
@@ -77,7 +77,7 @@ def _lifespan(
         keys = await _load_keys(app, settings)
         app.state.keys = keys
         app.state.verifier = TokenVerifier(
-            StaticJwks(keys.public_jwks),
+            KeyRingJwks(keys),
             issuer=settings.token_issuer,
             audience=settings.token_audience,
         )

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import os
 import secrets
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -13,11 +14,12 @@ import orjson
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from joserfc import jwt
-from joserfc.jwk import ECKey
+from joserfc.jwk import ECKey, KeySet
 from sqlalchemy import or_, select, update
 
 from services.gateway.models import SigningKey
 from services.gateway.settings import DEV_KEK_FILE, GatewaySettings
+from shared.auth import StaticJwks
 from shared.clock import utcnow
 from shared.db import Database
 
@@ -189,3 +191,20 @@ class KeyRing:
             created_at=utcnow(),
             retire_at=None,
         )
+
+
+class KeyRingJwks(StaticJwks):
+    """The gateway's own public keys for its verifier; an unknown kid reloads them from the
+    database, at most once a second, since another replica may have rotated."""
+
+    def __init__(self, keys: KeyRing, *, min_reload_interval_s: float = 1.0) -> None:
+        super().__init__(keys.public_jwks)
+        self._keys = keys
+        self._interval = min_reload_interval_s
+        self._reloaded_at = 0.0
+
+    async def key_set(self, *, refresh: bool) -> KeySet:
+        if refresh and time.monotonic() - self._reloaded_at >= self._interval:
+            self._reloaded_at = time.monotonic()
+            await self._keys.load()
+        return await super().key_set(refresh=refresh)

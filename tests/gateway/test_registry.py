@@ -200,6 +200,17 @@ class TestSigningKeys:
             (old_kid, False, False),
         ]
 
+    async def test_a_replica_accepts_tokens_signed_after_another_replica_rotated(
+        self, gateway_settings: SettingsFactory, in_process: Any
+    ) -> None:
+        settings = await gateway_settings()
+        one, two = create_app(settings), create_app(settings)
+        async with in_process(one) as http_one, in_process(two) as http_two:
+            await two.state.keys.load()
+            await one.state.keys.rotate()
+            headers = await admin_headers(http_one, one)
+            assert (await http_two.get("/admin/clients", headers=headers)).status_code == 200
+
     async def test_a_rotated_out_key_leaves_the_jwks_after_the_overlap(
         self, gateway: Gateway
     ) -> None:
