@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shared.casefile import CaseFile
 from shared.vocabulary import DataCategory, Purpose, ServiceCategory, WithheldReason
@@ -304,6 +304,15 @@ class OpenReferralCreate(BaseModel):
     purpose: Purpose = Purpose.REFERRAL
     urgency: Urgency = Urgency.ROUTINE
     requested_categories: list[DataCategory] = Field(min_length=1, max_length=12)
+
+    @model_validator(mode="after")
+    def _area_in_country(self) -> OpenReferralCreate:
+        # The directory refuses the pair; checked here it is a 422, not an upstream failure.
+        if self.admin_area and not self.admin_area.startswith(f"{self.country}-"):
+            raise ValueError(
+                f"admin_area {self.admin_area} is not in country {self.country}; fix one of them"
+            )
+        return self
 
 
 class OpenReferralRead(BaseModel):
