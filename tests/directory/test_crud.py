@@ -403,7 +403,7 @@ class TestKeysMatchTheEncryptionRules:
         response = await directory.client.post(
             f"/organisations/{HEALTH_PROVIDER_ORG}/keys",
             json={"jwk": jwk},
-            headers=directory.admin(),
+            headers=directory.admin,
         )
         assert response.status_code == 422
         assert "ECDH-ES+A256KW" in response.json()["detail"]
