@@ -44,8 +44,10 @@ def _seed(env: dict[str, str]) -> None:
 
 @pytest.fixture(scope="module", params=["postgresql", "sqlite"])
 def running_stack(
-    request: pytest.FixtureRequest, database_factory: DatabaseFactory,
-    postgres_admin_url: str | None, tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
+    database_factory: DatabaseFactory,
+    postgres_admin_url: str | None,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[RunningStack]:
     """Start the stack once per module and backend; always stop it, even when tests fail."""
     if request.param == "postgresql" and postgres_admin_url is None:
@@ -53,13 +55,12 @@ def running_stack(
     workdir = tmp_path_factory.mktemp(f"stack-{request.param}")
     previous = Path.cwd()
     os.chdir(workdir)  # demo keys, clients and dev secrets land in this stack's own var/
-    urls = {name: database_factory.fresh(name, request.param) for name in SERVICE_NAMES}
+    urls = {name: database_factory.fresh(name, request.param, keep=True) for name in SERVICE_NAMES}
     env = {**os.environ, "REFEX_ENVIRONMENT": "development", "REFEX_LOG_LEVEL": "INFO"}
     env.update({f"REFEX_{n.upper()}_DATABASE_URL": url for n, url in urls.items()})
     env["REFEX_REFERRAL_OUTBOX_INTERVAL_S"] = "0.2"
     env["REFEX_CONSENT_OUTBOX_INTERVAL_S"] = "0.2"
-    stack = Stack(ports={n: free_port() for n in SERVICE_NAMES}, env=env,
-                  log_dir=workdir / "logs")
+    stack = Stack(ports={n: free_port() for n in SERVICE_NAMES}, env=env, log_dir=workdir / "logs")
     try:
         _seed(env)
         stack.env = _with_service_clients(env)
@@ -69,3 +70,5 @@ def running_stack(
     finally:
         stack.stop()
         os.chdir(previous)
+        for url in urls.values():
+            database_factory.release(url)
