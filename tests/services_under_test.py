@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI
+from pydantic import SecretStr
 
 from services.consent.app import create_app as create_consent
 from services.consent.settings import ConsentSettings
@@ -15,6 +16,11 @@ from services.gateway.app import create_app as create_gateway
 from services.gateway.settings import GatewaySettings
 from services.referral.app import create_app as create_referral
 from services.referral.settings import ReferralSettings
+
+# Secrets a service refuses to run without outside development, with test values.
+TEST_SECRETS: dict[str, dict[str, Any]] = {
+    "referral": {"subject_hash_key": SecretStr("test-subject-hash-key-7d2e")},
+}
 
 SERVICES: dict[str, tuple[type[Any], Callable[[Any], FastAPI]]] = {
     "directory": (DirectorySettings, create_directory),

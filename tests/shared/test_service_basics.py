@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.services_under_test import SERVICES
+from tests.services_under_test import SERVICES, TEST_SECRETS
 
 PROBLEM = "application/problem+json"
 
@@ -15,7 +15,7 @@ PROBLEM = "application/problem+json"
 @pytest.fixture(params=sorted(SERVICES))
 def service_app(request: pytest.FixtureRequest, test_settings: Callable[..., Any]) -> Any:
     settings_cls, create_app = SERVICES[request.param]
-    return create_app(test_settings(settings_cls))
+    return create_app(test_settings(settings_cls, **TEST_SECRETS.get(request.param, {})))
 
 
 def only_database(app: Any) -> None:
