@@ -117,6 +117,7 @@ async def exchange(
 
 
 SUBJECT = "hof-2026-7f3a9c1e5b2d4a60"
+REQUESTED_DEFAULT = ["identity.basic", "contact", "health.physical", "health.mental"]
 CASEFILE = {
     "identity_basic": {"given_name": "CANARY-Amina", "family_name": "CANARY-Bello"},
     "contact": {"phone": "+234 803 555 0101", "address_on_return": "CANARY-12 Marina, Lagos"},
