@@ -91,8 +91,11 @@ def start_ping(port: int) -> subprocess.Popen[bytes]:
 async def token(session: aiohttp.ClientSession, base: str, creds: dict[str, str]) -> str:
     async with session.post(
         f"{base}/oauth/token",
-        data={"grant_type": "client_credentials", "client_id": creds["client_id"],
-              "client_secret": creds["client_secret"]},
+        data={
+            "grant_type": "client_credentials",
+            "client_id": creds["client_id"],
+            "client_secret": creds["client_secret"],
+        },
     ) as response:
         return str((await response.json())["access_token"])
 

@@ -10,8 +10,11 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES = ("directory", "consent", "referral", "gateway")
 # Composition points that wire the services together as processes, not as code.
-COMPOSERS = {ROOT / "services" / "cli.py", ROOT / "services" / "stack.py",
-             ROOT / "services" / "demo.py"}
+COMPOSERS = {
+    ROOT / "services" / "cli.py",
+    ROOT / "services" / "stack.py",
+    ROOT / "services" / "demo.py",
+}
 
 
 def imported_modules(path: Path) -> set[str]:
