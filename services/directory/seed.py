@@ -317,7 +317,8 @@ def _organisation_in(org: DemoOrg) -> OrganisationCreate:
             "admin_areas": [area],
             "languages": languages,
             "website": f"https://{slug}.example.org",
-            "webhook_url": f"https://{slug}.example.org/refex/webhook",
+            # No webhook: demo partners poll; a partner registers its own receiver's URL.
+            "webhook_url": None,
             "coordination": coordination,
             "coordinator_org_id": str(org.coordinator) if org.coordinator else None,
         }
