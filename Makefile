@@ -49,5 +49,8 @@ bench: install
 		echo "== $$script"; $(BIN)/python $$script --quick || exit 1; \
 	done
 
+proof: install
+	$(BIN)/python -m proof.run
+
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

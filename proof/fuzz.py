@@ -8,7 +8,6 @@ admin (who may delete directory objects) last.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import xml.etree.ElementTree as ElementTree
@@ -79,8 +78,5 @@ def summary(results: dict[str, Any]) -> dict[str, Any]:
         "operations_tested": sum(r["operations"] for r in results.values()),
         "failures": sum(len(r["failures"]) for r in results.values()),
         "by_role": {role: len(r["failures"]) for role, r in results.items()},
+        "messages": [f"{role}: {m}" for role, r in results.items() for m in r["failures"]][:30],
     }
-
-
-if __name__ == "__main__":
-    print(json.dumps(summary(json.loads(sys.argv[1]))))
