@@ -256,7 +256,8 @@ def _example(schema: dict[str, Any], components: dict[str, Any]) -> Any:
     if schema.get("type") == "object" or "properties" in schema:
         props = schema.get("properties", {})
         return {k: _example(props[k], components) for k in schema.get("required", [])}
-    return {"string": "x", "integer": 1, "boolean": True, "array": []}.get(schema.get("type"), "x")
+    defaults: dict[str, Any] = {"string": "x", "integer": 1, "boolean": True, "array": []}
+    return defaults.get(str(schema.get("type")), "x")
 
 
 def request_for(

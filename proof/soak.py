@@ -23,7 +23,7 @@ TARGET_RSS_MB = 150.0
 def rss_mb(pid: int) -> float:
     """Resident memory of a process in MB (psutil when installed, else /proc)."""
     try:
-        import psutil
+        import psutil  # type: ignore[import-untyped]
 
         return float(psutil.Process(pid).memory_info().rss) / 2**20
     except ImportError:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from proof.harness import within
@@ -101,7 +101,7 @@ def ledger_edit_body(rows: Rows, size: int) -> int:
     return k
 
 
-def ledger_edit_body_and_leaf(rows: Rows, size: int) -> int:
+def ledger_edit_body_and_leaf(rows: Rows, size: int) -> tuple[int, int]:
     """Change a record and recompute its leaf hash too (the tree above no longer matches)."""
     k = size // 2
     body = _flip(_entry(rows, k)[4])

@@ -1,6 +1,7 @@
 """Authorisation matrix on a real stack: every operation has an entry; 0 cross-organisation access.
 
-Runs last among the proof tests: the 'own' column's writes change the caller's own objects.
+Runs last among the proof tests (file order): the 'own' column's writes change the callers'
+own objects.
 """
 
 from __future__ import annotations
