@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from http import HTTPStatus
 from typing import Any
 
+import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -301,6 +302,26 @@ async def _http_exception(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    # A dropped connection (database restart, pg_terminate_backend) is transient, not a bug:
+    # the transaction was rolled back, so the caller may simply retry.
+    lost = isinstance(exc, sqlalchemy.exc.InterfaceError) or (
+        isinstance(exc, sqlalchemy.exc.DBAPIError) and exc.connection_invalidated
+    )
+    if not lost:
+        return await _unhandled(request, exc)
+    logger.error("database connection lost", extra={"error_type": type(exc).__name__})
+    return problem_response(
+        status=503,
+        title=UpstreamUnavailable.title,
+        slug="database-unavailable",
+        detail="The database connection was interrupted and nothing was saved. Try again "
+        "(with the same Idempotency-Key where you send one).",
+        request=request,
+        headers={"Retry-After": "1"},
+    )
+
+
 async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
     logger.exception("unhandled error", extra={"error_type": type(exc).__name__})
     return problem_response(
@@ -317,4 +338,5 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(RequestValidationError, _request_validation)
     app.add_exception_handler(StarletteHTTPException, _http_exception)
+    app.add_exception_handler(sqlalchemy.exc.DBAPIError, _database_error)
     app.add_exception_handler(Exception, _unhandled)
