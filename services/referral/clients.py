@@ -57,6 +57,11 @@ class DirectoryClient(ServiceClient):
                 "No organisation coordinates this service category in this area. Refer "
                 "directly to a provider's service instead (search the directory)."
             )
+        if response.status_code in (400, 422):  # the area itself is wrong, e.g. an unknown country
+            raise UnprocessableContent(
+                f"The directory does not know the area {country}"
+                f"{'/' + admin_area if admin_area else ''}; check the country and admin_area codes."
+            )
         return _json_or_unavailable(response.status_code, response.json(), self.upstream)
 
     async def organisation(self, org_id: uuid.UUID) -> dict[str, Any]:
