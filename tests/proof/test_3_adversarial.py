@@ -1,7 +1,7 @@
 """Adversarial cases only a real stack can show (the rest live in tests/shared and tests/gateway).
 
 A recipient entry swapped between two real referrals, a replayed private_key_jwt assertion, a
-token signed by a signing key the gateway no longer publishes, and the open-referral area the
+token signed by a signing key the gateway no longer publishes, and the open-referral areas the
 contract fuzzer found answering 503.
 """
 
@@ -156,3 +156,14 @@ def test_an_open_referral_for_an_area_outside_its_country_is_a_422(
             "requested_categories": ["contact"]})  # fmt: skip
     assert caught.value.status == 422
     assert "admin_area" in str(caught.value.problem)
+
+
+def test_an_open_referral_for_a_country_the_directory_does_not_know_is_a_422(
+    proof_stack: ProofStack,
+) -> None:
+    with proof_stack.client("host_office") as host, pytest.raises(RefexError) as caught:
+        host.post("referrals/open", {
+            "service_category": "mental_health_psychosocial", "country": "XE",
+            "requested_categories": ["contact"]})  # fmt: skip
+    assert caught.value.status == 422
+    assert "XE" in caught.value.problem["detail"]
