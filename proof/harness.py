@@ -182,20 +182,21 @@ def running_stack(
     if backend == "postgresql" and admin_url is None:
         raise RuntimeError("PostgreSQL is not available; set REFEX_TEST_POSTGRES_URL")
     workdir.mkdir(parents=True, exist_ok=True)
-    previous = Path.cwd()
-    os.chdir(workdir)  # demo keys, clients and dev secrets land in this stack's own var/
     urls = _fresh_urls(backend, workdir, admin_url)
     env = stack_env(urls, extra_env)
     stack = Stack(ports={n: free_port() for n in SERVICE_NAMES}, env=env, log_dir=workdir / "logs")
     try:
-        _seed(env)
-        stack.env = _with_service_clients(env)
-        stack.start()
+        # Demo keys, clients and dev secrets land in this stack's own var/, and the services
+        # (started from here) resolve their relative paths against it; the caller's working
+        # directory is left alone.
+        with within(workdir):
+            _seed(env)
+            stack.env = _with_service_clients(env)
+            stack.start()
         stack.wait_ready(120)
         yield ProofStack(stack, backend, workdir, urls)
     finally:
         stack.stop()
-        os.chdir(previous)
         if admin_url is not None:
             for url in urls.values():
                 drop_database(admin_url, url.rsplit("/", 1)[1])

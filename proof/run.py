@@ -24,7 +24,7 @@ from typing import Any
 from proof import authorisation, canary, faults, fuzz, soak, tamper
 from proof.harness import ProofStack, postgres_admin_url, running_stack
 
-REPORTS = Path("reports")
+REPORTS = Path.cwd() / "reports"
 ADVERSARIAL_TESTS = [
     "tests/shared/test_crypto.py",
     "tests/shared/test_webhooks.py",
