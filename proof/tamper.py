@@ -171,7 +171,8 @@ def _audit_row(rows: Rows, seq: int) -> tuple[Any, ...]:
 def audit_edit(rows: Rows, size: int) -> int:
     """Change the action a row records."""
     k = size // 2
-    rows.run([("UPDATE audit_event SET action = ? WHERE seq = ?", ("referral.read", k))])
+    # Appending keeps the edit a real change whatever the row held (a no-op would verify).
+    rows.run([("UPDATE audit_event SET action = action || ? WHERE seq = ?", (".edited", k))])
     return k
 
 
