@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,12 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.consent import merkle
+from tests.standards import VENDORED_STANDARDS
 
-VECTORS = json.loads(
-    (
-        Path(__file__).resolve().parents[3] / "shared/standards/merkle/rfc9162-vectors.json"
-    ).read_text()
-)
+VECTORS = json.loads((VENDORED_STANDARDS / "merkle" / "rfc9162-vectors.json").read_text())
 TREE = [bytes.fromhex(leaf) for leaf in VECTORS["tree"]["leaves_hex"]]
 
 
