@@ -48,7 +48,7 @@ from services.directory.schemas import (
 from shared.auth import Principal
 from shared.clock import utcnow
 from shared.crypto import KEY_ALG, public_jwk_problems
-from shared.errors import PreconditionFailed, ServiceError
+from shared.errors import PreconditionFailed, ServiceError, ValidationFailed
 from shared.ids import new_id
 
 # Roles whose organisation may maintain its own focal points, keys, webhook and intake flag.
@@ -157,6 +157,20 @@ async def create_organisation(*, session: AsyncSession, org_in: OrganisationCrea
     return org
 
 
+def _refuse_nulls(row: Any, changes: dict[str, Any]) -> None:
+    """A required field sent as null is a 422 saying so, not a database error."""
+    columns = row.__table__.columns
+    for key, value in changes.items():
+        if value is None and key in columns and not columns[key].nullable:
+            raise ValidationFailed(
+                f"'{key}' cannot be null. Leave it out to keep the current value, or send a "
+                "new one.",
+                errors=[
+                    {"loc": ["body", key], "msg": "may not be null", "type": "null_not_allowed"}
+                ],
+            )
+
+
 async def update_organisation(
     *,
     session: AsyncSession,
@@ -169,6 +183,7 @@ async def update_organisation(
     org = await _org(session, org_id)
     _require_edit(principal, org_id)
     changes = org_in.model_dump(mode="json", exclude_unset=True)
+    _refuse_nulls(org, changes)
     _require_fields(principal, set(changes), PROVIDER_ORGANISATION_FIELDS)
     check_if_match(org, if_match)
     if "coordinator_org_id" in changes:
@@ -314,6 +329,7 @@ async def update_service(
     service = await get_service(session=session, service_id=service_id)
     _require_edit(principal, service.organisation_id)
     changes = service_in.model_dump(mode="json", exclude_unset=True)
+    _refuse_nulls(service, changes)
     _require_fields(principal, set(changes), PROVIDER_SERVICE_FIELDS)
     check_if_match(service, if_match)
     country = changes.get("country", service.country)
@@ -401,6 +417,7 @@ async def update_focal_point(
     _require_edit(principal, focal_point.organisation_id)
     check_if_match(focal_point, if_match)
     changes = focal_in.model_dump(mode="json", exclude_unset=True)
+    _refuse_nulls(focal_point, changes)
     if "backup_focal_point_id" in changes:
         changes["backup_focal_point_id"] = focal_in.backup_focal_point_id
         if focal_in.backup_focal_point_id == focal_point.id:

@@ -407,3 +407,37 @@ class TestKeysMatchTheEncryptionRules:
         )
         assert response.status_code == 422
         assert "ECDH-ES+A256KW" in response.json()["detail"]
+
+
+class TestNullsInUpdates:
+    async def test_a_required_field_sent_as_null_is_a_422_and_changes_nothing(
+        self, directory: Directory
+    ) -> None:
+        path = f"/organisations/{HEALTH_PROVIDER_ORG}"
+        before = await directory.snapshot(path)
+        response = await directory.client.patch(
+            path,
+            json={"engagement_level": None, "stakeholder_type": "academia"},
+            headers=directory.admin,
+        )
+        assert response.status_code == 422
+        assert "engagement_level" in response.json()["detail"]
+        assert await directory.snapshot(path) == before
+
+    async def test_focal_point_schedule_null_is_a_422(self, directory: Directory) -> None:
+        response = await directory.client.patch(
+            f"/focal-points/{DEMO_HEALTH_FOCAL_POINT}",
+            json={"contact_channels": None, "schedule": None},
+            headers=directory.admin,
+        )
+        assert response.status_code == 422
+
+    async def test_service_update_with_whole_number_capacity_and_no_languages(
+        self, directory: Directory
+    ) -> None:
+        response = await directory.client.patch(
+            f"/services/{DEMO_HEALTH_SERVICE}",
+            json={"capacity": 441342.0, "languages": []},
+            headers=directory.admin,
+        )
+        assert response.status_code in (200, 422), response.text
