@@ -461,6 +461,8 @@ def _parse(jwe: Mapping[str, Any] | str | bytes) -> _Parsed:
     aad = body.get("aad")
     if aad is not None and not isinstance(aad, str):
         raise MalformedPayload("'aad' must be base64url text.")
+    if aad is not None:
+        b64url_decode(aad, member="aad")  # refuses non-base64url text before it is authenticated
     return _Parsed(
         protected_b64=body["protected"],
         aad_b64=aad,

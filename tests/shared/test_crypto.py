@@ -560,3 +560,11 @@ def test_crypto_errors_carry_no_plaintext_even_when_the_payload_is_in_the_header
 
 def test_base64url_helper_matches_the_standard_library() -> None:
     assert b64url_encode(b"\xfb\xff") == b64(b"\xfb\xff") == "-_8"
+
+
+def test_non_ascii_aad_is_a_crypto_error_not_a_crash() -> None:
+    """Found by the structural fuzzing: a non-base64url 'aad' must be refused cleanly."""
+    jwe = to_alice_and_bob(b"short payload", aad=b"ref")
+    jwe["aad"] = "r\x80f"
+    with pytest.raises(CryptoError):
+        decrypt_with(jwe, ALICE)
