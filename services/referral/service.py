@@ -6,7 +6,7 @@ import asyncio
 import hashlib
 import hmac
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -94,6 +94,9 @@ class Clients:
 
     directory: DirectoryClient
     consent: ConsentClient
+    # service id -> last known service summary; only lets the consent call start early (the
+    # directory's answer is always re-checked). Per app, so test apps never share it.
+    recipients: dict[uuid.UUID, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -313,7 +316,7 @@ async def _resolve_and_decide(
         purpose=referral_in.purpose,
         request_id=context.request_id,
     )
-    known = RECIPIENTS.get(referral_in.service_id)
+    known = clients.recipients.get(referral_in.service_id)
     if known is None:
         resolved = await resolve
         decision = await _decide(context, referral_in, clients, resolved["service"])
@@ -323,13 +326,9 @@ async def _resolve_and_decide(
         )
         if _recipient_of(resolved["service"]) != _recipient_of(known):
             decision = await _decide(context, referral_in, clients, resolved["service"])
-    RECIPIENTS[referral_in.service_id] = resolved["service"]
+    clients.recipients[referral_in.service_id] = resolved["service"]
     _check_recipient(resolved)
     return resolved, decision
-
-
-# service id -> service summary; only used to start the consent call early, always re-checked.
-RECIPIENTS: dict[uuid.UUID, dict[str, Any]] = {}
 
 
 def _recipient_of(service: dict[str, Any]) -> tuple[str, str, str]:
