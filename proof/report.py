@@ -29,6 +29,17 @@ def _adversarial(r: dict[str, Any]) -> list[Row]:
              (a.get("cases") or 0) >= 33 and a.get("failed") == 0)]  # fmt: skip
 
 
+def _promises(r: dict[str, Any]) -> list[Row]:
+    items = _get(r, "promises", "items") or {}
+    return [
+        (f"promise {number}: {entry['title']} (regression tests)",
+         f"{entry['passed']} passed, {entry['failed']} failed, {entry['skipped']} skipped",
+         ">= 1 test, all pass",
+         entry["passed"] >= 1 and entry["failed"] == 0 and entry["skipped"] == 0)
+        for number, entry in sorted(items.items(), key=lambda kv: int(kv[0]))
+    ]  # fmt: skip
+
+
 def _canary(r: dict[str, Any], name: str) -> list[Row]:
     c = r.get(name, {})
     scanned = c.get("scanned", {})
@@ -109,6 +120,7 @@ def rows(results: dict[str, Any]) -> list[Row]:
     main_tamper = f"tamper_{results.get('backend')}"
     sections: list[tuple[str, Any]] = [
         ("adversarial", lambda: _adversarial(results)),
+        ("promises", lambda: _promises(results)),
         ("canary", lambda: _canary(results, "canary")),
         ("canary_sqlite", lambda: _canary(results, "canary_sqlite")),
         ("authorisation", lambda: _matrix(results)),

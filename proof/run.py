@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from proof import authorisation, canary, faults, fuzz, soak, tamper
+from proof import authorisation, canary, faults, fuzz, promises, soak, tamper
 from proof.harness import ProofStack, postgres_admin_url, running_stack
 
 REPORTS = Path.cwd() / "reports"
@@ -109,6 +109,7 @@ def run(quick: bool) -> dict[str, Any]:
     main_backend = backends[0] if backends else "sqlite"
     results: dict[str, Any] = {"mode": "quick" if quick else "full", "backend": main_backend}
     _timed(results, "adversarial", adversarial)
+    _timed(results, "promises", promises.run)
     with running_stack(main_backend, workdir / "main") as stack:
         _timed(results, "canary", lambda: canary.prove_no_leak(stack).as_dict())
         _timed(results, "authorisation", lambda: _matrix(stack))
