@@ -35,6 +35,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy shared services
+	$(BIN)/deptry .
 
 test: lint
 	$(BIN)/pytest
