@@ -75,6 +75,11 @@ def kustomize(directory: Path) -> list[Manifest]:
     options = spec.get("generatorOptions", {})
     objects += [generated_secret(entry, options) for entry in spec.get("secretGenerator", [])]
     for entry in spec.get("patches", []):
+        if "target" in entry:  # a JSON 6902 patch: a list of operations on one target
+            index = find_index(objects, entry["target"]["kind"], entry["target"]["name"])
+            for operation in yaml.safe_load((directory / entry["path"]).read_text()):
+                json_patch(objects[index], operation)
+            continue
         for patch in load_documents(directory / entry["path"]):
             index = find_index(objects, patch["kind"], patch["metadata"]["name"])
             objects[index] = strategic_merge(objects[index], patch)
@@ -117,6 +122,22 @@ def find_index(objects: list[Manifest], kind: str, name: str) -> int:
     ]
     assert len(matches) == 1, f"the patch target {kind}/{name} must exist exactly once"
     return matches[0]
+
+
+def json_patch(document: Manifest, operation: Manifest) -> None:
+    """Apply one RFC 6902 `add` or `replace` operation (the only ones deploy/k8s uses)."""
+    assert operation["op"] in {"add", "replace"}, f"teach tests/test_k8s.py {operation['op']}"
+    *parents, last = [
+        part.replace("~1", "/").replace("~0", "~") for part in operation["path"].split("/")[1:]
+    ]
+    node: Any = document
+    for part in parents:
+        node = node[int(part)] if isinstance(node, list) else node[part]
+    if isinstance(node, list):
+        node[int(last)] = copy.deepcopy(operation["value"])
+    else:
+        assert operation["op"] == "add" or last in node, f"nothing to replace at {operation}"
+        node[last] = copy.deepcopy(operation["value"])
 
 
 def strategic_merge(base: Any, patch: Any, key: str = "") -> Any:
@@ -589,7 +610,7 @@ class TestSecrets:
     def test_no_other_secret_is_committed(self) -> None:
         dev = K8S / "overlays" / "dev"
         for path in K8S.rglob("*.yaml"):
-            kinds = {doc.get("kind") for doc in load_documents(path)}
+            kinds = {doc.get("kind") for doc in load_documents(path) if isinstance(doc, dict)}
             if "Secret" in kinds:
                 assert path in {SECRET_EXAMPLE, dev / "postgres.yaml"}, path
         for secret in [d for d in load_documents(dev / "postgres.yaml") if d["kind"] == "Secret"]:
@@ -667,6 +688,24 @@ class TestIngressAndJob:
             if o["kind"] == "Service" and o["spec"].get("type", "ClusterIP") != "ClusterIP"
         ]
         assert published == []
+
+    @pytest.mark.parametrize("overlay", OVERLAYS)
+    def test_metrics_and_readiness_are_not_published(self, overlay: str) -> None:
+        (ingress,) = objects_of(overlay, "Ingress").values()
+        paths = [p for rule in ingress["spec"]["rules"] for p in rule["http"]["paths"]]
+
+        def published(url_path: str) -> bool:
+            return any(
+                url_path == p["path"]
+                if p["pathType"] == "Exact"
+                else url_path.startswith(p["path"].rstrip("/") + "/") or url_path == p["path"]
+                for p in paths
+            )
+
+        for internal in ("/metrics", "/readyz", "/info", "/"):
+            assert not published(internal), internal
+        for public in ("/api/v1/referrals", "/oauth/token", "/.well-known/jwks.json", "/docs"):
+            assert published(public), public
 
     def test_prod_serves_the_gateway_over_tls(self) -> None:
         (ingress,) = objects_of("prod", "Ingress").values()
