@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from importlib.metadata import version as package_version
@@ -20,7 +21,9 @@ from shared.errors import PROBLEM_MEDIA_TYPE, Problem, install_problem_handlers
 from shared.logging import configure_logging
 from shared.middleware import HttpMetrics, RequestContextMiddleware
 from shared.settings import ServiceSettings
+from shared.telemetry import configure_tracing, instrument_app, instrument_engine
 
+logger = logging.getLogger("refex.app")
 ServiceLifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 ReadinessCheck = Callable[[], Awaitable[None]]
 OPERATIONAL_TAG = "operations"
@@ -69,6 +72,7 @@ def build_service_app(
     async def app_lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings.log_level)
         app.state.db = Database(settings.database_url)
+        instrument_engine(app.state.db.engine)
         app.state.verifier = verifier_from_settings(settings)
         app.state.readiness_checks = {"database": app.state.db.ping}
         try:
@@ -90,11 +94,16 @@ def build_service_app(
     )
     app.state.settings = settings
     metrics = HttpMetrics(settings.service_name)
+    # Services register gauges on metrics.registry and async refreshers run at each scrape.
+    app.state.metrics = metrics
+    app.state.metric_refreshers = []
     app.add_middleware(
         RequestContextMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes
     )
     install_problem_handlers(app)
     _add_operational_routes(app, settings, metrics)
+    if configure_tracing(settings.service_name):
+        instrument_app(app)
     app.openapi = lambda: problem_aware_openapi(app)  # type: ignore[method-assign]
     return app
 
@@ -127,8 +136,13 @@ def _add_operational_routes(app: FastAPI, settings: ServiceSettings, metrics: Ht
     @app.get(
         "/metrics", tags=[OPERATIONAL_TAG], summary="Prometheus metrics", response_class=Response
     )
-    async def metrics_endpoint() -> Response:
-        """Request counts and latencies per route template; never personal data."""
+    async def metrics_endpoint(request: Request) -> Response:
+        """Request counts and latencies per route template, process and business gauges."""
+        for refresh in request.app.state.metric_refreshers:
+            try:
+                await refresh()
+            except Exception:  # a gauge that cannot be read must not hide the others
+                logger.exception("metric refresh failed")
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/info", tags=[OPERATIONAL_TAG], summary="Name, version and schema of this service")

@@ -8,7 +8,14 @@ import time
 from typing import Any
 
 import orjson
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import (
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+)
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.errors import PROBLEM_MEDIA_TYPE, PayloadTooLarge, problem_type
@@ -23,6 +30,9 @@ class HttpMetrics:
 
     def __init__(self, service: str) -> None:
         self.registry = CollectorRegistry()
+        # The standard process_*, python_gc_* and python_info series, beside our own.
+        for collector in (PROCESS_COLLECTOR, GC_COLLECTOR, PLATFORM_COLLECTOR):
+            self.registry.register(collector)
         self.service = service
         self.requests = Counter(
             "refex_http_requests_total",

@@ -24,6 +24,7 @@ from services.gateway.upstream import ProxyClient, build_proxy_client
 from shared.app import build_service_app
 from shared.auth import TokenVerifier
 from shared.middleware import RequestContextMiddleware
+from shared.telemetry import traced_asgi
 from shared.vocabulary import Role
 
 logger = logging.getLogger("refex.gateway")
@@ -167,6 +168,6 @@ def _install_fast_proxy(app: FastAPI) -> None:
     build_framework_stack = app.build_middleware_stack
 
     def build_middleware_stack() -> ASGIApp:
-        return PrefixDispatch(f"{API_PREFIX}/", proxied, build_framework_stack())
+        return PrefixDispatch(f"{API_PREFIX}/", traced_asgi(proxied), build_framework_stack())
 
     app.build_middleware_stack = build_middleware_stack  # type: ignore[method-assign]

@@ -70,6 +70,14 @@ class TestOperationalEndpoints:
         assert 'route="/healthz"' in text
         assert "refex_http_request_duration_seconds_bucket" in text
 
+    async def test_metrics_carry_the_standard_process_and_gc_series(
+        self, service_app: Any, in_process: Any
+    ) -> None:
+        async with in_process(service_app) as client:
+            text = (await client.get("/metrics")).text
+        for series in ("process_resident_memory_bytes", "python_gc_collections_total"):
+            assert f"\n{series}" in text, series
+
     async def test_every_response_carries_a_request_id(
         self, service_app: Any, in_process: Any
     ) -> None:

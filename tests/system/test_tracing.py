@@ -1,0 +1,89 @@
+"""One referral creation is one trace across gateway, referral, directory and consent."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from proof.harness import ProofStack, running_stack
+from shared.demo import DEMO_HEALTH_SERVICE, HEALTH_PROVIDER_ORG
+from shared.telemetry import KEPT_ATTRIBUTES
+
+pytestmark = pytest.mark.system
+SERVICES = ("gateway", "referral", "directory", "consent")
+
+
+@pytest.fixture(scope="module")
+def traced_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProofStack]:
+    workdir = tmp_path_factory.mktemp("traced")
+    extra = {"OTEL_TRACES_EXPORTER": "console", "OTEL_BSP_SCHEDULE_DELAY": "100"}
+    with running_stack("sqlite", workdir, extra_env=extra) as stack:
+        yield stack
+
+
+def _spans(log_dir: Path) -> dict[str, list[dict[str, Any]]]:
+    spans: dict[str, list[dict[str, Any]]] = {}
+    for service in SERVICES:
+        for line in (log_dir / f"{service}.log").read_text(errors="replace").splitlines():
+            if not line.startswith("{"):
+                continue
+            record = json.loads(line)
+            if "context" in record and "trace_id" in record["context"]:
+                spans.setdefault(service, []).append(record)
+    return spans
+
+
+def _create_referral(stack: ProofStack, subject: str) -> str:
+    until = (datetime.now(UTC) + timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    with stack.client("host_office") as host:
+        host.post("consents", {
+            "subject_ref": subject, "grantor": "self",
+            "grantee": {"kind": "organisation", "org_id": str(HEALTH_PROVIDER_ORG)},
+            "purpose": "referral", "categories": ["identity.basic"], "valid_until": until,
+            "language": "en",
+            "evidence": {"method": "written", "form_sha256": "a" * 64}})  # fmt: skip
+        sent = host.post("referrals", {
+            "service_id": str(DEMO_HEALTH_SERVICE), "subject_ref": subject,
+            "requested_categories": ["identity.basic"],
+            "casefile": {"identity_basic": {"given_name": "Traced"}}})  # fmt: skip
+    return str(sent["id"])
+
+
+def _trace_of_creation(spans: dict[str, list[dict[str, Any]]]) -> str | None:
+    for span in spans.get("gateway", []):
+        if span["kind"] == "SpanKind.SERVER" and span["name"] == "POST /api/v1/referrals":
+            return str(span["context"]["trace_id"])
+    return None
+
+
+def test_one_referral_creation_is_one_trace_across_the_four_services(
+    traced_stack: ProofStack,
+) -> None:
+    subject = f"trace-{secrets.token_hex(8)}"
+    _create_referral(traced_stack, subject)
+    log_dir = traced_stack.workdir / "logs"
+    deadline = time.monotonic() + 15
+    trace_id = None
+    while time.monotonic() < deadline:
+        spans = _spans(log_dir)
+        trace_id = _trace_of_creation(spans)
+        in_trace = {
+            service
+            for service, found in spans.items()
+            if any(s["context"]["trace_id"] == trace_id for s in found)
+        }
+        if trace_id and in_trace == set(SERVICES):
+            break
+        time.sleep(0.3)
+    assert trace_id is not None, "the gateway exported no span for POST /referrals"
+    assert in_trace == set(SERVICES)
+    every = [s for found in spans.values() for s in found]
+    assert all(set(s["attributes"]) <= KEPT_ATTRIBUTES for s in every)
+    assert not any(subject in json.dumps(s) for s in every), "a pseudonym reached a span"
