@@ -55,9 +55,11 @@ class UnsafePartnerUrl(ServiceError):
     slug = "unsafe-partner-url"
     detail = f"The exchange will not call this URL. {PUBLIC_ADVICE}"
 
-    def __init__(self, reason: str, advice: str = PUBLIC_ADVICE, *, field: str = "URL") -> None:
-        self.reason, self.advice = reason, advice
-        super().__init__(f"The {field} {reason}; the exchange will not call it. {advice}")
+    def __init__(
+        self, reason: str | None = None, advice: str = PUBLIC_ADVICE, *, field: str = "URL"
+    ) -> None:
+        self.reason, self.advice = reason or "is not allowed", advice
+        super().__init__(f"The {field} {self.reason}; the exchange will not call it. {advice}")
 
     def for_field(self, field: str, loc: Iterable[str | int]) -> UnsafePartnerUrl:
         """Return the same refusal naming the input field (`loc` as in validation errors)."""

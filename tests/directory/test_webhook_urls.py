@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from services.directory.app import create_app
@@ -12,6 +14,7 @@ from services.directory.settings import DirectorySettings
 from shared.demo import HEALTH_PROVIDER_ORG
 from tests.directory.conftest import Directory
 from tests.directory.test_crud import NEW_ORG
+from tests.directory.test_hsds import export_to, import_from
 
 UNSAFE = "urn:refex:problem:unsafe-partner-url"
 INSIDE = [
@@ -125,3 +128,24 @@ class TestPrivateAddressesForDevelopment:
                 )
                 assert refused.status_code == 422, refused.text
                 assert_names_the_field(refused.json(), rule)
+
+
+class TestHsdsImport:
+    @pytest.mark.promise(3)
+    async def test_an_imported_inside_webhook_is_refused_and_the_stored_one_kept(
+        self, directory: Directory, tmp_path: Path
+    ) -> None:
+        folder = tmp_path / "package"
+        await export_to(directory, folder)
+        organisations = orjson.loads((folder / "organizations.json").read_bytes())
+        target = organisations[0]
+        target["refex"]["webhook_url"] = "https://169.254.169.254/latest/meta-data/"
+        (folder / "organizations.json").write_bytes(orjson.dumps(organisations))
+        path = f"/organisations/{target['id']}"
+        before = await directory.snapshot(path)
+        _plan, refused = await import_from(directory, folder, partial=True)
+        assert [r.record_id for r in refused] == [target["id"]]
+        assert "'webhook_url'" in refused[0].reasons[0]
+        assert "link-local" in refused[0].reasons[0]
+        status, after = await directory.snapshot(path)
+        assert status == 200 and after["webhook_url"] == before[1]["webhook_url"]
