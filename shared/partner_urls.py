@@ -25,6 +25,7 @@ import httpx
 from fastapi import Depends, Request
 
 from shared.errors import ServiceError
+from shared.settings import ServiceSettings
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -65,7 +66,7 @@ class UnsafePartnerUrl(ServiceError):
         """Return the same refusal naming the input field (`loc` as in validation errors)."""
         named = UnsafePartnerUrl(self.reason, self.advice, field=f"'{field}'")
         named.extensions["errors"] = [
-            {"loc": list(loc), "msg": f"{self.reason}", "type": "unsafe_partner_url"}
+            {"loc": list(loc), "msg": self.reason, "type": "unsafe_partner_url"}
         ]
         return named
 
@@ -87,11 +88,11 @@ class UrlPolicy:
     own_addresses: frozenset[tuple[str, int]] = frozenset()
 
     @classmethod
-    def from_settings(cls, settings: Any) -> UrlPolicy:
+    def from_settings(cls, settings: ServiceSettings) -> UrlPolicy:
         """Build the policy of a service: http only in development, own addresses refused."""
         return cls(
             require_https=settings.environment != "development",
-            allow_private=bool(settings.partner_urls_allow_private),
+            allow_private=settings.partner_urls_allow_private,
             own_addresses=frozenset(_own_addresses(settings)),
         )
 
@@ -108,7 +109,7 @@ def app_url_policy(request: Request) -> UrlPolicy:
 UrlPolicyDep = Annotated[UrlPolicy, Depends(app_url_policy)]
 
 
-def _own_addresses(settings: Any) -> Iterable[tuple[str, int]]:
+def _own_addresses(settings: ServiceSettings) -> Iterable[tuple[str, int]]:
     """Every host:port this service listens on or reaches: its peers, database, Redis."""
     yield (str(settings.host).lower(), int(settings.port))
     for name in type(settings).model_fields:
