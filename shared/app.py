@@ -90,6 +90,7 @@ def build_service_app(
     )
     app.state.settings = settings
     metrics = HttpMetrics(settings.service_name)
+    app.state.metrics = metrics  # background workers add their gauges to the same registry
     app.add_middleware(
         RequestContextMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes
     )
