@@ -72,6 +72,14 @@ class ServiceSettings(BaseSettings):
         validation_alias="REFEX_TOKEN_URL",
         description="The gateway's OAuth 2.0 token endpoint, for service-to-service calls.",
     )
+    partner_urls_allow_private: bool = Field(
+        False,
+        description=(
+            "Let partner URLs (webhooks) point to loopback and private addresses: for local "
+            "development and the test suite only. Link-local, multicast and the services' own "
+            "addresses stay refused."
+        ),
+    )
     client_id: str | None = Field(
         None, description="This service's own API client id, to call the other services."
     )

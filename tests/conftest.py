@@ -174,6 +174,8 @@ def test_settings(fresh_database: Callable[[str], str], jwks_file: Path) -> Call
             "database_url": fresh_database(settings_cls.service_name),
             "jwks_file": jwks_file,
             "log_level": "WARNING",
+            # Test partners listen on 127.0.0.1; refusal tests set it False explicitly.
+            "partner_urls_allow_private": True,
         }
         values.update(overrides)
         return settings_cls(**values)

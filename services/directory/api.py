@@ -40,6 +40,7 @@ from shared.auth import Principal, require_roles
 from shared.db import SessionDep
 from shared.errors import BadRequest, problem_responses
 from shared.pagination import Page, PageParams, decode_cursor, encode_cursor, page_params
+from shared.partner_urls import UrlPolicyDep
 from shared.vocabulary import Purpose, ServiceCategory
 
 router = APIRouter()
@@ -119,10 +120,19 @@ async def list_organisations(
     responses=problem_responses(409, 422),
 )
 async def create_organisation(
-    org_in: OrganisationCreate, session: SessionDep, _admin: Admin, response: Response
+    org_in: OrganisationCreate,
+    session: SessionDep,
+    _admin: Admin,
+    response: Response,
+    url_policy: UrlPolicyDep,
 ) -> OrganisationRead:
-    """Register a partner organisation (admins only)."""
-    org = await directory.create_organisation(session=session, org_in=org_in)
+    """Register a partner organisation (admins only).
+
+    A `webhook_url` must be https on the public internet: loopback, private, link-local,
+    carrier-grade NAT, multicast and the exchange's own addresses answer 422
+    `unsafe-partner-url`, and nothing is stored.
+    """
+    org = await directory.create_organisation(session=session, org_in=org_in, url_policy=url_policy)
     return _tagged(response, org, OrganisationRead)
 
 
@@ -154,11 +164,20 @@ async def update_organisation(
     session: SessionDep,
     principal: SelfService,
     response: Response,
+    url_policy: UrlPolicyDep,
     if_match: IfMatch = None,
 ) -> OrganisationRead:
-    """Change an organisation (admins); a partner may change only its own `webhook_url`."""
+    """Change an organisation (admins); a partner may change only its own `webhook_url`.
+
+    The `webhook_url` rules are those of registration (422 `unsafe-partner-url`).
+    """
     org = await directory.update_organisation(
-        session=session, principal=principal, org_id=org_id, org_in=org_in, if_match=if_match
+        session=session,
+        principal=principal,
+        org_id=org_id,
+        org_in=org_in,
+        if_match=if_match,
+        url_policy=url_policy,
     )
     return _tagged(response, org, OrganisationRead)
 

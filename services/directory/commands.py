@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.progress import Progress
+
+if TYPE_CHECKING:
+    from shared.partner_urls import UrlPolicy
 
 app = typer.Typer(help="Import and export the directory as Open Referral HSDS 3.0 data packages.")
 console = Console(soft_wrap=True)
@@ -20,6 +23,13 @@ def _database_url() -> str:
     from services.directory.settings import DirectorySettings
 
     return DirectorySettings().database_url
+
+
+def _url_policy() -> UrlPolicy:
+    from services.directory.settings import DirectorySettings
+    from shared.partner_urls import UrlPolicy
+
+    return UrlPolicy.from_settings(DirectorySettings())
 
 
 @app.command("export")
@@ -93,7 +103,9 @@ async def _store(plan: object, *, partial: bool) -> list[object]:
         async with database.sessionmaker() as session:
             with Progress(console=err, transient=True) as progress:
                 task = progress.add_task("storing", total=total)
-                refused = await hsds.store(session, plan, lambda: progress.advance(task))
+                refused = await hsds.store(
+                    session, plan, lambda: progress.advance(task), _url_policy()
+                )
             if refused and not partial:
                 await session.rollback()
             else:

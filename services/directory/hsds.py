@@ -51,6 +51,7 @@ from services.directory.schemas import (
 )
 from shared.auth import Principal
 from shared.errors import ServiceError
+from shared.partner_urls import UrlPolicy
 
 SCHEMA_DIR = Path(__file__).resolve().parent / "hsds_schema"
 LOCATION_NAMESPACE = uuid.UUID("0192f000-0000-7000-8000-00000000a5d5")
@@ -565,7 +566,12 @@ async def _upsert(
     return row
 
 
-async def store(session: AsyncSession, plan: Plan, progress: Callable[[], None]) -> list[Rejection]:
+async def store(
+    session: AsyncSession,
+    plan: Plan,
+    progress: Callable[[], None],
+    url_policy: UrlPolicy = directory.STRICT_URLS,
+) -> list[Rejection]:
     """Upsert the plan by id; return records refused by refex rules (duplicates, overlaps...)."""
     refused: list[Rejection] = []
 
@@ -578,7 +584,8 @@ async def store(session: AsyncSession, plan: Plan, progress: Callable[[], None])
         progress()
 
     for org_in in plan.organisations:
-        await attempt("organizations.json", org_in.id, _store_organisation(session, org_in))
+        stored = _store_organisation(session, org_in, url_policy)
+        await attempt("organizations.json", org_in.id, stored)
     for org_in in plan.organisations:
         if org_in.coordinator_org_id:
             link = {"coordinator_org_id": org_in.coordinator_org_id}
@@ -598,11 +605,18 @@ async def store(session: AsyncSession, plan: Plan, progress: Callable[[], None])
     return refused
 
 
-async def _store_organisation(session: AsyncSession, org_in: OrganisationCreate) -> None:
+async def _store_organisation(
+    session: AsyncSession, org_in: OrganisationCreate, url_policy: UrlPolicy
+) -> None:
     values = org_in.model_dump(mode="json", exclude={"id", "coordinator_org_id"})
+    values["webhook_url"] = await directory.checked_webhook_url(
+        org_in.webhook_url, url_policy, loc="organizations.json"
+    )
     if await _upsert(session, Organisation, org_in.id, values) is None:
         await directory.create_organisation(
-            session=session, org_in=org_in.model_copy(update={"coordinator_org_id": None})
+            session=session,
+            org_in=org_in.model_copy(update={"coordinator_org_id": None}),
+            url_policy=url_policy,
         )
 
 

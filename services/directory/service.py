@@ -50,6 +50,7 @@ from shared.clock import utcnow
 from shared.crypto import KEY_ALG, public_jwk_problems
 from shared.errors import PreconditionFailed, ServiceError, ValidationFailed
 from shared.ids import new_id
+from shared.partner_urls import UnsafePartnerUrl, UrlPolicy, check_registered_url
 
 # Roles whose organisation may maintain its own focal points, keys, webhook and intake flag.
 SELF_SERVICE_ROLES = ("provider", "coordinator", "host_office")
@@ -143,13 +144,29 @@ def _plain(values: dict[str, Any]) -> dict[str, Any]:
 
 # Organisations
 
+STRICT_URLS = UrlPolicy()
 
-async def create_organisation(*, session: AsyncSession, org_in: OrganisationCreate) -> Organisation:
+
+async def checked_webhook_url(url: object, url_policy: UrlPolicy, loc: str = "body") -> str | None:
+    """Return the webhook URL normalised, or a 422 naming the field when it is not allowed."""
+    if url is None:
+        return None
+    try:
+        return await check_registered_url(str(url), url_policy)
+    except UnsafePartnerUrl as refusal:
+        raise refusal.for_field("webhook_url", [loc, "webhook_url"]) from None
+
+
+async def create_organisation(
+    *, session: AsyncSession, org_in: OrganisationCreate, url_policy: UrlPolicy = STRICT_URLS
+) -> Organisation:
     """Register an organisation."""
+    webhook_url = await checked_webhook_url(org_in.webhook_url, url_policy)
     org_id = await _unused_id(session, Organisation, org_in.id)
     if org_in.coordinator_org_id is not None:
         await _referenced_org(session, org_in.coordinator_org_id, "coordinator_org_id")
     values = _plain(org_in.model_dump(mode="json", exclude={"id"}))
+    values["webhook_url"] = webhook_url
     values["coordinator_org_id"] = org_in.coordinator_org_id
     org = Organisation(id=org_id, row_version=1, **values)
     session.add(org)
@@ -178,6 +195,7 @@ async def update_organisation(
     org_id: uuid.UUID,
     org_in: OrganisationUpdate,
     if_match: str | None,
+    url_policy: UrlPolicy = STRICT_URLS,
 ) -> Organisation:
     """Change an organisation; providers may change only their own webhook."""
     org = await _org(session, org_id)
@@ -186,6 +204,8 @@ async def update_organisation(
     _refuse_nulls(org, changes)
     _require_fields(principal, set(changes), PROVIDER_ORGANISATION_FIELDS)
     check_if_match(org, if_match)
+    if "webhook_url" in changes:
+        changes["webhook_url"] = await checked_webhook_url(org_in.webhook_url, url_policy)
     if "coordinator_org_id" in changes:
         changes["coordinator_org_id"] = org_in.coordinator_org_id
         if org_in.coordinator_org_id is not None:
