@@ -15,8 +15,9 @@ from services.referral.service import Clients
 from services.referral.settings import ReferralSettings
 from shared.app import build_service_app
 from shared.background import BackgroundRuntime
-from shared.http import ClientCredentialsTokens, TokenProvider, default_transport
+from shared.http import ClientCredentialsTokens, TokenProvider
 from shared.outbox import OutboxGauges, OutboxPolicy
+from shared.partner_urls import UrlPolicy, guarded_transport
 
 
 def service_tokens(settings: ReferralSettings) -> TokenProvider | None:
@@ -48,9 +49,9 @@ def create_app(
         app.state.readiness_checks["consent"] = app.state.clients.consent.ping
         signing_key = workers.load_signing_key(settings)
         app.state.webhook_jwks = workers.webhook_jwks(signing_key)
-        http = webhook_client(
-            webhook_transport or default_transport(), settings.outbox_delivery_timeout_s
-        )
+        # Partner URLs are checked again at each call and the connection pinned (DNS rebinding).
+        transport = webhook_transport or guarded_transport(UrlPolicy.from_settings(settings))
+        http = webhook_client(transport, settings.outbox_delivery_timeout_s)
         app.state.outbox = workers.webhook_outbox(
             app.state.db,
             WebhookSender(http, signing_key),

@@ -309,8 +309,25 @@ class TestTheConfiguredWebhookClient:
         attempts, delivered, dead, error = state[hang.url]
         assert (attempts, delivered, dead) == (1, False, False) and error
 
+    async def test_a_forbidden_address_is_refused_at_the_call_and_counted(
+        self, exchange: Exchange, in_process: Any
+    ) -> None:
+        await queue_notifications(exchange, 1)
+        async with Endpoint("honest", exchange.referral_app.state.webhook_jwks) as honest:
+            await point_each_at(exchange, [honest.url])
+            app = real_webhooks(exchange, partner_urls_allow_private=False)
+            async with in_process(app):
+                assert await app.state.outbox.deliver_due() == 1
+            state = await outbox_state(exchange)
+        assert state[honest.url] == (1, False, False, "PartnerAddressRefused")
+        assert honest.requests == 0  # refused before any connection
+
 
 def real_webhooks(exchange: Exchange, **settings: Any) -> Any:
-    """The referral app again, on the same database, with the production webhook transport."""
+    """The referral app again, on the same database, with the production webhook transport.
+
+    In development, so the guarded transport lets plain http reach the endpoints on 127.0.0.1.
+    """
     state = exchange.referral_app.state
-    return create_referral(state.settings.model_copy(update=settings), clients=state.clients)
+    update = {"environment": "development", "partner_urls_allow_private": True, **settings}
+    return create_referral(state.settings.model_copy(update=update), clients=state.clients)
