@@ -167,8 +167,8 @@ def stack_env(urls: dict[str, str], extra: dict[str, str] | None = None) -> dict
     """Environment for a development stack on these databases with fast outbox sweeps."""
     env = {**os.environ, "REFEX_ENVIRONMENT": "development", "REFEX_LOG_LEVEL": "INFO"}
     env.update({f"REFEX_{n.upper()}_DATABASE_URL": url for n, url in urls.items()})
-    env["REFEX_REFERRAL_OUTBOX_INTERVAL_S"] = "0.2"
-    env["REFEX_CONSENT_OUTBOX_INTERVAL_S"] = "0.2"
+    env["REFEX_REFERRAL_OUTBOX_POLL_INTERVAL_S"] = "0.2"
+    env["REFEX_CONSENT_OUTBOX_POLL_INTERVAL_S"] = "0.2"
     env.update(extra or {})
     return env
 

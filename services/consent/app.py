@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 import httpx
 from fastapi import FastAPI
 
-from services.consent import api, ledger_api
+from services.consent import api, ledger_api, outbox_api
 from services.consent.clients import DirectoryClient, ReferralClient
 from services.consent.maintenance import LedgerMaintenance
-from services.consent.outbox import OutboxWorker
+from services.consent.models import OutboxEvent
+from services.consent.outbox import withdrawal_outbox
 from services.consent.settings import ConsentSettings
 from services.consent.signing import load_signer
 from shared.app import build_service_app
+from shared.background import BackgroundRuntime
 from shared.db import Database
 from shared.http import ClientCredentialsTokens, TokenProvider
+from shared.outbox import Outbox, OutboxGauges, OutboxPolicy
 
 DESCRIPTION = (
     "Returnees' consents, emergency overrides, disclosure decisions and the tamper-evident "
@@ -61,34 +61,41 @@ def create_app(
             settings.referral_url, tokens=provider, transport=referral_transport
         )
         database: Database = app.state.db
-        app.state.outbox = OutboxWorker(
-            sessionmaker=database.sessionmaker, client=referral, settings=settings
+        app.state.outbox = withdrawal_outbox(
+            sessionmaker=database.sessionmaker,
+            client=referral,
+            policy=OutboxPolicy.from_settings(settings),
+            gauges=app.state.outbox_gauges,
         )
         maintenance = LedgerMaintenance(
             sessionmaker=database.sessionmaker, signer=app.state.signer, settings=settings
         )
-        workers = [app.state.outbox.run(), maintenance.run()] if settings.workers_enabled else []
-        async with _running(workers):
-            yield
-        await app.state.directory.aclose()
-        await referral.aclose()
+        runtime: BackgroundRuntime = app.state.background
+        _add_loops(runtime, settings, app.state.outbox, maintenance)
+        try:
+            async with runtime.running(enabled=settings.workers_enabled):
+                yield
+        finally:
+            await app.state.directory.aclose()
+            await referral.aclose()
 
     app = build_service_app(
         title="Consent and ledger", description=DESCRIPTION, settings=settings, lifespan=lifespan
     )
     app.include_router(api.router)
     app.include_router(ledger_api.router)
+    app.include_router(outbox_api.router)
+    app.state.background = BackgroundRuntime("consent", app.state.metrics.registry)
+    app.state.outbox_gauges = OutboxGauges("consent", app.state.metrics.registry)
     return app
 
 
-@asynccontextmanager
-async def _running(jobs: list[Coroutine[Any, Any, None]]) -> AsyncIterator[None]:
-    tasks = [asyncio.create_task(job) for job in jobs]
-    try:
-        yield
-    finally:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+def _add_loops(
+    runtime: BackgroundRuntime,
+    settings: ConsentSettings,
+    outbox: Outbox[OutboxEvent],
+    maintenance: LedgerMaintenance,
+) -> None:
+    runtime.run_every("outbox", settings.outbox_poll_interval_s, outbox.deliver_due)
+    runtime.run_every("outbox-gauges", settings.outbox_metrics_interval_s, outbox.refresh_gauges)
+    runtime.run_every("ledger", settings.tree_head_interval_s, maintenance.tick)

@@ -45,6 +45,7 @@ OverrideEnder = Annotated[
     Principal, Depends(require_roles(Role.HOST_OFFICE, Role.MENTAL_HEALTH_PROFESSIONAL))
 ]
 Auditor = Annotated[Principal, Depends(require_roles(Role.AUDITOR))]
+Admin = Annotated[Principal, Depends(require_roles(Role.ADMIN))]
 AuditorOrService = Annotated[Principal, Depends(require_roles(Role.AUDITOR, Role.SERVICE))]
 LedgerReader = Annotated[
     Principal,

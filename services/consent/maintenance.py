@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from typing import Any
@@ -32,15 +31,6 @@ class LedgerMaintenance:
         self._signer = signer
         self._settings = settings
         self._last_purge = 0.0
-
-    async def run(self) -> None:
-        """Repeat every tree-head interval until cancelled."""
-        while True:
-            try:
-                await self.tick()
-            except Exception:
-                logger.exception("ledger maintenance round failed")
-            await asyncio.sleep(self._settings.tree_head_interval_s)
 
     async def tick(self) -> None:
         """Record due expiries, purge if due, then sign a tree head if the ledger grew."""

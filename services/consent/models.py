@@ -10,6 +10,7 @@ from sqlalchemy import BigInteger, Index, Integer, LargeBinary, String, Uuid
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.db import JSONType, UTCDateTime, service_metadata
+from shared.outbox import OutboxColumns
 
 
 class Base(DeclarativeBase):
@@ -94,20 +95,14 @@ class Disclosure(Base):
     ledger_index: Mapped[int] = mapped_column(BigInteger)
 
 
-class OutboxEvent(Base):
+class OutboxEvent(OutboxColumns, Base):
     """A withdrawal notice waiting to reach the referral service (written with the withdrawal)."""
 
     __tablename__ = "outbox_event"
 
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     kind: Mapped[str] = mapped_column(String(64))
     payload: Mapped[dict[str, Any]] = mapped_column(JSONType)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    leased_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    last_error: Mapped[str | None] = mapped_column(String(200))
 
     __table_args__ = (Index("ix_outbox_event_pending", "delivered_at", "next_attempt_at"),)
 

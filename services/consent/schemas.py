@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from shared.outbox import DeadLetterRead
 from shared.vocabulary import DataCategory, Purpose, ServiceCategory, WithheldReason
 
 SubjectRef = Annotated[
@@ -388,3 +389,9 @@ class PublicKeyRead(BaseModel):
     key_id: str
     public_key: str = Field(description="Raw 32-byte public key, base64.")
     jwk: dict[str, str] = Field(examples=[{"kty": "OKP", "crv": "Ed25519", "x": "..."}])
+
+
+class WithdrawalDeadLetter(DeadLetterRead):
+    """A withdrawal notice that exhausted its attempts: ids and the last error only."""
+
+    consent_id: uuid.UUID

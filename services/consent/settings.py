@@ -8,10 +8,11 @@ from typing import ClassVar
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from shared.settings import VAR_DIR, ServiceSettings
+from shared.outbox import OutboxSettings
+from shared.settings import VAR_DIR
 
 
-class ConsentSettings(ServiceSettings):
+class ConsentSettings(OutboxSettings):
     """Configuration of the consent service."""
 
     model_config = SettingsConfigDict(env_prefix="REFEX_CONSENT_")
@@ -30,9 +31,3 @@ class ConsentSettings(ServiceSettings):
     tree_head_interval_s: float = Field(60.0, gt=0, le=60.0)
     ledger_retention_days: int = Field(3650, ge=1)
     retention_interval_s: float = Field(3600.0, gt=0)
-    outbox_poll_interval_s: float = Field(1.0, gt=0)
-    outbox_backoff_base_s: float = Field(1.0, gt=0)
-    outbox_backoff_cap_s: float = Field(300.0, gt=0)
-    outbox_lease_s: float = Field(30.0, gt=0)
-    outbox_batch_size: int = Field(50, ge=1, le=500)
-    workers_enabled: bool = True

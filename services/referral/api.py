@@ -32,12 +32,14 @@ from services.referral.schemas import (
     ReferralStats,
     Status,
     StatusChange,
+    WebhookDeadLetter,
     WithdrawalResult,
 )
 from shared.auth import AnyPrincipal
 from shared.casefile import casefile_json_schema
 from shared.db import SessionDep
 from shared.errors import problem_responses
+from shared.outbox import Replayed
 from shared.pagination import Page, PageParams, page_params
 from shared.vocabulary import ServiceCategory
 
@@ -185,8 +187,13 @@ async def webhook_jwks(request: Request) -> dict[str, Any]:
     summary="Notifications that could not be delivered",
     responses=problem_responses(),
 )
-async def list_dead_letters(session: SessionDep, context: AdminContext) -> list[dict[str, Any]]:
-    """List webhook notifications that exhausted their retries (admin)."""
+async def list_dead_letters(session: SessionDep, context: AdminContext) -> list[WebhookDeadLetter]:
+    """List webhook notifications that exhausted their attempts, oldest first (admin).
+
+    Each names the event, the referral and the partner organisation, the number of attempts and
+    the last error (`HTTP 503`, `timeout`, `ConnectError`...). Fix the cause with the partner,
+    then replay the notification.
+    """
     return await queries.dead_letters(session=session)
 
 
@@ -198,10 +205,12 @@ async def list_dead_letters(session: SessionDep, context: AdminContext) -> list[
 )
 async def replay_dead_letter(
     event_id: uuid.UUID, session: SessionDep, context: AdminContext
-) -> dict[str, str]:
-    """Put a dead-lettered notification back in the delivery queue (admin)."""
-    await queries.replay_dead_letter(session=session, event_id=event_id)
-    return {"status": "queued"}
+) -> Replayed:
+    """Put a dead-lettered notification back in the delivery queue with fresh attempts (admin).
+
+    404 when no dead letter has this id (it was replayed or delivered already).
+    """
+    return await queries.replay_dead_letter(session=session, event_id=event_id)
 
 
 @router.post(

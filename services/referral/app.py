@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
-from datetime import timedelta
+from contextlib import asynccontextmanager
 
 import httpx
 from fastapi import FastAPI
 
 from services.referral import api, workers
 from services.referral.clients import ConsentClient, DirectoryClient
+from services.referral.notifications import WebhookSender, webhook_client
 from services.referral.service import Clients
 from services.referral.settings import ReferralSettings
 from shared.app import build_service_app
-from shared.http import ClientCredentialsTokens, TokenProvider, default_transport
+from shared.background import BackgroundRuntime
+from shared.http import ClientCredentialsTokens, TokenProvider
+from shared.outbox import OutboxGauges, OutboxPolicy
+from shared.partner_urls import UrlPolicy, guarded_transport
 
 
 def service_tokens(settings: ReferralSettings) -> TokenProvider | None:
@@ -47,19 +49,21 @@ def create_app(
         app.state.readiness_checks["consent"] = app.state.clients.consent.ping
         signing_key = workers.load_signing_key(settings)
         app.state.webhook_jwks = workers.webhook_jwks(signing_key)
-        http = httpx.AsyncClient(
-            transport=webhook_transport or default_transport(),
-            timeout=workers.DELIVERY_TIMEOUT,
-            trust_env=False,
+        # Partner URLs are checked again at each call and the connection pinned (DNS rebinding).
+        transport = webhook_transport or guarded_transport(UrlPolicy.from_settings(settings))
+        http = webhook_client(transport, settings.outbox_delivery_timeout_s)
+        app.state.outbox = workers.webhook_outbox(
+            app.state.db,
+            WebhookSender(http, signing_key),
+            OutboxPolicy.from_settings(settings),
+            app.state.outbox_gauges,
         )
-        tasks = _start_workers(app, settings, http, signing_key) if settings.run_workers else []
+        runtime: BackgroundRuntime = app.state.background
+        workers.add_loops(runtime, settings, app.state.db, app.state.outbox)
         try:
-            yield
+            async with runtime.running(enabled=settings.workers_enabled):
+                yield
         finally:
-            for task in tasks:
-                task.cancel()
-                with suppress(asyncio.CancelledError):
-                    await task
             await http.aclose()
             await app.state.clients.directory.aclose()
             await app.state.clients.consent.aclose()
@@ -74,33 +78,6 @@ def create_app(
         lifespan=lifespan,
     )
     app.include_router(api.router)
+    app.state.background = BackgroundRuntime("referral", app.state.metrics.registry)
+    app.state.outbox_gauges = OutboxGauges("referral", app.state.metrics.registry)
     return app
-
-
-def _start_workers(
-    app: FastAPI,
-    settings: ReferralSettings,
-    http: httpx.AsyncClient,
-    signing_key: dict[str, object],
-) -> list[asyncio.Task[None]]:
-    database = app.state.db
-    grace = timedelta(hours=settings.sla_grace_hours)
-    return [
-        asyncio.create_task(
-            workers.run_periodically(
-                "outbox",
-                settings.outbox_interval_s,
-                lambda: workers.deliver_due(
-                    database,
-                    http,
-                    signing_key,
-                    settings.max_delivery_attempts,
-                ),
-            )
-        ),
-        asyncio.create_task(
-            workers.run_periodically(
-                "sla", settings.sla_interval_s, lambda: workers.sweep_deadlines(database, grace)
-            )
-        ),
-    ]

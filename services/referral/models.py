@@ -10,6 +10,7 @@ from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, Uni
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.db import JSONType, UTCDateTime, service_metadata
+from shared.outbox import OutboxColumns
 
 
 class Base(DeclarativeBase):
@@ -120,23 +121,19 @@ class AuditEvent(Base):
     hash: Mapped[str] = mapped_column(String(64), unique=True)
 
 
-class OutboxEvent(Base):
+class OutboxEvent(OutboxColumns, Base):
     """A notification to a partner's webhook, written in the same transaction as the change."""
 
     __tablename__ = "outbox_event"
 
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     referral_id: Mapped[uuid.UUID] = mapped_column(index=True)
     target_org_id: Mapped[uuid.UUID]
     webhook_url: Mapped[str | None] = mapped_column(Text)
     event: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(32))
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
-    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    dead_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    last_error: Mapped[str | None] = mapped_column(String(200))
+
+    __table_args__ = (Index("ix_outbox_event_next_attempt_at", "next_attempt_at"),)
 
 
 class ChainHead(Base):

@@ -9,16 +9,23 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.referral import repository
 from services.referral.models import OutboxEvent, Referral
-from services.referral.schemas import NoteRead, ReferralRead, ReferralStats, Status
+from services.referral.schemas import (
+    NoteRead,
+    ReferralRead,
+    ReferralStats,
+    Status,
+    WebhookDeadLetter,
+)
 from services.referral.service import get_visible, is_overdue, party_of, to_read
+from shared import outbox
 from shared.auth import Principal
 from shared.clock import utcnow
 from shared.errors import BadRequest, NotFound
+from shared.outbox import Replayed
 from shared.pagination import Page, PageParams, decode_time_id_cursor, time_id_cursor
 from shared.vocabulary import Role, ServiceCategory
 
@@ -141,34 +148,25 @@ async def stats(
     )
 
 
-async def dead_letters(*, session: AsyncSession) -> list[dict[str, Any]]:
-    """Notifications that exhausted their retries."""
-    rows = (
-        await session.scalars(
-            select(OutboxEvent)
-            .where(OutboxEvent.dead_at.is_not(None))
-            .order_by(OutboxEvent.dead_at)
-        )
-    ).all()
+async def dead_letters(*, session: AsyncSession) -> list[WebhookDeadLetter]:
+    """Notifications that exhausted their retries, oldest first."""
+    rows = await outbox.dead_letters(session, model=OutboxEvent)
     return [
-        {
-            "event_id": str(r.id),
-            "event": r.event,
-            "referral_id": str(r.referral_id),
-            "target_org_id": str(r.target_org_id),
-            "attempts": r.attempts,
-            "last_error": r.last_error,
-            "dead_at": r.dead_at,
-        }
+        WebhookDeadLetter(
+            event_id=r.id,
+            event=r.event,
+            referral_id=r.referral_id,
+            target_org_id=r.target_org_id,
+            attempts=r.attempts,
+            last_error=r.last_error,
+            dead_at=r.dead_at,
+        )
         for r in rows
+        if r.dead_at is not None
     ]
 
 
-async def replay_dead_letter(*, session: AsyncSession, event_id: uuid.UUID) -> None:
-    """Queue a dead-lettered notification again."""
-    event = await session.get(OutboxEvent, event_id)
-    if event is None or event.dead_at is None:
-        raise NotFound("No dead-lettered notification with this id.")
-    event.dead_at = None
-    event.attempts = 0
-    event.next_attempt_at = utcnow()
+async def replay_dead_letter(*, session: AsyncSession, event_id: uuid.UUID) -> Replayed:
+    """Queue a dead-lettered notification again, with a fresh set of attempts."""
+    await outbox.replay(session, model=OutboxEvent, event_id=event_id)
+    return Replayed(event_id=event_id)

@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.referral.models import IdempotencyRecord, OutboxEvent, Referral, ReferralNote
+from services.referral.models import IdempotencyRecord, Referral, ReferralNote
 from services.referral.schemas import CLOSED_STATUSES
 
 
@@ -116,22 +116,5 @@ async def notes(session: AsyncSession, *, referral_id: uuid.UUID) -> Sequence[Re
             select(ReferralNote)
             .where(ReferralNote.referral_id == referral_id)
             .order_by(ReferralNote.created_at, ReferralNote.id)
-        )
-    ).all()
-
-
-async def due_outbox(session: AsyncSession, *, now: datetime, limit: int) -> Sequence[OutboxEvent]:
-    """Undelivered events due now, locked so other replicas skip them."""
-    return (
-        await session.scalars(
-            select(OutboxEvent)
-            .where(
-                OutboxEvent.delivered_at.is_(None),
-                OutboxEvent.dead_at.is_(None),
-                OutboxEvent.next_attempt_at <= now,
-            )
-            .order_by(OutboxEvent.next_attempt_at)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
         )
     ).all()

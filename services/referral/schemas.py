@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shared.casefile import CaseFile
+from shared.outbox import DeadLetterRead
 from shared.vocabulary import DataCategory, Purpose, ServiceCategory, WithheldReason
 
 SUBJECT_REF_PATTERN = r"^[A-Za-z0-9_-]{16,128}$"
@@ -348,3 +349,10 @@ class OpenReferralSubmit(BaseModel):
     model_config = ConfigDict(extra="forbid")
     subject_ref: SubjectRef
     casefile: CaseFile
+
+
+class WebhookDeadLetter(DeadLetterRead):
+    """A webhook notification that exhausted its attempts: ids and the last error only."""
+
+    referral_id: uuid.UUID
+    target_org_id: uuid.UUID

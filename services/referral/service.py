@@ -7,11 +7,10 @@ import hashlib
 import hmac
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-import orjson
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -30,7 +29,8 @@ from services.referral.errors import (
     ReferralClosed,
     ReferralNotFound,
 )
-from services.referral.models import IdempotencyRecord, OutboxEvent, Referral, ReferralNote
+from services.referral.models import IdempotencyRecord, Referral, ReferralNote
+from services.referral.notifications import enqueue
 from services.referral.schemas import (
     CLOSED_STATUSES,
     AgreementRef,
@@ -485,29 +485,6 @@ def sla_deadlines(
     )
 
 
-def enqueue(
-    session: AsyncSession, referral: Referral, event: str, *, to: tuple[Party, ...]
-) -> None:
-    """Queue a notification for each party in the same transaction as the change."""
-    for party in to:
-        is_recipient = party == Party.RECIPIENT
-        session.add(
-            OutboxEvent(
-                id=new_id(),
-                referral_id=referral.id,
-                target_org_id=referral.recipient_org_id if is_recipient else referral.sender_org_id,
-                webhook_url=referral.recipient_webhook_url
-                if is_recipient
-                else referral.sender_webhook_url,
-                event=event,
-                status=referral.status,
-                occurred_at=referral.updated_at,
-                attempts=0,
-                next_attempt_at=referral.updated_at,
-            )
-        )
-
-
 async def get_visible(
     session: AsyncSession, *, principal: Principal, referral_id: uuid.UUID, for_update: bool = False
 ) -> Referral:
@@ -705,22 +682,3 @@ async def cancel_for_withdrawal(
         enqueue(session, referral, "referral.status-changed", to=(Party.SENDER, Party.RECIPIENT))
         cancelled.append(referral.id)
     return cancelled
-
-
-def webhook_body(event: OutboxEvent) -> bytes:
-    """The notification a partner receives: ids and status only, never personal data."""
-    return orjson.dumps(
-        {
-            "event_id": str(event.id),
-            "event": event.event,
-            "referral_id": str(event.referral_id),
-            "status": event.status,
-            "occurred_at": event.occurred_at.isoformat(),
-        }
-    )
-
-
-def next_attempt_delay(attempts: int, jitter: float) -> timedelta:
-    """Exponential back-off (2^n s, capped at an hour) with jitter in [0, 1)."""
-    base = min(3600.0, 2.0**attempts)
-    return timedelta(seconds=base * (0.5 + jitter / 2))

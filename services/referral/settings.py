@@ -8,10 +8,10 @@ from typing import ClassVar
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from shared.settings import ServiceSettings
+from shared.outbox import OutboxSettings
 
 
-class ReferralSettings(ServiceSettings):
+class ReferralSettings(OutboxSettings):
     """Configuration of the referral service."""
 
     model_config = SettingsConfigDict(env_prefix="REFEX_REFERRAL_")
@@ -27,12 +27,9 @@ class ReferralSettings(ServiceSettings):
         Path("var/referral/webhook-signing-key.jwk"),
         description="Private ES256 JWK that signs webhook bodies; generated in development.",
     )
-    outbox_interval_s: float = Field(1.0, gt=0, description="Seconds between outbox sweeps.")
     sla_interval_s: float = Field(60.0, gt=0, description="Seconds between SLA sweeps.")
     sla_grace_hours: float = Field(
         24.0,
         ge=0,
         description="Business hours after respond_by before an unanswered referral is cancelled.",
     )
-    max_delivery_attempts: int = Field(12, ge=1, description="Webhook attempts before dead-letter.")
-    run_workers: bool = Field(True, description="Run the outbox and SLA workers in this process.")

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import random
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -14,20 +11,20 @@ import httpx
 import orjson
 from sqlalchemy import select
 
-from services.referral import repository
 from services.referral.audit import append_audit
 from services.referral.models import OutboxEvent, Referral
+from services.referral.notifications import WebhookSender, enqueue
 from services.referral.schemas import ReasonCode, Status
-from services.referral.service import Party, enqueue, next_attempt_delay, webhook_body
+from services.referral.service import Party
 from services.referral.settings import ReferralSettings
+from shared.background import BackgroundRuntime
 from shared.clock import utcnow
 from shared.crypto import public_part
 from shared.db import Database
-from shared.webhooks import SIGNATURE_HEADER, generate_signing_key, sign_body
+from shared.outbox import Outbox, OutboxGauges, OutboxPolicy
+from shared.webhooks import generate_signing_key
 
 logger = logging.getLogger("refex.referral.workers")
-DELIVERY_BATCH = 50
-DELIVERY_TIMEOUT = httpx.Timeout(10.0, connect=3.0)
 
 
 def load_signing_key(settings: ReferralSettings) -> dict[str, Any]:
@@ -53,43 +50,45 @@ def webhook_jwks(signing_key: dict[str, Any]) -> dict[str, Any]:
     return {"keys": [public_part(signing_key)]}
 
 
+def webhook_outbox(
+    database: Database,
+    sender: WebhookSender,
+    policy: OutboxPolicy,
+    gauges: OutboxGauges | None = None,
+) -> Outbox[OutboxEvent]:
+    """The referral service's notification outbox, delivering through `sender`."""
+    return Outbox(
+        name="webhooks",
+        model=OutboxEvent,
+        enqueued_at=OutboxEvent.occurred_at,
+        sessionmaker=database.sessionmaker,
+        deliver=sender,
+        policy=policy,
+        gauges=gauges,
+    )
+
+
 async def deliver_due(
     database: Database, http: httpx.AsyncClient, signing_key: dict[str, Any], max_attempts: int
 ) -> int:
-    """Deliver every due notification once; return how many were attempted."""
-    async with database.sessionmaker() as session, session.begin():
-        events = await repository.due_outbox(session, now=utcnow(), limit=DELIVERY_BATCH)
-        await asyncio.gather(*(_deliver(e, http, signing_key, max_attempts) for e in events))
-        return len(events)
+    """Deliver one batch of due notifications through `http`; return how many were attempted."""
+    outbox = webhook_outbox(
+        database, WebhookSender(http, signing_key), OutboxPolicy(max_attempts=max_attempts)
+    )
+    return await outbox.deliver_due()
 
 
-async def _deliver(
-    event: OutboxEvent, http: httpx.AsyncClient, signing_key: dict[str, Any], max_attempts: int
+def add_loops(
+    runtime: BackgroundRuntime,
+    settings: ReferralSettings,
+    database: Database,
+    outbox: Outbox[OutboxEvent],
 ) -> None:
-    now = utcnow()
-    if not event.webhook_url:
-        event.delivered_at, event.last_error = now, "no webhook registered; partner polls"
-        return
-    body = webhook_body(event)
-    headers = {
-        "Content-Type": "application/json",
-        SIGNATURE_HEADER: sign_body(body, signing_key),
-        "X-Refex-Event-Id": str(event.id),
-    }
-    event.attempts += 1
-    try:
-        response = await http.post(event.webhook_url, content=body, headers=headers)
-        failure = None if 200 <= response.status_code < 300 else f"HTTP {response.status_code}"
-    except httpx.HTTPError as error:
-        failure = type(error).__name__
-    if failure is None:
-        event.delivered_at, event.last_error = now, None
-    elif event.attempts >= max_attempts:
-        event.dead_at, event.last_error = now, failure
-        logger.warning("notification dead-lettered", extra={"object_id": str(event.id)})
-    else:
-        event.last_error = failure
-        event.next_attempt_at = now + next_attempt_delay(event.attempts, random.random())
+    """Register the referral service's loops: notification delivery, its gauges, the SLA sweep."""
+    grace = timedelta(hours=settings.sla_grace_hours)
+    runtime.run_every("outbox", settings.outbox_poll_interval_s, outbox.deliver_due)
+    runtime.run_every("outbox-gauges", settings.outbox_metrics_interval_s, outbox.refresh_gauges)
+    runtime.run_every("sla", settings.sla_interval_s, lambda: sweep_deadlines(database, grace))
 
 
 async def sweep_deadlines(database: Database, grace: timedelta) -> int:
@@ -160,15 +159,3 @@ async def _take(session: Any, referral: Referral, action: str, now: Any) -> None
         details=details,
     )
     enqueue(session, referral, event, to=parties)
-
-
-async def run_periodically(name: str, interval_s: float, job: Callable[[], Awaitable[int]]) -> None:
-    """Run `job` every `interval_s` seconds until cancelled; failures are logged and retried."""
-    while True:
-        try:
-            done = await job()
-        except Exception:
-            logger.exception("background job failed", extra={"event": name})
-            done = 0
-        if not done:
-            await asyncio.sleep(interval_s)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -12,14 +13,16 @@ import httpx
 import pytest
 from aiohttp import web
 from fastapi import FastAPI
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from services.consent.app import create_app
+from services.consent.clients import ReferralClient
 from services.consent.models import OutboxEvent
-from services.consent.outbox import OutboxWorker, backoff_delay
+from services.consent.outbox import withdrawal_outbox
 from services.consent.settings import ConsentSettings
 from shared.http import StaticToken
-from tests.consent.conftest import HOST_ORG, SUBJECT, Callers, grant
+from shared.outbox import OutboxPolicy
+from tests.consent.conftest import HOST_ORG, PLATFORM_ORG, SUBJECT, Callers, grant
 
 SERVICE_TOKEN = "service-token-for-tests"
 
@@ -211,13 +214,12 @@ class TestReplicas:
             for _ in range(8):
                 consent = await grant(client, callers)
                 await withdraw(client, callers, consent["id"])
-            from services.consent.clients import ReferralClient
-
+            policy = OutboxPolicy.from_settings(settings)
             workers = [
-                OutboxWorker(
+                withdrawal_outbox(
                     sessionmaker=consent_app.state.db.sessionmaker,
                     client=ReferralClient(f"http://127.0.0.1:{receiver_port}"),
-                    settings=settings.model_copy(update={"outbox_batch_size": 3}),
+                    policy=dataclasses.replace(policy, batch_size=3),
                 )
                 for _ in range(2)
             ]
@@ -227,9 +229,92 @@ class TestReplicas:
         assert len(ids) == len(set(ids)) == 8
 
 
-def test_backoff_grows_exponentially_with_jitter_and_a_cap() -> None:
-    delays = [backoff_delay(n, base_s=1.0, cap_s=60.0) for n in range(12)]
-    for attempt, delay in enumerate(delays):
-        ceiling = min(60.0, 2.0**attempt)
-        assert ceiling / 2 <= delay <= ceiling
-    assert len({backoff_delay(3, base_s=1.0, cap_s=60.0) for _ in range(20)}) > 1
+@pytest.fixture
+def dead_letter_app(
+    consent_settings: Callable[..., ConsentSettings], receiver_port: int
+) -> FastAPI:
+    """Workers off (the test drives each round), two attempts before a dead letter."""
+    settings = consent_settings(
+        referral_url=f"http://127.0.0.1:{receiver_port}", outbox_max_attempts=2
+    )
+    return create_app(settings, tokens=StaticToken(SERVICE_TOKEN))
+
+
+async def make_due(app: FastAPI) -> None:
+    async with app.state.db.sessionmaker() as session, session.begin():
+        await session.execute(update(OutboxEvent).values(next_attempt_at=OutboxEvent.created_at))
+
+
+def admin(callers: Callers) -> dict[str, str]:
+    return callers.minter.headers(roles=["admin"], org=PLATFORM_ORG, client="steward")
+
+
+class TestDeadLetters:
+    async def test_an_undeliverable_notice_is_dead_lettered_listed_and_replayed(
+        self,
+        dead_letter_app: FastAPI,
+        in_process: InProcess,
+        callers: Callers,
+        receiver_port: int,
+    ) -> None:
+        async with in_process(dead_letter_app) as client:
+            outbox = dead_letter_app.state.outbox
+            consent = await grant(client, callers)
+            await withdraw(client, callers, consent["id"])
+            for _ in range(2):  # the referral service is down: two failed attempts
+                assert await outbox.deliver_due() == 1
+                await make_due(dead_letter_app)
+            assert await outbox.deliver_due() == 0  # dead letters are not retried
+            listed = await client.get("/consents/deliveries/dead-letters", headers=admin(callers))
+            assert listed.status_code == 200
+            [dead] = listed.json()
+            assert dead["consent_id"] == consent["id"] and dead["attempts"] == 2
+            assert dead["event"] == "consent.withdrawn" and dead["last_error"]
+            assert SUBJECT not in listed.text  # ids and error codes only
+            await outbox.refresh_gauges()
+            metrics = (await client.get("/metrics")).text
+            assert (
+                'refex_outbox_dead_letters{outbox="withdrawals",service="consent"} 1.0' in metrics
+            )
+            replay = await client.post(
+                f"/consents/deliveries/{dead['event_id']}/replay", headers=admin(callers)
+            )
+            assert replay.status_code == 202
+            async with running(Receiver(receiver_port)) as receiver:
+                assert await outbox.deliver_due() == 1
+        assert [event["consent_id"] for event in receiver.received] == [consent["id"]]
+        [row] = await outbox_rows(dead_letter_app)
+        assert row.delivered_at is not None and row.dead_at is None and row.attempts == 1
+
+    async def test_replaying_what_is_not_a_dead_letter_is_a_404_and_changes_nothing(
+        self, dead_letter_app: FastAPI, in_process: InProcess, callers: Callers
+    ) -> None:
+        async with in_process(dead_letter_app) as client:
+            consent = await grant(client, callers)
+            await withdraw(client, callers, consent["id"])
+            [before] = await outbox_rows(dead_letter_app)
+            for event_id in (str(before.id), "0192f000-0000-7000-8000-0000000000ff"):
+                response = await client.post(
+                    f"/consents/deliveries/{event_id}/replay", headers=admin(callers)
+                )
+                assert response.status_code == 404
+                assert response.json()["type"] == "urn:refex:problem:dead-letter-not-found"
+            [after] = await outbox_rows(dead_letter_app)
+        assert (after.attempts, after.next_attempt_at, after.dead_at) == (
+            before.attempts,
+            before.next_attempt_at,
+            before.dead_at,
+        )
+
+    async def test_only_admins_see_or_replay_dead_letters(
+        self, dead_letter_app: FastAPI, in_process: InProcess, callers: Callers
+    ) -> None:
+        async with in_process(dead_letter_app) as client:
+            for headers in (callers.host(), callers.auditor(), callers.service()):
+                listed = await client.get("/consents/deliveries/dead-letters", headers=headers)
+                assert listed.status_code == 403
+                replay = await client.post(
+                    "/consents/deliveries/0192f000-0000-7000-8000-0000000000ff/replay",
+                    headers=headers,
+                )
+                assert replay.status_code == 403

@@ -102,7 +102,7 @@ async def exchange(
     referral_app = create_referral(
         test_settings(
             ReferralSettings,
-            run_workers=False,
+            workers_enabled=False,
             subject_hash_key=SecretStr("test-subject-hash-key-5f1c"),
             webhook_signing_key_file=tmp_path / "webhook.jwk",
         ),

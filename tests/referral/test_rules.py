@@ -16,7 +16,6 @@ from services.referral.service import (
     TRANSITIONS,
     Party,
     allowed_moves,
-    next_attempt_delay,
     party_of,
 )
 from services.referral.sharing import decide_sharing
@@ -219,14 +218,3 @@ class TestAuditChain:
         rows = chain(10)
         found = verify_chain(rows[:8], head_hash=rows[-1].hash)
         assert found is not None and found.seq == 9
-
-
-class TestBackoff:
-    @given(
-        attempts=st.integers(min_value=0, max_value=40),
-        jitter=st.floats(min_value=0, max_value=0.999),
-    )
-    def test_backoff_grows_and_is_capped_at_an_hour(self, attempts: int, jitter: float) -> None:
-        delay = next_attempt_delay(attempts, jitter).total_seconds()
-        assert 0.5 <= delay <= 3600
-        assert delay <= next_attempt_delay(attempts + 1, 0.999).total_seconds() * 2

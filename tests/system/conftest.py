@@ -58,8 +58,8 @@ def running_stack(
     urls = {name: database_factory.fresh(name, request.param, keep=True) for name in SERVICE_NAMES}
     env = {**os.environ, "REFEX_ENVIRONMENT": "development", "REFEX_LOG_LEVEL": "INFO"}
     env.update({f"REFEX_{n.upper()}_DATABASE_URL": url for n, url in urls.items()})
-    env["REFEX_REFERRAL_OUTBOX_INTERVAL_S"] = "0.2"
-    env["REFEX_CONSENT_OUTBOX_INTERVAL_S"] = "0.2"
+    env["REFEX_REFERRAL_OUTBOX_POLL_INTERVAL_S"] = "0.2"
+    env["REFEX_CONSENT_OUTBOX_POLL_INTERVAL_S"] = "0.2"
     stack = Stack(ports={n: free_port() for n in SERVICE_NAMES}, env=env, log_dir=workdir / "logs")
     try:
         _seed(env)
