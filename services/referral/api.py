@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
@@ -32,6 +31,7 @@ from services.referral.schemas import (
     ReferralStats,
     Status,
     StatusChange,
+    UtcDatetime,
     WithdrawalResult,
 )
 from shared.auth import AnyPrincipal
@@ -103,7 +103,7 @@ async def create_referral(
 
 
 @router.get(
-    "/referrals", summary="List referrals you sent or received", responses=problem_responses(400)
+    "/referrals", summary="List referrals you sent or received", responses=problem_responses(422)
 )
 async def list_referrals(
     session: SessionDep,
@@ -116,8 +116,12 @@ async def list_referrals(
     status: Annotated[list[Status] | None, Query()] = None,
     category: Annotated[list[ServiceCategory] | None, Query()] = None,
     updated_since: Annotated[
-        datetime | None,
-        Query(description="Only referrals changed at or after this time (ISO 8601, with zone)."),
+        UtcDatetime | None,
+        Query(
+            description="Only referrals changed at or after this time (ISO 8601 with its zone; "
+            "a time without a zone is refused with 422).",
+            examples=["2026-11-25T08:00:00Z"],
+        ),
     ] = None,
     overdue: Annotated[bool | None, Query(description="Only overdue referrals.")] = None,
 ) -> Page[ReferralRead]:
@@ -140,7 +144,7 @@ async def list_referrals(
 @router.get(
     "/referrals/overdue",
     summary="Referrals past their response deadline",
-    responses=problem_responses(400),
+    responses=problem_responses(422),
 )
 async def list_overdue(
     session: SessionDep, context: ReaderContext, paging: Paging

@@ -37,14 +37,16 @@ async def find_open_duplicate(
     subject_digest: str,
     service_id: uuid.UUID,
     recipient_org_id: uuid.UUID,
+    sender_org_id: uuid.UUID,
 ) -> Referral | None:
-    """Return an open referral for the same subject, service and recipient, if any."""
+    """Return the sender's open referral for the same subject, service and recipient, if any."""
     return await session.scalar(
         select(Referral)
         .where(
             Referral.subject_digest == subject_digest,
             Referral.service_id == service_id,
             Referral.recipient_org_id == recipient_org_id,
+            Referral.sender_org_id == sender_org_id,
             Referral.status.not_in([str(s) for s in CLOSED_STATUSES]),
         )
         .limit(1)

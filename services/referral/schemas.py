@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from shared.casefile import CaseFile
 from shared.vocabulary import DataCategory, Purpose, ServiceCategory, WithheldReason
@@ -22,6 +30,17 @@ SubjectRef = Annotated[
     ),
 ]
 EXAMPLE_ID = "0192f0c4-7d1e-7cc3-9a55-3c1f2a3b4c5d"
+
+
+def _in_utc(value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("Input should be a time between the years 1 and 9999 in UTC") from None
+
+
+# A time with its zone, as UTC; a naive one is a 422, never a guess at the zone.
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_in_utc)]
 
 
 class Status(StrEnum):

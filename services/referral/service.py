@@ -225,12 +225,7 @@ async def create(
         )
         if claimed is not None:  # a concurrent identical request won the race
             return to_read(claimed, principal), False
-    await _refuse_duplicate(
-        session,
-        subject=subject,
-        referral_in=referral_in,
-        recipient_org=referral.recipient_org_id,
-    )
+    await _refuse_duplicate(session, subject=subject, referral_in=referral_in, referral=referral)
     await _record_disclosure(clients, context, referral_in, referral)
     session.add(referral)
     await session.flush()
@@ -389,18 +384,21 @@ def _sharing(
 
 
 async def _refuse_duplicate(
-    session: AsyncSession, *, subject: str, referral_in: ReferralCreate, recipient_org: uuid.UUID
+    session: AsyncSession, *, subject: str, referral_in: ReferralCreate, referral: Referral
 ) -> None:
+    # Scoped by sender: pseudonyms are each office's own, and another office's referral id
+    # must never be revealed to this one.
     existing = await repository.find_open_duplicate(
         session,
         subject_digest=subject,
         service_id=referral_in.service_id,
-        recipient_org_id=recipient_org,
+        recipient_org_id=referral.recipient_org_id,
+        sender_org_id=referral.sender_org_id,
     )
     if existing is not None:
         raise DuplicateOpenReferral(
-            f"This returnee already has an open referral to this service ({existing.id}). "
-            "Follow that one, or cancel it before sending a new one.",
+            "Your organisation already has an open referral of this returnee to this service "
+            f"({existing.id}). Follow that one, or cancel it before sending a new one.",
             existing_referral_id=str(existing.id),
         )
 

@@ -133,18 +133,20 @@ async def record_consent(
     *,
     subject: str = SUBJECT,
     org: object = HEALTH_PROVIDER_ORG,
+    office: object = HOST_OFFICE_ORG,
+    valid_until: str = "2030-01-01T00:00:00Z",
 ) -> str:
-    """Record the returnee's consent for `categories` to go to `org`; return its id."""
+    """As `office`, record the consent for `categories` to go to `org`; return its id."""
     response = await exchange.consent.post(
         "/consents",
-        headers=exchange.as_role("host_office", HOST_OFFICE_ORG),
+        headers=exchange.as_role("host_office", office),
         json={
             "subject_ref": subject,
             "grantor": "self",
             "grantee": {"kind": "organisation", "org_id": str(org)},
             "purpose": "referral",
             "categories": categories,
-            "valid_until": "2030-01-01T00:00:00Z",
+            "valid_until": valid_until,
             "evidence": {"method": "written", "form_sha256": "a" * 64},
             "language": "en",
         },
