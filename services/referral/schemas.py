@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -154,6 +154,18 @@ class AgreementRef(BaseModel):
     version: int
 
 
+class EncryptedTo(BaseModel):
+    """One key the payload was encrypted to: its directory `kid` and who holds it."""
+
+    kid: str = Field(examples=["clinic-2026-enc-1"])
+    party: Literal["sender", "recipient"] | None = Field(
+        None, description="`sender` or `recipient`; null for referrals made before this was kept."
+    )
+    org_id: uuid.UUID | None = Field(
+        None, description="The organisation holding the key (null when `party` is)."
+    )
+
+
 class Feedback(BaseModel):
     """The returnee's feedback at completion; the comment is stored encrypted."""
 
@@ -212,6 +224,26 @@ class ReferralRead(BaseModel):
         None,
         description="The minimised CaseFile as JWE (general JSON serialisation), "
         "encrypted to the recipient's and the sender's keys. Absent for auditors.",
+    )
+    encrypted_to: list[EncryptedTo] = Field(
+        default_factory=list,
+        description="Every key the payload was encrypted to (one JWE recipient entry each): the "
+        "directory key id and the party holding it. Shown to auditors too: key ids are not "
+        "personal data, and they show a revoked or foreign key was never used.",
+        examples=[
+            [
+                {
+                    "kid": "clinic-2026-enc-1",
+                    "party": "recipient",
+                    "org_id": "0192f0c4-0000-7000-8000-00000000b002",
+                },
+                {
+                    "kid": "berlin-2026-enc-1",
+                    "party": "sender",
+                    "org_id": "0192f0c4-0000-7000-8000-00000000a001",
+                },
+            ]
+        ],
     )
 
 

@@ -34,6 +34,7 @@ from services.referral.models import IdempotencyRecord, OutboxEvent, Referral, R
 from services.referral.schemas import (
     CLOSED_STATUSES,
     AgreementRef,
+    EncryptedTo,
     NoteCreate,
     ReasonCode,
     ReferralCreate,
@@ -170,7 +171,20 @@ def to_read(referral: Referral, principal: Principal, now: datetime | None = Non
         feedback=referral.feedback if party else None,
         allowed_moves=allowed_moves(referral, party),
         payload=referral.payload if party else None,
+        encrypted_to=_encrypted_to(referral),
     )
+
+
+def _encrypted_to(referral: Referral) -> list[EncryptedTo]:
+    if referral.sender_kids is None:  # made before the key owners were kept
+        return [EncryptedTo(kid=kid) for kid in referral.recipient_kids]
+    sender_kids = set(referral.sender_kids)
+    return [
+        EncryptedTo(kid=kid, party="sender", org_id=referral.sender_org_id)
+        if kid in sender_kids
+        else EncryptedTo(kid=kid, party="recipient", org_id=referral.recipient_org_id)
+        for kid in referral.recipient_kids
+    ]
 
 
 def _warnings(referral: Referral) -> list[str]:
@@ -414,7 +428,8 @@ def _new_referral(
     now = utcnow()
     referral_id = new_id()
     service, agreement = resolved["service"], resolved["agreement"]
-    keys = resolved["recipient"]["keys"]["keys"] + resolved["sender"]["keys"]["keys"]
+    sender_keys = resolved["sender"]["keys"]["keys"]
+    keys = resolved["recipient"]["keys"]["keys"] + sender_keys
     minimised = referral_in.casefile.minimised(set(sharing.shared))
     payload = encrypt_for(
         minimised.model_dump_json(exclude_none=True).encode(), keys, aad=referral_aad(referral_id)
@@ -445,6 +460,7 @@ def _new_referral(
         ),
         payload=payload,
         recipient_kids=[k.get("kid", "") for k in keys],
+        sender_kids=[k.get("kid", "") for k in sender_keys],
         recipient_webhook_url=resolved["recipient"].get("webhook_url"),
         sender_webhook_url=resolved["sender"].get("webhook_url"),
         focal_point_id=_str_or_none(focal.get("id")),
