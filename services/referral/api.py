@@ -16,6 +16,7 @@ from services.referral.dependencies import (
     ReaderContext,
     SenderContext,
     ServiceContext,
+    SettingsDep,
     StatsContext,
 )
 from services.referral.schemas import (
@@ -298,7 +299,7 @@ async def get_referral(
 @router.post(
     "/referrals/{referral_id}/status",
     summary="Change a referral's status",
-    responses=problem_responses(404, 409, 412, 422),
+    responses=problem_responses(404, 409, 412, 422, 503, 504),
 )
 async def change_status(
     referral_id: uuid.UUID,
@@ -314,7 +315,9 @@ async def change_status(
     The provider acknowledges (`received`), accepts, rejects, starts (`in-progress`), puts on hold,
     fails or completes (with an `outcome` and optional returnee `feedback`); the sender cancels.
     `rejected`, `cancelled`, `on-hold` and `failed` need a `reason`. An illegal move answers 409
-    listing the moves you may make.
+    listing the moves you may make. A feedback `comment` is sent to the other party only while
+    the consent (or override) and the agreement hold; otherwise 409 `basis-ended`: complete
+    without the comment (the score alone is kept).
     """
     referral = await service.change_status(
         session=session,
@@ -332,7 +335,7 @@ async def change_status(
     "/referrals/{referral_id}/notes",
     status_code=201,
     summary="Add a note",
-    responses=problem_responses(404, 409, 422, 503),
+    responses=problem_responses(404, 409, 413, 422, 503, 504),
 )
 async def add_note(
     referral_id: uuid.UUID,
@@ -340,10 +343,27 @@ async def add_note(
     session: SessionDep,
     context: PartyContext,
     clients: ClientsDep,
+    settings: SettingsDep,
 ) -> NoteRead:
-    """Add a follow-up note or document; it is encrypted to both parties before it is stored."""
+    """Add a follow-up note or document; it is encrypted to both parties before it is stored.
+
+    A note goes to the other party only while the basis for sharing holds: 409 `basis-ended`
+    (with `reason`: `consent-withdrawn`, `consent-expired`, `override-ended`,
+    `override-expired`, `unknown-basis` or `agreement-ended`) once the consent, the emergency
+    override or the agreement has ended, and 409 `referral-closed` on a closed referral. A
+    referral holds at most `notes_max_per_referral` notes (409 `note-limit-reached`) of at most
+    `note_max_chars` characters each (413 `note-too-long`); both are settings of the service.
+    """
+    limits = service.NoteLimits(
+        max_per_referral=settings.notes_max_per_referral, max_chars=settings.note_max_chars
+    )
     note = await service.add_note(
-        session=session, context=context, referral_id=referral_id, note_in=note_in, clients=clients
+        session=session,
+        context=context,
+        referral_id=referral_id,
+        note_in=note_in,
+        clients=clients,
+        limits=limits,
     )
     return NoteRead.model_validate(note, from_attributes=True)
 

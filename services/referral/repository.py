@@ -122,6 +122,16 @@ async def notes(session: AsyncSession, *, referral_id: uuid.UUID) -> Sequence[Re
     ).all()
 
 
+async def count_notes(session: AsyncSession, *, referral_id: uuid.UUID) -> int:
+    """How many notes a referral holds."""
+    count = await session.scalar(
+        select(func.count())
+        .select_from(ReferralNote)
+        .where(ReferralNote.referral_id == referral_id)
+    )
+    return int(count or 0)
+
+
 async def due_outbox(session: AsyncSession, *, now: datetime, limit: int) -> Sequence[OutboxEvent]:
     """Undelivered events due now, locked so other replicas skip them."""
     return (

@@ -275,7 +275,13 @@ class NoteCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     kind: str = Field("note", pattern=r"^(note|document)$", examples=["note"])
-    text: str = Field(min_length=1, max_length=200_000, examples=["First appointment booked."])
+    text: str = Field(
+        min_length=1,
+        max_length=200_000,
+        examples=["First appointment booked."],
+        description="The note; the service's `note_max_chars` (20,000 by default) applies "
+        "first (413), 200,000 characters is the bound of the API (422).",
+    )
 
 
 class NoteRead(BaseModel):

@@ -36,3 +36,13 @@ class ReferralSettings(ServiceSettings):
     )
     max_delivery_attempts: int = Field(12, ge=1, description="Webhook attempts before dead-letter.")
     run_workers: bool = Field(True, description="Run the outbox and SLA workers in this process.")
+    notes_max_per_referral: int = Field(
+        200, ge=1, le=10_000, description="Notes one referral may hold; more are refused (409)."
+    )
+    note_max_chars: int = Field(
+        20_000,
+        ge=1,
+        le=200_000,
+        description="Characters one note may have; longer ones are refused (413). At most "
+        "200,000, the bound of the API itself.",
+    )

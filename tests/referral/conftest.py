@@ -37,6 +37,7 @@ class Exchange:
     referral_app: Any
     minter: TokenMinter
     webhooks: list[httpx.Request] = field(default_factory=list)
+    consent_app: Any = None
 
     def as_role(self, role: str, org: object) -> dict[str, str]:
         """Authorization header of a caller with `role` in organisation `org`."""
@@ -113,7 +114,9 @@ async def exchange(
         directory = await stack.enter_async_context(in_process(directory_app))
         consent = await stack.enter_async_context(in_process(consent_app))
         referral = await stack.enter_async_context(in_process(referral_app))
-        yield Exchange(directory, consent, referral, referral_app, token_minter, received)
+        yield Exchange(
+            directory, consent, referral, referral_app, token_minter, received, consent_app
+        )
 
 
 SUBJECT = "hof-2026-7f3a9c1e5b2d4a60"
