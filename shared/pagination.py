@@ -4,20 +4,43 @@ from __future__ import annotations
 
 import base64
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 import orjson
 from fastapi import Query
 from pydantic import BaseModel, Field
 
-from shared.errors import BadRequest
+from shared.errors import UnprocessableContent
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
 
 
 T = TypeVar("T")
+
+
+class InvalidCursor(UnprocessableContent):
+    """The `cursor` query parameter is not a cursor this list issued."""
+
+    slug = "invalid-cursor"
+    title = "Invalid cursor"
+    detail = (
+        "The 'cursor' parameter is not one this list issued. Pass the 'next_cursor' of the "
+        "previous page unchanged, or start again without 'cursor'."
+    )
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(
+            detail,
+            errors=[
+                {
+                    "loc": ["query", "cursor"],
+                    "msg": "not a cursor this list issued",
+                    "type": "invalid_cursor",
+                }
+            ],
+        )
 
 
 class Page(BaseModel, Generic[T]):
@@ -50,13 +73,13 @@ def encode_cursor(key: list[Any]) -> str:
 
 
 def decode_cursor(cursor: str) -> list[Any]:
-    """Decode a cursor made by `encode_cursor`; a broken one is a 400 the caller can fix."""
+    """Decode a cursor made by `encode_cursor`; a broken one is an InvalidCursor (422)."""
     try:
         key = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     except (ValueError, orjson.JSONDecodeError):
         key = None
-    if not isinstance(key, list):
-        raise BadRequest("The cursor is not one we issued; start again without 'cursor'.")
+    if not isinstance(key, list) or not key:  # we never issue an empty key
+        raise InvalidCursor
     return key
 
 
@@ -70,7 +93,13 @@ def decode_time_id_cursor(cursor: str | None) -> tuple[datetime, uuid.UUID] | No
     if cursor is None:
         return None
     key = decode_cursor(cursor)
+    if len(key) != 2 or not all(isinstance(part, str) for part in key):
+        raise InvalidCursor
     try:
-        return datetime.fromisoformat(key[0]), uuid.UUID(key[1])
-    except (IndexError, TypeError, ValueError):
-        raise BadRequest("The cursor is not one we issued; start again without 'cursor'.") from None
+        at, item_id = datetime.fromisoformat(key[0]), uuid.UUID(key[1])
+        # Naive, or beyond datetime's range once in UTC: the database could not compare it.
+        if at.tzinfo is not None:
+            return at.astimezone(UTC), item_id
+    except (ValueError, OverflowError):
+        pass
+    raise InvalidCursor

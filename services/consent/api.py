@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi import APIRouter, Body, Depends, Path, Query, Response
 
 from services.consent import service
 from services.consent.dependencies import (
@@ -37,6 +37,7 @@ from services.consent.schemas import (
     WithdrawalCreate,
 )
 from shared.clock import utcnow
+from shared.contracts.consent import BasisCheck, BasisStatus
 from shared.db import SessionDep
 from shared.errors import problem_responses
 from shared.pagination import (
@@ -181,6 +182,11 @@ async def record_disclosure(
 
     Idempotent per `referral_id`: a retry returns the first record (header
     `Idempotent-Replayed: true`) and adds no second ledger event.
+
+    Checked under the ledger lock before recording: every consent must belong to this subject,
+    sender and recipient (422 `unknown-disclosure-basis`), still be in force and the override
+    still active (409 `basis-no-longer-valid`: withdrawn, expired or ended since the decision;
+    send nothing), and cover every category (422 `disclosure-outside-basis`).
     """
     disclosure, created = await service.record_disclosure(
         session=session, principal=principal, disclosure_in=disclosure_in, settings=settings
@@ -190,6 +196,48 @@ async def record_disclosure(
     return DisclosureRecorded(
         id=disclosure.id, ledger_index=disclosure.ledger_index, recorded_at=disclosure.recorded_at
     )
+
+
+@router.post(
+    "/basis-checks",
+    tags=["disclosures"],
+    summary="Check that a disclosure's basis is still in force",
+    responses=problem_responses(422),
+)
+async def check_basis(
+    check_in: Annotated[
+        BasisCheck,
+        Body(
+            openapi_examples={
+                "consent": {
+                    "summary": "The consents a referral rests on",
+                    "value": {
+                        "consent_ids": ["0192f0c4-7d1e-7cc3-9a55-3c1f2a3b4c5d"],
+                        "referral_id": "0192f0c4-8a10-7000-8000-00000000abcd",
+                    },
+                },
+                "emergency": {
+                    "summary": "An emergency override",
+                    "value": {
+                        "consent_ids": [],
+                        "override_id": "0192f0c4-9b20-7000-8000-00000000ef01",
+                    },
+                },
+            }
+        ),
+    ],
+    session: SessionDep,
+    principal: ServiceCaller,
+) -> BasisStatus:
+    """Say whether every named consent is still in force and the override still active.
+
+    For services only (the referral service, before releasing a payload). `in_force` false
+    comes with a `reason`: `consent-withdrawn`, `consent-expired`, `override-ended`,
+    `override-expired`, or `unknown-basis` (an id that does not exist, a pending override, or
+    a basis other than the one recorded for `referral_id`). `until` is when the basis ends at
+    the latest. The same rule refuses `POST /disclosures`.
+    """
+    return await service.check_basis(session=session, check=check_in)
 
 
 def disclosure_read(disclosure: Disclosure) -> DisclosureRead:

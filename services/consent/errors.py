@@ -78,3 +78,22 @@ class LedgerRangeInvalid(UnprocessableContent):
 
     slug = "ledger-range-invalid"
     title = "Outside the ledger"
+
+
+class BasisNoLongerValid(Conflict):
+    """A consent or override a disclosure rests on ended after the decision."""
+
+    slug = "basis-no-longer-valid"
+    title = "Consent or override no longer in force"
+    detail = (
+        "A consent or emergency override this disclosure rests on was withdrawn, expired or "
+        "ended after the decision, so nothing was recorded and nothing may be sent. Ask for a "
+        "new decision; record a new consent with the returnee if the transfer is still needed."
+    )
+
+
+class DisclosureOutsideBasis(UnprocessableContent):
+    """A disclosure names categories its consents (or override) do not cover."""
+
+    slug = "disclosure-outside-basis"
+    title = "Categories not covered by the basis"

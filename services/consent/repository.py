@@ -81,14 +81,14 @@ async def disclosure_by_referral(
     return await session.scalar(select(Disclosure).where(Disclosure.referral_id == referral_id))
 
 
-async def count_subject_consents(
-    *, session: AsyncSession, subject_ref: str, consent_ids: list[uuid.UUID]
-) -> int:
-    """Count how many of `consent_ids` exist for this subject."""
-    rows = await session.scalars(
-        select(Consent.id).where(Consent.id.in_(consent_ids), Consent.subject_ref == subject_ref)
-    )
-    return len(rows.all())
+async def consents_by_ids(
+    *, session: AsyncSession, consent_ids: list[uuid.UUID]
+) -> Sequence[Consent]:
+    """Return the consents with these ids (unknown ids are simply missing)."""
+    if not consent_ids:
+        return []
+    rows = await session.scalars(select(Consent).where(Consent.id.in_(consent_ids)))
+    return rows.all()
 
 
 async def list_disclosures(

@@ -221,6 +221,17 @@ class DisclosureCreate(StrictModel):
     basis: Literal["consent", "emergency"] = Field(examples=["consent"])
     consent_ids: list[uuid.UUID] = Field(default_factory=list, max_length=50)
     override_id: uuid.UUID | None = None
+    purpose: Purpose | None = Field(
+        None, description="The referral's purpose; when given, every consent must be for it."
+    )
+    service_category: ServiceCategory | None = Field(
+        None,
+        description="The recipient service's category; needed for consents granted to a category.",
+        examples=["health"],
+    )
+    recipient_country: CountryCode | None = Field(
+        None, description="The recipient's country; needed for consents granted to a category."
+    )
 
     @model_validator(mode="after")
     def _basis_needs_its_ids(self) -> DisclosureCreate:

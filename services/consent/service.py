@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,7 +19,9 @@ from services.consent import repository
 from services.consent.clients import DirectoryClient
 from services.consent.errors import (
     AlreadyWithdrawn,
+    BasisNoLongerValid,
     ConsentNotFound,
+    DisclosureOutsideBasis,
     NotYourOrganisation,
     OverrideNotAllowed,
     OverrideNotFound,
@@ -45,6 +48,7 @@ from services.consent.schemas import (
 from services.consent.settings import ConsentSettings
 from shared.auth import Principal
 from shared.clock import utcnow
+from shared.contracts.consent import BasisCheck, BasisEndReason, BasisStatus
 from shared.errors import Conflict
 from shared.ids import new_id
 from shared.vocabulary import Role, WithheldReason
@@ -281,11 +285,12 @@ async def record_disclosure(
     referral_id = disclosure_in.referral_id
     existing = await repository.disclosure_by_referral(session=session, referral_id=referral_id)
     if existing is None:
-        await _check_basis(session=session, disclosure_in=disclosure_in)
         ledger = await Ledger.lock(session)
         # Checked again under the lock: a concurrent retry may have recorded it meanwhile.
         existing = await repository.disclosure_by_referral(session=session, referral_id=referral_id)
         if existing is None:
+            # Under the lock, so a withdrawal that landed after the decision wins.
+            await _check_disclosure_basis(session=session, disclosure_in=disclosure_in)
             disclosure = await _store_disclosure(
                 session=session,
                 ledger=ledger,
@@ -359,20 +364,130 @@ def _same_disclosure(existing: Disclosure, disclosure_in: DisclosureCreate) -> N
         )
 
 
-async def _check_basis(*, session: AsyncSession, disclosure_in: DisclosureCreate) -> None:
-    ids = list(dict.fromkeys(disclosure_in.consent_ids))
-    if ids:
-        found = await repository.count_subject_consents(
-            session=session, subject_ref=disclosure_in.subject_ref, consent_ids=ids
+@dataclass(frozen=True)
+class LoadedBasis:
+    """The consents and override a disclosure names, as stored now."""
+
+    consents: Sequence[Consent]
+    override: EmergencyOverride | None
+    complete: bool  # every named id exists
+
+
+async def _load_basis(
+    *, session: AsyncSession, consent_ids: Sequence[uuid.UUID], override_id: uuid.UUID | None
+) -> LoadedBasis:
+    ids = list(dict.fromkeys(consent_ids))
+    consents = await repository.consents_by_ids(session=session, consent_ids=ids)
+    override = None
+    if override_id is not None:
+        override = await repository.get_override(session=session, override_id=override_id)
+    complete = len(consents) == len(ids) and (override_id is None) == (override is None)
+    return LoadedBasis(consents=consents, override=override, complete=complete)
+
+
+_CONSENT_ENDED: dict[ConsentStatus, BasisEndReason] = {
+    ConsentStatus.WITHDRAWN: "consent-withdrawn",
+    ConsentStatus.EXPIRED: "consent-expired",
+    ConsentStatus.NOT_YET_VALID: "unknown-basis",
+}
+_OVERRIDE_ENDED: dict[OverrideStatus, BasisEndReason] = {
+    OverrideStatus.ENDED: "override-ended",
+    OverrideStatus.EXPIRED: "override-expired",
+    OverrideStatus.PENDING: "unknown-basis",
+}
+
+
+def basis_status(basis: LoadedBasis, now: datetime) -> BasisStatus:
+    """The one rule: a basis is in force while every consent counts and the override is active."""
+    if not basis.complete or (not basis.consents and basis.override is None):
+        return BasisStatus(in_force=False, reason="unknown-basis", until=None)
+    ended = [_CONSENT_ENDED.get(consent_status(c, now)) for c in basis.consents]
+    if basis.override is not None:
+        ended.append(_OVERRIDE_ENDED.get(override_status(basis.override, now)))
+    reason = next((r for r in ended if r is not None), None)
+    if reason is not None:
+        return BasisStatus(in_force=False, reason=reason, until=None)
+    ends = [c.valid_until for c in basis.consents]
+    if basis.override is not None and basis.override.expires_at is not None:
+        ends.append(basis.override.expires_at)
+    return BasisStatus(in_force=True, reason=None, until=min(ends))
+
+
+async def check_basis(*, session: AsyncSession, check: BasisCheck) -> BasisStatus:
+    """Say whether the consents or override a disclosure rests on are still in force."""
+    if check.referral_id is not None:
+        recorded = await repository.disclosure_by_referral(
+            session=session, referral_id=check.referral_id
         )
-        if found != len(ids):
-            raise UnknownBasis
-    if disclosure_in.override_id is not None:
-        override = await repository.get_override(
-            session=session, override_id=disclosure_in.override_id
+        if recorded is None or not _names_recorded_basis(recorded, check):
+            return BasisStatus(in_force=False, reason="unknown-basis", until=None)
+    basis = await _load_basis(
+        session=session, consent_ids=check.consent_ids, override_id=check.override_id
+    )
+    return basis_status(basis, utcnow())
+
+
+def _names_recorded_basis(recorded: Disclosure, check: BasisCheck) -> bool:
+    named = {str(i) for i in check.consent_ids} <= set(recorded.consent_ids)
+    return named and (check.override_id is None or check.override_id == recorded.override_id)
+
+
+async def _check_disclosure_basis(
+    *, session: AsyncSession, disclosure_in: DisclosureCreate
+) -> None:
+    basis = await _load_basis(
+        session=session,
+        consent_ids=disclosure_in.consent_ids,
+        override_id=disclosure_in.override_id,
+    )
+    if not _basis_fits(basis, disclosure_in):
+        raise UnknownBasis
+    status = basis_status(basis, utcnow())
+    if status.reason == "unknown-basis":
+        raise UnknownBasis
+    if not status.in_force:
+        raise BasisNoLongerValid(reason=status.reason)
+    covered = {c for consent in basis.consents for c in consent.categories}
+    if basis.override is not None:
+        covered |= set(basis.override.categories)
+    outside = [c.value for c in disclosure_in.categories if c.value not in covered]
+    if outside:
+        raise DisclosureOutsideBasis(
+            f"The named consents or override do not cover: {', '.join(outside)}. Disclose only "
+            "the categories the decision permitted, or record a consent that covers them.",
+            categories=outside,
         )
-        if override is None or override.subject_ref != disclosure_in.subject_ref:
-            raise UnknownBasis
+
+
+def _basis_fits(basis: LoadedBasis, disclosure_in: DisclosureCreate) -> bool:
+    """Every consent and the override belong to this subject, sender and recipient."""
+    if not basis.complete:
+        return False
+    override = basis.override
+    if override is not None and (
+        override.subject_ref != disclosure_in.subject_ref
+        or override.recipient_org_id != disclosure_in.recipient_org_id
+        or override.requesting_org != disclosure_in.sender_org_id
+    ):
+        return False
+    return all(_consent_fits(c, disclosure_in) for c in basis.consents)
+
+
+def _consent_fits(consent: Consent, disclosure_in: DisclosureCreate) -> bool:
+    if consent.subject_ref != disclosure_in.subject_ref:
+        return False
+    if consent.recorded_by_org != disclosure_in.sender_org_id:
+        return False
+    if disclosure_in.purpose is not None and consent.purpose != disclosure_in.purpose.value:
+        return False
+    if consent.grantee_org_id is not None:
+        return consent.grantee_org_id == disclosure_in.recipient_org_id
+    category = disclosure_in.service_category
+    return (
+        category is not None
+        and consent.grantee_service_category == category.value
+        and consent.grantee_country == disclosure_in.recipient_country
+    )
 
 
 async def list_subject_disclosures(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
@@ -17,6 +16,7 @@ from services.referral.dependencies import (
     ReaderContext,
     SenderContext,
     ServiceContext,
+    SettingsDep,
     StatsContext,
 )
 from services.referral.schemas import (
@@ -32,6 +32,7 @@ from services.referral.schemas import (
     ReferralStats,
     Status,
     StatusChange,
+    UtcDatetime,
     WebhookDeadLetter,
     WithdrawalResult,
 )
@@ -105,7 +106,7 @@ async def create_referral(
 
 
 @router.get(
-    "/referrals", summary="List referrals you sent or received", responses=problem_responses(400)
+    "/referrals", summary="List referrals you sent or received", responses=problem_responses(422)
 )
 async def list_referrals(
     session: SessionDep,
@@ -118,8 +119,12 @@ async def list_referrals(
     status: Annotated[list[Status] | None, Query()] = None,
     category: Annotated[list[ServiceCategory] | None, Query()] = None,
     updated_since: Annotated[
-        datetime | None,
-        Query(description="Only referrals changed at or after this time (ISO 8601, with zone)."),
+        UtcDatetime | None,
+        Query(
+            description="Only referrals changed at or after this time (ISO 8601 with its zone; "
+            "a time without a zone is refused with 422).",
+            examples=["2026-11-25T08:00:00Z"],
+        ),
     ] = None,
     overdue: Annotated[bool | None, Query(description="Only overdue referrals.")] = None,
 ) -> Page[ReferralRead]:
@@ -142,7 +147,7 @@ async def list_referrals(
 @router.get(
     "/referrals/overdue",
     summary="Referrals past their response deadline",
-    responses=problem_responses(400),
+    responses=problem_responses(422),
 )
 async def list_overdue(
     session: SessionDep, context: ReaderContext, paging: Paging
@@ -303,7 +308,7 @@ async def get_referral(
 @router.post(
     "/referrals/{referral_id}/status",
     summary="Change a referral's status",
-    responses=problem_responses(404, 409, 412, 422),
+    responses=problem_responses(404, 409, 412, 422, 503, 504),
 )
 async def change_status(
     referral_id: uuid.UUID,
@@ -319,7 +324,9 @@ async def change_status(
     The provider acknowledges (`received`), accepts, rejects, starts (`in-progress`), puts on hold,
     fails or completes (with an `outcome` and optional returnee `feedback`); the sender cancels.
     `rejected`, `cancelled`, `on-hold` and `failed` need a `reason`. An illegal move answers 409
-    listing the moves you may make.
+    listing the moves you may make. A feedback `comment` is sent to the other party only while
+    the consent (or override) and the agreement hold; otherwise 409 `basis-ended`: complete
+    without the comment (the score alone is kept).
     """
     referral = await service.change_status(
         session=session,
@@ -337,7 +344,7 @@ async def change_status(
     "/referrals/{referral_id}/notes",
     status_code=201,
     summary="Add a note",
-    responses=problem_responses(404, 409, 422, 503),
+    responses=problem_responses(404, 409, 413, 422, 503, 504),
 )
 async def add_note(
     referral_id: uuid.UUID,
@@ -345,10 +352,27 @@ async def add_note(
     session: SessionDep,
     context: PartyContext,
     clients: ClientsDep,
+    settings: SettingsDep,
 ) -> NoteRead:
-    """Add a follow-up note or document; it is encrypted to both parties before it is stored."""
+    """Add a follow-up note or document; it is encrypted to both parties before it is stored.
+
+    A note goes to the other party only while the basis for sharing holds: 409 `basis-ended`
+    (with `reason`: `consent-withdrawn`, `consent-expired`, `override-ended`,
+    `override-expired`, `unknown-basis` or `agreement-ended`) once the consent, the emergency
+    override or the agreement has ended, and 409 `referral-closed` on a closed referral. A
+    referral holds at most `notes_max_per_referral` notes (409 `note-limit-reached`) of at most
+    `note_max_chars` characters each (413 `note-too-long`); both are settings of the service.
+    """
+    limits = service.NoteLimits(
+        max_per_referral=settings.notes_max_per_referral, max_chars=settings.note_max_chars
+    )
     note = await service.add_note(
-        session=session, context=context, referral_id=referral_id, note_in=note_in, clients=clients
+        session=session,
+        context=context,
+        referral_id=referral_id,
+        note_in=note_in,
+        clients=clients,
+        limits=limits,
     )
     return NoteRead.model_validate(note, from_attributes=True)
 

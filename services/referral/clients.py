@@ -6,6 +6,7 @@ import uuid
 from typing import Any
 
 from services.referral.errors import NoAgreement
+from shared.contracts.consent import BasisCheck, BasisStatus
 from shared.errors import UnprocessableContent, UpstreamUnavailable
 from shared.http import ServiceClient
 
@@ -64,6 +65,15 @@ class DirectoryClient(ServiceClient):
             )
         return _json_or_unavailable(response.status_code, response.json(), self.upstream)
 
+    async def agreement(
+        self, agreement_id: uuid.UUID, *, request_id: str | None
+    ) -> dict[str, Any] | None:
+        """Return one agreement version, or None when the directory no longer has it."""
+        response = await self.request("GET", f"/agreements/{agreement_id}", request_id=request_id)
+        if response.status_code == 404:
+            return None
+        return _json_or_unavailable(response.status_code, response.json(), self.upstream)
+
     async def organisation(self, org_id: uuid.UUID) -> dict[str, Any]:
         """Return an organisation's directory record."""
         response = await self.request("GET", f"/organisations/{org_id}")
@@ -102,6 +112,14 @@ class ConsentClient(ServiceClient):
         """Return which requested categories the returnee's consent (or an override) allows."""
         response = await self.request("POST", "/decisions", json=decision_in, request_id=request_id)
         return _json_or_unavailable(response.status_code, response.json(), self.upstream)
+
+    async def check_basis(self, check: BasisCheck, *, request_id: str | None) -> BasisStatus:
+        """Say whether the consents or override a referral rests on are still in force."""
+        response = await self.request(
+            "POST", "/basis-checks", json=check.model_dump(mode="json"), request_id=request_id
+        )
+        body = _json_or_unavailable(response.status_code, response.json(), self.upstream)
+        return BasisStatus.model_validate(body)
 
     async def record_disclosure(
         self, disclosure: dict[str, Any], *, request_id: str | None

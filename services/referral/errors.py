@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from shared.errors import Conflict, NotFound, PreconditionFailed, UnprocessableContent
+from shared.errors import (
+    Conflict,
+    NotFound,
+    PayloadTooLarge,
+    PreconditionFailed,
+    UnprocessableContent,
+)
 
 
 class ReferralNotFound(NotFound):
@@ -75,6 +81,32 @@ class ReferralClosed(Conflict):
 
     slug = "referral-closed"
     title = "Referral is closed"
+
+
+class BasisEnded(Conflict):
+    """The consent, override or agreement the referral rests on is no longer in force."""
+
+    slug = "basis-ended"
+    title = "The basis for sharing has ended"
+    detail = (
+        "The consent or agreement this referral rests on is no longer in force, so nothing "
+        "more may be sent on it. Ask the returnee for a new consent; the sender can then "
+        "cancel this referral and send a new one."
+    )
+
+
+class NoteLimitReached(Conflict):
+    """The referral holds as many notes as one referral may."""
+
+    slug = "note-limit-reached"
+    title = "Too many notes on this referral"
+
+
+class NoteTooLong(PayloadTooLarge):
+    """The note has more characters than one note may."""
+
+    slug = "note-too-long"
+    title = "Note too long"
 
 
 class MissingReason(UnprocessableContent):

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from services.referral.schemas import ReferralRead, Status
+from services.referral.schemas import EncryptedTo, ReferralRead, Status
 
 SYSTEM = "urn:refex"
 ORG_SYSTEM = f"{SYSTEM}:organisation"
@@ -82,6 +82,8 @@ def _service_request(referral: ReferralRead) -> dict[str, Any]:
     # FHIR JSON allows no empty arrays: an auditor's view of an emergency referral has no info.
     if info := _supporting_info(referral):
         resource["supportingInfo"] = info
+    if referral.encrypted_to:
+        resource["extension"] = [_encrypted_to(key) for key in referral.encrypted_to]
     if referral.emergency:
         resource["meta"] = {"security": [EMERGENCY_LABEL]}
     if referral.payload is not None:
@@ -94,6 +96,14 @@ def _service_request(referral: ReferralRead) -> dict[str, Any]:
             }
         ]
     return resource
+
+
+def _encrypted_to(key: EncryptedTo) -> dict[str, Any]:
+    """A key the case file was encrypted to, assigned by the organisation that holds it."""
+    identifier: dict[str, Any] = {"system": f"{SYSTEM}:key", "value": key.kid}
+    if key.org_id is not None:
+        identifier["assigner"] = _org(key.org_id)
+    return {"url": f"{SYSTEM}:encrypted-to", "valueIdentifier": identifier}
 
 
 def _b64(payload: dict[str, Any]) -> str:

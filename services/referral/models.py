@@ -46,7 +46,10 @@ class Referral(Base):
     withheld: Mapped[dict[str, str]] = mapped_column(JSONType)
     first_contact_missing: Mapped[list[str]] = mapped_column(JSONType)
     payload: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    # Every key the payload is encrypted to; sender_kids says which are the sender's (null on
+    # referrals made before migration 0003).
     recipient_kids: Mapped[list[str]] = mapped_column(JSONType)
+    sender_kids: Mapped[list[str] | None] = mapped_column(JSONType)
     recipient_webhook_url: Mapped[str | None] = mapped_column(Text)
     sender_webhook_url: Mapped[str | None] = mapped_column(Text)
     focal_point_id: Mapped[str | None] = mapped_column(String(64))

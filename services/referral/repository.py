@@ -37,14 +37,16 @@ async def find_open_duplicate(
     subject_digest: str,
     service_id: uuid.UUID,
     recipient_org_id: uuid.UUID,
+    sender_org_id: uuid.UUID,
 ) -> Referral | None:
-    """Return an open referral for the same subject, service and recipient, if any."""
+    """Return the sender's open referral for the same subject, service and recipient, if any."""
     return await session.scalar(
         select(Referral)
         .where(
             Referral.subject_digest == subject_digest,
             Referral.service_id == service_id,
             Referral.recipient_org_id == recipient_org_id,
+            Referral.sender_org_id == sender_org_id,
             Referral.status.not_in([str(s) for s in CLOSED_STATUSES]),
         )
         .limit(1)
@@ -118,3 +120,13 @@ async def notes(session: AsyncSession, *, referral_id: uuid.UUID) -> Sequence[Re
             .order_by(ReferralNote.created_at, ReferralNote.id)
         )
     ).all()
+
+
+async def count_notes(session: AsyncSession, *, referral_id: uuid.UUID) -> int:
+    """How many notes a referral holds."""
+    count = await session.scalar(
+        select(func.count())
+        .select_from(ReferralNote)
+        .where(ReferralNote.referral_id == referral_id)
+    )
+    return int(count or 0)

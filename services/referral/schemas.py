@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from shared.casefile import CaseFile
 from shared.outbox import DeadLetterRead
@@ -23,6 +31,17 @@ SubjectRef = Annotated[
     ),
 ]
 EXAMPLE_ID = "0192f0c4-7d1e-7cc3-9a55-3c1f2a3b4c5d"
+
+
+def _in_utc(value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("Input should be a time between the years 1 and 9999 in UTC") from None
+
+
+# A time with its zone, as UTC; a naive one is a 422, never a guess at the zone.
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_in_utc)]
 
 
 class Status(StrEnum):
@@ -136,6 +155,18 @@ class AgreementRef(BaseModel):
     version: int
 
 
+class EncryptedTo(BaseModel):
+    """One key the payload was encrypted to: its directory `kid` and who holds it."""
+
+    kid: str = Field(examples=["clinic-2026-enc-1"])
+    party: Literal["sender", "recipient"] | None = Field(
+        None, description="`sender` or `recipient`; null for referrals made before this was kept."
+    )
+    org_id: uuid.UUID | None = Field(
+        None, description="The organisation holding the key (null when `party` is)."
+    )
+
+
 class Feedback(BaseModel):
     """The returnee's feedback at completion; the comment is stored encrypted."""
 
@@ -195,6 +226,26 @@ class ReferralRead(BaseModel):
         description="The minimised CaseFile as JWE (general JSON serialisation), "
         "encrypted to the recipient's and the sender's keys. Absent for auditors.",
     )
+    encrypted_to: list[EncryptedTo] = Field(
+        default_factory=list,
+        description="Every key the payload was encrypted to (one JWE recipient entry each): the "
+        "directory key id and the party holding it. Shown to auditors too: key ids are not "
+        "personal data, and they show a revoked or foreign key was never used.",
+        examples=[
+            [
+                {
+                    "kid": "clinic-2026-enc-1",
+                    "party": "recipient",
+                    "org_id": "0192f0c4-0000-7000-8000-00000000b002",
+                },
+                {
+                    "kid": "berlin-2026-enc-1",
+                    "party": "sender",
+                    "org_id": "0192f0c4-0000-7000-8000-00000000a001",
+                },
+            ]
+        ],
+    )
 
 
 class StatusChange(BaseModel):
@@ -225,7 +276,13 @@ class NoteCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     kind: str = Field("note", pattern=r"^(note|document)$", examples=["note"])
-    text: str = Field(min_length=1, max_length=200_000, examples=["First appointment booked."])
+    text: str = Field(
+        min_length=1,
+        max_length=200_000,
+        examples=["First appointment booked."],
+        description="The note; the service's `note_max_chars` (20,000 by default) applies "
+        "first (413), 200,000 characters is the bound of the API (422).",
+    )
 
 
 class NoteRead(BaseModel):

@@ -18,11 +18,14 @@ from services.referral import repository
 from services.referral.audit import append_audit
 from services.referral.clients import ConsentClient, DirectoryClient
 from services.referral.errors import (
+    BasisEnded,
     DuplicateOpenReferral,
     IdempotencyKeyReused,
     IllegalTransition,
     MissingReason,
     NoRecipientKey,
+    NoteLimitReached,
+    NoteTooLong,
     NothingToShare,
     RecipientNotAccepting,
     ReferralChanged,
@@ -34,6 +37,7 @@ from services.referral.notifications import enqueue
 from services.referral.schemas import (
     CLOSED_STATUSES,
     AgreementRef,
+    EncryptedTo,
     NoteCreate,
     ReasonCode,
     ReferralCreate,
@@ -48,6 +52,7 @@ from shared.auth import Principal
 from shared.business_hours import Schedule
 from shared.canonical import canonical_json, sha256_hex
 from shared.clock import utcnow
+from shared.contracts.consent import BasisCheck
 from shared.crypto import encrypt_for
 from shared.ids import new_id
 from shared.vocabulary import DataCategory, Role
@@ -170,7 +175,20 @@ def to_read(referral: Referral, principal: Principal, now: datetime | None = Non
         feedback=referral.feedback if party else None,
         allowed_moves=allowed_moves(referral, party),
         payload=referral.payload if party else None,
+        encrypted_to=_encrypted_to(referral),
     )
+
+
+def _encrypted_to(referral: Referral) -> list[EncryptedTo]:
+    if referral.sender_kids is None:  # made before the key owners were kept
+        return [EncryptedTo(kid=kid) for kid in referral.recipient_kids]
+    sender_kids = set(referral.sender_kids)
+    return [
+        EncryptedTo(kid=kid, party="sender", org_id=referral.sender_org_id)
+        if kid in sender_kids
+        else EncryptedTo(kid=kid, party="recipient", org_id=referral.recipient_org_id)
+        for kid in referral.recipient_kids
+    ]
 
 
 def _warnings(referral: Referral) -> list[str]:
@@ -225,12 +243,7 @@ async def create(
         )
         if claimed is not None:  # a concurrent identical request won the race
             return to_read(claimed, principal), False
-    await _refuse_duplicate(
-        session,
-        subject=subject,
-        referral_in=referral_in,
-        recipient_org=referral.recipient_org_id,
-    )
+    await _refuse_duplicate(session, subject=subject, referral_in=referral_in, referral=referral)
     await _record_disclosure(clients, context, referral_in, referral)
     session.add(referral)
     await session.flush()
@@ -389,18 +402,21 @@ def _sharing(
 
 
 async def _refuse_duplicate(
-    session: AsyncSession, *, subject: str, referral_in: ReferralCreate, recipient_org: uuid.UUID
+    session: AsyncSession, *, subject: str, referral_in: ReferralCreate, referral: Referral
 ) -> None:
+    # Scoped by sender: pseudonyms are each office's own, and another office's referral id
+    # must never be revealed to this one.
     existing = await repository.find_open_duplicate(
         session,
         subject_digest=subject,
         service_id=referral_in.service_id,
-        recipient_org_id=recipient_org,
+        recipient_org_id=referral.recipient_org_id,
+        sender_org_id=referral.sender_org_id,
     )
     if existing is not None:
         raise DuplicateOpenReferral(
-            f"This returnee already has an open referral to this service ({existing.id}). "
-            "Follow that one, or cancel it before sending a new one.",
+            "Your organisation already has an open referral of this returnee to this service "
+            f"({existing.id}). Follow that one, or cancel it before sending a new one.",
             existing_referral_id=str(existing.id),
         )
 
@@ -416,7 +432,8 @@ def _new_referral(
     now = utcnow()
     referral_id = new_id()
     service, agreement = resolved["service"], resolved["agreement"]
-    keys = resolved["recipient"]["keys"]["keys"] + resolved["sender"]["keys"]["keys"]
+    sender_keys = resolved["sender"]["keys"]["keys"]
+    keys = resolved["recipient"]["keys"]["keys"] + sender_keys
     minimised = referral_in.casefile.minimised(set(sharing.shared))
     payload = encrypt_for(
         minimised.model_dump_json(exclude_none=True).encode(), keys, aad=referral_aad(referral_id)
@@ -447,6 +464,7 @@ def _new_referral(
         ),
         payload=payload,
         recipient_kids=[k.get("kid", "") for k in keys],
+        sender_kids=[k.get("kid", "") for k in sender_keys],
         recipient_webhook_url=resolved["recipient"].get("webhook_url"),
         sender_webhook_url=resolved["sender"].get("webhook_url"),
         focal_point_id=_str_or_none(focal.get("id")),
@@ -542,6 +560,8 @@ async def change_status(
             allowed=[str(s) for s in allowed],
         )
     _require_reason(change)
+    if change.feedback is not None and change.feedback.comment:
+        await require_basis(clients, referral, context.request_id)
     now = utcnow()
     await _apply(referral, change, now, clients)
     await append_audit(
@@ -605,18 +625,58 @@ async def _encrypt_for_parties(
     return encrypt_for(plaintext, keys, aad=aad)
 
 
-async def add_note(
-    *,
-    session: AsyncSession,
-    context: Context,
-    referral_id: uuid.UUID,
-    note_in: NoteCreate,
-    clients: Clients,
-) -> ReferralNote:
-    """Encrypt a note to both parties and store it; closed referrals take no more notes."""
-    referral = await get_visible(session, principal=context.principal, referral_id=referral_id)
-    if party_of(referral, context.principal) is None:
-        raise ReferralNotFound
+BASIS_ENDED = {
+    "consent-withdrawn": "The returnee withdrew the consent this referral rests on",
+    "consent-expired": "The consent this referral rests on has expired",
+    "override-ended": "The emergency override this referral rests on was ended",
+    "override-expired": "The emergency override this referral rests on has expired (72 hours)",
+    "unknown-basis": "The consent service does not know the basis this referral was sent on",
+    "agreement-ended": "The agreement (SOP) this referral rests on is no longer in force",
+}
+
+
+async def require_basis(clients: Clients, referral: Referral, request_id: str | None) -> None:
+    """Refuse (409) when the consent, override or agreement of the referral has ended."""
+    check = BasisCheck(
+        consent_ids=[uuid.UUID(c) for c in referral.consent_ids],
+        override_id=uuid.UUID(referral.override_id) if referral.override_id else None,
+        referral_id=referral.id,
+    )
+    basis, agreement = await asyncio.gather(
+        clients.consent.check_basis(check, request_id=request_id),
+        clients.directory.agreement(referral.agreement_id, request_id=request_id),
+    )
+    reason = basis.reason or "unknown-basis"
+    if basis.in_force:
+        reason = "" if _agreement_in_force(agreement, utcnow()) else "agreement-ended"
+    if reason:
+        raise BasisEnded(
+            f"{BASIS_ENDED[reason]}, so nothing more may be sent on it. Ask the returnee for a "
+            "new consent (or the directory admin for the agreement); the sender can then cancel "
+            "this referral and send a new one.",
+            reason=reason,
+        )
+
+
+def _agreement_in_force(agreement: dict[str, Any] | None, now: datetime) -> bool:
+    if agreement is None:
+        return False
+    valid_until = agreement.get("valid_until")
+    started = datetime.fromisoformat(agreement["valid_from"]) <= now
+    return started and (valid_until is None or now < datetime.fromisoformat(valid_until))
+
+
+@dataclass(frozen=True)
+class NoteLimits:
+    """How many notes a referral holds and how long each may be."""
+
+    max_per_referral: int
+    max_chars: int
+
+
+async def _check_note(
+    session: AsyncSession, referral: Referral, note_in: NoteCreate, limits: NoteLimits
+) -> None:
     if (
         referral.status_reason == ReasonCode.CONSENT_WITHDRAWN
         or Status(referral.status) in CLOSED_STATUSES
@@ -625,6 +685,39 @@ async def add_note(
             "This referral is closed; notes can no longer be added. "
             "Start a new referral if the returnee still needs help."
         )
+    if len(note_in.text) > limits.max_chars:
+        raise NoteTooLong(
+            f"A note may have at most {limits.max_chars} characters; this one has "
+            f"{len(note_in.text)}. Split it into several shorter notes.",
+            max_chars=limits.max_chars,
+        )
+    if await repository.count_notes(session, referral_id=referral.id) >= limits.max_per_referral:
+        raise NoteLimitReached(
+            f"This referral already holds {limits.max_per_referral} notes, the most one referral "
+            "may hold. Put what you need to add into fewer, longer notes in your own system, "
+            "or contact support if this referral really needs more.",
+            max_notes=limits.max_per_referral,
+        )
+
+
+async def add_note(
+    *,
+    session: AsyncSession,
+    context: Context,
+    referral_id: uuid.UUID,
+    note_in: NoteCreate,
+    clients: Clients,
+    limits: NoteLimits,
+) -> ReferralNote:
+    """Encrypt a note to both parties and store it, while the basis for sharing holds."""
+    # Locked so concurrent notes cannot pass the count together (PostgreSQL).
+    referral = await get_visible(
+        session, principal=context.principal, referral_id=referral_id, for_update=True
+    )
+    if party_of(referral, context.principal) is None:
+        raise ReferralNotFound
+    await _check_note(session, referral, note_in, limits)
+    await require_basis(clients, referral, context.request_id)
     body = await _encrypt_for_parties(clients, referral, note_in.text.encode(), "note")
     note = ReferralNote(
         id=new_id(),

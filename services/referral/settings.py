@@ -33,3 +33,13 @@ class ReferralSettings(OutboxSettings):
         ge=0,
         description="Business hours after respond_by before an unanswered referral is cancelled.",
     )
+    notes_max_per_referral: int = Field(
+        200, ge=1, le=10_000, description="Notes one referral may hold; more are refused (409)."
+    )
+    note_max_chars: int = Field(
+        20_000,
+        ge=1,
+        le=200_000,
+        description="Characters one note may have; longer ones are refused (413). At most "
+        "200,000, the bound of the API itself.",
+    )

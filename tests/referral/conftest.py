@@ -37,6 +37,7 @@ class Exchange:
     referral_app: Any
     minter: TokenMinter
     webhooks: list[httpx.Request] = field(default_factory=list)
+    consent_app: Any = None
 
     def as_role(self, role: str, org: object) -> dict[str, str]:
         """Authorization header of a caller with `role` in organisation `org`."""
@@ -113,7 +114,9 @@ async def exchange(
         directory = await stack.enter_async_context(in_process(directory_app))
         consent = await stack.enter_async_context(in_process(consent_app))
         referral = await stack.enter_async_context(in_process(referral_app))
-        yield Exchange(directory, consent, referral, referral_app, token_minter, received)
+        yield Exchange(
+            directory, consent, referral, referral_app, token_minter, received, consent_app
+        )
 
 
 SUBJECT = "hof-2026-7f3a9c1e5b2d4a60"
@@ -133,18 +136,20 @@ async def record_consent(
     *,
     subject: str = SUBJECT,
     org: object = HEALTH_PROVIDER_ORG,
+    office: object = HOST_OFFICE_ORG,
+    valid_until: str = "2030-01-01T00:00:00Z",
 ) -> str:
-    """Record the returnee's consent for `categories` to go to `org`; return its id."""
+    """As `office`, record the consent for `categories` to go to `org`; return its id."""
     response = await exchange.consent.post(
         "/consents",
-        headers=exchange.as_role("host_office", HOST_OFFICE_ORG),
+        headers=exchange.as_role("host_office", office),
         json={
             "subject_ref": subject,
             "grantor": "self",
             "grantee": {"kind": "organisation", "org_id": str(org)},
             "purpose": "referral",
             "categories": categories,
-            "valid_until": "2030-01-01T00:00:00Z",
+            "valid_until": valid_until,
             "evidence": {"method": "written", "form_sha256": "a" * 64},
             "language": "en",
         },

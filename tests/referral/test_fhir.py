@@ -83,6 +83,10 @@ def referral(**overrides: Any) -> ReferralRead:
         "created_at": CREATED,
         "updated_at": CREATED,
         "payload": sealed_casefile(referral_id),
+        "encrypted_to": [
+            {"kid": "provider-2026", "party": "recipient", "org_id": RECIPIENT},
+            {"kid": "host-office-2026", "party": "sender", "org_id": SENDER},
+        ],
     }
     return ReferralRead.model_validate(fields | overrides)
 
@@ -126,6 +130,8 @@ SCENARIOS = {
     "overdue": {"overdue": True, "status": Status.RECEIVED},
     "auditor view": AUDITOR_VIEW,
     "emergency, auditor view": EMERGENCY_AUDITOR_VIEW,
+    "key owners unknown": {"encrypted_to": [{"kid": "provider-2026"}, {"kid": "host-office-2026"}]},
+    "no keys listed": {"encrypted_to": []},
 }
 
 

@@ -480,7 +480,8 @@ class TestPaging:
         forged = await exchange.referral.get(
             "/referrals", params={"cursor": "bm9wZQ"}, headers=host
         )
-        assert forged.status_code == 400
+        assert forged.status_code == 422
+        assert forged.json()["type"] == "urn:refex:problem:invalid-cursor"
 
 
 class TestOpenReferrals:

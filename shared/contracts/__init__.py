@@ -1,0 +1,1 @@
+"""Models that cross a service boundary: the provider answers with them, the consumer reads them."""
