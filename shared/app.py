@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from importlib.metadata import version as package_version
@@ -23,7 +22,6 @@ from shared.middleware import HttpMetrics, RequestContextMiddleware
 from shared.settings import ServiceSettings
 from shared.telemetry import configure_tracing, instrument_app, instrument_engine
 
-logger = logging.getLogger("refex.app")
 ServiceLifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 ReadinessCheck = Callable[[], Awaitable[None]]
 OPERATIONAL_TAG = "operations"
@@ -94,9 +92,7 @@ def build_service_app(
     )
     app.state.settings = settings
     metrics = HttpMetrics(settings.service_name)
-    # Services register gauges on metrics.registry and async refreshers run at each scrape.
-    app.state.metrics = metrics
-    app.state.metric_refreshers = []
+    app.state.metrics = metrics  # background loops add their gauges to the same registry
     app.add_middleware(
         RequestContextMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes
     )
@@ -136,13 +132,8 @@ def _add_operational_routes(app: FastAPI, settings: ServiceSettings, metrics: Ht
     @app.get(
         "/metrics", tags=[OPERATIONAL_TAG], summary="Prometheus metrics", response_class=Response
     )
-    async def metrics_endpoint(request: Request) -> Response:
+    async def metrics_endpoint() -> Response:
         """Request counts and latencies per route template, process and business gauges."""
-        for refresh in request.app.state.metric_refreshers:
-            try:
-                await refresh()
-            except Exception:  # a gauge that cannot be read must not hide the others
-                logger.exception("metric refresh failed")
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/info", tags=[OPERATIONAL_TAG], summary="Name, version and schema of this service")

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from services.referral import api, workers
 from services.referral.clients import ConsentClient, DirectoryClient
+from services.referral.metrics import ReferralGauges
 from services.referral.notifications import WebhookSender, webhook_client
 from services.referral.service import Clients
 from services.referral.settings import ReferralSettings
@@ -59,7 +60,9 @@ def create_app(
             app.state.outbox_gauges,
         )
         runtime: BackgroundRuntime = app.state.background
-        workers.add_loops(runtime, settings, app.state.db, app.state.outbox)
+        workers.add_loops(
+            runtime, settings, app.state.db, app.state.outbox, app.state.referral_gauges
+        )
         try:
             async with runtime.running(enabled=settings.workers_enabled):
                 yield
@@ -80,4 +83,5 @@ def create_app(
     app.include_router(api.router)
     app.state.background = BackgroundRuntime("referral", app.state.metrics.registry)
     app.state.outbox_gauges = OutboxGauges("referral", app.state.metrics.registry)
+    app.state.referral_gauges = ReferralGauges(app.state.metrics.registry)
     return app

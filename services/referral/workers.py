@@ -12,6 +12,7 @@ import orjson
 from sqlalchemy import select
 
 from services.referral.audit import append_audit
+from services.referral.metrics import ReferralGauges
 from services.referral.models import OutboxEvent, Referral
 from services.referral.notifications import WebhookSender, enqueue
 from services.referral.schemas import ReasonCode, Status
@@ -83,12 +84,16 @@ def add_loops(
     settings: ReferralSettings,
     database: Database,
     outbox: Outbox[OutboxEvent],
+    gauges: ReferralGauges,
 ) -> None:
-    """Register the referral service's loops: notification delivery, its gauges, the SLA sweep."""
+    """Register the referral service's loops: notifications, the SLA sweep and the gauges."""
     grace = timedelta(hours=settings.sla_grace_hours)
     runtime.run_every("outbox", settings.outbox_poll_interval_s, outbox.deliver_due)
     runtime.run_every("outbox-gauges", settings.outbox_metrics_interval_s, outbox.refresh_gauges)
     runtime.run_every("sla", settings.sla_interval_s, lambda: sweep_deadlines(database, grace))
+    runtime.run_every(
+        "referral-gauges", settings.outbox_metrics_interval_s, lambda: gauges.refresh(database)
+    )
 
 
 async def sweep_deadlines(database: Database, grace: timedelta) -> int:
