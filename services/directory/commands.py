@@ -17,9 +17,9 @@ err = Console(stderr=True, soft_wrap=True)
 
 
 def _database_url() -> str:
-    from services.directory.settings import DirectorySettings
+    from services.cli import load_settings
 
-    return DirectorySettings().database_url
+    return load_settings("directory").database_url
 
 
 @app.command("export")
