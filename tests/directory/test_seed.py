@@ -28,20 +28,29 @@ def _demo_key(org: object) -> dict[str, Any]:
     return key
 
 
+@pytest.fixture
+async def seeded(
+    test_settings: Callable[..., Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> DirectorySettings:
+    """A fresh directory with the demo seeded once, its private keys under tmp_path/var/."""
+    monkeypatch.chdir(tmp_path)
+    settings: DirectorySettings = test_settings(DirectorySettings)
+    await seed_demo(settings)
+    return settings
+
+
+@pytest.fixture
+def admin(token_minter: TokenMinter) -> dict[str, str]:
+    """Authorization header of the directory steward."""
+    return token_minter.headers(roles=["admin"], org=str(ADMIN_ORG), client="admin-client")
+
+
 @pytest.mark.promise(11)
 class TestReseedingRepairsTheDemoDirectory:
     async def test_coordinator_keys_and_accepting_flag_are_restored(
-        self,
-        test_settings: Callable[..., Any],
-        token_minter: TokenMinter,
-        in_process: Any,
-        tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch,
+        self, seeded: DirectorySettings, admin: dict[str, str], in_process: Any
     ) -> None:
-        monkeypatch.chdir(tmp_path)
-        settings: DirectorySettings = test_settings(DirectorySettings)
-        admin = token_minter.headers(roles=["admin"], org=str(ADMIN_ORG), client="admin-client")
-        await seed_demo(settings)
+        settings = seeded
         clinic_kid = _demo_key(HEALTH_PROVIDER_ORG)["kid"]
         ngo_kid = _demo_key(MENTAL_HEALTH_ORG)["kid"]
         async with in_process(create_app(settings)) as http:
@@ -71,17 +80,9 @@ class TestReseedingRepairsTheDemoDirectory:
         assert _demo_key(MENTAL_HEALTH_ORG)["kid"] == ngo_kid
 
     async def test_a_key_file_lost_since_seeding_is_replaced_by_one_that_is_registered(
-        self,
-        test_settings: Callable[..., Any],
-        token_minter: TokenMinter,
-        in_process: Any,
-        tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch,
+        self, seeded: DirectorySettings, admin: dict[str, str], in_process: Any
     ) -> None:
-        monkeypatch.chdir(tmp_path)
-        settings: DirectorySettings = test_settings(DirectorySettings)
-        admin = token_minter.headers(roles=["admin"], org=str(ADMIN_ORG), client="admin-client")
-        await seed_demo(settings)
+        settings = seeded
         (DEMO_KEYS_DIR / f"{HEALTH_PROVIDER_ORG}.jwk").unlink()
         await seed_demo(settings)
         private = _demo_key(HEALTH_PROVIDER_ORG)
