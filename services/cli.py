@@ -20,6 +20,7 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
+from services.cli_errors import OperableGroup, fail
 from services.config_docs import config_docs
 from services.consent import commands as consent_commands
 from services.demo import demo
@@ -35,9 +36,11 @@ from services.stack import (
     seconds_since_start,
 )
 from shared.demo import DEMO_CLIENTS_FILE, SERVICE_CLIENTS_FILE
+from shared.logging import set_process_service
 from shared.settings import ServiceSettings, describe_settings_error
 
 app = typer.Typer(
+    cls=OperableGroup,
     help="Referral Exchange: run and administer the refex services.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -129,7 +132,10 @@ def migrate(
     with _settings_for_migrations():
         for name in names:
             settings = load_settings(name)
-            upgrade(name, settings.database_url)
+            try:
+                upgrade(name, settings.database_url)
+            except Exception as error:
+                fail("migrate", error, service=name)
             console.print(f"[green]migrated[/] {name} ({settings.database_backend})")
 
 
@@ -144,7 +150,11 @@ def seed(
         if only is None or only.value == service:
             module, function = target.split(":")
             seeder = getattr(importlib.import_module(module), function)
-            asyncio.run(seeder(load_settings(service)))
+            settings = load_settings(service)
+            try:
+                asyncio.run(seeder(settings))
+            except Exception as error:
+                fail("seed", error, service=service)
             console.print(f"[green]seeded[/] {service}")
 
 
@@ -192,6 +202,7 @@ def _check_database(settings: ServiceSettings) -> None:
 def _run_service(settings: ServiceSettings) -> None:
     import uvicorn
 
+    set_process_service(settings.service_name)
     factory = importlib.import_module(f"services.{settings.service_name}.app").create_app
     uvicorn.run(
         factory(settings),
@@ -310,7 +321,7 @@ def up(
         name: int(os.environ.get(f"REFEX_{name.upper()}_PORT", port))
         for name, port in DEFAULT_PORTS.items()
     }
-    stack = Stack(ports=ports, runner=_serve_forked if fork else None)
+    stack = Stack(ports=ports, runner=_serve_forked if fork else None, echo=sys.stdout.buffer)
     signal.signal(signal.SIGTERM, _raise_stop)
     try:
         stack.check_ports()

@@ -308,7 +308,12 @@ def demo(
 ) -> None:
     """Walk one referral journey through the running stack (start it with `make run`)."""
     if not DEMO_CLIENTS_FILE.exists():
-        console.print("No demo clients yet: start the stack with `make run` first.")
+        Console(stderr=True, soft_wrap=True).print(
+            f"refex demo: no demo credentials in {DEMO_CLIENTS_FILE} — start the stack with "
+            "`make run` first",
+            markup=False,
+            highlight=False,
+        )
         raise typer.Exit(2)
     journey = Journey(url)
     try:

@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import traceback
 import urllib.error
@@ -27,6 +28,20 @@ DEFAULT_PORTS: dict[str, int] = {
     "consent": 8002,
     "referral": 8003,
 }
+
+
+PREFIX_WIDTH = max(len(name) for name in SERVICE_NAMES)
+_ECHO_LOCK = threading.Lock()
+
+
+def relay_lines(name: str, source: IO[bytes], sink: IO[bytes]) -> None:
+    """Copy a child's output to `sink` line by line, each line prefixed with the service name."""
+    prefix = f"{name:<{PREFIX_WIDTH}} | ".encode()
+    with source:
+        for line in source:
+            with _ECHO_LOCK:  # whole lines only, whichever service writes at the same time
+                sink.write(prefix + (line if line.endswith(b"\n") else line + b"\n"))
+                sink.flush()
 
 
 # Runs one service in the current process and returns its exit code: `refex up` passes one so
@@ -193,15 +208,18 @@ class Stack:
     """The four services as child uvicorn processes, started and stopped together.
 
     Without `runner` each child is a fresh interpreter (`refex serve <name>`); with one, each
-    child is forked from this process and calls `runner(name, port)`.
+    child is forked from this process and calls `runner(name, port)`. With `echo` (and no
+    `log_dir`) the children's output is copied there, each line prefixed with its service.
     """
 
     ports: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
     env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
     log_dir: Path | None = None
     runner: ServiceRunner | None = None
+    echo: IO[bytes] | None = None
     processes: dict[str, ChildProcess] = field(default_factory=dict)
     _logs: list[IO[bytes]] = field(default_factory=list)
+    _relays: list[threading.Thread] = field(default_factory=list)
 
     def check_ports(self) -> None:
         """Raise StackError naming every port something else already listens on."""
@@ -222,11 +240,34 @@ class Stack:
     def start_one(self, name: str, env: Mapping[str, str] | None = None) -> None:
         """Start (or restart) one service process."""
         env = env or {**self.env, **wiring_env(self.ports)}
-        output: IO[bytes] | None = None
+        output = self._output_of(name)
+        try:
+            self._spawn(name, env, output)
+        finally:
+            if output is not None and self.log_dir is None:
+                output.close()  # the child holds its own copy of the pipe's writing end
+
+    def _output_of(self, name: str) -> IO[bytes] | None:
+        """Where the child writes: its log file, a pipe relayed to `echo`, or this terminal."""
         if self.log_dir is not None:
             self.log_dir.mkdir(parents=True, exist_ok=True)
-            output = (self.log_dir / f"{name}.log").open("ab")
-            self._logs.append(output)
+            log = (self.log_dir / f"{name}.log").open("ab")
+            self._logs.append(log)
+            return log
+        if self.echo is None:
+            return None
+        reading, writing = os.pipe()
+        relay = threading.Thread(
+            target=relay_lines,
+            args=(name, os.fdopen(reading, "rb"), self.echo),
+            name=f"relay-{name}",
+            daemon=True,
+        )
+        relay.start()
+        self._relays.append(relay)
+        return os.fdopen(writing, "wb")
+
+    def _spawn(self, name: str, env: Mapping[str, str], output: IO[bytes] | None) -> None:
         if self.runner is not None:
             port = self.ports[name]
             runner = self.runner
@@ -287,6 +328,9 @@ class Stack:
         for log in self._logs:
             log.close()
         self._logs.clear()
+        for relay in self._relays:
+            relay.join(timeout=grace_s)  # ends at the children's end of output
+        self._relays.clear()
 
     def __enter__(self) -> Stack:
         return self

@@ -220,10 +220,23 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return documented
 
 
+def _log_context(request: Request) -> dict[str, Any]:
+    """Name the request and the service: these handlers run outside the request's log context."""
+    settings = getattr(request.app.state, "settings", None)
+    return {
+        "request_id": getattr(request.state, "request_id", None),
+        "service": getattr(settings, "service_name", None),
+    }
+
+
 async def _service_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ServiceError)
     if exc.status >= 500:
-        logger.error("request failed", extra={"problem": exc.slug, "status": exc.status})
+        logger.error(
+            "request failed",
+            exc_info=exc if exc.status == 500 else None,  # a bare 500 is a bug: keep its stack
+            extra={"problem": exc.slug, "status": exc.status, **_log_context(request)},
+        )
     return problem_response(
         status=exc.status,
         title=exc.title,
@@ -323,7 +336,11 @@ async def _database_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
-    logger.exception("unhandled error", extra={"error_type": type(exc).__name__})
+    logger.error(
+        "unhandled error",
+        exc_info=exc,
+        extra={"error_type": type(exc).__name__, **_log_context(request)},
+    )
     return problem_response(
         status=500,
         title=ServiceError.title,

@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.errors import PROBLEM_MEDIA_TYPE, PayloadTooLarge, problem_type
 from shared.ids import new_id
+from shared.logging import current_service
 
 REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 access_log = logging.getLogger("refex.access")
@@ -111,6 +112,14 @@ class RequestContextMiddleware:
         self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Also the lifespan: background tasks it starts inherit the service's name for logs.
+        bound = current_service.set(self.metrics.service)
+        try:
+            await self._handle(scope, receive, send)
+        finally:
+            current_service.reset(bound)
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return

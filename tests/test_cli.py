@@ -12,13 +12,18 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
 from importlib.metadata import version
 from pathlib import Path
 
 import asyncpg
+import orjson
 import pytest
+from typer.testing import CliRunner, Result
 
-from services.stack import SERVICE_NAMES, free_port, is_ready, port_is_taken
+from services.cli import app as refex_app
+from services.stack import SERVICE_NAMES, Stack, free_port, is_ready, port_is_taken
+from shared.demo import DEMO_CLIENTS_FILE, HOST_OFFICE_ORG
 from tests.postgres import (
     asyncpg_url,
     create_database,
@@ -268,3 +273,182 @@ class TestMigrateOnPostgres:
         result = refex("migrate", "--service", "consent", cwd=tmp_path, env=env)
         assert result.returncode == 0, result.stderr
         assert lines(result.stdout) == ["migrated consent (postgresql)"]
+
+
+UNREACHABLE_GATEWAY = "cannot reach the gateway at {url} — start it with `make run`, or point --url"
+NOT_MIGRATED = "the database has no schema yet — run `refex migrate` first"
+TIMESTAMP = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+@pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    """Run `refex` in process, in an empty folder, with no REFEX_ variables of this shell."""
+    monkeypatch.chdir(tmp_path)
+    for name in [n for n in os.environ if n.startswith("REFEX_")]:
+        monkeypatch.delenv(name)
+    return CliRunner()
+
+
+@pytest.fixture
+def empty_databases(request: pytest.FixtureRequest, backend: str, tmp_path: Path) -> dict[str, str]:
+    """Each service's database URL, pointing at a database that exists but was never migrated."""
+    if backend == "sqlite":
+        return {name: f"sqlite+aiosqlite:///{tmp_path}/{name}.db" for name in SERVICE_NAMES}
+    created: dict[str, str] = request.getfixturevalue("postgres_databases")
+    return {name: asyncpg_url(url) for name, url in created.items()}
+
+
+def one_line_failure(result: Result) -> str:
+    """The single line a failed command printed on stderr (and no traceback anywhere)."""
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    (line,) = lines(result.stderr)
+    return line
+
+
+@pytest.mark.promise(12)
+class TestCommandsSayWhatIsWrong:
+    def test_demo_names_the_gateway_it_cannot_reach(self, cli: CliRunner) -> None:
+        DEMO_CLIENTS_FILE.parent.mkdir(parents=True)
+        creds = {"client_id": "demo-admin", "client_secret": "s" * 32}
+        DEMO_CLIENTS_FILE.write_bytes(orjson.dumps({"admin": creds}))
+        url = f"http://127.0.0.1:{free_port()}"
+        line = one_line_failure(cli.invoke(refex_app, ["demo", "--url", url]))
+        assert line.startswith(f"refex demo: {UNREACHABLE_GATEWAY.format(url=url)}")
+
+    def test_demo_without_credentials_says_to_run_make_run(self, cli: CliRunner) -> None:
+        result = cli.invoke(refex_app, ["demo"])
+        assert result.exit_code == 2
+        (line,) = lines(result.stderr)
+        assert line.startswith("refex demo: no demo credentials") and "`make run`" in line
+
+    def test_a_provider_command_names_the_gateway_it_cannot_reach(self, cli: CliRunner) -> None:
+        url = f"http://127.0.0.1:{free_port()}"
+        args = ["provider", "inbox", "--url", url, "--client-id", "x", "--client-secret", "y"]
+        line = one_line_failure(cli.invoke(refex_app, args))
+        assert line.startswith(f"refex provider inbox: {UNREACHABLE_GATEWAY.format(url=url)}")
+
+    @pytest.mark.parametrize(
+        ("args", "service"),
+        [
+            (["ledger", "verify"], "consent"),
+            (["ledger", "purge"], "consent"),
+            (["audit", "verify"], "referral"),
+            (
+                ["admin", "create-client", "--org", str(HOST_OFFICE_ORG), "--roles", "host_office"],
+                "gateway",
+            ),
+            (["directory", "export", "exported"], "directory"),
+            (["seed"], "directory"),
+        ],
+    )
+    def test_a_database_command_on_an_unmigrated_database_says_to_migrate(
+        self, cli: CliRunner, empty_databases: dict[str, str], args: list[str], service: str
+    ) -> None:
+        env = {f"REFEX_{name.upper()}_DATABASE_URL": url for name, url in empty_databases.items()}
+        line = one_line_failure(cli.invoke(refex_app, args, env=env))
+        command = " ".join(args[:2]) if len(args) > 1 else args[0]
+        variable = f"REFEX_{service.upper()}_DATABASE_URL"
+        assert line == f"refex {command}: {variable}: {NOT_MIGRATED}"
+        assert not Path("exported").exists()
+
+    def test_migrate_names_the_database_it_cannot_reach(self, cli: CliRunner) -> None:
+        url = f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/refex"
+        env = {"REFEX_DIRECTORY_DATABASE_URL": url}
+        result = cli.invoke(refex_app, ["migrate", "--service", "directory"], env=env)
+        line = one_line_failure(result)
+        assert line.startswith(
+            "refex migrate: REFEX_DIRECTORY_DATABASE_URL: cannot reach the database"
+        )
+
+
+def _print_and_fail(name: str, _port: int) -> int:
+    print(f"{name} says hello", flush=True)
+    print(f"{name} complains", file=sys.stderr, flush=True)
+    return 3
+
+
+class _Sink:
+    """A byte sink several relay threads write to."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    def write(self, chunk: bytes) -> int:
+        self.data += chunk
+        return len(chunk)
+
+    def flush(self) -> None:
+        """Nothing is buffered."""
+
+    def lines(self) -> list[str]:
+        return self.data.decode().splitlines()
+
+
+@pytest.mark.promise(12)
+class TestEachServicesLinesArePrefixed:
+    def test_a_forked_childs_stdout_and_stderr_carry_its_name(self) -> None:
+        sink = _Sink()
+        stack = Stack(ports={"consent": free_port()}, runner=_print_and_fail, echo=sink)  # type: ignore[arg-type]
+        stack.start_one("consent", env=dict(os.environ))
+        assert stack.processes["consent"].wait() == 3
+        stack.stop()
+        assert sorted(sink.lines()) == [
+            "consent   | consent complains",
+            "consent   | consent says hello",
+        ]
+
+    def test_a_separate_interpreters_lines_carry_its_name(
+        self, tmp_path: Path, sqlite_env: dict[str, str]
+    ) -> None:
+        sink = _Sink()
+        stack = Stack(ports=ports_of(sqlite_env), env=sqlite_env, echo=sink)  # type: ignore[arg-type]
+        stack.start_one("referral")
+        assert stack.processes["referral"].wait() != 0  # its database has no schema yet
+        stack.stop()
+        (line,) = sink.lines()
+        assert line.startswith("referral  | refex referral: REFEX_REFERRAL_DATABASE_URL")
+
+    @pytest.mark.parametrize("fork", ["--fork", "--no-fork"])
+    def test_refex_up_prefixes_every_services_log_lines(
+        self, tmp_path: Path, sqlite_env: dict[str, str], fork: str
+    ) -> None:
+        migrated = refex("migrate", cwd=tmp_path, env=sqlite_env)
+        assert migrated.returncode == 0, migrated.stderr
+        env = {**sqlite_env, **{f"REFEX_{n.upper()}_LOG_LEVEL": "INFO" for n in SERVICE_NAMES}}
+        with (tmp_path / "up.out").open("wb") as out:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "services.cli", "up", fork],
+                cwd=tmp_path,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            try:
+                read_until_file(tmp_path / "up.out", "Stop: Ctrl-C", process)
+                process.send_signal(signal.SIGTERM)
+                assert process.wait(timeout=60) == 0
+            finally:
+                if process.poll() is None:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.wait()
+        printed = (tmp_path / "up.out").read_text().splitlines()
+        for name in SERVICE_NAMES:
+            prefix = f"{name:<9} | "
+            entries = [
+                orjson.loads(line[len(prefix) :])
+                for line in printed
+                if line.startswith(prefix + "{")
+            ]
+            assert entries, printed
+            for entry in entries:
+                assert entry["service"] == name
+                datetime.strptime(entry["ts"], TIMESTAMP)
+
+
+def read_until_file(path: Path, marker: str, process: subprocess.Popen[bytes]) -> None:
+    """Wait until `process` wrote `marker` into `path`; fail if it ends first."""
+    while marker not in path.read_text(errors="replace"):
+        assert process.poll() is None, path.read_text(errors="replace")
+        time.sleep(0.1)

@@ -20,9 +20,9 @@ err = Console(stderr=True, soft_wrap=True)
 
 
 def _database_url() -> str:
-    from services.directory.settings import DirectorySettings
+    from services.cli import load_settings
 
-    return DirectorySettings().database_url
+    return load_settings("directory").database_url
 
 
 def _url_policy() -> UrlPolicy:

@@ -1,6 +1,9 @@
 """Demo directory: three origin countries, twenty organisations, sixty services, SOPs and keys.
 
-Demo only. Everything is derived from fixed ids, so running it again changes nothing. The demo
+Demo only. Everything is derived from fixed ids, so running it again changes nothing, except that
+it repairs what the demo journey relies on when an admin changed it: the demo organisations'
+coordinator links, their encryption keys (reactivated, or replaced when revoked) and whether the
+demo services accept referrals. The demo
 organisations' PRIVATE encryption keys are kept under var/demo/keys/<org_id>.jwk so the demo can
 decrypt what it sends; real partners keep their private keys themselves.
 """
@@ -19,7 +22,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.directory import repository
 from services.directory import service as directory
-from services.directory.models import Agreement, FocalPoint, Organisation, Service
+from services.directory.models import (
+    Agreement,
+    FocalPoint,
+    Organisation,
+    OrganisationKey,
+    Service,
+)
 from services.directory.schemas import (
     AgreementCreate,
     FocalPointCreate,
@@ -30,6 +39,7 @@ from services.directory.schemas import (
 from services.directory.settings import DirectorySettings
 from shared import demo
 from shared.auth import Principal
+from shared.clock import utcnow
 from shared.db import Database
 from shared.vocabulary import ServiceCategory
 
@@ -477,38 +487,103 @@ def _agreements() -> list[AgreementCreate]:
     return agreements
 
 
+def _demo_kid(org_id: uuid.UUID, n: int) -> str:
+    return f"demo-{str(org_id)[-12:]}-enc-{n}"
+
+
+def _write_private_key(org_id: uuid.UUID, keys_dir: Path, kid: str) -> dict[str, Any]:
+    parameters = {"kid": kid, "use": "enc", "alg": "ECDH-ES+A256KW"}
+    private = ECKey.generate_key("P-256", parameters=parameters).as_dict(private=True)  # type: ignore[arg-type]
+    path = keys_dir / f"{org_id}.jwk"
+    keys_dir.mkdir(parents=True, exist_ok=True)
+    if path.exists():  # keep the replaced key: the demo may still hold payloads sealed to it
+        previous = orjson.loads(path.read_bytes())
+        path.rename(keys_dir / f"{org_id}.{previous.get('kid', 'previous')}.jwk")
+    path.write_bytes(orjson.dumps(private))
+    path.chmod(0o600)
+    return dict(private)
+
+
 def demo_private_key(org_id: uuid.UUID, keys_dir: Path) -> dict[str, Any]:
     """Load the organisation's demo private key, creating it on first use (demo only)."""
     path = keys_dir / f"{org_id}.jwk"
     if path.exists():
         key: dict[str, Any] = orjson.loads(path.read_bytes())
         return key
-    kid = f"demo-{str(org_id)[-12:]}-enc-1"
-    parameters = {"kid": kid, "use": "enc", "alg": "ECDH-ES+A256KW"}
-    private = ECKey.generate_key("P-256", parameters=parameters).as_dict(private=True)  # type: ignore[arg-type]
-    keys_dir.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(orjson.dumps(private))
-    path.chmod(0o600)
-    return dict(private)
+    return _write_private_key(org_id, keys_dir, _demo_kid(org_id, 1))
 
 
 async def _seed_organisations(session: AsyncSession) -> None:
     for org in ORGANISATIONS:
-        if await repository.get(session, Organisation, org.id) is None:
+        existing = await repository.get(session, Organisation, org.id)
+        if existing is None:
             await directory.create_organisation(session=session, org_in=_organisation_in(org))
+        else:
+            _repair_links(existing, _organisation_in(org))
+
+
+def _repair_links(existing: Organisation, seeded: OrganisationCreate) -> None:
+    """Restore what the demo journey relies on: coordinator, coordination, host-office flag."""
+    wanted = {
+        "coordinator_org_id": seeded.coordinator_org_id,
+        "coordination": seeded.model_dump(mode="json")["coordination"],
+        "host_office": seeded.host_office,
+    }
+    if all(getattr(existing, key) == value for key, value in wanted.items()):
+        return
+    for key, value in wanted.items():
+        setattr(existing, key, value)
+    _bump(existing)
+
+
+def _bump(row: Organisation | Service) -> None:
+    """Move the ETag on, as an admin's change would, so cached copies are refreshed."""
+    row.row_version += 1
+    row.updated_at = utcnow()
+
+
+def _usable(stored: OrganisationKey, private: dict[str, Any], org_id: uuid.UUID) -> bool:
+    """Whether the registered key still encrypts to the demo private key on file."""
+    return (
+        stored.organisation_id == org_id
+        and stored.status != "revoked"
+        and (stored.valid_until is None or stored.valid_until > utcnow())
+        and all(stored.jwk.get(m) == private.get(m) for m in ("kty", "crv", "x", "y"))
+    )
+
+
+async def _fresh_demo_key(
+    session: AsyncSession, org_id: uuid.UUID, keys_dir: Path
+) -> dict[str, Any]:
+    """Replace the demo key on file with a new one under the next unused kid."""
+    n = 2
+    while await repository.key_by_kid(session, _demo_kid(org_id, n)) is not None:
+        n += 1
+    return _write_private_key(org_id, keys_dir, _demo_kid(org_id, n))
+
+
+async def _seed_key(session: AsyncSession, org_id: uuid.UUID, keys_dir: Path) -> None:
+    """Register the demo key, reactivate it when retired, replace it when revoked or lost."""
+    private = demo_private_key(org_id, keys_dir)
+    stored = await repository.key_by_kid(session, private["kid"])
+    if stored is not None and not _usable(stored, private, org_id):
+        private = await _fresh_demo_key(session, org_id, keys_dir)
+        stored = None
+    if stored is None:
+        public = {k: v for k, v in private.items() if k != "d"}
+        await directory.add_key(
+            session=session,
+            principal=STEWARD,
+            org_id=org_id,
+            key_in=KeyCreate(jwk=public, valid_from=AGREEMENTS_FROM),
+        )
+    elif stored.status != "active":
+        stored.status = "active"
 
 
 async def _seed_keys(session: AsyncSession, keys_dir: Path) -> None:
     for org in ORGANISATIONS:
-        private = demo_private_key(org.id, keys_dir)
-        if await repository.key_by_kid(session, private["kid"]) is None:
-            public = {k: v for k, v in private.items() if k != "d"}
-            await directory.add_key(
-                session=session,
-                principal=STEWARD,
-                org_id=org.id,
-                key_in=KeyCreate(jwk=public, valid_from=AGREEMENTS_FROM),
-            )
+        await _seed_key(session, org.id, keys_dir)
 
 
 async def _seed_services(session: AsyncSession) -> None:
@@ -516,9 +591,13 @@ async def _seed_services(session: AsyncSession) -> None:
         if org.place is None:
             continue
         for service_id, category, n in _service_plan(org):
-            if await repository.get(session, Service, service_id) is None:
-                service_in = _service_in(org, service_id, category, n)
+            service_in = _service_in(org, service_id, category, n)
+            existing = await repository.get(session, Service, service_id)
+            if existing is None:
                 await directory.create_service(session=session, service_in=service_in)
+            elif existing.accepting_referrals != service_in.accepting_referrals:
+                existing.accepting_referrals = service_in.accepting_referrals
+                _bump(existing)
         for focal_in in _focal_points(org):
             if await repository.get(session, FocalPoint, focal_in.id) is None:  # type: ignore[arg-type]
                 await directory.create_focal_point(

@@ -1,7 +1,9 @@
 """Demo API clients: one per role, a second host office, and the services' own clients.
 
 Demo only: the credentials are written in clear to var/demo/ so the README and `refex demo` can
-use them. Re-running keeps existing clients and their secrets while the file still matches.
+use them. Re-running keeps existing clients and their secrets while the file still matches, and
+repairs what an admin changed since (disabled, secret rotated, roles or organisation changed), so
+the printed credentials always work.
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.gateway import repository
 from services.gateway import service as registry
 from services.gateway.hashing import verify_secret
+from services.gateway.models import ApiClient
 from services.gateway.schemas import ClientCreate
 from services.gateway.settings import GatewaySettings
+from shared.clock import utcnow
 from shared.db import Database
 from shared.demo import (
     DEMO_CLIENTS_FILE,
@@ -58,8 +62,18 @@ def _write(path: Path, content: dict[str, dict[str, str]]) -> None:
         json.dump(content, handle, indent=2)
 
 
+def _repair(client: ApiClient, org: uuid.UUID, role: str) -> None:
+    """Give a demo client back its organisation and role and let it obtain tokens again."""
+    if client.enabled and client.org_id == org and list(client.roles) == [role]:
+        return
+    client.enabled = True
+    client.org_id = org
+    client.roles = [role]
+    client.updated_at = utcnow()
+
+
 async def _ensure(session: AsyncSession, spec: DemoSpec, known_secret: str | None) -> str:
-    """Create the client, keep it when the known secret still verifies, else rotate."""
+    """Create or repair the client, keep the known secret while it verifies, else rotate."""
     client_id, org, role = spec
     client = await repository.get_client(session=session, client_id=client_id)
     if client is None:
@@ -68,6 +82,7 @@ async def _ensure(session: AsyncSession, spec: DemoSpec, known_secret: str | Non
         )
         _, secret = await registry.create_client(session=session, client_in=client_in)
         return secret
+    _repair(client, org, role)
     if known_secret and await verify_secret(client.secret_hash, known_secret):
         return known_secret
     _, secret = await registry.rotate_secret(session=session, client_id=client_id)

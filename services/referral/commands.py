@@ -101,9 +101,12 @@ def open_referral(
 @audit.command("verify")
 def verify() -> None:
     """Recompute the audit hash chain from the referral database; name the first bad row."""
+    from services.cli import load_settings
     from services.referral.settings import ReferralSettings
 
-    found = asyncio.run(_verify(ReferralSettings()))
+    settings = load_settings("referral")
+    assert isinstance(settings, ReferralSettings)
+    found = asyncio.run(_verify(settings))
     if found is None:
         console.print("[green]audit chain verifies[/]")
         return

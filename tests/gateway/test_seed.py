@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from joserfc import jwt
@@ -71,3 +72,49 @@ class TestDemoSeed:
         assert second["auditor"]["client_id"] == first["auditor"]["client_id"]
         assert second["auditor"]["client_secret"] != "lost-secret"
         assert oct(DEMO_CLIENTS_FILE.stat().st_mode & 0o777) == "0o600"
+
+    @pytest.mark.promise(11)
+    async def test_reseeding_repairs_disabled_and_rotated_demo_clients(
+        self, gateway_settings: SettingsFactory, in_process: object, in_tmp: Path
+    ) -> None:
+        settings = await gateway_settings()
+        await seed_demo(settings)
+        clients = json.loads(DEMO_CLIENTS_FILE.read_text())
+        async with in_process(create_app(settings)) as http:  # type: ignore[operator]
+            admin = {"Authorization": f"Bearer {await _token(http, clients['admin'])}"}
+            for role in ("provider", "admin"):
+                client_id = clients[role]["client_id"]
+                disabled = await http.post(f"/admin/clients/{client_id}/disable", headers=admin)
+                assert disabled.status_code == 200
+            rotated = await http.post(
+                f"/admin/clients/{clients['auditor']['client_id']}/secret", headers=admin
+            )
+            assert rotated.status_code == 200
+            assert (await _token_response(http, clients["provider"])).status_code != 200
+            assert (await _token_response(http, clients["auditor"])).status_code != 200
+        await seed_demo(settings)
+        printed = json.loads(DEMO_CLIENTS_FILE.read_text())
+        async with in_process(create_app(settings)) as http:  # type: ignore[operator]
+            for creds in printed.values():
+                assert await _token(http, creds)
+            listed = await http.get(
+                "/admin/clients",
+                params={"limit": 50},
+                headers={"Authorization": f"Bearer {await _token(http, printed['admin'])}"},
+            )
+            assert all(client["enabled"] for client in listed.json()["items"])
+        assert printed["host_office"] == clients["host_office"]
+
+
+async def _token_response(http: Any, creds: dict[str, str]) -> Any:
+    return await http.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials"},
+        auth=(creds["client_id"], creds["client_secret"]),
+    )
+
+
+async def _token(http: Any, creds: dict[str, str]) -> str:
+    response = await _token_response(http, creds)
+    assert response.status_code == 200, response.text
+    return str(response.json()["access_token"])

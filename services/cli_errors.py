@@ -1,0 +1,138 @@
+"""One actionable line instead of a traceback when a `refex` command cannot do its work.
+
+Only exception types and addresses go into the line: messages of database drivers and HTTP
+libraries can quote SQL parameters or URLs with personal data.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, NoReturn
+
+import httpx
+import sqlalchemy.exc
+import typer
+from rich.console import Console
+from typer.core import TyperGroup
+from typer.exceptions import TyperException
+
+from shared.client import RefexError
+
+err = Console(stderr=True, soft_wrap=True)
+GATEWAY_HINT = "start it with `make run`, or point --url (REFEX_URL) at a running gateway"
+MIGRATE_HINT = "run `refex migrate` first"
+RETRY_HINT = "check that it runs, then try again"
+# Which service's database each command group reads.
+COMMAND_DATABASES = {
+    "ledger": "consent",
+    "audit": "referral",
+    "admin": "gateway",
+    "directory": "directory",
+}
+UNDEFINED_TABLE, UNDEFINED_COLUMN, UNKNOWN_DATABASE = "42P01", "42703", "3D000"
+
+
+def _origin(error: httpx.RequestError) -> str:
+    try:
+        url = error.request.url
+    except RuntimeError:
+        return "the configured address"
+    return f"{url.scheme}://{url.host}:{url.port}" if url.port else f"{url.scheme}://{url.host}"
+
+
+def gateway_problem(error: BaseException) -> str | None:
+    """Say what went wrong talking to the gateway, or None when it was something else."""
+    if isinstance(error, httpx.ConnectError | httpx.ConnectTimeout):
+        return f"cannot reach the gateway at {_origin(error)} — {GATEWAY_HINT}"
+    if isinstance(error, httpx.TimeoutException):
+        return f"the gateway at {_origin(error)} did not answer in time — {RETRY_HINT}"
+    if isinstance(error, httpx.TransportError):
+        return (
+            f"the connection to the gateway at {_origin(error)} broke — check it runs, then retry"
+        )
+    if isinstance(error, RefexError):
+        if error.problem.get("title") in ("invalid_client", "unauthorized_client"):
+            return (
+                "the gateway refused the client id or secret — check --client-id and "
+                "--client-secret (REFEX_CLIENT_ID, REFEX_CLIENT_SECRET)"
+            )
+        return f"the gateway answered {error}"
+    return None
+
+
+def _sqlstate(error: BaseException) -> str | None:
+    state = getattr(getattr(error, "orig", None), "sqlstate", None)
+    return state if isinstance(state, str) else None
+
+
+def database_problem(error: BaseException) -> str | None:
+    """Say what is wrong with the database, or None when the error is not the database's."""
+    state = _sqlstate(error)
+    text = str(getattr(error, "orig", "")) if isinstance(error, sqlalchemy.exc.DBAPIError) else ""
+    if state == UNDEFINED_TABLE or "no such table" in text:
+        return f"the database has no schema yet — {MIGRATE_HINT}"
+    if state == UNDEFINED_COLUMN or "no such column" in text:
+        return f"the database schema is older than this refex — {MIGRATE_HINT}"
+    if state == UNKNOWN_DATABASE:
+        return "the database does not exist — create it, or correct the URL"
+    if isinstance(
+        error, OSError | sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError
+    ) and not isinstance(error, FileNotFoundError | PermissionError):
+        kind = type(error).__name__
+        return f"cannot reach the database ({kind}) — check that it runs and that the URL is right"
+    if isinstance(error, sqlalchemy.exc.DBAPIError):
+        return f"the database refused a statement ({type(error).__name__}) — {MIGRATE_HINT}"
+    return None
+
+
+def _database_variable(service: str | None) -> str:
+    if service is None:
+        return "the database"
+    from services.cli import settings_class
+
+    return settings_class(service).env_name("database_url")
+
+
+def explain(error: BaseException, *, service: str | None = None) -> str:
+    """Return one line saying what is wrong and what to do."""
+    gateway = gateway_problem(error)
+    if gateway is not None:
+        return gateway
+    database = database_problem(error)
+    if database is not None:
+        return f"{_database_variable(service)}: {database}"
+    if isinstance(error, FileNotFoundError | PermissionError | IsADirectoryError):
+        return f"cannot read {error.filename}: {error.strerror}"
+    return (
+        f"failed with {type(error).__name__}, which is a bug in refex — please report it with "
+        "the command you ran; REFEX_TRACEBACK=1 shows where it happened"
+    )
+
+
+def fail(command: str, error: BaseException, *, service: str | None = None) -> NoReturn:
+    """Print the one line for `error` and exit 1, unless REFEX_TRACEBACK asks for the trace."""
+    if os.environ.get("REFEX_TRACEBACK"):
+        raise error
+    err.print(f"refex {command}: {explain(error, service=service)}", markup=False, highlight=False)
+    raise typer.Exit(1) from None
+
+
+class OperableGroup(TyperGroup):
+    """The root `refex` group: any subcommand's failure becomes one line and exit code 1."""
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> tuple[str | None, Any, list[str]]:
+        name, command, rest = super().resolve_command(ctx, args)
+        words = [name or ""]
+        if isinstance(command, TyperGroup) and rest and not rest[0].startswith("-"):
+            words.append(rest[0])
+        ctx.meta["refex.command"] = " ".join(words).strip()
+        return name, command, rest
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, TyperException):  # usage errors and chosen exits
+            raise
+        except Exception as error:
+            command = str(ctx.meta.get("refex.command", ""))
+            fail(command, error, service=COMMAND_DATABASES.get(command.split(" ")[0]))
