@@ -14,6 +14,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from shared.telemetry import current_trace_id
+
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_BASE = "urn:refex:problem:"
 logger = logging.getLogger("refex.errors")
@@ -179,6 +181,11 @@ class Problem(BaseModel):
     detail: str = Field(examples=["Some fields are missing or invalid; see 'errors'."])
     instance: str | None = Field(None, examples=["urn:uuid:0192f0c4-7d1e-7cc3-9a55-3c1f2a3b4c5d"])
     errors: list[FieldError] | None = None
+    trace_id: str | None = Field(
+        None,
+        description="W3C trace id of the call when tracing is on (OTEL_*), for support.",
+        examples=["4bf92f3577b34da6a3ce929d0e0e4736"],
+    )
 
     model_config = {"extra": "allow"}
 
@@ -203,6 +210,9 @@ def problem_response(
     request_id = getattr(request.state, "request_id", None) if request else None
     if request_id:
         body["instance"] = f"urn:request:{request_id}"
+    trace_id = current_trace_id()
+    if trace_id is not None:  # lets support find every span of the failed call
+        body["trace_id"] = trace_id
     body.update(extensions)
     return JSONResponse(
         body, status_code=status, headers=dict(headers or {}), media_type=PROBLEM_MEDIA_TYPE

@@ -13,6 +13,8 @@ from typing import Any
 
 import orjson
 
+from shared.telemetry import current_trace_id
+
 # Extra keys a log call may attach; anything else (a body, a case file) is dropped.
 ALLOWED_EXTRA = frozenset(
     {
@@ -136,6 +138,9 @@ class JsonFormatter(logging.Formatter):
             "msg": record.getMessage(),
         }
         entry.update({k: v for k, v in vars(record).items() if k in ALLOWED_EXTRA})
+        trace_id = current_trace_id()
+        if trace_id is not None:
+            entry["trace_id"] = trace_id
         if record.exc_info and record.exc_info[1] is not None:
             entry.update(error_fields(record.exc_info[1]))
         return orjson.dumps(entry, default=str).decode()

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from proof.harness import ProofStack, running_stack
@@ -87,3 +88,25 @@ def test_one_referral_creation_is_one_trace_across_the_four_services(
     every = [s for found in spans.values() for s in found]
     assert all(set(s["attributes"]) <= KEPT_ATTRIBUTES for s in every)
     assert not any(subject in json.dumps(s) for s in every), "a pseudonym reached a span"
+
+
+def test_log_lines_and_problems_carry_the_trace_id(traced_stack: ProofStack) -> None:
+    with traced_stack.client("host_office") as host:
+        token = host.token()
+
+    answer = httpx.post(
+        f"{traced_stack.base_url}/api/v1/referrals",
+        json={"service_id": "not-a-uuid"},
+        headers={"Authorization": f"Bearer {token}"},
+        trust_env=False,
+    )
+    assert answer.status_code == 422
+    trace_id = answer.json()["trace_id"]
+    assert len(trace_id) == 32
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        logged = (traced_stack.workdir / "logs" / "referral.log").read_text(errors="replace")
+        if f'"trace_id":"{trace_id}"' in logged:
+            break
+        time.sleep(0.3)
+    assert f'"trace_id":"{trace_id}"' in logged
