@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import datetime
 from http import HTTPStatus
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import BeforeValidator
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -37,6 +39,7 @@ from shared.errors import (
 )
 
 PROBLEM_REF = "#/components/schemas/Problem"
+NUMBER = re.compile(r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*")
 HTTP_METHODS = frozenset({"get", "put", "post", "delete", "patch", "head", "options", "trace"})
 # Answered without touching the database, a token or another service.
 SELF_CONTAINED_PATHS = frozenset({"/healthz", "/metrics"})
@@ -78,6 +81,17 @@ CONVENTIONS: dict[int, tuple[str, type[ServiceError], str | None]] = {
     ),
     504: ("A service needed for this request did not answer in time.", UpstreamTimeout, None),
 }
+
+
+def _iso_8601_only(value: Any) -> Any:
+    """Refuse the Unix timestamps pydantic would read as a time: the document says date-time."""
+    if isinstance(value, int | float) or (isinstance(value, str) and NUMBER.fullmatch(value)):
+        raise ValueError("give an ISO 8601 date-time such as 2026-11-25T08:00:00Z, not a number")
+    return value
+
+
+# A date-time validated as its schema (`format: date-time`) says, for parameters and fields.
+IsoDateTime = Annotated[datetime, BeforeValidator(_iso_8601_only)]
 
 
 def problem_example(status: int) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from pydantic import SecretStr
 
 from services.consent.app import create_app as create_consent
 from services.consent.settings import ConsentSettings
@@ -23,7 +24,7 @@ from services.gateway.openapi import HTTP_METHODS, merge_documents
 from services.gateway.settings import GatewaySettings
 from services.referral.app import create_app as create_referral
 from services.referral.settings import ReferralSettings
-from shared.demo import ADMIN_ORG
+from shared.demo import ADMIN_ORG, HOST_OFFICE_ORG
 from shared.errors import PROBLEM_MEDIA_TYPE, problem_type
 from shared.testing import TokenMinter
 from tests.gateway.conftest import admin_headers, sqlite_gateway_settings  # noqa: F401 (fixture)
@@ -227,3 +228,34 @@ class TestBodiesNotReadAsJson:
         response = await directory.post("/organisations", headers=admin)
         assert response.status_code == 422
         assert response.json()["errors"][0]["loc"] == ["body"]
+
+
+@pytest.mark.promise(10)
+class TestTimesAreValidatedAsDocumented:
+    @pytest.fixture
+    async def referral(self, test_settings: Callable[..., Any], in_process: Any) -> Any:
+        settings = test_settings(
+            ReferralSettings, run_workers=False, subject_hash_key=SecretStr("test-key-3c9e1a")
+        )
+        async with in_process(create_referral(settings)) as client:
+            yield client
+
+    @pytest.mark.parametrize("number", ["0.5", "1700000000", "-1", "1e9"])
+    async def test_a_number_for_a_date_time_is_a_422_not_a_unix_timestamp(
+        self, referral: httpx.AsyncClient, token_minter: TokenMinter, number: str
+    ) -> None:
+        caller = token_minter.headers(roles=["host_office"], org=str(HOST_OFFICE_ORG))
+        response = await referral.get(
+            "/referrals", params={"updated_since": number}, headers=caller
+        )
+        assert response.status_code == 422
+        assert response.json()["errors"][0]["loc"] == ["query", "updated_since"]
+
+    async def test_an_iso_8601_time_is_still_accepted(
+        self, referral: httpx.AsyncClient, token_minter: TokenMinter
+    ) -> None:
+        caller = token_minter.headers(roles=["host_office"], org=str(HOST_OFFICE_ORG))
+        params = {"updated_since": "2026-11-25T08:00:00Z"}
+        response = await referral.get("/referrals", params=params, headers=caller)
+        assert response.status_code == 200
+        assert response.json() == {"items": [], "next_cursor": None}

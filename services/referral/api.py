@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
@@ -38,6 +37,7 @@ from shared.auth import AnyPrincipal
 from shared.casefile import casefile_json_schema
 from shared.db import SessionDep
 from shared.errors import problem_responses
+from shared.openapi import IsoDateTime
 from shared.pagination import Page, PageParams, page_params
 from shared.vocabulary import ServiceCategory
 
@@ -116,7 +116,7 @@ async def list_referrals(
     status: Annotated[list[Status] | None, Query()] = None,
     category: Annotated[list[ServiceCategory] | None, Query()] = None,
     updated_since: Annotated[
-        datetime | None,
+        IsoDateTime | None,
         Query(description="Only referrals changed at or after this time (ISO 8601, with zone)."),
     ] = None,
     overdue: Annotated[bool | None, Query(description="Only overdue referrals.")] = None,
