@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
 import orjson
@@ -39,6 +38,7 @@ from services.directory.schemas import (
 from shared.auth import Principal, require_roles
 from shared.db import SessionDep
 from shared.errors import BadRequest, problem_responses
+from shared.openapi import IsoDateTime
 from shared.pagination import Page, PageParams, decode_cursor, encode_cursor, page_params
 from shared.partner_urls import UrlPolicyDep
 from shared.vocabulary import Purpose, ServiceCategory
@@ -281,7 +281,7 @@ async def list_members(
     "/coordinators/resolve",
     tags=["organisations"],
     summary="Who coordinates an area",
-    responses=problem_responses(404, 422),
+    responses=problem_responses(400, 404, 422),
 )
 async def resolve_coordinator(
     session: SessionDep,
@@ -407,14 +407,14 @@ async def delete_service(
     "/services/{service_id}/availability",
     tags=["services"],
     summary="Is the service's focal point open?",
-    responses=problem_responses(404, 422),
+    responses=problem_responses(400, 404, 422),
 )
 async def service_availability(
     service_id: uuid.UUID,
     session: SessionDep,
     _principal: Reader,
     at: Annotated[
-        datetime | None,
+        IsoDateTime | None,
         Query(
             description="Moment to check (ISO 8601 with zone); default now.",
             examples=["2026-03-02T09:00:00Z"],
