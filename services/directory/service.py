@@ -272,7 +272,7 @@ def acting_role(principal: Principal, org_id: uuid.UUID) -> str:
 
 
 def _by_admin(principal: Principal, org_id: uuid.UUID) -> bool:
-    """An admin acting on another organisation, which must then be told (item: no silent reader)."""
+    """Return True for an admin acting on another organisation, which must then be told."""
     return principal.org_id != str(org_id)
 
 
