@@ -82,16 +82,26 @@ def _lifespan(
             audience=settings.token_audience,
         )
         client = build_proxy_client(settings, transport)
+        capacity = settings.rate_limit_memory_buckets
         limiter = build_rate_limiter(
             redis_url=settings.redis_url,
             rate_per_s=settings.rate_limit_per_s,
             burst=settings.rate_limit_burst,
+            capacity=capacity,
+        )
+        app.state.token_address_limiter = build_rate_limiter(
+            redis_url=settings.redis_url,
+            rate_per_s=settings.token_address_rate_limit_per_s,
+            burst=settings.token_address_rate_limit_burst,
+            prefix="refex:rl:token-address:",
+            capacity=capacity,
         )
         app.state.token_limiter = build_rate_limiter(
             redis_url=settings.redis_url,
             rate_per_s=settings.token_rate_limit_per_s,
             burst=settings.token_rate_limit_burst,
             prefix="refex:rl:token:",
+            capacity=capacity,
         )
         app.state.proxy = GatewayProxy(
             settings=settings, client=client, verifier=app.state.verifier, limiter=limiter
@@ -119,6 +129,7 @@ def _lifespan(
             await client.aclose()
             await limiter.aclose()
             await app.state.token_limiter.aclose()
+            await app.state.token_address_limiter.aclose()
 
     return lifespan
 
