@@ -100,7 +100,8 @@ class UrlJwks:
         self._url = url
         self._transport = transport
         self._ttl_s = ttl_s
-        self._min_interval_s = min_refetch_interval_s
+        # Never throttle below the lifetime itself, or a short lifetime would not hold.
+        self._min_interval_s = min(min_refetch_interval_s, ttl_s)
         self._clock = clock
         self._keys: KeySet | None = None
         self._fetched_at = 0.0

@@ -304,6 +304,17 @@ class TestKeyWithdrawal:
         with pytest.raises(Unauthenticated):
             await verifier.verify(token)
 
+    async def test_a_lifetime_shorter_than_the_refetch_throttle_still_holds(self) -> None:
+        old, new = TokenMinter(kid="old-key"), TokenMinter(kid="new-key")
+        server, clock = JwksServer(old, new), Clock()
+        verifier = url_verifier(server, clock, ttl_s=0.5)
+        token = old.token(roles=["auditor"], lifetime_s=3600)
+        assert await verifier.verify(token)
+        server.published = [new]
+        clock.now += 0.6
+        with pytest.raises(Unauthenticated):
+            await verifier.verify(token)
+
     async def test_unknown_kids_refetch_at_most_once_a_second(self) -> None:
         known, stranger = TokenMinter(kid="known"), TokenMinter(kid="stranger")
         server, clock = JwksServer(known), Clock()
