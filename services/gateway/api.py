@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import uuid
 from typing import Annotated, Any
@@ -27,6 +28,7 @@ from services.gateway.schemas import (
     OpenApiStatus,
     SigningKeyRead,
     TokenResponse,
+    UpstreamHealth,
 )
 from services.gateway.settings import GatewaySettings
 from shared.auth import Principal, require_roles
@@ -137,6 +139,41 @@ async def issue_token(request: Request, session: SessionDep) -> Response:
         access_token=issued.access_token, expires_in=issued.expires_in, scope=issued.scope
     )
     return JSONResponse(body.model_dump(), headers=NO_STORE)
+
+
+async def _probe(check: Any) -> str:
+    try:
+        await check()
+    except Exception:
+        return "unreachable"
+    return "ok"
+
+
+@router.get(
+    "/readyz/upstreams",
+    tags=["operations"],
+    summary="Do the services behind the gateway answer?",
+    response_model=UpstreamHealth,
+    responses={
+        503: {"description": "A service (or Redis) is unreachable", "model": UpstreamHealth}
+    },
+)
+async def upstream_readiness(request: Request) -> Response:
+    """Probe each service behind the gateway (and Redis when configured); 503 names what is
+    down. Unlike `/readyz`, which covers only the gateway's own database and signing keys (so
+    one service down never takes the token endpoint out of the load balancer), this is for
+    monitoring. A service that answers again is added to the merged `/openapi.json` at once."""
+    checks: dict[str, Any] = request.app.state.upstream_checks
+    results = await asyncio.gather(*(_probe(check) for check in checks.values()))
+    states = dict(zip(checks, results, strict=True))
+    catalog: OpenApiCatalog = request.app.state.openapi
+    if any(states.get(name) == "ok" for name in catalog.missing):
+        await catalog.refresh_missing()
+    ready = all(state == "ok" for state in states.values())
+    body = UpstreamHealth(
+        status="ok" if ready else "unavailable", checks=states, openapi_missing=catalog.missing
+    )
+    return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
 
 
 @router.get(
