@@ -335,6 +335,11 @@ class OverrideAttest(StrictModel):
     duration_hours: int = Field(
         72, ge=1, le=72, description="How long the override lasts; at most 72 hours."
     )
+    professional_org_id: OrgId | None = Field(
+        None,
+        description="The organisation the attesting professional works for (default: the "
+        "caller's); recorded with the attestation.",
+    )
 
 
 class OverrideEndReason(StrEnum):
