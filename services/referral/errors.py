@@ -132,3 +132,14 @@ class ConsentEndedWhileSending(Conflict):
         "while this referral was being sent, so nothing was sent and nothing was stored. "
         "Check the consent with the returnee; send again only once a consent is in force."
     )
+
+
+class ContentWithdrawn(Conflict):
+    """The returnee withdrew the consent: the recipient no longer reads the referral's content."""
+
+    slug = "content-withdrawn"
+    title = "Consent withdrawn"
+    detail = (
+        "The returnee withdrew the consent this referral rested on, so its case file, feedback "
+        "and notes are no longer shared with your organisation. Delete any copy you keep."
+    )
