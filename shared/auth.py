@@ -20,6 +20,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from shared.errors import Forbidden, Unauthenticated, UpstreamUnavailable
+from shared.vocabulary import Role
 
 ALLOWED_TOKEN_ALGORITHMS = ("ES256",)
 MAX_TOKEN_BYTES = 8192
@@ -38,7 +39,7 @@ class Principal:
     token_id: str
     expires_at: int
 
-    def has_any_role(self, *roles: str) -> bool:
+    def has_any_role(self, *roles: Role) -> bool:
         """Return True when the caller holds at least one of `roles`."""
         return not self.roles.isdisjoint(roles)
 
@@ -282,8 +283,11 @@ async def current_principal(
     return principal
 
 
-def require_roles(*roles: str) -> Callable[..., Awaitable[Principal]]:
-    """Build a dependency that admits callers holding any of `roles`."""
+def require_roles(*roles: Role) -> Callable[..., Awaitable[Principal]]:
+    """Build a dependency that admits callers holding any of `roles`.
+
+    Call it only in a service's `dependencies.py`, as an `Annotated` alias the routes name.
+    """
 
     async def dependency(
         principal: Annotated[Principal, Depends(current_principal)],

@@ -9,19 +9,11 @@ import orjson
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from pydantic import BaseModel
 
-from services.directory import repository, resolution, search
+from services.directory import resolution, search
 from services.directory import service as directory
 from services.directory.codes import check_admin_area, check_country
-from services.directory.errors import OrganisationNotFound
-from services.directory.models import (
-    Agreement,
-    FocalPoint,
-    Organisation,
-    OrganisationEvent,
-    OrganisationKey,
-)
+from services.directory.dependencies import Admin, Reader, Resolver, SelfService
 from services.directory.schemas import (
-    Actor,
     AgreementCreate,
     AgreementRead,
     AgreementUpdate,
@@ -43,7 +35,8 @@ from services.directory.schemas import (
     ServiceRead,
     ServiceUpdate,
 )
-from shared.auth import Principal, require_roles
+from services.directory.shaping import event_read, key_read, organisation_read, to_read
+from shared.auth import Principal
 from shared.db import SessionDep
 from shared.errors import BadRequest, problem_responses
 from shared.openapi import IsoDateTime
@@ -54,21 +47,6 @@ from shared.vocabulary import Purpose, ServiceCategory
 router = APIRouter()
 ReadT = TypeVar("ReadT", bound=BaseModel)
 
-READ_ROLES = (
-    "admin",
-    "host_office",
-    "provider",
-    "coordinator",
-    "mental_health_professional",
-    "auditor",
-    "service",
-)
-Reader = Annotated[Principal, Depends(require_roles(*READ_ROLES))]
-Admin = Annotated[Principal, Depends(require_roles("admin"))]
-SelfService = Annotated[Principal, Depends(require_roles("admin", *directory.SELF_SERVICE_ROLES))]
-Resolver = Annotated[
-    Principal, Depends(require_roles("service", "host_office", "admin", "auditor"))
-]
 IfMatch = Annotated[
     str | None,
     Header(description="ETag of the version you read; a mismatch answers 412.", examples=['"3"']),
@@ -86,11 +64,6 @@ def _after(paging: PageParams) -> uuid.UUID | None:
         raise BadRequest("The cursor is not one we issued; start again without 'cursor'.") from None
 
 
-def _page(rows: list[Any], read: type[Any], paging: PageParams) -> dict[str, Any]:
-    items = [read.model_validate(row, from_attributes=True) for row in rows]
-    return _paged(items, rows, paging)
-
-
 def _paged(items: list[Any], rows: list[Any], paging: PageParams) -> dict[str, Any]:
     full = len(rows) == paging.limit
     return {"items": items, "next_cursor": encode_cursor([str(rows[-1].id)]) if full else None}
@@ -98,42 +71,14 @@ def _paged(items: list[Any], rows: list[Any], paging: PageParams) -> dict[str, A
 
 def _tagged(response: Response, row: Any, read: type[ReadT]) -> ReadT:
     response.headers["ETag"] = directory.etag(row)
-    return read.model_validate(row, from_attributes=True)
+    return to_read(row, read)
 
 
 def _organisations(
-    principal: Principal, rows: list[Organisation], paging: PageParams
+    principal: Principal, rows: list[Any], paging: PageParams
 ) -> Page[OrganisationRead]:
-    items = [directory.organisation_view(principal, row) for row in rows]
+    items = [organisation_read(principal, row) for row in rows]
     return Page[OrganisationRead].model_validate(_paged(items, rows, paging))
-
-
-def _key(key: OrganisationKey) -> KeyRead:
-    added_by = None
-    if key.added_by_client_id is not None:
-        added_by = Actor(
-            client_id=key.added_by_client_id,
-            org_id=key.added_by_org_id or "",
-            role=key.added_by_role or "",
-        )
-    values = {field: getattr(key, field) for field in KeyRead.model_fields if field != "added_by"}
-    return KeyRead.model_validate({**values, "added_by": added_by})
-
-
-def _event(row: OrganisationEvent) -> OrganisationEventRead:
-    actor = Actor(client_id=row.actor_client_id, org_id=row.actor_org_id, role=row.actor_role)
-    return OrganisationEventRead.model_validate(
-        {
-            "id": row.id,
-            "organisation_id": row.organisation_id,
-            "type": row.type,
-            "kid": row.kid,
-            "thumbprint": row.thumbprint,
-            "actor": actor,
-            "by_admin": row.by_admin,
-            "occurred_at": row.occurred_at,
-        }
-    )
 
 
 # Organisations
@@ -156,13 +101,12 @@ async def list_organisations(
 
     `webhook_url` is null except on your own organisation (admins and auditors see all).
     """
-    filters = []
-    if country:
-        filters.append(Organisation.country == country)
-    if stakeholder_type:
-        filters.append(Organisation.stakeholder_type == stakeholder_type)
-    rows = await repository.page(
-        session, Organisation, after=_after(paging), limit=paging.limit, filters=filters
+    rows = await directory.list_organisations(
+        session=session,
+        country=country,
+        stakeholder_type=stakeholder_type,
+        after=_after(paging),
+        limit=paging.limit,
     )
     return _organisations(principal, rows, paging)
 
@@ -204,11 +148,9 @@ async def get_organisation(
 
     `webhook_url` is null unless it is your own organisation (admins and auditors see it).
     """
-    org = await repository.get(session, Organisation, org_id)
-    if org is None:
-        raise OrganisationNotFound
+    org = await directory.get_organisation(session=session, org_id=org_id)
     response.headers["ETag"] = directory.etag(org)
-    return directory.organisation_view(principal, org)
+    return organisation_read(principal, org)
 
 
 @router.patch(
@@ -280,7 +222,7 @@ async def list_keys(org_id: uuid.UUID, session: SessionDep, principal: Reader) -
     the keys to encrypt to at `GET .../jwks`.
     """
     keys = await directory.list_keys(session=session, principal=principal, org_id=org_id)
-    return [_key(key) for key in keys]
+    return [key_read(key) for key in keys]
 
 
 @router.post(
@@ -302,7 +244,7 @@ async def add_key(
     key = await directory.add_key(
         session=session, principal=principal, org_id=org_id, key_in=key_in
     )
-    return _key(key)
+    return key_read(key)
 
 
 @router.patch(
@@ -321,7 +263,7 @@ async def change_key(
     key = await directory.change_key_status(
         session=session, principal=principal, org_id=org_id, kid=kid, status=key_in.status
     )
-    return _key(key)
+    return key_read(key)
 
 
 @router.post(
@@ -340,7 +282,7 @@ async def confirm_key(
     yours, revoke it instead (PATCH status `revoked`).
     """
     key = await directory.confirm_key(session=session, principal=principal, org_id=org_id, kid=kid)
-    return _key(key)
+    return key_read(key)
 
 
 @router.get(
@@ -365,7 +307,7 @@ async def list_events(
         after=_after(paging),
         limit=paging.limit,
     )
-    items = [_event(row) for row in rows]
+    items = [event_read(row) for row in rows]
     return Page[OrganisationEventRead].model_validate(_paged(items, rows, paging))
 
 
@@ -379,14 +321,8 @@ async def list_members(
     org_id: uuid.UUID, session: SessionDep, principal: Reader, paging: Paging
 ) -> Page[OrganisationRead]:
     """List the organisations that name this one as their coordinator."""
-    if await repository.get(session, Organisation, org_id) is None:
-        raise OrganisationNotFound
-    rows = await repository.page(
-        session,
-        Organisation,
-        after=_after(paging),
-        limit=paging.limit,
-        filters=[Organisation.coordinator_org_id == org_id],
+    rows = await directory.list_members(
+        session=session, org_id=org_id, after=_after(paging), limit=paging.limit
     )
     return _organisations(principal, rows, paging)
 
@@ -417,7 +353,7 @@ async def resolve_coordinator(
         admin_area=admin_area,
         category=category.value if category else None,
     )
-    return directory.organisation_view(principal, org)
+    return organisation_read(principal, org)
 
 
 # Services
@@ -552,11 +488,11 @@ async def list_focal_points(
     organisation_id: uuid.UUID | None = None,
 ) -> Page[FocalPointRead]:
     """List focal points, optionally of one organisation."""
-    filters = [FocalPoint.organisation_id == organisation_id] if organisation_id else []
-    rows = await repository.page(
-        session, FocalPoint, after=_after(paging), limit=paging.limit, filters=filters
+    rows = await directory.list_focal_points(
+        session=session, organisation_id=organisation_id, after=_after(paging), limit=paging.limit
     )
-    return Page[FocalPointRead].model_validate(_page(rows, FocalPointRead, paging))
+    items = [to_read(row, FocalPointRead) for row in rows]
+    return Page[FocalPointRead].model_validate(_paged(items, rows, paging))
 
 
 @router.post(
@@ -680,19 +616,16 @@ async def list_agreements(
     sender. A party is the provider, the sender, or (for agreements open to any host office)
     every host office; admins and auditors see every agreement.
     """
-    filters = []
-    if provider_org_id:
-        filters.append(Agreement.provider_org_id == provider_org_id)
-    if sender_org_id:
-        filters.append(Agreement.sender_org_id == sender_org_id)
     rows = await directory.list_agreements(
         session=session,
         principal=principal,
-        filters=filters,
+        provider_org_id=provider_org_id,
+        sender_org_id=sender_org_id,
         after=_after(paging),
         limit=paging.limit,
     )
-    return Page[AgreementRead].model_validate(_page(rows, AgreementRead, paging))
+    items = [to_read(row, AgreementRead) for row in rows]
+    return Page[AgreementRead].model_validate(_paged(items, rows, paging))
 
 
 @router.post(

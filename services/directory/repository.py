@@ -15,6 +15,7 @@ from services.directory.models import (
     Base,
     FocalPoint,
     Organisation,
+    OrganisationEvent,
     OrganisationKey,
     Service,
 )
@@ -41,6 +42,72 @@ async def page(
     if after is not None:
         query = query.where(id_column > after)
     return list((await session.scalars(query)).all())
+
+
+async def organisation_page(
+    session: AsyncSession,
+    *,
+    after: uuid.UUID | None,
+    limit: int,
+    country: str | None = None,
+    stakeholder_type: str | None = None,
+    coordinator_org_id: uuid.UUID | None = None,
+) -> list[Organisation]:
+    """Return a page of organisations, optionally of one country, type or coordinator."""
+    filters = []
+    if country:
+        filters.append(Organisation.country == country)
+    if stakeholder_type:
+        filters.append(Organisation.stakeholder_type == stakeholder_type)
+    if coordinator_org_id is not None:
+        filters.append(Organisation.coordinator_org_id == coordinator_org_id)
+    return await page(session, Organisation, after=after, limit=limit, filters=filters)
+
+
+async def focal_point_page(
+    session: AsyncSession,
+    *,
+    after: uuid.UUID | None,
+    limit: int,
+    organisation_id: uuid.UUID | None = None,
+) -> list[FocalPoint]:
+    """Return a page of focal points, optionally of one organisation."""
+    filters = [FocalPoint.organisation_id == organisation_id] if organisation_id else []
+    return await page(session, FocalPoint, after=after, limit=limit, filters=filters)
+
+
+async def event_page(
+    session: AsyncSession, *, org_id: uuid.UUID, after: uuid.UUID | None, limit: int
+) -> list[OrganisationEvent]:
+    """Return a page of an organisation's key events, oldest first."""
+    filters = [OrganisationEvent.organisation_id == org_id]
+    return await page(session, OrganisationEvent, after=after, limit=limit, filters=filters)
+
+
+async def agreement_page(
+    session: AsyncSession,
+    *,
+    after: uuid.UUID | None,
+    limit: int,
+    provider_org_id: uuid.UUID | None = None,
+    sender_org_id: uuid.UUID | None = None,
+    party: tuple[uuid.UUID, bool] | None = None,
+) -> list[Agreement]:
+    """Return a page of agreement versions, optionally of one provider, sender or party.
+
+    `party` is an organisation id and whether it is a host office: a host office is also a
+    party to the agreements open to any host office.
+    """
+    filters: list[Any] = []
+    if provider_org_id:
+        filters.append(Agreement.provider_org_id == provider_org_id)
+    if sender_org_id:
+        filters.append(Agreement.sender_org_id == sender_org_id)
+    if party is not None:
+        org_id, host_office = party
+        named = or_(Agreement.provider_org_id == org_id, Agreement.sender_org_id == org_id)
+        filters.append(or_(named, Agreement.sender_org_id.is_(None)) if host_office else named)
+    return await page(session, Agreement, after=after, limit=limit, filters=filters)
 
 
 async def organisations(
@@ -117,15 +184,6 @@ async def agreements_for_provider(
         Agreement.provider_org_id == provider_org_id, Agreement.purpose == purpose
     )
     return list((await session.scalars(query)).all())
-
-
-def agreements_of_party(org_id: uuid.UUID, host_office: bool) -> Any:
-    """Filter for the agreements naming this organisation as provider or sender.
-
-    A host office is also a party to the agreements open to any host office.
-    """
-    named = or_(Agreement.provider_org_id == org_id, Agreement.sender_org_id == org_id)
-    return or_(named, Agreement.sender_org_id.is_(None)) if host_office else named
 
 
 async def agreement_series(session: AsyncSession, series_id: uuid.UUID) -> list[Agreement]:

@@ -46,7 +46,6 @@ from services.directory.schemas import (
     FocalPointUpdate,
     KeyCreate,
     OrganisationCreate,
-    OrganisationRead,
     OrganisationUpdate,
     ServiceCreate,
     ServiceUpdate,
@@ -57,17 +56,17 @@ from shared.crypto import KEY_ALG, public_jwk_problems, thumbprint
 from shared.errors import PreconditionFailed, ServiceError, ValidationFailed
 from shared.ids import new_id
 from shared.partner_urls import UnsafePartnerUrl, UrlPolicy, check_registered_url
-from shared.vocabulary import DataCategory
+from shared.vocabulary import DataCategory, Role
 
 # Roles whose organisation may maintain its own focal points, keys, webhook and intake flag.
-SELF_SERVICE_ROLES = ("provider", "coordinator", "host_office")
+SELF_SERVICE_ROLES = (Role.PROVIDER, Role.COORDINATOR, Role.HOST_OFFICE)
 PROVIDER_ORGANISATION_FIELDS = frozenset({"webhook_url"})
 PROVIDER_SERVICE_FIELDS = frozenset({"accepting_referrals"})
 PRIVATE_JWK_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "k", "oth")
 PUBLIC_JWK_MEMBERS = ("kty", "crv", "x", "y", "kid")
 # Roles that see every organisation's webhook, keys' history and agreements: the steward, the
 # data-protection auditors and the refex services themselves (referral, consent).
-OVERSIGHT_ROLES = ("admin", "auditor", "service")
+OVERSIGHT_ROLES = (Role.ADMIN, Role.AUDITOR, Role.SERVICE)
 
 
 def etag(row: Any) -> str:
@@ -91,7 +90,7 @@ def _bump(row: Any) -> None:
 
 def may_edit_organisation(principal: Principal, org_id: uuid.UUID) -> bool:
     """Return True for admins, and for self-service roles acting on their own organisation."""
-    if principal.has_any_role("admin"):
+    if principal.has_any_role(Role.ADMIN):
         return True
     return principal.has_any_role(*SELF_SERVICE_ROLES) and principal.org_id == str(org_id)
 
@@ -114,16 +113,8 @@ def _require_private_view(principal: Principal, org_id: uuid.UUID) -> None:
         )
 
 
-def organisation_view(principal: Principal, org: Organisation) -> OrganisationRead:
-    """Return the organisation as this caller may see it: no webhook_url for other partners."""
-    read = OrganisationRead.model_validate(org, from_attributes=True)
-    if not sees_private_details(principal, org.id):
-        read.webhook_url = None
-    return read
-
-
 def _require_fields(principal: Principal, changed: set[str], allowed: frozenset[str]) -> None:
-    if principal.has_any_role("admin"):
+    if principal.has_any_role(Role.ADMIN):
         return
     refused = sorted(changed - allowed)
     if refused:
@@ -219,6 +210,35 @@ def _refuse_nulls(row: Any, changes: dict[str, Any]) -> None:
             )
 
 
+async def list_organisations(
+    *,
+    session: AsyncSession,
+    country: str | None,
+    stakeholder_type: str | None,
+    after: uuid.UUID | None,
+    limit: int,
+) -> list[Organisation]:
+    """Return a page of organisations, optionally of one country or stakeholder type."""
+    return await repository.organisation_page(
+        session, after=after, limit=limit, country=country, stakeholder_type=stakeholder_type
+    )
+
+
+async def get_organisation(*, session: AsyncSession, org_id: uuid.UUID) -> Organisation:
+    """Return an organisation or raise OrganisationNotFound."""
+    return await _org(session, org_id)
+
+
+async def list_members(
+    *, session: AsyncSession, org_id: uuid.UUID, after: uuid.UUID | None, limit: int
+) -> list[Organisation]:
+    """Return a page of the organisations that name this one as their coordinator."""
+    await _org(session, org_id)
+    return await repository.organisation_page(
+        session, after=after, limit=limit, coordinator_org_id=org_id
+    )
+
+
 async def update_organisation(
     *,
     session: AsyncSession,
@@ -287,8 +307,9 @@ def public_jwk(jwk: dict[str, Any]) -> dict[str, Any]:
 def acting_role(principal: Principal, org_id: uuid.UUID) -> str:
     """Name the role the caller acts in on this organisation: its own role, or admin."""
     if principal.org_id != str(org_id):
-        return "admin"
-    return next(r for r in (*SELF_SERVICE_ROLES, *OVERSIGHT_ROLES) if principal.has_any_role(r))
+        return Role.ADMIN.value
+    roles = (*SELF_SERVICE_ROLES, *OVERSIGHT_ROLES)
+    return next(role.value for role in roles if principal.has_any_role(role))
 
 
 def _by_admin(principal: Principal, org_id: uuid.UUID) -> bool:
@@ -422,10 +443,7 @@ async def list_events(
     """Return the organisation's events, oldest first, to those who may see them."""
     await _org(session, org_id)
     _require_private_view(principal, org_id)
-    filters = [OrganisationEvent.organisation_id == org_id]
-    return await repository.page(
-        session, OrganisationEvent, after=after, limit=limit, filters=filters
-    )
+    return await repository.event_page(session, org_id=org_id, after=after, limit=limit)
 
 
 async def jwks(*, session: AsyncSession, org_id: uuid.UUID) -> list[dict[str, Any]]:
@@ -506,6 +524,19 @@ async def delete_service(
 
 
 # Focal points
+
+
+async def list_focal_points(
+    *,
+    session: AsyncSession,
+    organisation_id: uuid.UUID | None,
+    after: uuid.UUID | None,
+    limit: int,
+) -> list[FocalPoint]:
+    """Return a page of focal points, optionally of one organisation."""
+    return await repository.focal_point_page(
+        session, after=after, limit=limit, organisation_id=organisation_id
+    )
 
 
 async def get_focal_point(*, session: AsyncSession, focal_point_id: uuid.UUID) -> FocalPoint:
@@ -758,17 +789,25 @@ async def list_agreements(
     *,
     session: AsyncSession,
     principal: Principal,
-    filters: list[Any],
+    provider_org_id: uuid.UUID | None,
+    sender_org_id: uuid.UUID | None,
     after: uuid.UUID | None,
     limit: int,
 ) -> list[Agreement]:
     """Return the agreement versions the caller is party to (overseers: all), by id."""
+    party = None
     if not principal.has_any_role(*OVERSIGHT_ROLES):
         party = await _caller_party(session, principal)
         if party is None:
             return []
-        filters = [*filters, repository.agreements_of_party(*party)]
-    return await repository.page(session, Agreement, after=after, limit=limit, filters=filters)
+    return await repository.agreement_page(
+        session,
+        after=after,
+        limit=limit,
+        provider_org_id=provider_org_id,
+        sender_org_id=sender_org_id,
+        party=party,
+    )
 
 
 def agreement_in_force(

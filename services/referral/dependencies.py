@@ -24,7 +24,7 @@ def get_settings(request: Request) -> ReferralSettings:
     return settings
 
 
-def context_for(*roles: str) -> object:
+def context_for(*roles: Role) -> object:
     """Build a dependency yielding the request context for callers holding one of `roles`."""
 
     # A default, not an Annotated closure reference: with postponed annotations FastAPI
