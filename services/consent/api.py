@@ -19,7 +19,6 @@ from services.consent.dependencies import (
     ServiceCaller,
     SettingsDep,
 )
-from services.consent.models import Consent, Disclosure, EmergencyOverride
 from services.consent.schemas import (
     ConsentCreate,
     ConsentRead,
@@ -36,7 +35,12 @@ from services.consent.schemas import (
     SubjectRef,
     WithdrawalCreate,
 )
-from shared.clock import utcnow
+from services.consent.shaping import (
+    consent_read,
+    disclosure_read,
+    disclosure_recorded,
+    override_read,
+)
 from shared.contracts.consent import BasisCheck, BasisStatus
 from shared.db import SessionDep
 from shared.errors import problem_responses
@@ -50,36 +54,6 @@ from shared.pagination import (
 
 router = APIRouter()
 PageDep = Annotated[PageParams, Depends(page_params)]
-
-
-def consent_read(consent: Consent) -> ConsentRead:
-    """Shape a consent for the API."""
-    return ConsentRead.model_validate(
-        {
-            **{key: getattr(consent, key) for key in _CONSENT_FIELDS},
-            "grantee": service.grantee_data(consent),
-            "evidence": {"method": consent.evidence_method, "form_sha256": consent.evidence_sha256},
-            "status": service.consent_status(consent, utcnow()),
-        }
-    )
-
-
-_CONSENT_FIELDS = [
-    "id",
-    "subject_ref",
-    "grantor",
-    "purpose",
-    "categories",
-    "valid_from",
-    "valid_until",
-    "language",
-    "recorded_by_org",
-    "recorded_by_client",
-    "recorded_at",
-    "withdrawn_at",
-    "withdrawal_reason",
-    "ledger_index",
-]
 
 
 @router.post(
@@ -193,9 +167,7 @@ async def record_disclosure(
     )
     if not created:
         response.headers["Idempotent-Replayed"] = "true"
-    return DisclosureRecorded(
-        id=disclosure.id, ledger_index=disclosure.ledger_index, recorded_at=disclosure.recorded_at
-    )
+    return disclosure_recorded(disclosure)
 
 
 @router.post(
@@ -240,11 +212,6 @@ async def check_basis(
     return await service.check_basis(session=session, check=check_in)
 
 
-def disclosure_read(disclosure: Disclosure) -> DisclosureRead:
-    """Shape a disclosure for the API."""
-    return DisclosureRead.model_validate(disclosure, from_attributes=True)
-
-
 @router.get(
     "/subjects/{subject_ref}/disclosures",
     tags=["disclosures"],
@@ -270,13 +237,6 @@ async def list_subject_disclosures(
         items=[disclosure_read(d) for d in items],
         next_cursor=time_id_cursor(last.recorded_at, last.id) if last else None,
     )
-
-
-def override_read(override: EmergencyOverride) -> OverrideRead:
-    """Shape an override for the API."""
-    fields = {name: getattr(override, name) for name in OverrideRead.model_fields}
-    fields["status"] = service.override_status(override, utcnow())
-    return OverrideRead.model_validate(fields)
 
 
 @router.post(

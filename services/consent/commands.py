@@ -83,7 +83,7 @@ def _read(path: Path) -> bytes:
 def sign() -> None:
     """Sign a tree head now and print it as JSON (save it to check later with --tree-head)."""
     from services.consent.ledger import sign_tree_head
-    from services.consent.ledger_api import tree_head_read
+    from services.consent.shaping import tree_head_read
     from services.consent.signing import load_signer
     from shared.db import Database
 

@@ -5,14 +5,10 @@ from __future__ import annotations
 import base64
 from typing import Annotated
 
-import orjson
 from fastapi import APIRouter, Path, Query
-from sqlalchemy import select
 
-from services.consent import ledger
+from services.consent import service
 from services.consent.dependencies import Auditor, AuditorOrService, LedgerReader, SignerDep
-from services.consent.errors import LedgerRangeInvalid
-from services.consent.models import LedgerEntry, LedgerNode, TreeHead
 from services.consent.schemas import (
     ConsistencyProofRead,
     InclusionProofRead,
@@ -20,26 +16,11 @@ from services.consent.schemas import (
     PublicKeyRead,
     TreeHeadRead,
 )
-from services.consent.signing import tree_head_message
+from services.consent.shaping import inclusion_proof_read, ledger_entry_read, tree_head_read
 from shared.db import SessionDep
 from shared.errors import problem_responses
 
 router = APIRouter(prefix="/ledger", tags=["ledger"])
-MAX_ENTRIES = 1000
-
-
-def tree_head_read(head: TreeHead) -> TreeHeadRead:
-    """Shape a tree head for the API."""
-    return TreeHeadRead(
-        tree_size=head.tree_size,
-        root_hash=head.root_hash.hex(),
-        timestamp_ms=head.timestamp_ms,
-        key_id=head.key_id,
-        signature=base64.b64encode(head.signature).decode(),
-        signed_statement=tree_head_message(
-            tree_size=head.tree_size, root_hash=head.root_hash, timestamp_ms=head.timestamp_ms
-        ).decode(),
-    )
 
 
 @router.get("/tree-head", summary="Latest signed tree head", responses=problem_responses())
@@ -47,11 +28,7 @@ async def get_tree_head(
     session: SessionDep, principal: LedgerReader, signer: SignerDep
 ) -> TreeHeadRead:
     """Return the newest signed tree head (signing the first one if none exists yet)."""
-    head = await ledger.latest_tree_head(session)
-    if head is None:
-        head = await ledger.sign_tree_head(session, signer=signer, only_if_grown=False)
-    assert head is not None
-    return tree_head_read(head)
+    return tree_head_read(await service.current_tree_head(session=session, signer=signer))
 
 
 @router.post(
@@ -64,14 +41,7 @@ async def sign_tree_head(
     session: SessionDep, principal: AuditorOrService, signer: SignerDep
 ) -> TreeHeadRead:
     """Sign the ledger's current size and root now (auditors, services; also done each minute)."""
-    head = await ledger.sign_tree_head(session, signer=signer, only_if_grown=False)
-    assert head is not None
-    return tree_head_read(head)
-
-
-async def _size_or_current(session: SessionDep, size: int | None) -> tuple[int, int]:
-    current = await ledger.ledger_size(session)
-    return (current if size is None else size), current
+    return tree_head_read(await service.sign_tree_head(session=session, signer=signer))
 
 
 @router.get(
@@ -88,20 +58,8 @@ async def get_inclusion_proof(
     ] = None,
 ) -> InclusionProofRead:
     """Return the RFC 9162 audit path from entry `index` to the root of the tree of `tree_size`."""
-    size, current = await _size_or_current(session, tree_size)
-    if size > current or index >= size:
-        raise LedgerRangeInvalid(
-            f"Entry {index} in a tree of {size} entries does not exist; the ledger holds "
-            f"{current} entries. Use an index below tree_size and a tree_size up to {current}."
-        )
-    proof = await ledger.inclusion_proof(session, index=index, tree_size=size)
-    return InclusionProofRead(
-        index=index,
-        tree_size=size,
-        leaf_hash=proof.leaf_hash.hex(),
-        audit_path=[h.hex() for h in proof.path],
-        root_hash=proof.root_hash.hex(),
-    )
+    size, proof = await service.inclusion_proof(session=session, index=index, tree_size=tree_size)
+    return inclusion_proof_read(index, size, proof)
 
 
 @router.get(
@@ -118,14 +76,8 @@ async def get_consistency_proof(
     ] = None,
 ) -> ConsistencyProofRead:
     """Prove that the tree of size `first` is a prefix of the tree of size `second`."""
-    size, current = await _size_or_current(session, second)
-    if not first <= size <= current:
-        raise LedgerRangeInvalid(
-            f"Need 1 <= first <= second <= {current} (the current size); "
-            f"got first={first}, second={size}."
-        )
-    proof, first_root, second_root = await ledger.consistency_proof(
-        session, first=first, second=size
+    size, proof, first_root, second_root = await service.consistency_proof(
+        session=session, first=first, second=second
     )
     return ConsistencyProofRead(
         first=first,
@@ -142,33 +94,16 @@ async def list_entries(
     principal: Auditor,
     start: Annotated[int, Query(ge=0, description="First index.")] = 0,
     end: Annotated[
-        int | None, Query(ge=1, description=f"End index, exclusive (at most start+{MAX_ENTRIES}).")
+        int | None,
+        Query(
+            ge=1,
+            description=f"End index, exclusive (at most start+{service.MAX_LEDGER_ENTRIES}).",
+        ),
     ] = None,
 ) -> list[LedgerEntryRead]:
     """Return entries [start, end) with leaf hashes and bodies (null once purged by retention)."""
-    stop = start + 100 if end is None else end
-    if stop <= start or stop - start > MAX_ENTRIES:
-        raise LedgerRangeInvalid(
-            f"Ask for 1 to {MAX_ENTRIES} entries: end must be above start and at most "
-            f"start+{MAX_ENTRIES}."
-        )
-    rows = await session.execute(
-        select(LedgerEntry, LedgerNode.hash)
-        .join(LedgerNode, (LedgerNode.level == 0) & (LedgerNode.position == LedgerEntry.index))
-        .where(LedgerEntry.index >= start, LedgerEntry.index < stop)
-        .order_by(LedgerEntry.index)
-    )
-    return [
-        LedgerEntryRead(
-            index=entry.index,
-            event_type=entry.event_type,
-            appended_at=entry.appended_at,
-            leaf_hash=leaf.hex(),
-            body=orjson.loads(entry.body) if entry.body is not None else None,
-            purged_at=entry.purged_at,
-        )
-        for entry, leaf in rows.all()
-    ]
+    rows = await service.ledger_entries(session=session, start=start, end=end)
+    return [ledger_entry_read(entry, leaf) for entry, leaf in rows]
 
 
 @router.get("/public-key", summary="Tree-head verification key", responses=problem_responses())

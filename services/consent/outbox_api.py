@@ -6,10 +6,10 @@ import uuid
 
 from fastapi import APIRouter
 
+from services.consent import service
 from services.consent.dependencies import Admin
-from services.consent.models import OutboxEvent
 from services.consent.schemas import WithdrawalDeadLetter
-from shared import outbox
+from services.consent.shaping import dead_letter_read
 from shared.db import SessionDep
 from shared.errors import problem_responses
 from shared.outbox import Replayed
@@ -29,19 +29,8 @@ async def list_dead_letters(session: SessionDep, principal: Admin) -> list[Withd
     names the event and the consent, the number of attempts and the last error (`HTTP 503`,
     `timeout`, `upstream-unavailable`...). Fix the cause, then replay the notice.
     """
-    rows = await outbox.dead_letters(session, model=OutboxEvent)
-    return [
-        WithdrawalDeadLetter(
-            event_id=row.id,
-            event=row.kind,
-            consent_id=row.payload["consent_id"],
-            attempts=row.attempts,
-            last_error=row.last_error,
-            dead_at=row.dead_at,
-        )
-        for row in rows
-        if row.dead_at is not None
-    ]
+    rows = await service.dead_letters(session=session)
+    return [dead_letter_read(row) for row in rows]
 
 
 @router.post(
@@ -57,5 +46,5 @@ async def replay_dead_letter(
 
     Admin only. 404 when no dead letter has this id (it was replayed or delivered already).
     """
-    await outbox.replay(session, model=OutboxEvent, event_id=event_id)
+    await service.replay_dead_letter(session=session, event_id=event_id)
     return Replayed(event_id=event_id)

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.consent.models import Consent, Disclosure, EmergencyOverride
+from services.consent.models import Consent, Disclosure, EmergencyOverride, LedgerEntry, LedgerNode
 
 
 async def get_consent(*, session: AsyncSession, consent_id: uuid.UUID) -> Consent | None:
@@ -176,3 +176,18 @@ async def attested_overrides(
         EmergencyOverride.attested_at.is_not(None),
     )
     return (await session.scalars(query)).all()
+
+
+async def ledger_entries(
+    *, session: AsyncSession, start: int, stop: int
+) -> Sequence[tuple[LedgerEntry, bytes]]:
+    """Return the ledger entries [start, stop) with their leaf hashes, by index."""
+    leaf = (LedgerNode.level == 0) & (LedgerNode.position == LedgerEntry.index)
+    query = (
+        select(LedgerEntry, LedgerNode.hash)
+        .join(LedgerNode, leaf)
+        .where(LedgerEntry.index >= start, LedgerEntry.index < stop)
+        .order_by(LedgerEntry.index)
+    )
+    rows = await session.execute(query)
+    return [(entry, leaf_hash) for entry, leaf_hash in rows.all()]

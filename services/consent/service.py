@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.consent import repository
+from services.consent import ledger, repository
 from services.consent.clients import DirectoryClient
 from services.consent.errors import (
     AlreadyWithdrawn,
@@ -24,6 +24,7 @@ from services.consent.errors import (
     ConsentNotFound,
     DisclosureOutsideBasis,
     FreshAttestationNeeded,
+    LedgerRangeInvalid,
     NotYourOrganisation,
     OverrideNotAllowed,
     OverrideNotFound,
@@ -33,8 +34,15 @@ from services.consent.errors import (
     SelfAttestation,
     UnknownBasis,
 )
-from services.consent.ledger import Ledger
-from services.consent.models import Consent, Disclosure, EmergencyOverride, OutboxEvent
+from services.consent.ledger import InclusionProof, Ledger
+from services.consent.models import (
+    Consent,
+    Disclosure,
+    EmergencyOverride,
+    LedgerEntry,
+    OutboxEvent,
+    TreeHead,
+)
 from services.consent.schemas import (
     Basis,
     ConsentCreate,
@@ -50,6 +58,8 @@ from services.consent.schemas import (
     WithdrawalCreate,
 )
 from services.consent.settings import ConsentSettings
+from services.consent.signing import TreeHeadSigner
+from shared import outbox
 from shared.auth import Principal
 from shared.clock import utcnow
 from shared.contracts.consent import BasisCheck, BasisEndReason, BasisStatus
@@ -846,3 +856,84 @@ async def record_expiries(
         )
     await session.flush()
     return len(consents) + len(overrides)
+
+
+# The ledger over the API
+
+MAX_LEDGER_ENTRIES = 1000
+
+
+async def current_tree_head(*, session: AsyncSession, signer: TreeHeadSigner) -> TreeHead:
+    """Return the newest signed tree head, signing the first one if none exists yet."""
+    head = await ledger.latest_tree_head(session)
+    if head is None:
+        head = await sign_tree_head(session=session, signer=signer)
+    return head
+
+
+async def sign_tree_head(*, session: AsyncSession, signer: TreeHeadSigner) -> TreeHead:
+    """Sign the ledger's current size and root now."""
+    head = await ledger.sign_tree_head(session, signer=signer, only_if_grown=False)
+    assert head is not None  # only_if_grown=False always signs
+    return head
+
+
+async def _size_or_current(session: AsyncSession, size: int | None) -> tuple[int, int]:
+    current = await ledger.ledger_size(session)
+    return (current if size is None else size), current
+
+
+async def inclusion_proof(
+    *, session: AsyncSession, index: int, tree_size: int | None
+) -> tuple[int, InclusionProof]:
+    """Return the tree size proved against and the audit path from entry `index` to its root."""
+    size, current = await _size_or_current(session, tree_size)
+    if size > current or index >= size:
+        raise LedgerRangeInvalid(
+            f"Entry {index} in a tree of {size} entries does not exist; the ledger holds "
+            f"{current} entries. Use an index below tree_size and a tree_size up to {current}."
+        )
+    return size, await ledger.inclusion_proof(session, index=index, tree_size=size)
+
+
+async def consistency_proof(
+    *, session: AsyncSession, first: int, second: int | None
+) -> tuple[int, list[bytes], bytes, bytes]:
+    """Return the newer size, the proof that `first` is its prefix, and both roots."""
+    size, current = await _size_or_current(session, second)
+    if not first <= size <= current:
+        raise LedgerRangeInvalid(
+            f"Need 1 <= first <= second <= {current} (the current size); "
+            f"got first={first}, second={size}."
+        )
+    proof, first_root, second_root = await ledger.consistency_proof(
+        session, first=first, second=size
+    )
+    return size, list(proof), first_root, second_root
+
+
+async def ledger_entries(
+    *, session: AsyncSession, start: int, end: int | None
+) -> Sequence[tuple[LedgerEntry, bytes]]:
+    """Return entries [start, end) (default 100) with their leaf hashes, at most 1000."""
+    stop = start + 100 if end is None else end
+    if stop <= start or stop - start > MAX_LEDGER_ENTRIES:
+        raise LedgerRangeInvalid(
+            f"Ask for 1 to {MAX_LEDGER_ENTRIES} entries: end must be above start and at most "
+            f"start+{MAX_LEDGER_ENTRIES}."
+        )
+    return await repository.ledger_entries(session=session, start=start, stop=stop)
+
+
+# Withdrawal notices that could not be delivered
+
+
+async def dead_letters(*, session: AsyncSession) -> Sequence[OutboxEvent]:
+    """Return the dead-lettered withdrawal notices, oldest first."""
+    rows = await outbox.dead_letters(session, model=OutboxEvent)
+    return [row for row in rows if row.dead_at is not None]
+
+
+async def replay_dead_letter(*, session: AsyncSession, event_id: uuid.UUID) -> None:
+    """Put a dead-lettered withdrawal notice back in the delivery queue."""
+    await outbox.replay(session, model=OutboxEvent, event_id=event_id)
