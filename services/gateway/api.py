@@ -9,13 +9,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy import select
 
 from services.gateway import oauth
 from services.gateway import service as registry
+from services.gateway.dependencies import AdminPrincipal
 from services.gateway.errors import OAuthError
 from services.gateway.keys import KeyRing
-from services.gateway.models import SigningKey
 from services.gateway.openapi import OpenApiCatalog
 from services.gateway.ratelimit import source_address
 from services.gateway.schemas import (
@@ -31,13 +30,12 @@ from services.gateway.schemas import (
     UpstreamHealth,
 )
 from services.gateway.settings import GatewaySettings
-from shared.auth import Principal, require_roles
+from services.gateway.shaping import client_read, signing_key_read
 from shared.db import SessionDep
 from shared.errors import TooManyRequests, problem_responses
 from shared.pagination import PageParams, decode_cursor, encode_cursor, page_params
 
 router = APIRouter()
-AdminPrincipal = Annotated[Principal, Depends(require_roles("admin"))]
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 TOKEN_FORM_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -203,7 +201,7 @@ async def create_client(
     client, secret = await registry.create_client(
         session=session, client_in=client_in, pepper=pepper
     )
-    return ClientCredentials(client=registry.to_read(client), client_secret=secret)
+    return ClientCredentials(client=client_read(client), client_secret=secret)
 
 
 @router.get(
@@ -224,7 +222,7 @@ async def list_clients(
         session=session, org_id=org_id, after=after, limit=paging.limit
     )
     return ClientPage(
-        items=[registry.to_read(row) for row in rows],
+        items=[client_read(row) for row in rows],
         next_cursor=encode_cursor([next_id]) if next_id else None,
     )
 
@@ -237,7 +235,7 @@ async def list_clients(
 )
 async def get_client(client_id: str, session: SessionDep, _admin: AdminPrincipal) -> ClientRead:
     """Show one client's organisation, roles, status and registered key ids."""
-    return registry.to_read(await registry.get_client(session=session, client_id=client_id))
+    return client_read(await registry.get_client(session=session, client_id=client_id))
 
 
 @router.post(
@@ -249,7 +247,7 @@ async def get_client(client_id: str, session: SessionDep, _admin: AdminPrincipal
 async def disable_client(client_id: str, session: SessionDep, _admin: AdminPrincipal) -> ClientRead:
     """Stop issuing tokens to this client; tokens already issued expire within 5 minutes."""
     client = await registry.set_enabled(session=session, client_id=client_id, enabled=False)
-    return registry.to_read(client)
+    return client_read(client)
 
 
 @router.post(
@@ -261,7 +259,7 @@ async def disable_client(client_id: str, session: SessionDep, _admin: AdminPrinc
 async def enable_client(client_id: str, session: SessionDep, _admin: AdminPrincipal) -> ClientRead:
     """Let a disabled client obtain tokens again."""
     client = await registry.set_enabled(session=session, client_id=client_id, enabled=True)
-    return registry.to_read(client)
+    return client_read(client)
 
 
 @router.post(
@@ -278,7 +276,7 @@ async def rotate_secret(
     client, secret = await registry.rotate_secret(
         session=session, client_id=client_id, pepper=pepper
     )
-    return ClientCredentials(client=registry.to_read(client), client_secret=secret)
+    return ClientCredentials(client=client_read(client), client_secret=secret)
 
 
 @router.put(
@@ -294,7 +292,7 @@ async def set_client_jwks(
     client = await registry.set_jwks(
         session=session, client_id=client_id, jwks=jwks_in.model_dump()
     )
-    return registry.to_read(client)
+    return client_read(client)
 
 
 @router.get(
@@ -308,17 +306,8 @@ async def list_signing_keys(
     """Show which keys are published, which one signs, and when rotated-out ones retire."""
     keys: KeyRing = request.app.state.keys
     published = {key["kid"] for key in keys.public_jwks()["keys"]}
-    rows = await session.scalars(select(SigningKey).order_by(SigningKey.created_at.desc()))
-    return [
-        SigningKeyRead(
-            kid=row.kid,
-            created_at=row.created_at,
-            retire_at=row.retire_at,
-            current=row.kid == keys.current_kid,
-        )
-        for row in rows
-        if row.kid in published
-    ]
+    rows = await registry.published_signing_keys(session=session, published=published)
+    return [signing_key_read(row, current=row.kid == keys.current_kid) for row in rows]
 
 
 @router.post(
@@ -326,14 +315,15 @@ async def list_signing_keys(
     tags=["admin"],
     summary="Rotate the token-signing key",
 )
-async def rotate_signing_key(request: Request, _admin: AdminPrincipal) -> SigningKeyRead:
+async def rotate_signing_key(
+    request: Request, session: SessionDep, _admin: AdminPrincipal
+) -> SigningKeyRead:
     """Sign new tokens with a fresh key; the previous one stays published for the overlap."""
     keys: KeyRing = request.app.state.keys
     kid = await keys.rotate()
-    async with request.app.state.db.sessionmaker() as session:
-        row = await session.get(SigningKey, kid)
-    assert row is not None
-    return SigningKeyRead(kid=kid, created_at=row.created_at, retire_at=None, current=True)
+    # The session connects only now, after the key ring committed the new key.
+    row = await registry.get_signing_key(session=session, kid=kid)
+    return signing_key_read(row, current=True)
 
 
 @router.post(

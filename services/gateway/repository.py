@@ -9,7 +9,7 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.gateway.models import ApiClient, UsedAssertion
+from services.gateway.models import ApiClient, SigningKey, UsedAssertion
 
 
 async def get_client(*, session: AsyncSession, client_id: str) -> ApiClient | None:
@@ -27,6 +27,17 @@ async def list_clients(
     if after is not None:
         query = query.where(ApiClient.client_id > after)
     return list(await session.scalars(query))
+
+
+async def signing_keys(*, session: AsyncSession) -> list[SigningKey]:
+    """Return every token-signing key, newest first."""
+    query = select(SigningKey).order_by(SigningKey.created_at.desc())
+    return list(await session.scalars(query))
+
+
+async def get_signing_key(*, session: AsyncSession, kid: str) -> SigningKey | None:
+    """Return the token-signing key with this kid, or None."""
+    return await session.get(SigningKey, kid)
 
 
 async def add_client(*, session: AsyncSession, client: ApiClient) -> bool:

@@ -17,8 +17,8 @@ from services.gateway.errors import (
     ServiceRoleOutsidePlatform,
 )
 from services.gateway.hashing import hash_generated_secret, hash_secret, new_secret
-from services.gateway.models import ApiClient
-from services.gateway.schemas import ClientCreate, ClientRead
+from services.gateway.models import ApiClient, SigningKey
+from services.gateway.schemas import ClientCreate
 from shared.clock import utcnow
 from shared.demo import PLATFORM_ORG
 from shared.ids import new_id
@@ -26,22 +26,6 @@ from shared.vocabulary import Role
 
 PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "k"})
 SIGNING_KTYS = frozenset({"EC", "RSA", "OKP"})
-
-
-def to_read(client: ApiClient) -> ClientRead:
-    """Shape a stored client for callers (never its secret hash)."""
-    return ClientRead(
-        client_id=client.client_id,
-        name=client.name,
-        org_id=client.org_id,
-        roles=list(client.roles),
-        enabled=client.enabled,
-        has_secret=client.secret_hash is not None,
-        jwks_kids=[str(k.get("kid")) for k in (client.jwks or {}).get("keys", [])],
-        created_at=client.created_at,
-        updated_at=client.updated_at,
-        secret_rotated_at=client.secret_rotated_at,
-    )
 
 
 def checked_jwks(jwks: dict[str, Any]) -> dict[str, Any]:
@@ -144,3 +128,16 @@ async def list_clients(
     more = len(rows) > limit
     rows = rows[:limit]
     return rows, rows[-1].client_id if more and rows else None
+
+
+async def published_signing_keys(*, session: AsyncSession, published: set[str]) -> list[SigningKey]:
+    """Return the stored signing keys that are still published, newest first."""
+    rows = await repository.signing_keys(session=session)
+    return [row for row in rows if row.kid in published]
+
+
+async def get_signing_key(*, session: AsyncSession, kid: str) -> SigningKey:
+    """Return a signing key the key ring just stored."""
+    row = await repository.get_signing_key(session=session, kid=kid)
+    assert row is not None  # the key ring committed it before handing out its kid
+    return row
