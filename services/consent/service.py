@@ -15,7 +15,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.consent import ledger, repository
+from services.consent import ledger as transparency_log
+from services.consent import repository
 from services.consent.clients import DirectoryClient
 from services.consent.errors import (
     AlreadyWithdrawn,
@@ -865,7 +866,7 @@ MAX_LEDGER_ENTRIES = 1000
 
 async def current_tree_head(*, session: AsyncSession, signer: TreeHeadSigner) -> TreeHead:
     """Return the newest signed tree head, signing the first one if none exists yet."""
-    head = await ledger.latest_tree_head(session)
+    head = await transparency_log.latest_tree_head(session)
     if head is None:
         head = await sign_tree_head(session=session, signer=signer)
     return head
@@ -873,13 +874,13 @@ async def current_tree_head(*, session: AsyncSession, signer: TreeHeadSigner) ->
 
 async def sign_tree_head(*, session: AsyncSession, signer: TreeHeadSigner) -> TreeHead:
     """Sign the ledger's current size and root now."""
-    head = await ledger.sign_tree_head(session, signer=signer, only_if_grown=False)
+    head = await transparency_log.sign_tree_head(session, signer=signer, only_if_grown=False)
     assert head is not None  # only_if_grown=False always signs
     return head
 
 
 async def _size_or_current(session: AsyncSession, size: int | None) -> tuple[int, int]:
-    current = await ledger.ledger_size(session)
+    current = await transparency_log.ledger_size(session)
     return (current if size is None else size), current
 
 
@@ -893,7 +894,7 @@ async def inclusion_proof(
             f"Entry {index} in a tree of {size} entries does not exist; the ledger holds "
             f"{current} entries. Use an index below tree_size and a tree_size up to {current}."
         )
-    return size, await ledger.inclusion_proof(session, index=index, tree_size=size)
+    return size, await transparency_log.inclusion_proof(session, index=index, tree_size=size)
 
 
 async def consistency_proof(
@@ -906,7 +907,7 @@ async def consistency_proof(
             f"Need 1 <= first <= second <= {current} (the current size); "
             f"got first={first}, second={size}."
         )
-    proof, first_root, second_root = await ledger.consistency_proof(
+    proof, first_root, second_root = await transparency_log.consistency_proof(
         session, first=first, second=size
     )
     return size, list(proof), first_root, second_root
