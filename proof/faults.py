@@ -24,16 +24,15 @@ import httpx
 
 from proof.canary import register_webhooks
 from proof.harness import ProofStack, WebhookReceiver
-from services.stack import SERVICE_NAMES, is_ready
+from services.registry import SERVICE_NAMES
+from services.stack import is_ready
 from shared.client import RefexClient, RefexError
 from shared.demo import DEMO_HEALTH_SERVICE, HEALTH_PROVIDER_ORG
 
-# Which services' /readyz must report not ready while a given service is down.
-DEPENDENTS = {
-    "directory": {"gateway", "referral"},
-    "consent": {"gateway", "referral"},
-    "referral": {"gateway"},
-    "gateway": set(),
+# The services whose /readyz checks others: it must report not ready while one of those is down.
+READINESS_UPSTREAMS = {
+    "gateway": {"directory", "consent", "referral"},
+    "referral": {"directory", "consent"},
 }
 RETRY_PAUSE_S = 0.3
 KEY_RETRY_S = 60.0
@@ -119,7 +118,7 @@ def _readiness(stack: ProofStack, down: str) -> tuple[int, int]:
             continue
         probes += 1
         ready = is_ready(stack.stack.ports[name])
-        truthful += ready == (name not in DEPENDENTS[down])
+        truthful += ready == (down not in READINESS_UPSTREAMS.get(name, set()))
     return truthful, probes
 
 

@@ -22,7 +22,8 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from services.cli import app as refex_app
-from services.stack import SERVICE_NAMES, Stack, free_port, is_ready, port_is_taken
+from services.registry import SERVICE_NAMES
+from services.stack import Stack, free_port, is_ready, port_is_taken
 from shared.demo import DEMO_CLIENTS_FILE, HOST_OFFICE_ORG
 from tests.postgres import (
     asyncpg_url,
