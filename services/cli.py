@@ -96,10 +96,10 @@ def migrate(
 
     chosen = [get_service(str(service))] if service else list(WITH_MIGRATIONS)
     with _settings_for_migrations():
-        for entry in chosen:
+        every = [(entry, load_settings(entry.name)) for entry in chosen]  # all valid, or none run
+        for entry, settings in every:
             if entry.migrations is None:
                 continue
-            settings = load_settings(entry.name)
             try:
                 upgrade(entry.migrations, settings.database_url)
             except Exception as error:
@@ -114,14 +114,15 @@ def seed(
     ] = None,
 ) -> None:
     """Load the demo data (organisations, agreements, keys, API clients); safe to repeat."""
-    for entry in WITH_DEMO_DATA:
-        if only is None or str(only) == entry.name:
-            seeder, settings = entry.seeder(), load_settings(entry.name)
-            try:
-                asyncio.run(seeder(settings))
-            except Exception as error:
-                fail("seed", error, service=entry.name)
-            console.print(f"[green]seeded[/] {entry.name}")
+    chosen = [entry for entry in WITH_DEMO_DATA if only is None or str(only) == entry.name]
+    every = [(entry, load_settings(entry.name)) for entry in chosen]  # all valid, or none run
+    for entry, settings in every:
+        seeder = entry.seeder()
+        try:
+            asyncio.run(seeder(settings))
+        except Exception as error:
+            fail("seed", error, service=entry.name)
+        console.print(f"[green]seeded[/] {entry.name}")
 
 
 async def _database_problem(settings: ServiceSettings) -> str | None:
