@@ -30,8 +30,9 @@ from shared.client import RefexClient, RefexError
 from shared.demo import DEMO_HEALTH_SERVICE, HEALTH_PROVIDER_ORG
 
 # The services whose /readyz checks others: it must report not ready while one of those is down.
-READINESS_UPSTREAMS = {
-    "gateway": {"directory", "consent", "referral"},
+# The gateway's /readyz is its own (database, signing keys): it reports upstreams at
+# /readyz/upstreams.
+READINESS_UPSTREAMS: dict[str, set[str]] = {
     "referral": {"directory", "consent"},
 }
 RETRY_PAUSE_S = 0.3
