@@ -95,7 +95,7 @@ def class_row(cls: type[ServiceError]) -> str:
     if cls is ServiceError:
         meaning = "Something unexpected failed; the logs hold the cause under the request id."
     own_detail = "detail" in vars(cls) or cls is ServiceError
-    todo = cls.detail if own_detail else PER_CASE
+    todo = str(cls.detail) if own_detail else PER_CASE
     return row(cls.slug, cls.status, cls.title, meaning, todo)
 
 

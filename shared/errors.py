@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from shared.i18n import N_, Message, current_language, gettext, localize
 from shared.telemetry import current_trace_id
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -27,19 +28,22 @@ class ServiceError(Exception):
     status = 500
     title = "Internal error"
     slug = "internal-error"
-    detail = "Something went wrong on our side. Try again; if it keeps failing, contact support."
+    detail: str | Message = N_(
+        "Something went wrong on our side. Try again; if it keeps failing, contact support."
+    )
 
     def __init__(
         self,
-        detail: str | None = None,
+        detail: str | Message | None = None,
         *,
         headers: Mapping[str, str] | None = None,
         **extensions: Any,
     ) -> None:
+        # A plain `str` detail is a msgid too: it is translated when the problem is rendered.
         self.detail = detail or type(self).detail
         self.headers = dict(headers or {})
         self.extensions = extensions
-        super().__init__(self.detail)
+        super().__init__(localize(self.detail, "en"))
 
 
 class BadRequest(ServiceError):
@@ -60,7 +64,7 @@ class Unauthenticated(ServiceError):
         "Send a valid access token as 'Authorization: Bearer <token>'; get one at /oauth/token."
     )
 
-    def __init__(self, detail: str | None = None, **extensions: Any) -> None:
+    def __init__(self, detail: str | Message | None = None, **extensions: Any) -> None:
         error = extensions.pop("error", "invalid_token")
         challenge = f'Bearer realm="refex", error="{error}"'
         super().__init__(detail, headers={"WWW-Authenticate": challenge}, **extensions)
@@ -195,17 +199,17 @@ def problem_response(
     status: int,
     title: str,
     slug: str,
-    detail: str,
+    detail: str | Message,
     request: Request | None = None,
     headers: Mapping[str, str] | None = None,
     **extensions: Any,
 ) -> JSONResponse:
-    """Build a problem+json response; `instance` names the request, never the URL."""
+    """Build a problem+json response in the caller's language; `instance` names the request."""
     body: dict[str, Any] = {
         "type": problem_type(slug),
-        "title": title,
+        "title": gettext(title),
         "status": status,
-        "detail": detail,
+        "detail": localize(detail),
     }
     request_id = getattr(request.state, "request_id", None) if request else None
     if request_id:
@@ -213,10 +217,21 @@ def problem_response(
     trace_id = current_trace_id()
     if trace_id is not None:  # lets support find every span of the failed call
         body["trace_id"] = trace_id
-    body.update(extensions)
+    body.update({name: _localized(value) for name, value in extensions.items()})
     return JSONResponse(
         body, status_code=status, headers=dict(headers or {}), media_type=PROBLEM_MEDIA_TYPE
     )
+
+
+def _localized(value: Any) -> Any:
+    """Render the lazy texts an extension carries; codes and plain values stay as they are."""
+    if isinstance(value, Message):
+        return value.render()
+    if isinstance(value, list):
+        return [_localized(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _localized(item) for key, item in value.items()}
+    return value
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -258,12 +273,70 @@ async def _service_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+# pydantic's own messages for the error types callers meet, as msgids with its placeholders.
+PYDANTIC_MESSAGES: dict[str, str] = {
+    "missing": N_("Field required"),
+    "extra_forbidden": N_("Extra inputs are not permitted"),
+    "string_type": N_("Input should be a valid string"),
+    "string_too_short": N_("String should have at least {min_length} characters"),
+    "string_too_long": N_("String should have at most {max_length} characters"),
+    "string_pattern_mismatch": N_("String should match pattern '{pattern}'"),
+    "int_type": N_("Input should be a valid integer"),
+    "int_parsing": N_("Input should be a valid integer"),
+    "float_parsing": N_("Input should be a valid number"),
+    "bool_type": N_("Input should be a valid boolean"),
+    "bool_parsing": N_("Input should be a valid boolean"),
+    "greater_than": N_("Input should be greater than {gt}"),
+    "greater_than_equal": N_("Input should be greater than or equal to {ge}"),
+    "less_than": N_("Input should be less than {lt}"),
+    "less_than_equal": N_("Input should be less than or equal to {le}"),
+    "literal_error": N_("Input should be {expected}"),
+    "enum": N_("Input should be {expected}"),
+    "uuid_type": N_("Input should be a valid UUID"),
+    "uuid_parsing": N_("Input should be a valid UUID"),
+    "datetime_type": N_("Input should be a valid datetime"),
+    "datetime_parsing": N_("Input should be a valid datetime"),
+    "datetime_from_date_parsing": N_("Input should be a valid datetime"),
+    "date_type": N_("Input should be a valid date"),
+    "date_parsing": N_("Input should be a valid date"),
+    "timezone_aware": N_("Input should have timezone info"),
+    "list_type": N_("Input should be a valid list"),
+    "dict_type": N_("Input should be a valid dictionary"),
+    "model_type": N_("Input should be a valid dictionary or object"),
+    "model_attributes_type": N_("Input should be a valid dictionary or object"),
+    "too_short": N_("List should have at least {min_length} items"),
+    "too_long": N_("List should have at most {max_length} items"),
+    "url_parsing": N_("Input should be a valid URL"),
+    "url_type": N_("Input should be a valid URL"),
+}
+VALUE_ERROR = N_("Value error, {error}")
+
+
+def _validation_message(error: Mapping[str, Any]) -> str:
+    """pydantic's message as it is in English; in another language, from our catalog."""
+    msg = str(error.get("msg", ""))
+    if current_language() == "en":
+        return msg
+    ctx = error.get("ctx") or {}
+    cause = ctx.get("error")
+    if error.get("type") in ("value_error", "assertion_error") and isinstance(cause, Exception):
+        reason = cause.args[0] if cause.args else str(cause)
+        return gettext(VALUE_ERROR).format(error=localize(reason))
+    template = PYDANTIC_MESSAGES.get(str(error.get("type", "")))
+    if template is None:
+        return gettext(msg)
+    try:
+        return gettext(template).format(**ctx)
+    except (KeyError, IndexError):
+        return msg
+
+
 def _validation_errors(errors: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Keep where and why, drop the submitted values: they may be personal data."""
     return [
         {
             "loc": list(e.get("loc", ())),
-            "msg": str(e.get("msg", "")),
+            "msg": _validation_message(e),
             "type": str(e.get("type", "")),
         }
         for e in errors
