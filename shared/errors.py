@@ -26,7 +26,7 @@ class ServiceError(Exception):
     """Base of every error we answer with problem+json."""
 
     status = 500
-    title = "Internal error"
+    title = N_("Internal error")
     slug = "internal-error"
     detail: str | Message = N_(
         "Something went wrong on our side. Try again; if it keeps failing, contact support."
@@ -50,7 +50,7 @@ class BadRequest(ServiceError):
     """The request cannot be understood as sent."""
 
     status = 400
-    title = "Bad request"
+    title = N_("Bad request")
     slug = "bad-request"
 
 
@@ -58,9 +58,9 @@ class Unauthenticated(ServiceError):
     """No valid credentials were presented."""
 
     status = 401
-    title = "Authentication required"
+    title = N_("Authentication required")
     slug = "unauthenticated"
-    detail = (
+    detail = N_(
         "Send a valid access token as 'Authorization: Bearer <token>'; get one at /oauth/token."
     )
 
@@ -74,25 +74,25 @@ class Forbidden(ServiceError):
     """The caller is known but its role does not allow this."""
 
     status = 403
-    title = "Not allowed"
+    title = N_("Not allowed")
     slug = "forbidden"
-    detail = "Your role does not allow this operation."
+    detail = N_("Your role does not allow this operation.")
 
 
 class NotFound(ServiceError):
     """The object does not exist or the caller's organisation may not see it."""
 
     status = 404
-    title = "Not found"
+    title = N_("Not found")
     slug = "not-found"
-    detail = "Nothing exists at this address, or your organisation may not see it."
+    detail = N_("Nothing exists at this address, or your organisation may not see it.")
 
 
 class MethodNotAllowed(ServiceError):
     """The path exists but not with this method."""
 
     status = 405
-    title = "Method not allowed"
+    title = N_("Method not allowed")
     slug = "method-not-allowed"
 
 
@@ -100,7 +100,7 @@ class Conflict(ServiceError):
     """The request conflicts with the current state of the object."""
 
     status = 409
-    title = "Conflict"
+    title = N_("Conflict")
     slug = "conflict"
 
 
@@ -108,16 +108,16 @@ class PreconditionFailed(ServiceError):
     """The object changed since the caller read it (If-Match mismatch)."""
 
     status = 412
-    title = "Changed by someone else"
+    title = N_("Changed by someone else")
     slug = "precondition-failed"
-    detail = "This object changed since you read it. Read it again, then repeat your change."
+    detail = N_("This object changed since you read it. Read it again, then repeat your change.")
 
 
 class PayloadTooLarge(ServiceError):
     """The body is larger than this endpoint accepts."""
 
     status = 413
-    title = "Request body too large"
+    title = N_("Request body too large")
     slug = "payload-too-large"
 
 
@@ -125,23 +125,23 @@ class UnprocessableContent(ServiceError):
     """The request is well-formed but breaks a rule."""
 
     status = 422
-    title = "Request breaks a rule"
+    title = N_("Request breaks a rule")
     slug = "unprocessable"
 
 
 class ValidationFailed(UnprocessableContent):
     """One or more fields are invalid."""
 
-    title = "Invalid input"
+    title = N_("Invalid input")
     slug = "validation-failed"
-    detail = "Some fields are missing or invalid; see 'errors' for each one and correct them."
+    detail = N_("Some fields are missing or invalid; see 'errors' for each one and correct them.")
 
 
 class TooManyRequests(ServiceError):
     """The caller exceeded its rate limit."""
 
     status = 429
-    title = "Too many requests"
+    title = N_("Too many requests")
     slug = "rate-limited"
 
 
@@ -149,18 +149,18 @@ class UpstreamUnavailable(ServiceError):
     """A service this one depends on cannot be reached."""
 
     status = 503
-    title = "Service temporarily unavailable"
+    title = N_("Service temporarily unavailable")
     slug = "upstream-unavailable"
-    detail = "A service needed for this request is unreachable. Nothing was changed; try again."
+    detail = N_("A service needed for this request is unreachable. Nothing was changed; try again.")
 
 
 class UpstreamTimeout(ServiceError):
     """A service this one depends on did not answer in time."""
 
     status = 504
-    title = "Service did not answer in time"
+    title = N_("Service did not answer in time")
     slug = "upstream-timeout"
-    detail = "A service needed for this request did not answer in time. Try again shortly."
+    detail = N_("A service needed for this request did not answer in time. Try again shortly.")
 
 
 def problem_type(slug: str) -> str:
@@ -349,10 +349,12 @@ async def _request_validation(request: Request, exc: Exception) -> JSONResponse:
     if any(e["type"] == "json_invalid" for e in errors):
         return problem_response(
             status=400,
-            title="Malformed JSON",
+            title=N_("Malformed JSON"),
             slug="malformed-json",
             request=request,
-            detail="The body is not valid JSON. Check quotes, commas and brackets, then resend.",
+            detail=N_(
+                "The body is not valid JSON. Check quotes, commas and brackets, then resend."
+            ),
         )
     return problem_response(
         status=422,
@@ -365,10 +367,10 @@ async def _request_validation(request: Request, exc: Exception) -> JSONResponse:
 
 
 HTTP_DETAILS = {
-    404: (NotFound, "Nothing exists at this address. Check the path against /docs."),
+    404: (NotFound, N_("Nothing exists at this address. Check the path against /docs.")),
     405: (
         MethodNotAllowed,
-        "This address does not accept this method; see /docs for allowed ones.",
+        N_("This address does not accept this method; see /docs for allowed ones."),
     ),
 }
 
@@ -411,8 +413,10 @@ async def _database_error(request: Request, exc: Exception) -> JSONResponse:
         status=503,
         title=UpstreamUnavailable.title,
         slug="database-unavailable",
-        detail="The database connection was interrupted and nothing was saved. Try again "
-        "(with the same Idempotency-Key where you send one).",
+        detail=N_(
+            "The database connection was interrupted and nothing was saved. Try again "
+            "(with the same Idempotency-Key where you send one)."
+        ),
         request=request,
         headers={"Retry-After": "1"},
     )

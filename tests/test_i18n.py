@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
 import pytest
 
+from services.consent.app import create_app as create_consent
+from services.consent.settings import ConsentSettings
+from services.gateway.app import create_app as create_gateway
+from services.gateway.settings import GatewaySettings
 from services.messages import extract, placeholders, read_catalog
 from shared.i18n import Message, current_language, gettext, negotiate, use_language
+from shared.testing import TokenMinter
 
 
 class TestNegotiation:
@@ -72,3 +81,118 @@ class TestFrenchCatalog:
         in_code = {m.id for m in extract() if m.id}
         stale = [m.id for m in read_catalog("fr") if m.id and m.id not in in_code]
         assert stale == []
+
+
+SUBJECT = "rtn_7Qk2vX9mB4sLp0Wz"
+HOST_ORG = "0192f000-0000-7000-8000-000000000001"
+UNKNOWN = "0192f000-0000-7000-8000-00000000dead"
+FRENCH = ("fr", "fr-SN;q=0.9,en;q=0.5")
+ENGLISH = ("de", None)
+
+
+@pytest.fixture
+async def consent_http(
+    test_settings: Callable[..., Any], in_process: Callable[..., Any], token_minter: TokenMinter
+) -> AsyncIterator[tuple[httpx.AsyncClient, dict[str, str]]]:
+    app = create_consent(test_settings(ConsentSettings, workers_enabled=False))
+    headers = token_minter.headers(roles=["host_office"], org=HOST_ORG, client="host-client")
+    async with in_process(app) as http:
+        yield http, headers
+
+
+def _with_language(headers: dict[str, str], accept: str | None) -> dict[str, str]:
+    return {**headers, **({"Accept-Language": accept} if accept else {})}
+
+
+class TestProblemsInTheCallersLanguage:
+    @pytest.mark.parametrize("accept", FRENCH + ENGLISH)
+    @pytest.mark.promise(2)
+    async def test_a_bad_consent_is_refused_in_the_negotiated_language(
+        self, consent_http: tuple[httpx.AsyncClient, dict[str, str]], accept: str | None
+    ) -> None:
+        http, headers = consent_http
+        body = {"grantor": "self", "purpose": "referral", "language": "fr"}
+        response = await http.post("/consents", json=body, headers=_with_language(headers, accept))
+        french = accept in FRENCH
+        assert response.status_code == 422
+        assert response.headers["content-language"] == ("fr" if french else "en")
+        assert "accept-language" in response.headers["vary"].lower()
+        problem = response.json()
+        assert problem["type"] == "urn:refex:problem:validation-failed"
+        assert problem["title"] == ("Saisie invalide" if french else "Invalid input")
+        missing = next(e for e in problem["errors"] if e["loc"] == ["body", "subject_ref"])
+        assert missing["type"] == "missing"
+        assert missing["msg"] == ("Champ obligatoire" if french else "Field required")
+        listed = await http.get(f"/consents?subject_ref={SUBJECT}", headers=headers)
+        assert listed.status_code in (200, 404, 405) and SUBJECT not in listed.text
+
+    @pytest.mark.promise(2)
+    async def test_our_own_validators_speak_french(
+        self, consent_http: tuple[httpx.AsyncClient, dict[str, str]]
+    ) -> None:
+        http, headers = consent_http
+        body = {
+            "subject_ref": SUBJECT,
+            "grantor": "self",
+            "grantee": {"kind": "organisation", "org_id": HOST_ORG},
+            "purpose": "referral",
+            "categories": ["contact"],
+            "valid_from": "2026-03-02T09:00:00Z",
+            "valid_until": "2026-03-01T09:00:00Z",
+            "evidence": {"method": "written", "form_sha256": "ab" * 32},
+            "language": "fr",
+        }
+        response = await http.post("/consents", json=body, headers=_with_language(headers, "fr-GN"))
+        assert response.status_code == 422, response.text
+        messages = [e["msg"] for e in response.json()["errors"]]
+        assert "Valeur invalide : valid_until doit être postérieur à valid_from" in messages
+
+    @pytest.mark.parametrize("accept", FRENCH + ENGLISH)
+    @pytest.mark.promise(2)
+    async def test_not_found_is_translated_and_its_type_is_not(
+        self, consent_http: tuple[httpx.AsyncClient, dict[str, str]], accept: str | None
+    ) -> None:
+        http, headers = consent_http
+        response = await http.get(f"/consents/{UNKNOWN}", headers=_with_language(headers, accept))
+        assert response.status_code == 404
+        problem = response.json()
+        assert problem["type"] == "urn:refex:problem:consent-not-found"
+        if accept in FRENCH:
+            assert problem["title"] == "Consentement introuvable"
+            assert problem["detail"].startswith("Aucun consentement n'existe")
+        else:
+            assert problem["title"] == "Consent not found"
+        assert response.headers["content-language"] == ("fr" if accept in FRENCH else "en")
+
+
+class TestGatewayProblems:
+    @pytest.mark.parametrize("accept", FRENCH + ENGLISH)
+    @pytest.mark.promise(2)
+    async def test_the_gateways_own_problems_are_translated(
+        self, gateway_http: httpx.AsyncClient, accept: str | None
+    ) -> None:
+        french = accept in FRENCH
+        headers = _with_language({}, accept)
+        unrouted = await gateway_http.get("/api/v1/nowhere/at/all", headers=headers)
+        no_token = await gateway_http.get("/api/v1/consents", headers=headers)
+        bad_login = await gateway_http.post(
+            "/oauth/token", data={"grant_type": "client_credentials"}, headers=headers
+        )
+        for response in (unrouted, no_token, bad_login):
+            assert response.status_code in (400, 401, 404), response.text
+            assert response.headers["content-language"] == ("fr" if french else "en")
+            assert "accept-language" in response.headers["vary"].lower()
+        assert no_token.json()["type"] == "urn:refex:problem:unauthenticated"
+        assert no_token.json()["title"] == (
+            "Authentification requise" if french else "Authentication required"
+        )
+        assert unrouted.json()["title"] == ("Introuvable" if french else "Not found")
+
+
+@pytest.fixture
+async def gateway_http(
+    test_settings: Callable[..., Any], in_process: Callable[..., Any]
+) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_gateway(test_settings(GatewaySettings))
+    async with in_process(app) as http:
+        yield http

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from shared.i18n import N_, Message
 from shared.outbox import DeadLetterRead
 from shared.vocabulary import DataCategory, Purpose, ServiceCategory, WithheldReason
 
@@ -132,9 +133,11 @@ class ConsentCreate(StrictModel):
         for name in ("valid_from", "valid_until"):
             value = getattr(self, name)
             if value is not None and value.tzinfo is None:
-                raise ValueError(f"{name} needs a time zone (end it with Z for UTC)")
+                raise ValueError(
+                    Message("{name} needs a time zone (end it with Z for UTC)", name=name)
+                )
         if self.valid_from is not None and self.valid_until <= self.valid_from:
-            raise ValueError("valid_until must be after valid_from")
+            raise ValueError(N_("valid_until must be after valid_from"))
         return self
 
 
@@ -237,9 +240,9 @@ class DisclosureCreate(StrictModel):
     def _basis_needs_its_ids(self) -> DisclosureCreate:
         self.categories = _unique(self.categories)
         if self.basis == "consent" and not self.consent_ids:
-            raise ValueError("basis 'consent' needs the consent_ids the decision returned")
+            raise ValueError(N_("basis 'consent' needs the consent_ids the decision returned"))
         if self.basis == "emergency" and self.override_id is None:
-            raise ValueError("basis 'emergency' needs the override_id the decision returned")
+            raise ValueError(N_("basis 'emergency' needs the override_id the decision returned"))
         return self
 
 
