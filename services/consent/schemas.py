@@ -172,6 +172,32 @@ class ConsentRead(BaseModel):
     ledger_index: int = Field(examples=[41])
 
 
+class ConsentReceiptRead(BaseModel):
+    """A consent receipt for the returnee, in the consent's language; no personal data."""
+
+    consent_id: uuid.UUID = Field(examples=["0192f0c4-7d1e-7cc3-9a55-3c1f2a3b4c5d"])
+    language: str = Field(
+        description="Language of `text`: the consent's own when refex has it, else English.",
+        examples=["fr"],
+    )
+    ledger_index: int = Field(
+        description="Index of the consent.granted ledger entry; verify it with "
+        "GET /ledger/entries/{index}/proof.",
+        examples=[41],
+    )
+    status: ConsentStatus = Field(examples=["active"])
+    categories: list[DataCategory]
+    purpose: Purpose
+    valid_until: datetime
+    text: str = Field(
+        description="What was consented to, to whom, until when and how to withdraw, in words.",
+        examples=[
+            "Reçu de consentement\n\nVous avez accepté que l'organisation 0192f000-… reçoive "
+            "les informations suivantes vous concernant :\n- votre santé physique\n…"
+        ],
+    )
+
+
 class WithdrawalCreate(StrictModel):
     """Why the consent is withdrawn; it takes effect at once."""
 
