@@ -73,6 +73,17 @@ def from_locale(value: str | None) -> str | None:
     return _primary(value)
 
 
+def cli_language(flag: str | None, environ: Mapping[str, str]) -> str:
+    """`--lang`, else the first set of LC_ALL, LC_MESSAGES, LANG (POSIX order; C/POSIX: en)."""
+    if flag:
+        return negotiate(flag)
+    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        value = environ.get(name)
+        if value:
+            return from_locale(value) or DEFAULT
+    return DEFAULT
+
+
 def current_language() -> str:
     """The language of the caller this task serves."""
     return _language.get()

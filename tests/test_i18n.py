@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
+from services import demo as demo_module
+from services.cli import app as cli_app
 from services.consent.app import create_app as create_consent
 from services.consent.settings import ConsentSettings
 from services.gateway.app import create_app as create_gateway
 from services.gateway.settings import GatewaySettings
 from services.messages import extract, placeholders, read_catalog
-from shared.i18n import Message, current_language, gettext, negotiate, use_language
+from shared.i18n import Message, cli_language, current_language, gettext, negotiate, use_language
 from shared.testing import TokenMinter
 
 
@@ -196,3 +200,56 @@ async def gateway_http(
     app = create_gateway(test_settings(GatewaySettings))
     async with in_process(app) as http:
         yield http
+
+
+class TestCommandLine:
+    @pytest.mark.parametrize(
+        ("flag", "environ", "expected"),
+        [
+            (None, {"LANG": "fr_FR.UTF-8"}, "fr"),
+            (None, {"LANG": "fr_SN.UTF-8", "LC_MESSAGES": "en_GB.UTF-8"}, "en"),
+            (None, {"LANG": "en_US.UTF-8", "LC_MESSAGES": "fr_FR"}, "fr"),
+            (None, {"LC_ALL": "C", "LANG": "fr_FR.UTF-8"}, "en"),
+            (None, {"LC_ALL": "POSIX"}, "en"),
+            (None, {"LANG": "de_DE.UTF-8"}, "en"),
+            (None, {}, "en"),
+            ("fr", {"LANG": "en_US.UTF-8"}, "fr"),
+            ("en", {"LC_ALL": "fr_FR.UTF-8"}, "en"),
+        ],
+    )
+    @pytest.mark.promise(4)
+    def test_the_language_follows_lang_lc_messages_and_the_flag(
+        self, flag: str | None, environ: dict[str, str], expected: str
+    ) -> None:
+        assert cli_language(flag, environ) == expected
+
+    @pytest.mark.parametrize(
+        ("args", "env"),
+        [
+            (["demo"], {"LANG": "fr_FR.UTF-8", "LC_ALL": None, "LC_MESSAGES": None}),
+            (["--lang", "fr", "demo"], {"LANG": "C", "LC_ALL": None, "LC_MESSAGES": None}),
+        ],
+    )
+    @pytest.mark.promise(4)
+    def test_refex_demo_speaks_french(
+        self,
+        args: list[str],
+        env: dict[str, str | None],
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        monkeypatch.setattr(demo_module, "DEMO_CLIENTS_FILE", tmp_path / "clients.json")
+        with use_language("en"):  # the command sets the process language; keep it to this test
+            result = CliRunner().invoke(cli_app, args, env=env)
+        assert result.exit_code == 2
+        assert "aucun identifiant de démonstration" in result.output
+        assert "démarrez d'abord la plateforme avec `make run`" in result.output
+
+    def test_refex_demo_speaks_english_by_default(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(demo_module, "DEMO_CLIENTS_FILE", tmp_path / "clients.json")
+        env = {"LANG": "C.UTF-8", "LC_ALL": None, "LC_MESSAGES": None}
+        with use_language("en"):
+            result = CliRunner().invoke(cli_app, ["demo"], env=env)
+        assert "no demo credentials" in result.output
