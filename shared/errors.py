@@ -177,7 +177,10 @@ class FieldError(BaseModel):
 
 
 class Problem(BaseModel):
-    """RFC 9457 problem details."""
+    """RFC 9457 problem details. `title`, `detail` and `errors[].msg` are in the language
+    `Accept-Language` prefers (English or French, e.g. `fr-SN;q=0.9` gives French; others get
+    English); every answer states it in `Content-Language` and sends `Vary: Accept-Language`.
+    `type`, `status`, codes, enum values and field names are never translated."""
 
     type: str = Field(examples=[problem_type("validation-failed")])
     title: str = Field(examples=["Invalid input"])
