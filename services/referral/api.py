@@ -92,6 +92,8 @@ async def create_referral(
     The answer lists the shared categories and each withheld one with its reason (`not_in_sop`,
     `no_consent`, `not_requested`), and warns when the provider needs a withheld category at first
     contact. The payload is stored only as JWE readable by the provider and your organisation.
+    A consent withdrawn or expired while the referral was being sent answers 409
+    `consent-ended-while-sending`: nothing was sent or stored.
     """
     referral, _ = await service.create(
         session=session,

@@ -121,3 +121,15 @@ class ReferralChanged(PreconditionFailed):
     """If-Match did not match the referral's current ETag."""
 
     slug = "referral-changed"
+
+
+class ConsentEndedWhileSending(Conflict):
+    """The consent (or override) was withdrawn, expired or ended between decision and sending."""
+
+    slug = "consent-ended-while-sending"
+    title = N_("Consent ended while sending")
+    detail = N_(
+        "The returnee's consent (or the emergency override) was withdrawn, expired or ended "
+        "while this referral was being sent, so nothing was sent and nothing was stored. "
+        "Check the consent with the returnee; send again only once a consent is in force."
+    )

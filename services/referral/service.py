@@ -244,7 +244,7 @@ async def create(
         if claimed is not None:  # a concurrent identical request won the race
             return to_read(claimed, principal), False
     await _refuse_duplicate(session, subject=subject, referral_in=referral_in, referral=referral)
-    await _record_disclosure(clients, context, referral_in, referral)
+    await _record_disclosure(clients, context, referral_in, referral, resolved["service"])
     session.add(referral)
     await session.flush()
     await append_audit(
@@ -291,10 +291,18 @@ async def _claim_key(
 
 
 async def _record_disclosure(
-    clients: Clients, context: Context, referral_in: ReferralCreate, referral: Referral
+    clients: Clients,
+    context: Context,
+    referral_in: ReferralCreate,
+    referral: Referral,
+    service: dict[str, Any],
 ) -> None:
+    """Record the disclosure; consent refuses it if the basis ended since the decision."""
     await clients.consent.record_disclosure(
         {
+            "purpose": str(referral_in.purpose),
+            "service_category": service["category"],
+            "recipient_country": service.get("country"),
             "referral_id": str(referral.id),
             "subject_ref": referral_in.subject_ref,
             "sender_org_id": context.principal.org_id,
@@ -755,6 +763,8 @@ async def cancel_for_withdrawal(
 ) -> list[uuid.UUID]:
     """Cancel every open referral resting on a withdrawn consent and tell both parties."""
     digest = subject_digest(subject_ref, subject_key)
+    # The same lock as creation: a referral being created now is committed before we look.
+    await repository.lock_subject(session, subject_digest=digest)
     cancelled = []
     now = utcnow()
     for referral in await repository.open_for_subject(
