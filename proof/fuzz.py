@@ -1,9 +1,10 @@
 """Contract fuzzing: schemathesis against the gateway's merged OpenAPI, once per role.
 
 Each role runs the examples, coverage, fuzzing and stateful phases (stateful follows the links
-schemathesis infers from the document and Location headers) bounded by `--max-time`; the checks
-are `not_a_server_error` and `response_schema_conformance`. Roles run in an order that keeps the
-admin (who may delete directory objects) last.
+schemathesis infers from the document and Location headers) bounded by `--max-time`. The checks:
+no server error, every answer's status documented and its body conforming, schema-violating
+requests rejected, undeclared methods answered 405 with an `Allow` naming exactly the documented
+ones. Roles run in an order that keeps the admin (who may delete directory objects) last.
 """
 
 from __future__ import annotations
@@ -18,7 +19,19 @@ from proof.harness import ProofStack
 
 FUZZ_ROLES = ("auditor", "provider", "coordinator", "mental_health_professional", "host_office",
               "admin")  # fmt: skip
-CHECKS = "not_a_server_error,response_schema_conformance"
+CHECKS = ",".join((
+    "not_a_server_error", "status_code_conformance", "response_schema_conformance",
+    "negative_data_rejection", "unsupported_method", "allow_header_conformance",
+))  # fmt: skip
+# The failure kinds the report counts, by schemathesis's failure code.
+KINDS = {
+    "ST101": "server_errors",
+    "ST103": "undocumented_statuses",
+    "ST108": "schema_violations",
+    "ST201": "accepted_invalid_requests",
+    "ST204": "undeclared_methods_not_405",
+    "ST205": "allow_mismatches",
+}
 # Operations fuzzing must not call: they would end the run rather than test it.
 EXCLUDED_PATH_REGEX = r"^/admin/signing-keys/rotate$|^/admin/clients/.*/(disable|secret)$"
 
@@ -71,12 +84,22 @@ def fuzz(stack: ProofStack, seconds_per_role: int, out_dir: Path) -> dict[str, A
     return results
 
 
+def kind_counts(failures: list[str]) -> dict[str, int]:
+    """Failures of one role counted by kind (every kind present, 0 when none)."""
+    counts = dict.fromkeys([*KINDS.values(), "other"], 0)
+    for failure in failures:
+        code = failure.rsplit(": ", 1)[-1].split()[0] if ": " in failure else ""
+        counts[KINDS.get(code, "other")] += 1
+    return counts
+
+
 def summary(results: dict[str, Any]) -> dict[str, Any]:
-    """Totals over roles."""
+    """Totals over roles, and each role's failures by kind."""
     return {
         "roles": len(results),
         "operations_tested": sum(r["operations"] for r in results.values()),
         "failures": sum(len(r["failures"]) for r in results.values()),
         "by_role": {role: len(r["failures"]) for role, r in results.items()},
+        "kinds_by_role": {role: kind_counts(r["failures"]) for role, r in results.items()},
         "messages": [f"{role}: {m}" for role, r in results.items() for m in r["failures"]][:30],
     }

@@ -16,9 +16,10 @@ from starlette.responses import Response
 
 from shared.auth import FileJwks, TokenVerifier, UrlJwks
 from shared.db import Database
-from shared.errors import PROBLEM_MEDIA_TYPE, Problem, install_problem_handlers
+from shared.errors import Problem, install_problem_handlers
 from shared.logging import configure_logging
 from shared.middleware import HttpMetrics, RequestContextMiddleware
+from shared.openapi import DocumentedMethods, document_conventions
 from shared.settings import ServiceSettings
 from shared.telemetry import configure_tracing, instrument_app, instrument_engine
 
@@ -93,6 +94,7 @@ def build_service_app(
     app.state.settings = settings
     metrics = HttpMetrics(settings.service_name)
     app.state.metrics = metrics  # background loops add their gauges to the same registry
+    app.add_middleware(DocumentedMethods, document=lambda: app.openapi())
     app.add_middleware(
         RequestContextMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes
     )
@@ -149,7 +151,7 @@ def _add_operational_routes(app: FastAPI, settings: ServiceSettings, metrics: Ht
 
 
 def problem_aware_openapi(app: FastAPI) -> dict[str, Any]:
-    """Generate OpenAPI once, documenting validation errors as problem+json."""
+    """Generate OpenAPI once, every error response documented as problem+json."""
     if app.openapi_schema:
         return app.openapi_schema
     schema = get_openapi(
@@ -159,21 +161,8 @@ def problem_aware_openapi(app: FastAPI) -> dict[str, Any]:
     problem_schema = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
     components.update(problem_schema.pop("$defs", {}))
     components["Problem"] = problem_schema
-    for path_item in schema.get("paths", {}).values():
-        for operation in path_item.values():
-            _problem_validation_response(operation)
+    document_conventions(schema)
     components.pop("HTTPValidationError", None)
     components.pop("ValidationError", None)
     app.openapi_schema = schema
     return schema
-
-
-def _problem_validation_response(operation: dict[str, Any]) -> None:
-    responses = operation.get("responses", {})
-    for status, response in responses.items():
-        content = response.get("content", {})
-        if status == "422" or PROBLEM_MEDIA_TYPE in content:
-            response["content"] = {
-                PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}
-            }
-            response.setdefault("description", "Problem")

@@ -117,6 +117,15 @@ class PayloadTooLarge(ServiceError):
     slug = "payload-too-large"
 
 
+class UnsupportedMediaType(ServiceError):
+    """The body is sent in a format this endpoint does not read."""
+
+    status = 415
+    title = "Body not sent as JSON"
+    slug = "unsupported-media-type"
+    detail = "Send the body as JSON with the header 'Content-Type: application/json'."
+
+
 class UnprocessableContent(ServiceError):
     """The request is well-formed but breaks a rule."""
 
@@ -281,6 +290,8 @@ async def _request_validation(request: Request, exc: Exception) -> JSONResponse:
             request=request,
             detail="The body is not valid JSON. Check quotes, commas and brackets, then resend.",
         )
+    if _body_not_json(request, errors):
+        return await _service_error(request, UnsupportedMediaType())
     return problem_response(
         status=422,
         title=ValidationFailed.title,
@@ -289,6 +300,17 @@ async def _request_validation(request: Request, exc: Exception) -> JSONResponse:
         request=request,
         errors=errors,
     )
+
+
+def _body_not_json(request: Request, errors: list[dict[str, Any]]) -> bool:
+    """Whether a body was sent, not as JSON, to an endpoint that reads JSON.
+
+    FastAPI then hands the raw bytes to the model, which fails as a whole ('body' itself).
+    """
+    content_type = request.headers.get("content-type", "")
+    main, _, sub = content_type.partition(";")[0].strip().lower().partition("/")
+    is_json = main == "application" and (sub == "json" or sub.endswith("+json"))
+    return not is_json and any(e["loc"] == ["body"] and e["type"] != "missing" for e in errors)
 
 
 HTTP_DETAILS = {

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
 import orjson
@@ -13,9 +12,16 @@ from pydantic import BaseModel
 from services.directory import repository, resolution, search
 from services.directory import service as directory
 from services.directory.codes import check_admin_area, check_country
-from services.directory.errors import AgreementNotFound, OrganisationNotFound
-from services.directory.models import Agreement, FocalPoint, Organisation
+from services.directory.errors import OrganisationNotFound
+from services.directory.models import (
+    Agreement,
+    FocalPoint,
+    Organisation,
+    OrganisationEvent,
+    OrganisationKey,
+)
 from services.directory.schemas import (
+    Actor,
     AgreementCreate,
     AgreementRead,
     AgreementUpdate,
@@ -28,6 +34,7 @@ from services.directory.schemas import (
     KeyRead,
     KeyUpdate,
     OrganisationCreate,
+    OrganisationEventRead,
     OrganisationRead,
     OrganisationUpdate,
     Resolution,
@@ -39,6 +46,7 @@ from services.directory.schemas import (
 from shared.auth import Principal, require_roles
 from shared.db import SessionDep
 from shared.errors import BadRequest, problem_responses
+from shared.openapi import IsoDateTime
 from shared.pagination import Page, PageParams, decode_cursor, encode_cursor, page_params
 from shared.partner_urls import UrlPolicyDep
 from shared.vocabulary import Purpose, ServiceCategory
@@ -80,6 +88,10 @@ def _after(paging: PageParams) -> uuid.UUID | None:
 
 def _page(rows: list[Any], read: type[Any], paging: PageParams) -> dict[str, Any]:
     items = [read.model_validate(row, from_attributes=True) for row in rows]
+    return _paged(items, rows, paging)
+
+
+def _paged(items: list[Any], rows: list[Any], paging: PageParams) -> dict[str, Any]:
     full = len(rows) == paging.limit
     return {"items": items, "next_cursor": encode_cursor([str(rows[-1].id)]) if full else None}
 
@@ -89,18 +101,61 @@ def _tagged(response: Response, row: Any, read: type[ReadT]) -> ReadT:
     return read.model_validate(row, from_attributes=True)
 
 
+def _organisations(
+    principal: Principal, rows: list[Organisation], paging: PageParams
+) -> Page[OrganisationRead]:
+    items = [directory.organisation_view(principal, row) for row in rows]
+    return Page[OrganisationRead].model_validate(_paged(items, rows, paging))
+
+
+def _key(key: OrganisationKey) -> KeyRead:
+    added_by = None
+    if key.added_by_client_id is not None:
+        added_by = Actor(
+            client_id=key.added_by_client_id,
+            org_id=key.added_by_org_id or "",
+            role=key.added_by_role or "",
+        )
+    values = {field: getattr(key, field) for field in KeyRead.model_fields if field != "added_by"}
+    return KeyRead.model_validate({**values, "added_by": added_by})
+
+
+def _event(row: OrganisationEvent) -> OrganisationEventRead:
+    actor = Actor(client_id=row.actor_client_id, org_id=row.actor_org_id, role=row.actor_role)
+    return OrganisationEventRead.model_validate(
+        {
+            "id": row.id,
+            "organisation_id": row.organisation_id,
+            "type": row.type,
+            "kid": row.kid,
+            "thumbprint": row.thumbprint,
+            "actor": actor,
+            "by_admin": row.by_admin,
+            "occurred_at": row.occurred_at,
+        }
+    )
+
+
 # Organisations
 
 
-@router.get("/organisations", tags=["organisations"], summary="List organisations")
+@router.get(
+    "/organisations",
+    tags=["organisations"],
+    summary="List organisations",
+    responses=problem_responses(400, 422),
+)
 async def list_organisations(
     session: SessionDep,
-    _principal: Reader,
+    principal: Reader,
     paging: Paging,
     country: Annotated[str | None, Query(examples=["NG"])] = None,
     stakeholder_type: Annotated[str | None, Query(examples=["ngo"])] = None,
 ) -> Page[OrganisationRead]:
-    """List the directory's organisations, optionally of one country or stakeholder type."""
+    """List the directory's organisations, optionally of one country or stakeholder type.
+
+    `webhook_url` is null except on your own organisation (admins and auditors see all).
+    """
     filters = []
     if country:
         filters.append(Organisation.country == country)
@@ -109,7 +164,7 @@ async def list_organisations(
     rows = await repository.page(
         session, Organisation, after=_after(paging), limit=paging.limit, filters=filters
     )
-    return Page[OrganisationRead].model_validate(_page(rows, OrganisationRead, paging))
+    return _organisations(principal, rows, paging)
 
 
 @router.post(
@@ -143,13 +198,17 @@ async def create_organisation(
     responses=problem_responses(404),
 )
 async def get_organisation(
-    org_id: uuid.UUID, session: SessionDep, _principal: Reader, response: Response
+    org_id: uuid.UUID, session: SessionDep, principal: Reader, response: Response
 ) -> OrganisationRead:
-    """Return one organisation; its ETag header is what a later PATCH sends as If-Match."""
+    """Return one organisation; its ETag header is what a later PATCH sends as If-Match.
+
+    `webhook_url` is null unless it is your own organisation (admins and auditors see it).
+    """
     org = await repository.get(session, Organisation, org_id)
     if org is None:
         raise OrganisationNotFound
-    return _tagged(response, org, OrganisationRead)
+    response.headers["ETag"] = directory.etag(org)
+    return directory.organisation_view(principal, org)
 
 
 @router.patch(
@@ -214,12 +273,14 @@ async def organisation_jwks(org_id: uuid.UUID, session: SessionDep, _principal: 
     summary="List an organisation's keys",
     responses=problem_responses(404),
 )
-async def list_keys(org_id: uuid.UUID, session: SessionDep, _principal: Reader) -> list[KeyRead]:
-    """List every registered key of the organisation, whatever its status."""
-    if await repository.get(session, Organisation, org_id) is None:
-        raise OrganisationNotFound
-    keys = await repository.keys_of(session, org_id)
-    return [KeyRead.model_validate(key, from_attributes=True) for key in keys]
+async def list_keys(org_id: uuid.UUID, session: SessionDep, principal: Reader) -> list[KeyRead]:
+    """List every registered key of the organisation, whatever its status, with who added it.
+
+    Only the organisation itself, admins and auditors may; other partners get 403 and read
+    the keys to encrypt to at `GET .../jwks`.
+    """
+    keys = await directory.list_keys(session=session, principal=principal, org_id=org_id)
+    return [_key(key) for key in keys]
 
 
 @router.post(
@@ -232,11 +293,16 @@ async def list_keys(org_id: uuid.UUID, session: SessionDep, _principal: Reader) 
 async def add_key(
     org_id: uuid.UUID, key_in: KeyCreate, session: SessionDep, principal: SelfService
 ) -> KeyRead:
-    """Register a public encryption JWK (EC P-256 or X25519, `use: enc`); never a private key."""
+    """Register a public encryption JWK (EC P-256 or X25519, `use: enc`); never a private key.
+
+    Your organisation registers its own keys. When a directory admin registers one for another
+    organisation, the key is `pending` (never encrypted to) until that organisation confirms
+    it, and the organisation sees a `key.added-by-admin` event at `GET .../events`.
+    """
     key = await directory.add_key(
         session=session, principal=principal, org_id=org_id, key_in=key_in
     )
-    return KeyRead.model_validate(key, from_attributes=True)
+    return _key(key)
 
 
 @router.patch(
@@ -248,11 +314,59 @@ async def add_key(
 async def change_key(
     org_id: uuid.UUID, kid: str, key_in: KeyUpdate, session: SessionDep, principal: SelfService
 ) -> KeyRead:
-    """Retire a key (no new referrals use it) or revoke it (never used again)."""
+    """Retire a key (no new referrals use it) or revoke it (never used again).
+
+    A `pending` key can be revoked (refused) but not retired.
+    """
     key = await directory.change_key_status(
         session=session, principal=principal, org_id=org_id, kid=kid, status=key_in.status
     )
-    return KeyRead.model_validate(key, from_attributes=True)
+    return _key(key)
+
+
+@router.post(
+    "/organisations/{org_id}/keys/{kid}/confirm",
+    tags=["keys"],
+    summary="Confirm a key an admin registered for you",
+    responses=problem_responses(404, 409),
+)
+async def confirm_key(
+    org_id: uuid.UUID, kid: str, session: SessionDep, principal: SelfService
+) -> KeyRead:
+    """Accept a `pending` key a directory admin registered for your organisation.
+
+    Only your organisation's own clients may confirm; from then on referrals to you are also
+    encrypted to this key. Check its thumbprint in `GET .../events` first; if it is not
+    yours, revoke it instead (PATCH status `revoked`).
+    """
+    key = await directory.confirm_key(session=session, principal=principal, org_id=org_id, kid=kid)
+    return _key(key)
+
+
+@router.get(
+    "/organisations/{org_id}/events",
+    tags=["keys"],
+    summary="What was done to an organisation's keys",
+    responses=problem_responses(400, 404, 422),
+)
+async def list_events(
+    org_id: uuid.UUID, session: SessionDep, principal: Reader, paging: Paging
+) -> Page[OrganisationEventRead]:
+    """List, oldest first, every key added, confirmed, retired or revoked, by whom and when.
+
+    `key.added-by-admin` means a directory admin registered a key for your organisation; it
+    stays pending until you confirm it. Only the organisation itself, admins and auditors
+    may read this.
+    """
+    rows = await directory.list_events(
+        session=session,
+        principal=principal,
+        org_id=org_id,
+        after=_after(paging),
+        limit=paging.limit,
+    )
+    items = [_event(row) for row in rows]
+    return Page[OrganisationEventRead].model_validate(_paged(items, rows, paging))
 
 
 @router.get(
@@ -262,7 +376,7 @@ async def change_key(
     responses=problem_responses(404),
 )
 async def list_members(
-    org_id: uuid.UUID, session: SessionDep, _principal: Reader, paging: Paging
+    org_id: uuid.UUID, session: SessionDep, principal: Reader, paging: Paging
 ) -> Page[OrganisationRead]:
     """List the organisations that name this one as their coordinator."""
     if await repository.get(session, Organisation, org_id) is None:
@@ -274,18 +388,18 @@ async def list_members(
         limit=paging.limit,
         filters=[Organisation.coordinator_org_id == org_id],
     )
-    return Page[OrganisationRead].model_validate(_page(rows, OrganisationRead, paging))
+    return _organisations(principal, rows, paging)
 
 
 @router.get(
     "/coordinators/resolve",
     tags=["organisations"],
     summary="Who coordinates an area",
-    responses=problem_responses(404, 422),
+    responses=problem_responses(400, 404, 422),
 )
 async def resolve_coordinator(
     session: SessionDep,
-    _principal: Reader,
+    principal: Reader,
     country: Annotated[str, Query(examples=["NG"], min_length=2, max_length=2)],
     admin_area: Annotated[str | None, Query(examples=["NG-LA"], max_length=10)] = None,
     category: ServiceCategory | None = None,
@@ -303,7 +417,7 @@ async def resolve_coordinator(
         admin_area=admin_area,
         category=category.value if category else None,
     )
-    return OrganisationRead.model_validate(org, from_attributes=True)
+    return directory.organisation_view(principal, org)
 
 
 # Services
@@ -410,14 +524,14 @@ async def delete_service(
     "/services/{service_id}/availability",
     tags=["services"],
     summary="Is the service's focal point open?",
-    responses=problem_responses(404, 422),
+    responses=problem_responses(400, 404, 422),
 )
 async def service_availability(
     service_id: uuid.UUID,
     session: SessionDep,
     _principal: Reader,
     at: Annotated[
-        datetime | None,
+        IsoDateTime | None,
         Query(
             description="Moment to check (ISO 8601 with zone); default now.",
             examples=["2026-03-02T09:00:00Z"],
@@ -532,33 +646,54 @@ async def delete_focal_point(
 )
 async def resolve_agreement(
     session: SessionDep,
-    _principal: Resolver,
+    principal: Resolver,
     sender_org: Annotated[uuid.UUID, Query(description="The sending organisation.")],
     service_id: Annotated[uuid.UUID, Query(description="The service referred to.")],
     purpose: Purpose = Purpose.REFERRAL,
 ) -> Resolution:
-    """Return the SOP in force, the service, both parties' current keys and the focal points."""
+    """Return the SOP in force, the service, both parties' current keys and the focal points.
+
+    A host office asks with its own organisation as `sender_org` (another is 403) and sees the
+    recipient's `webhook_url` as null. `agreement.emergency_categories` is what an emergency
+    override may disclose.
+    """
     return await resolution.resolve(
-        session=session, sender_org_id=sender_org, service_id=service_id, purpose=purpose.value
+        session=session,
+        principal=principal,
+        sender_org_id=sender_org,
+        service_id=service_id,
+        purpose=purpose.value,
     )
 
 
-@router.get("/agreements", tags=["agreements"], summary="List agreements")
+@router.get(
+    "/agreements",
+    tags=["agreements"],
+    summary="List agreements",
+    responses=problem_responses(400, 422),
+)
 async def list_agreements(
     session: SessionDep,
-    _principal: Reader,
+    principal: Reader,
     paging: Paging,
     provider_org_id: uuid.UUID | None = None,
     sender_org_id: uuid.UUID | None = None,
 ) -> Page[AgreementRead]:
-    """List agreement versions, optionally of one provider or sender."""
+    """List the agreement versions your organisation is party to, optionally of one provider or
+    sender. A party is the provider, the sender, or (for agreements open to any host office)
+    every host office; admins and auditors see every agreement.
+    """
     filters = []
     if provider_org_id:
         filters.append(Agreement.provider_org_id == provider_org_id)
     if sender_org_id:
         filters.append(Agreement.sender_org_id == sender_org_id)
-    rows = await repository.page(
-        session, Agreement, after=_after(paging), limit=paging.limit, filters=filters
+    rows = await directory.list_agreements(
+        session=session,
+        principal=principal,
+        filters=filters,
+        after=_after(paging),
+        limit=paging.limit,
     )
     return Page[AgreementRead].model_validate(_page(rows, AgreementRead, paging))
 
@@ -573,7 +708,11 @@ async def list_agreements(
 async def create_agreement(
     agreement_in: AgreementCreate, session: SessionDep, _admin: Admin, response: Response
 ) -> AgreementRead:
-    """Register an agreement, or a new version with `series_id`; overlapping versions are 409."""
+    """Register an agreement, or a new version with `series_id`; overlapping versions are 409.
+
+    `emergency_categories` must be a subset of `permitted_categories` (else 422); left out, it
+    is identity.basic, contact and health.mental, keeping only those the agreement permits.
+    """
     agreement = await directory.create_agreement(session=session, agreement_in=agreement_in)
     return _tagged(response, agreement, AgreementRead)
 
@@ -585,12 +724,12 @@ async def create_agreement(
     responses=problem_responses(404),
 )
 async def get_agreement(
-    agreement_id: uuid.UUID, session: SessionDep, _principal: Reader, response: Response
+    agreement_id: uuid.UUID, session: SessionDep, principal: Reader, response: Response
 ) -> AgreementRead:
-    """Return one agreement version with its ETag."""
-    agreement = await repository.get(session, Agreement, agreement_id)
-    if agreement is None:
-        raise AgreementNotFound
+    """Return one agreement version with its ETag; 404 unless your organisation is a party."""
+    agreement = await directory.visible_agreement(
+        session=session, principal=principal, agreement_id=agreement_id
+    )
     return _tagged(response, agreement, AgreementRead)
 
 
@@ -608,7 +747,8 @@ async def update_agreement(
     response: Response,
     if_match: IfMatch = None,
 ) -> AgreementRead:
-    """Set `valid_until` to end a version, or correct its programme or document hash (admins)."""
+    """End a version (`valid_until`) or correct its programme, document hash or
+    `emergency_categories` (a subset of its permitted categories) (admins)."""
     agreement = await directory.update_agreement(
         session=session, agreement_id=agreement_id, agreement_in=agreement_in, if_match=if_match
     )

@@ -119,3 +119,28 @@ class ScheduleNeverOpens(UnprocessableContent):
 
     slug = "schedule-never-opens"
     title = "Schedule never opens"
+
+
+class EmergencyCategoriesNotPermitted(UnprocessableContent):
+    """The emergency categories are not all among the agreement's permitted categories."""
+
+    slug = "emergency-categories-not-permitted"
+    title = "Emergency categories outside the agreement"
+
+
+class ConfirmationByOrganisationOnly(Forbidden):
+    """Someone other than the key's organisation tried to confirm a pending key."""
+
+    slug = "confirmation-by-organisation-only"
+    title = "Only the organisation confirms its keys"
+    detail = (
+        "Only the organisation itself (its provider, coordinator or host_office client) may "
+        "confirm a key registered for it; ask the organisation to confirm it."
+    )
+
+
+class KeyNotPending(Conflict):
+    """The key is not waiting for confirmation."""
+
+    slug = "key-not-pending"
+    title = "Key not awaiting confirmation"

@@ -18,6 +18,7 @@ import gzip
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -150,15 +151,7 @@ def _organization_record(
         "description": _first(org.description) or _first(org.name),
         "refex": {
             **_dump(OrganisationRead, org, skip=("id",)),
-            "keys": [
-                {
-                    "jwk": k.jwk,
-                    "status": k.status,
-                    "valid_from": k.valid_from.isoformat(),
-                    "valid_until": k.valid_until.isoformat() if k.valid_until else None,
-                }
-                for k in keys
-            ],
+            "keys": [_key_record(k) for k in keys],
             "focal_points": [_dump(FocalPointRead, fp) for fp in focal],
         },
     }
@@ -167,6 +160,26 @@ def _organization_record(
     if org.website:
         record["website"] = org.website
     return record
+
+
+def _key_record(key: OrganisationKey) -> dict[str, Any]:
+    """A key with its status and provenance (who registered it, whether an admin, confirmed)."""
+    author = None
+    if key.added_by_client_id is not None:
+        author = {
+            "client_id": key.added_by_client_id,
+            "org_id": key.added_by_org_id,
+            "role": key.added_by_role,
+        }
+    return {
+        "jwk": key.jwk,
+        "status": key.status,
+        "valid_from": key.valid_from.isoformat(),
+        "valid_until": key.valid_until.isoformat() if key.valid_until else None,
+        "added_by": author,
+        "added_by_admin": key.added_by_admin,
+        "confirmed_at": key.confirmed_at.isoformat() if key.confirmed_at else None,
+    }
 
 
 def _service_records(
@@ -350,7 +363,8 @@ class Plan:
     """Validated records ready to store, and the rejected ones."""
 
     organisations: list[OrganisationCreate] = field(default_factory=list)
-    keys: list[tuple[uuid.UUID, KeyCreate, str]] = field(default_factory=list)
+    # (organisation, key, its record in the package: status and provenance)
+    keys: list[tuple[uuid.UUID, KeyCreate, dict[str, Any]]] = field(default_factory=list)
     focal_points: list[FocalPointCreate] = field(default_factory=list)
     services: list[ServiceCreate] = field(default_factory=list)
     agreements: list[AgreementCreate] = field(default_factory=list)
@@ -446,8 +460,8 @@ def _organisation(plan: Plan, record: dict[str, Any]) -> None:
     keys = [
         (
             org_in.id,
-            KeyCreate.model_validate({k: v for k, v in key.items() if k != "status"}),
-            key.get("status", "active"),
+            KeyCreate.model_validate({k: v for k, v in key.items() if k in KeyCreate.model_fields}),
+            key,
         )
         for key in ext.get("keys", [])
     ]
@@ -590,9 +604,9 @@ async def store(
         if org_in.coordinator_org_id:
             link = {"coordinator_org_id": org_in.coordinator_org_id}
             await _upsert(session, Organisation, org_in.id, link)
-    for org_id, key_in, status in plan.keys:
+    for org_id, key_in, recorded in plan.keys:
         kid = key_in.jwk.get("kid")
-        await attempt("organizations.json", kid, _store_key(session, org_id, key_in, status))
+        await attempt("organizations.json", kid, _store_key(session, org_id, key_in, recorded))
     for service_in in plan.services:
         await attempt("services.json", service_in.id, _store_service(session, service_in))
     for focal_in in sorted(plan.focal_points, key=lambda f: f.backup_focal_point_id is not None):
@@ -621,14 +635,32 @@ async def _store_organisation(
 
 
 async def _store_key(
-    session: AsyncSession, org_id: uuid.UUID, key_in: KeyCreate, status: str
+    session: AsyncSession, org_id: uuid.UUID, key_in: KeyCreate, recorded: dict[str, Any]
 ) -> None:
     existing = await repository.key_by_kid(session, str(key_in.jwk.get("kid")))
     if existing is None:
         existing = await directory.add_key(
             session=session, principal=IMPORTER, org_id=org_id, key_in=key_in
         )
-    existing.status = status
+    _restore_provenance(existing, recorded)
+
+
+def _restore_provenance(key: OrganisationKey, recorded: dict[str, Any]) -> None:
+    """Keep the status and provenance a refex export recorded; without them, the import is the
+    admin who added the key, so a key it adds stays pending until the organisation confirms."""
+    status = str(recorded.get("status", "active"))
+    if "added_by_admin" not in recorded:
+        if not (key.status == "pending" and status == "active"):
+            key.status = status
+        return
+    author = recorded.get("added_by") or {}
+    key.status = status
+    key.added_by_client_id = author.get("client_id")
+    key.added_by_org_id = author.get("org_id")
+    key.added_by_role = author.get("role")
+    key.added_by_admin = bool(recorded["added_by_admin"])
+    confirmed = recorded.get("confirmed_at")
+    key.confirmed_at = datetime.fromisoformat(confirmed) if confirmed else None
 
 
 async def _store_service(session: AsyncSession, service_in: ServiceCreate) -> None:

@@ -65,6 +65,34 @@ class OrganisationKey(Base):
     valid_from: Mapped[datetime] = mapped_column(UTCDateTime)
     valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Who registered it; null on keys registered before this was recorded (revision 0002).
+    added_by_client_id: Mapped[str | None] = mapped_column(String(200))
+    added_by_org_id: Mapped[str | None] = mapped_column(String(64))
+    added_by_role: Mapped[str | None] = mapped_column(String(40))
+    added_by_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class OrganisationEvent(Base):
+    """Something done to an organisation's keys, for the organisation to see and auditors to check.
+
+    No key material beyond the public kid and thumbprint, and no personal data.
+    """
+
+    __tablename__ = "organisation_event"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    organisation_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organisation.id", ondelete="CASCADE"), index=True
+    )
+    type: Mapped[str] = mapped_column(String(40))
+    kid: Mapped[str | None] = mapped_column(String(200))
+    thumbprint: Mapped[str | None] = mapped_column(String(64))
+    actor_client_id: Mapped[str] = mapped_column(String(200))
+    actor_org_id: Mapped[str] = mapped_column(String(64))
+    actor_role: Mapped[str] = mapped_column(String(40))
+    by_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Service(Versioned, Base):
@@ -139,6 +167,7 @@ class Agreement(Versioned, Base):
     purpose: Mapped[str] = mapped_column(String(32))
     retention_days: Mapped[int] = mapped_column(Integer)
     emergency_override_allowed: Mapped[bool] = mapped_column(Boolean, default=False)
+    emergency_categories: Mapped[list[str]] = mapped_column(JSONType, default=list)
     valid_from: Mapped[datetime] = mapped_column(UTCDateTime)
     valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     programme: Mapped[str | None] = mapped_column(String(200))

@@ -119,6 +119,15 @@ async def agreements_for_provider(
     return list((await session.scalars(query)).all())
 
 
+def agreements_of_party(org_id: uuid.UUID, host_office: bool) -> Any:
+    """Filter for the agreements naming this organisation as provider or sender.
+
+    A host office is also a party to the agreements open to any host office.
+    """
+    named = or_(Agreement.provider_org_id == org_id, Agreement.sender_org_id == org_id)
+    return or_(named, Agreement.sender_org_id.is_(None)) if host_office else named
+
+
 async def agreement_series(session: AsyncSession, series_id: uuid.UUID) -> list[Agreement]:
     """Return the versions of one agreement, oldest first."""
     query = select(Agreement).where(Agreement.series_id == series_id).order_by(Agreement.version)

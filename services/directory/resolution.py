@@ -11,6 +11,7 @@ from services.directory import repository
 from services.directory.errors import (
     InvalidReference,
     NoAgreement,
+    NotYourOrganisation,
     OrganisationNotFound,
     ScheduleNeverOpens,
     ServiceNotFound,
@@ -25,8 +26,14 @@ from services.directory.schemas import (
     ResolvedFocalPoint,
     ResolvedService,
 )
-from services.directory.service import agreement_in_force, get_service
+from services.directory.service import (
+    OVERSIGHT_ROLES,
+    agreement_in_force,
+    get_service,
+    sees_private_details,
+)
 from shared import business_hours
+from shared.auth import Principal
 from shared.business_hours import Schedule
 from shared.clock import utcnow
 
@@ -62,14 +69,28 @@ def _focal(focal_point: FocalPoint | None) -> ResolvedFocalPoint | None:
     )
 
 
-def _party(org: Organisation, keys: list[dict[str, object]]) -> Party:
-    return Party(organisation_id=org.id, webhook_url=org.webhook_url, keys=Jwks(keys=keys))
+def _party(principal: Principal, org: Organisation, keys: list[dict[str, object]]) -> Party:
+    webhook_url = org.webhook_url if sees_private_details(principal, org.id) else None
+    return Party(organisation_id=org.id, webhook_url=webhook_url, keys=Jwks(keys=keys))
 
 
 async def resolve(
-    *, session: AsyncSession, sender_org_id: uuid.UUID, service_id: uuid.UUID, purpose: str
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    sender_org_id: uuid.UUID,
+    service_id: uuid.UUID,
+    purpose: str,
 ) -> Resolution:
-    """Return the agreement in force, the service, both parties' keys and the focal points."""
+    """Return the agreement in force, the service, both parties' keys and the focal points.
+
+    A host office may ask only for itself as the sender: the agreement is then its own.
+    """
+    if not principal.has_any_role(*OVERSIGHT_ROLES) and principal.org_id != str(sender_org_id):
+        raise NotYourOrganisation(
+            "You may look up agreements only with your own organisation as the sender: set "
+            "sender_org to your organisation's id."
+        )
     service = await repository.get(session, Service, service_id)
     if service is None:
         raise ServiceNotFound
@@ -98,8 +119,8 @@ async def resolve(
     return Resolution(
         agreement=ResolvedAgreement.model_validate(agreement, from_attributes=True),
         service=ResolvedService.model_validate(service, from_attributes=True),
-        recipient=_party(orgs[provider_id], keys[provider_id]),
-        sender=_party(orgs[sender_org_id], keys[sender_org_id]),
+        recipient=_party(principal, orgs[provider_id], keys[provider_id]),
+        sender=_party(principal, orgs[sender_org_id], keys[sender_org_id]),
         focal_point=_focal(chosen),
         backup_focal_point=_focal(backup),
     )

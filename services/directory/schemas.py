@@ -31,7 +31,7 @@ StakeholderType = Literal[
     "academia",
 ]
 EngagementLevel = Literal["information", "communication", "close_management"]
-KeyStatus = Literal["active", "retired", "revoked"]
+KeyStatus = Literal["pending", "active", "retired", "revoked"]
 
 Country = Annotated[str, AfterValidator(check_country), Field(examples=["NG"])]
 AdminArea = Annotated[str, AfterValidator(check_admin_area), Field(examples=["NG-LA"])]
@@ -132,7 +132,9 @@ class OrganisationRead(BaseModel):
     languages: list[str]
     website: str | None
     email: str | None
-    webhook_url: str | None
+    webhook_url: str | None = Field(
+        description="Shown to the organisation itself, admins and auditors; null for others."
+    )
     coordination: dict[str, Any] | None
     coordinator_org_id: uuid.UUID | None
     row_version: int
@@ -167,17 +169,62 @@ class KeyUpdate(BaseModel):
     status: Literal["retired", "revoked"]
 
 
+class Actor(BaseModel):
+    """Who did something: the API client, its organisation and the role it acted in."""
+
+    client_id: str = Field(examples=["steward-console"])
+    org_id: str = Field(examples=["0192f000-0000-7000-8000-000000000006"])
+    role: str = Field(examples=["admin"])
+
+
 class KeyRead(BaseModel):
-    """A registered public key."""
+    """A registered public key, with who registered it."""
 
     id: uuid.UUID
     organisation_id: uuid.UUID
     kid: str
     jwk: dict[str, Any]
-    status: str
+    status: KeyStatus = Field(
+        description="`pending`: registered by an admin, not used until the organisation "
+        "confirms it (POST .../keys/{kid}/confirm)."
+    )
     valid_from: datetime
     valid_until: datetime | None
     created_at: datetime
+    added_by: Actor | None = Field(
+        description="Null for keys registered before refex recorded who did it."
+    )
+    added_by_admin: bool = Field(
+        description="True when a directory admin of another organisation registered it."
+    )
+    confirmed_at: datetime | None = Field(
+        None, description="When the organisation confirmed a key an admin registered for it."
+    )
+
+
+EventType = Literal[
+    "key.added",
+    "key.added-by-admin",
+    "key.confirmed",
+    "key.retired",
+    "key.revoked",
+]
+
+
+class OrganisationEventRead(BaseModel):
+    """Something done to the organisation's keys: what, which key, by whom, when."""
+
+    id: uuid.UUID
+    organisation_id: uuid.UUID
+    type: EventType = Field(examples=["key.added-by-admin"])
+    kid: str | None = Field(examples=["clinic-2026-01"])
+    thumbprint: str | None = Field(
+        description="RFC 7638 SHA-256 thumbprint of the public key, to check it is yours.",
+        examples=["NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"],
+    )
+    actor: Actor
+    by_admin: bool
+    occurred_at: datetime
 
 
 class Jwks(BaseModel):
@@ -358,6 +405,18 @@ class FocalPointRead(BaseModel):
     updated_at: datetime
 
 
+DEFAULT_EMERGENCY_CATEGORIES = (
+    DataCategory.IDENTITY_BASIC,
+    DataCategory.CONTACT,
+    DataCategory.HEALTH_MENTAL,
+)
+EMERGENCY_CATEGORIES_DESCRIPTION = (
+    "What an emergency override (life at risk) may disclose; a subset of "
+    "`permitted_categories`. Omitted: identity.basic, contact and health.mental, keeping only "
+    "those the agreement permits."
+)
+
+
 class AgreementCreate(BaseModel):
     """A new agreement, or (with `series_id`) a new version of an existing one."""
 
@@ -373,6 +432,12 @@ class AgreementCreate(BaseModel):
     purpose: Purpose = Purpose.REFERRAL
     retention_days: int = Field(ge=1, le=3650, examples=[365])
     emergency_override_allowed: bool = False
+    emergency_categories: list[DataCategory] | None = Field(
+        None,
+        max_length=len(DataCategory),
+        description=EMERGENCY_CATEGORIES_DESCRIPTION,
+        examples=[["identity.basic", "contact"]],
+    )
     valid_from: AwareDatetime = Field(examples=["2026-01-01T00:00:00Z"])
     valid_until: AwareDatetime | None = Field(None, examples=["2027-12-31T00:00:00Z"])
     programme: Name | None = Field(None, examples=["EU-Reintegration-2026"])
@@ -386,10 +451,16 @@ class AgreementCreate(BaseModel):
 
 
 class AgreementUpdate(BaseModel):
-    """End a version (set `valid_until`) or correct its programme or document hash."""
+    """End a version, or correct its programme, document hash or emergency categories."""
 
     model_config = STRICT
     valid_until: AwareDatetime | None = None
+    emergency_categories: list[DataCategory] | None = Field(
+        None,
+        max_length=len(DataCategory),
+        description="A subset of the version's `permitted_categories`.",
+        examples=[["identity.basic", "contact"]],
+    )
     programme: Name | None = None
     document_sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
 
@@ -407,6 +478,7 @@ class AgreementRead(BaseModel):
     purpose: str
     retention_days: int
     emergency_override_allowed: bool
+    emergency_categories: list[str] = Field(examples=[["identity.basic", "contact"]])
     valid_from: datetime
     valid_until: datetime | None
     programme: str | None
@@ -439,6 +511,10 @@ class ResolvedAgreement(BaseModel):
     purpose: str
     retention_days: int
     emergency_override_allowed: bool
+    emergency_categories: list[str] = Field(
+        description="What an emergency override may disclose (a subset of the permitted ones).",
+        examples=[["identity.basic", "contact", "health.mental"]],
+    )
     valid_from: datetime
     valid_until: datetime | None
     programme: str | None
@@ -461,7 +537,9 @@ class Party(BaseModel):
     """Sender or recipient organisation: where to notify it and the keys to encrypt to."""
 
     organisation_id: uuid.UUID
-    webhook_url: str | None
+    webhook_url: str | None = Field(
+        description="Given to the refex services, admins, auditors and the organisation itself."
+    )
     keys: Jwks
 
 

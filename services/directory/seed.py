@@ -11,7 +11,7 @@ decrypt what it sends; real partners keep their private keys themselves.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -675,12 +675,22 @@ async def _seed_key(session: AsyncSession, org_id: uuid.UUID, keys_dir: Path) ->
         public = {k: v for k, v in private.items() if k != "d"}
         await directory.add_key(
             session=session,
-            principal=STEWARD,
+            principal=_on_behalf_of(org_id),
             org_id=org_id,
             key_in=KeyCreate(jwk=public, valid_from=AGREEMENTS_FROM),
         )
-    elif stored.status != "active":
+    elif stored.status != "active":  # retired, or pending after an admin re-registered it
         stored.status = "active"
+        stored.confirmed_at = stored.confirmed_at or utcnow()
+
+
+def _on_behalf_of(org_id: uuid.UUID) -> Principal:
+    """The seed acting as the organisation itself: the demo holds its private key (demo only).
+
+    So its key is active at once, as when a partner registers its own key; a key the steward
+    registered for it would wait for the organisation's confirmation.
+    """
+    return replace(STEWARD, org_id=str(org_id))
 
 
 async def _seed_keys(session: AsyncSession, keys_dir: Path) -> None:

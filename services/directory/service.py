@@ -12,13 +12,16 @@ from services.directory import repository
 from services.directory.codes import list_key, search_text
 from services.directory.errors import (
     AgreementNotFound,
+    ConfirmationByOrganisationOnly,
     DuplicateId,
     DuplicateKid,
+    EmergencyCategoriesNotPermitted,
     FieldNotEditable,
     FocalPointNotFound,
     InvalidKey,
     InvalidReference,
     KeyNotFound,
+    KeyNotPending,
     NoCoordinator,
     NotYourOrganisation,
     OrganisationNotFound,
@@ -30,27 +33,31 @@ from services.directory.models import (
     Base,
     FocalPoint,
     Organisation,
+    OrganisationEvent,
     OrganisationKey,
     Service,
 )
 from services.directory.repository import Row
 from services.directory.schemas import (
+    DEFAULT_EMERGENCY_CATEGORIES,
     AgreementCreate,
     AgreementUpdate,
     FocalPointCreate,
     FocalPointUpdate,
     KeyCreate,
     OrganisationCreate,
+    OrganisationRead,
     OrganisationUpdate,
     ServiceCreate,
     ServiceUpdate,
 )
 from shared.auth import Principal
 from shared.clock import utcnow
-from shared.crypto import KEY_ALG, public_jwk_problems
+from shared.crypto import KEY_ALG, public_jwk_problems, thumbprint
 from shared.errors import PreconditionFailed, ServiceError, ValidationFailed
 from shared.ids import new_id
 from shared.partner_urls import UnsafePartnerUrl, UrlPolicy, check_registered_url
+from shared.vocabulary import DataCategory
 
 # Roles whose organisation may maintain its own focal points, keys, webhook and intake flag.
 SELF_SERVICE_ROLES = ("provider", "coordinator", "host_office")
@@ -58,6 +65,9 @@ PROVIDER_ORGANISATION_FIELDS = frozenset({"webhook_url"})
 PROVIDER_SERVICE_FIELDS = frozenset({"accepting_referrals"})
 PRIVATE_JWK_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "k", "oth")
 PUBLIC_JWK_MEMBERS = ("kty", "crv", "x", "y", "kid")
+# Roles that see every organisation's webhook, keys' history and agreements: the steward, the
+# data-protection auditors and the refex services themselves (referral, consent).
+OVERSIGHT_ROLES = ("admin", "auditor", "service")
 
 
 def etag(row: Any) -> str:
@@ -89,6 +99,27 @@ def may_edit_organisation(principal: Principal, org_id: uuid.UUID) -> bool:
 def _require_edit(principal: Principal, org_id: uuid.UUID) -> None:
     if not may_edit_organisation(principal, org_id):
         raise NotYourOrganisation
+
+
+def sees_private_details(principal: Principal, org_id: uuid.UUID) -> bool:
+    """Return True when the caller may see the organisation's webhook, key history and events."""
+    return principal.has_any_role(*OVERSIGHT_ROLES) or principal.org_id == str(org_id)
+
+
+def _require_private_view(principal: Principal, org_id: uuid.UUID) -> None:
+    if not sees_private_details(principal, org_id):
+        raise NotYourOrganisation(
+            "Only the organisation itself, admins and auditors may see its keys' history and "
+            "events. To encrypt to it, read its current keys at GET .../jwks."
+        )
+
+
+def organisation_view(principal: Principal, org: Organisation) -> OrganisationRead:
+    """Return the organisation as this caller may see it: no webhook_url for other partners."""
+    read = OrganisationRead.model_validate(org, from_attributes=True)
+    if not sees_private_details(principal, org.id):
+        read.webhook_url = None
+    return read
 
 
 def _require_fields(principal: Principal, changed: set[str], allowed: frozenset[str]) -> None:
@@ -253,10 +284,45 @@ def public_jwk(jwk: dict[str, Any]) -> dict[str, Any]:
     return {**public, "use": "enc", "alg": KEY_ALG}
 
 
+def acting_role(principal: Principal, org_id: uuid.UUID) -> str:
+    """Name the role the caller acts in on this organisation: its own role, or admin."""
+    if principal.org_id != str(org_id):
+        return "admin"
+    return next(r for r in (*SELF_SERVICE_ROLES, *OVERSIGHT_ROLES) if principal.has_any_role(r))
+
+
+def _by_admin(principal: Principal, org_id: uuid.UUID) -> bool:
+    """Return True for an admin acting on another organisation, which must then be told."""
+    return principal.org_id != str(org_id)
+
+
+def _record_key_event(
+    session: AsyncSession, *, key: OrganisationKey, event_type: str, principal: Principal
+) -> None:
+    session.add(
+        OrganisationEvent(
+            id=new_id(),
+            organisation_id=key.organisation_id,
+            type=event_type,
+            kid=key.kid,
+            thumbprint=thumbprint(key.jwk),
+            actor_client_id=principal.client_id,
+            actor_org_id=principal.org_id,
+            actor_role=acting_role(principal, key.organisation_id),
+            by_admin=_by_admin(principal, key.organisation_id),
+            occurred_at=utcnow(),
+        )
+    )
+
+
 async def add_key(
     *, session: AsyncSession, principal: Principal, org_id: uuid.UUID, key_in: KeyCreate
 ) -> OrganisationKey:
-    """Register a public encryption key of an organisation."""
+    """Register a public encryption key; one an admin registers for another org waits as pending.
+
+    A pending key is never encrypted to until the organisation itself confirms it, and the
+    organisation sees a `key.added-by-admin` event either way.
+    """
     await _org(session, org_id)
     _require_edit(principal, org_id)
     jwk = public_jwk(key_in.jwk)
@@ -266,17 +332,51 @@ async def add_key(
         raise InvalidKey("The key's validity has ended (valid_until); register a current key.")
     if await repository.key_by_kid(session, jwk["kid"]) is not None:
         raise DuplicateKid
+    by_admin = _by_admin(principal, org_id)
     key = OrganisationKey(
         id=new_id(),
         organisation_id=org_id,
         kid=jwk["kid"],
         jwk=jwk,
-        status="active",
+        status="pending" if by_admin else "active",
         valid_from=valid_from,
         valid_until=key_in.valid_until,
         created_at=now,
+        added_by_client_id=principal.client_id,
+        added_by_org_id=principal.org_id,
+        added_by_role=acting_role(principal, org_id),
+        added_by_admin=by_admin,
     )
     session.add(key)
+    event_type = "key.added-by-admin" if by_admin else "key.added"
+    _record_key_event(session, key=key, event_type=event_type, principal=principal)
+    await session.flush()
+    return key
+
+
+async def _key_of(session: AsyncSession, org_id: uuid.UUID, kid: str) -> OrganisationKey:
+    key = await repository.key_by_kid(session, kid)
+    if key is None or key.organisation_id != org_id:
+        raise KeyNotFound
+    return key
+
+
+async def confirm_key(
+    *, session: AsyncSession, principal: Principal, org_id: uuid.UUID, kid: str
+) -> OrganisationKey:
+    """Let the organisation accept a key an admin registered for it; from now on it is used."""
+    await _org(session, org_id)
+    if principal.org_id != str(org_id):
+        raise ConfirmationByOrganisationOnly
+    key = await _key_of(session, org_id, kid)
+    if key.status != "pending":
+        raise KeyNotPending(
+            f"This key is {key.status}, not pending: only a key an admin registered for your "
+            "organisation waits for confirmation. Nothing was changed."
+        )
+    key.status = "active"
+    key.confirmed_at = utcnow()
+    _record_key_event(session, key=key, event_type="key.confirmed", principal=principal)
     await session.flush()
     return key
 
@@ -287,14 +387,45 @@ async def change_key_status(
     """Retire or revoke a key; a revoked key can never be reactivated."""
     await _org(session, org_id)
     _require_edit(principal, org_id)
-    key = await repository.key_by_kid(session, kid)
-    if key is None or key.organisation_id != org_id:
-        raise KeyNotFound
+    key = await _key_of(session, org_id, kid)
     if key.status == "revoked" and status != "revoked":
         raise InvalidKey("A revoked key stays revoked; register a new key instead.")
-    key.status = status
+    if key.status == "pending" and status == "retired":
+        raise InvalidKey(
+            "A pending key was never used, so it cannot be retired: revoke it to refuse it, or "
+            "let the organisation confirm it."
+        )
+    if key.status != status:
+        key.status = status
+        _record_key_event(session, key=key, event_type=f"key.{status}", principal=principal)
     await session.flush()
     return key
+
+
+async def list_keys(
+    *, session: AsyncSession, principal: Principal, org_id: uuid.UUID
+) -> list[OrganisationKey]:
+    """Return every key of the organisation, whatever its status, to those who may see them."""
+    await _org(session, org_id)
+    _require_private_view(principal, org_id)
+    return await repository.keys_of(session, org_id)
+
+
+async def list_events(
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    org_id: uuid.UUID,
+    after: uuid.UUID | None,
+    limit: int,
+) -> list[OrganisationEvent]:
+    """Return the organisation's events, oldest first, to those who may see them."""
+    await _org(session, org_id)
+    _require_private_view(principal, org_id)
+    filters = [OrganisationEvent.organisation_id == org_id]
+    return await repository.page(
+        session, OrganisationEvent, after=after, limit=limit, filters=filters
+    )
 
 
 async def jwks(*, session: AsyncSession, org_id: uuid.UUID) -> list[dict[str, Any]]:
@@ -494,8 +625,31 @@ async def _refuse_overlaps(
             )
 
 
+def emergency_categories(requested: list[DataCategory] | None, permitted: list[str]) -> list[str]:
+    """Return the emergency set to store: the request if permitted, else the permitted default."""
+    if requested is None:
+        return [str(c) for c in DEFAULT_EMERGENCY_CATEGORIES if c in permitted]
+    outside = sorted({str(c) for c in requested} - set(permitted))
+    if outside:
+        raise EmergencyCategoriesNotPermitted(
+            "emergency_categories may name only categories the agreement permits; not in "
+            f"permitted_categories: {', '.join(outside)}. Remove them, or permit them first. "
+            "Nothing was stored.",
+            errors=[
+                {
+                    "loc": ["body", "emergency_categories"],
+                    "msg": f"not permitted by the agreement: {', '.join(outside)}",
+                    "type": "not_a_subset",
+                }
+            ],
+        )
+    return [str(c) for c in DataCategory if c in set(requested)]
+
+
 async def create_agreement(*, session: AsyncSession, agreement_in: AgreementCreate) -> Agreement:
     """Register an agreement, or a new version of one, refusing overlapping versions."""
+    permitted = [str(c) for c in agreement_in.permitted_categories]
+    emergency = emergency_categories(agreement_in.emergency_categories, permitted)
     agreement_id = await _unused_id(session, Agreement, agreement_in.id)
     await _referenced_org(session, agreement_in.provider_org_id, "provider_org_id")
     if agreement_in.sender_org_id is not None:
@@ -517,7 +671,9 @@ async def create_agreement(*, session: AsyncSession, agreement_in: AgreementCrea
         mode="json", exclude={"id", "series_id", "valid_from", "valid_until"}
     )
     values.update(
-        sender_org_id=agreement_in.sender_org_id, provider_org_id=agreement_in.provider_org_id
+        sender_org_id=agreement_in.sender_org_id,
+        provider_org_id=agreement_in.provider_org_id,
+        emergency_categories=emergency,
     )
     agreement = Agreement(
         id=agreement_id,
@@ -545,10 +701,15 @@ async def update_agreement(
     agreement_in: AgreementUpdate,
     if_match: str | None,
 ) -> Agreement:
-    """End an agreement version or correct its programme or document hash."""
+    """End an agreement version or correct its programme, document hash or emergency set."""
     agreement = await get_agreement(session=session, agreement_id=agreement_id)
     check_if_match(agreement, if_match)
     changes = agreement_in.model_dump(exclude_unset=True)
+    _refuse_nulls(agreement, changes)
+    if "emergency_categories" in changes:
+        changes["emergency_categories"] = emergency_categories(
+            agreement_in.emergency_categories, agreement.permitted_categories
+        )
     until = changes.get("valid_until", agreement.valid_until)
     if until is not None and until <= agreement.valid_from:
         raise InvalidReference("valid_until must be after the version's valid_from.")
@@ -559,6 +720,55 @@ async def update_agreement(
     _bump(agreement)
     await session.flush()
     return agreement
+
+
+async def _caller_party(
+    session: AsyncSession, principal: Principal
+) -> tuple[uuid.UUID, bool] | None:
+    """Return the caller's organisation id and whether it is a host office (None if unknown)."""
+    try:
+        org_id = uuid.UUID(principal.org_id)
+    except ValueError:
+        return None
+    org = await repository.get(session, Organisation, org_id)
+    return (org_id, org.host_office) if org is not None else None
+
+
+def is_party(agreement: Agreement, org_id: uuid.UUID, host_office: bool) -> bool:
+    """Return True when the organisation is the agreement's provider or (one of) its senders."""
+    if org_id in (agreement.provider_org_id, agreement.sender_org_id):
+        return True
+    return agreement.sender_org_id is None and host_office
+
+
+async def visible_agreement(
+    *, session: AsyncSession, principal: Principal, agreement_id: uuid.UUID
+) -> Agreement:
+    """Return the agreement to its parties and overseers; 404 to everybody else."""
+    agreement = await get_agreement(session=session, agreement_id=agreement_id)
+    if principal.has_any_role(*OVERSIGHT_ROLES):
+        return agreement
+    party = await _caller_party(session, principal)
+    if party is None or not is_party(agreement, *party):
+        raise AgreementNotFound
+    return agreement
+
+
+async def list_agreements(
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    filters: list[Any],
+    after: uuid.UUID | None,
+    limit: int,
+) -> list[Agreement]:
+    """Return the agreement versions the caller is party to (overseers: all), by id."""
+    if not principal.has_any_role(*OVERSIGHT_ROLES):
+        party = await _caller_party(session, principal)
+        if party is None:
+            return []
+        filters = [*filters, repository.agreements_of_party(*party)]
+    return await repository.page(session, Agreement, after=after, limit=limit, filters=filters)
 
 
 def agreement_in_force(

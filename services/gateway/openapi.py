@@ -12,12 +12,15 @@ import orjson
 
 from services.gateway.proxy import API_PREFIX, INTERNAL_FIRST_SEGMENTS, ROUTES
 from services.gateway.upstream import ProxyClient, UpstreamFailure
-from shared.errors import PROBLEM_MEDIA_TYPE
+from shared.openapi import problem_response_doc
 
 logger = logging.getLogger("refex.gateway.openapi")
 HTTP_METHODS = frozenset({"get", "put", "post", "delete", "patch", "head", "options", "trace"})
 OAUTH_SCHEME = "oauth2"
+# What the gateway itself may answer for any operation it publishes, before or instead of the
+# service: it checks every token, limits every client, and may not reach the service.
 GATEWAY_ERRORS = {
+    401: "No valid access token was sent; get one at /oauth/token.",
     429: "Too many requests from this client; wait Retry-After seconds.",
     503: "The service behind the gateway is unreachable.",
     504: "The service behind the gateway did not answer in time.",
@@ -116,15 +119,9 @@ def _publish_operation(operation: dict[str, Any], service: str) -> dict[str, Any
         operation["security"] = [{OAUTH_SCHEME: []}, *operation["security"]]
     responses = dict(operation.get("responses", {}))
     for status, description in GATEWAY_ERRORS.items():
-        responses.setdefault(
-            str(status),
-            {
-                "description": description,
-                "content": {
-                    PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}
-                },
-            },
-        )
+        responses.setdefault(str(status), problem_response_doc(status, description))
+    if "requestBody" in operation:
+        responses.setdefault("413", problem_response_doc(413))
     operation["responses"] = responses
     return operation
 

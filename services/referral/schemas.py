@@ -11,6 +11,7 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     field_validator,
@@ -18,6 +19,7 @@ from pydantic import (
 )
 
 from shared.casefile import CaseFile
+from shared.openapi import iso_8601_only
 from shared.outbox import DeadLetterRead
 from shared.vocabulary import DataCategory, Purpose, ServiceCategory, WithheldReason
 
@@ -40,8 +42,8 @@ def _in_utc(value: datetime) -> datetime:
         raise ValueError("Input should be a time between the years 1 and 9999 in UTC") from None
 
 
-# A time with its zone, as UTC; a naive one is a 422, never a guess at the zone.
-UtcDatetime = Annotated[AwareDatetime, AfterValidator(_in_utc)]
+# A time with its zone, as UTC; a naive one or a bare number is a 422, never a guess.
+UtcDatetime = Annotated[AwareDatetime, BeforeValidator(iso_8601_only), AfterValidator(_in_utc)]
 
 
 class Status(StrEnum):
