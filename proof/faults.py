@@ -28,11 +28,12 @@ from services.stack import SERVICE_NAMES, is_ready
 from shared.client import RefexClient, RefexError
 from shared.demo import DEMO_HEALTH_SERVICE, HEALTH_PROVIDER_ORG
 
-# Which services' /readyz must report not ready while a given service is down.
-DEPENDENTS = {
-    "directory": {"gateway", "referral"},
-    "consent": {"gateway", "referral"},
-    "referral": {"gateway"},
+# Which services' /readyz must report not ready while a given service is down. The gateway's
+# /readyz is its own (database, signing keys): it reports upstreams at /readyz/upstreams.
+DEPENDENTS: dict[str, set[str]] = {
+    "directory": {"referral"},
+    "consent": {"referral"},
+    "referral": set(),
     "gateway": set(),
 }
 RETRY_PAUSE_S = 0.3

@@ -54,7 +54,11 @@ class Health(BaseModel):
 
 def verifier_from_settings(settings: ServiceSettings) -> TokenVerifier:
     """Build the token verifier for the configured JWKS file or URL."""
-    source = FileJwks(settings.jwks_file) if settings.jwks_file else UrlJwks(settings.jwks_url)
+    source = (
+        FileJwks(settings.jwks_file)
+        if settings.jwks_file
+        else UrlJwks(settings.jwks_url, ttl_s=settings.jwks_cache_ttl_s)
+    )
     return TokenVerifier(source, issuer=settings.token_issuer, audience=settings.token_audience)
 
 

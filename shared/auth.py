@@ -23,7 +23,8 @@ from shared.errors import Forbidden, Unauthenticated, UpstreamUnavailable
 
 ALLOWED_TOKEN_ALGORITHMS = ("ES256",)
 MAX_TOKEN_BYTES = 8192
-JWKS_REFRESH_INTERVAL_S = 10.0
+JWKS_CACHE_TTL_S = 60.0
+JWKS_MIN_REFETCH_INTERVAL_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,39 +56,73 @@ class StaticJwks:
 
     def __init__(self, jwks: dict[str, Any] | Callable[[], dict[str, Any]]) -> None:
         self._jwks = jwks
+        self._imported: tuple[dict[str, Any], KeySet] | None = None
 
     async def key_set(self, *, refresh: bool) -> KeySet:
         jwks = self._jwks() if callable(self._jwks) else self._jwks
-        return KeySet.import_key_set(jwks)  # type: ignore[arg-type]
+        # Importing keys costs more than verifying a cached token; redo it only when the
+        # source hands out a different document.
+        if self._imported is None or self._imported[0] is not jwks:
+            self._imported = (jwks, KeySet.import_key_set(jwks))  # type: ignore[arg-type]
+        return self._imported[1]
 
 
 class FileJwks:
-    """Keys read from a JSON file, re-read on refresh."""
+    """Keys read from a JSON file, re-read when the file changes."""
 
     def __init__(self, path: Path) -> None:
         self._path = path
+        self._loaded: tuple[tuple[int, int], KeySet] | None = None
 
     async def key_set(self, *, refresh: bool) -> KeySet:
-        return KeySet.import_key_set(orjson.loads(self._path.read_bytes()))
+        stat = self._path.stat()
+        version = (stat.st_mtime_ns, stat.st_size)
+        if self._loaded is None or self._loaded[0] != version:
+            keys = KeySet.import_key_set(orjson.loads(self._path.read_bytes()))
+            self._loaded = (version, keys)
+        return self._loaded[1]
 
 
 class UrlJwks:
-    """Keys fetched from a JWKS URL, cached, refreshed at most every few seconds."""
+    """Keys fetched from a JWKS URL and kept for at most `ttl_s`, so a key the gateway stopped
+    publishing stops verifying within that time; an unknown kid refetches early, at most once
+    per `min_refetch_interval_s`. While the gateway is unreachable the last keys stay in use."""
 
-    def __init__(self, url: str, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        ttl_s: float = JWKS_CACHE_TTL_S,
+        min_refetch_interval_s: float = JWKS_MIN_REFETCH_INTERVAL_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._url = url
         self._transport = transport
+        self._ttl_s = ttl_s
+        # Never throttle below the lifetime itself, or a short lifetime would not hold.
+        self._min_interval_s = min(min_refetch_interval_s, ttl_s)
+        self._clock = clock
         self._keys: KeySet | None = None
         self._fetched_at = 0.0
+        self._attempted_at = 0.0
         self._lock = asyncio.Lock()
 
     async def key_set(self, *, refresh: bool) -> KeySet:
-        async with self._lock:
-            stale = time.monotonic() - self._fetched_at > JWKS_REFRESH_INTERVAL_S
-            if self._keys is None or (refresh and stale):
-                self._keys = await self._fetch()
-                self._fetched_at = time.monotonic()
+        if self._keys is not None and not refresh and not self._expired():
             return self._keys
+        async with self._lock:
+            if self._keys is None or self._due(refresh=refresh):
+                self._attempted_at = self._clock()
+                self._keys = await self._fetch()
+            return self._keys
+
+    def _expired(self) -> bool:
+        return self._clock() - self._fetched_at >= self._ttl_s
+
+    def _due(self, *, refresh: bool) -> bool:
+        may_retry = self._clock() - self._attempted_at >= self._min_interval_s
+        return may_retry and (refresh or self._expired())
 
     async def _fetch(self) -> KeySet:
         try:
@@ -96,13 +131,15 @@ class UrlJwks:
             ) as client:
                 response = await client.get(self._url)
                 response.raise_for_status()
-        except httpx.HTTPError:
+            keys = KeySet.import_key_set(response.json())
+        except (httpx.HTTPError, ValueError):
             if self._keys is not None:
                 return self._keys
             raise UpstreamUnavailable(
                 "The token-signing keys cannot be fetched from the gateway. Try again shortly."
             ) from None
-        return KeySet.import_key_set(response.json())
+        self._fetched_at = self._clock()
+        return keys
 
 
 def _token_header(token: str) -> dict[str, Any]:
@@ -132,32 +169,41 @@ class TokenVerifier:
         self._issuer = issuer
         self._audience = audience
         self._leeway_s = leeway_s
-        self._cache: OrderedDict[str, Principal] = OrderedDict()
+        self._cache: OrderedDict[str, tuple[Principal, str]] = OrderedDict()
         self._cache_size = cache_size
 
     async def verify(self, token: str) -> Principal:
         """Return the token's principal or raise Unauthenticated saying what is wrong."""
         cached = self._cache.get(token)
-        if cached is not None and cached.expires_at > time.time():
-            return cached
-        principal = await self._verify_uncached(token)
-        self._cache[token] = principal
+        if cached is not None and await self._still_valid(*cached):
+            return cached[0]
+        self._cache.pop(token, None)
+        principal, kid = await self._verify_uncached(token)
+        self._cache[token] = (principal, kid)
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
         return principal
 
-    async def _verify_uncached(self, token: str) -> Principal:
+    async def _still_valid(self, principal: Principal, kid: str) -> bool:
+        """A cached token holds while unexpired and its key is still in the current key set."""
+        if principal.expires_at <= time.time():
+            return False
+        keys = await self._source.key_set(refresh=False)
+        return any(key.kid == kid for key in keys.keys)
+
+    async def _verify_uncached(self, token: str) -> tuple[Principal, str]:
         if len(token) > MAX_TOKEN_BYTES:
             raise Unauthenticated("The access token is too large to be one of ours.")
         header = _token_header(token)
         if header.get("alg") not in ALLOWED_TOKEN_ALGORITHMS:
             raise Unauthenticated("The access token must be signed with ES256.")
-        keys = await self._key_set_with(str(header.get("kid", "")))
+        kid = str(header.get("kid", ""))
+        keys = await self._key_set_with(kid)
         try:
             decoded = jwt.decode(token, keys, algorithms=list(ALLOWED_TOKEN_ALGORITHMS))
         except JoseError:
             raise Unauthenticated("The access token's signature is not valid.") from None
-        return self._principal(decoded.claims)
+        return self._principal(decoded.claims), kid
 
     async def _key_set_with(self, kid: str) -> KeySet:
         if not kid:
@@ -166,7 +212,10 @@ class TokenVerifier:
         if not any(key.kid == kid for key in keys.keys):
             keys = await self._source.key_set(refresh=True)
         if not any(key.kid == kid for key in keys.keys):
-            raise Unauthenticated("The access token was signed with a key we do not know.")
+            raise Unauthenticated(
+                "The access token was signed with a key that is unknown or withdrawn; "
+                "get a new token at /oauth/token."
+            )
         return keys
 
     def _principal(self, claims: dict[str, Any]) -> Principal:

@@ -55,6 +55,9 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # The sqlite3 module would only BEGIN before the first write and treat a SAVEPOINT outside
+    # a transaction as a transaction of its own (its RELEASE commits). We begin ourselves.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     for pragma in (
         "journal_mode=WAL",
@@ -66,6 +69,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _sqlite_begin(connection: Any) -> None:
+    """Open every transaction explicitly, so SAVEPOINTs nest inside it and roll back with it."""
+    connection.exec_driver_sql("BEGIN")
+
+
 def build_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     """Create the engine for `url`; SQLite gets WAL and a single writer connection."""
     parsed = make_url(url)
@@ -74,6 +82,7 @@ def build_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=30)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
     return create_async_engine(
         url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_recycle=1800

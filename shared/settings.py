@@ -52,6 +52,14 @@ class ServiceSettings(BaseSettings):
         validation_alias="REFEX_JWKS_FILE",
         description="Read the token-signing public keys from this file instead of REFEX_JWKS_URL.",
     )
+    jwks_cache_ttl_s: float = Field(
+        60.0,
+        gt=0,
+        le=60,
+        validation_alias="REFEX_JWKS_CACHE_TTL_S",
+        description="Longest time fetched token-signing keys are trusted before fetching them "
+        "again, so a key the gateway withdrew stops verifying within it.",
+    )
     token_issuer: str = Field(
         "http://127.0.0.1:8000",
         validation_alias="REFEX_TOKEN_ISSUER",

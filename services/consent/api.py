@@ -295,9 +295,11 @@ async def request_override(
 ) -> OverrideRead:
     """Ask to share minimal categories without consent because a life is at risk.
 
-    Allowed only when the agreement with this service allows emergency overrides; the override
-    stays pending until a mental-health professional attests it. The statement may hold
-    health information: only its SHA-256 and length are stored, never the text.
+    Allowed only when the agreement with this service allows emergency overrides, and only for
+    the agreement's emergency categories (by default identity.basic, contact, health.mental);
+    the override stays pending until a mental-health professional attests it, for 24 hours.
+    The statement may hold health information: only its SHA-256 and length are stored, never
+    the text.
     """
     override = await service.request_override(
         session=session,
@@ -367,6 +369,12 @@ async def attest_override(
     """As a mental-health professional, attest that a life is at risk: active for at most 72 h.
 
     The statement may hold health information: only its SHA-256 and length are stored.
+    Safeguards: the client that requested the override cannot attest it (403
+    `override-self-attestation`); a request not attested within 24 hours has expired (422
+    `override-request-expired`); when back-to-back overrides for this returnee and recipient
+    would exceed 72 hours in total, a professional who attested none of them must attest (403
+    `override-fresh-attestation-needed`); `professional_org_id`, if sent, must be your own
+    organisation (422).
     """
     override = await service.attest_override(
         session=session,

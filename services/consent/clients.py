@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shared.errors import UpstreamUnavailable
 from shared.http import ServiceClient
@@ -17,11 +17,18 @@ class _Lenient(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
+DEFAULT_EMERGENCY_CATEGORIES = ["identity.basic", "contact", "health.mental"]
+
+
 class ResolvedAgreement(_Lenient):
     """The parts of an agreement an emergency override depends on."""
 
     emergency_override_allowed: bool
     permitted_categories: list[str]
+    # An older directory does not send it: the SOP's default emergency set applies.
+    emergency_categories: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_EMERGENCY_CATEGORIES)
+    )
 
 
 class ResolvedService(_Lenient):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.errors import Conflict, NotFound, UnprocessableContent
+from shared.errors import Conflict, Forbidden, NotFound, UnprocessableContent
 
 
 class ConsentNotFound(NotFound):
@@ -97,3 +97,43 @@ class DisclosureOutsideBasis(UnprocessableContent):
 
     slug = "disclosure-outside-basis"
     title = "Categories not covered by the basis"
+
+
+class SelfAttestation(Forbidden):
+    """The client that requested an override may not attest it too."""
+
+    slug = "override-self-attestation"
+    title = "An override needs a second person"
+    detail = (
+        "The API client that requested this override cannot attest it. Ask a mental-health "
+        "professional with their own refex account to assess the risk and attest."
+    )
+
+
+class FreshAttestationNeeded(Forbidden):
+    """Renewing an override beyond 72 hours in total needs a professional who did not attest yet."""
+
+    slug = "override-fresh-attestation-needed"
+    title = "Another professional must attest the renewal"
+
+
+class OverrideRequestExpired(UnprocessableContent):
+    """A pending override was not attested within 24 hours."""
+
+    slug = "override-request-expired"
+    title = "Override request expired"
+    detail = (
+        "This override request was not attested within 24 hours and has expired. If a life is "
+        "still at risk, request a new override and have it attested at once."
+    )
+
+
+class AttestingOrganisationMismatch(UnprocessableContent):
+    """The attestation names an organisation the professional does not belong to."""
+
+    slug = "attesting-organisation-mismatch"
+    title = "Attestation names another organisation"
+    detail = (
+        "professional_org_id must be the organisation of your own refex account; leave it out "
+        "to use yours."
+    )

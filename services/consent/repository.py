@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import and_, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -137,9 +137,9 @@ async def list_overrides(
 
 
 async def due_expiries(
-    *, session: AsyncSession, now: datetime, limit: int
+    *, session: AsyncSession, now: datetime, limit: int, pending_ttl: timedelta
 ) -> tuple[Sequence[Consent], Sequence[EmergencyOverride]]:
-    """Return consents and overrides whose time ran out and whose expiry is not recorded."""
+    """Return consents and overrides (active or pending) whose time ran out, expiry unrecorded."""
     consents = await session.scalars(
         select(Consent)
         .where(
@@ -151,7 +151,28 @@ async def due_expiries(
     )
     overrides = await session.scalars(
         select(EmergencyOverride)
-        .where(EmergencyOverride.status == "active", EmergencyOverride.expires_at <= now)
+        .where(
+            or_(
+                and_(EmergencyOverride.status == "active", EmergencyOverride.expires_at <= now),
+                and_(
+                    EmergencyOverride.status == "pending",
+                    EmergencyOverride.requested_at <= now - pending_ttl,
+                ),
+            )
+        )
         .limit(limit)
     )
     return consents.all(), overrides.all()
+
+
+async def attested_overrides(
+    *, session: AsyncSession, subject_ref: str, recipient_org: str, service_category: str
+) -> Sequence[EmergencyOverride]:
+    """Return every override ever attested for this subject, recipient and service category."""
+    query = select(EmergencyOverride).where(
+        EmergencyOverride.subject_ref == subject_ref,
+        EmergencyOverride.recipient_org_id == recipient_org,
+        EmergencyOverride.service_category == service_category,
+        EmergencyOverride.attested_at.is_not(None),
+    )
+    return (await session.scalars(query)).all()

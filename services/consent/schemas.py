@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
+from shared.clock import utcnow
 from shared.outbox import DeadLetterRead
 from shared.vocabulary import DataCategory, Purpose, ServiceCategory, WithheldReason
 
@@ -107,6 +116,19 @@ class Evidence(StrictModel):
     form_sha256: Sha256Hex
 
 
+def _in_utc(value: datetime) -> datetime:
+    """Refuse naive times and times UTC cannot hold (e.g. year 9999 west of Greenwich)."""
+    if value.tzinfo is None:
+        raise ValueError("needs a time zone (end it with Z for UTC)")
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("is outside the dates UTC can represent; check the year") from None
+
+
+LANGUAGE_TAG_MAX = 35  # RFC 5646 section 4.4.1: tags of up to 35 characters must be kept whole
+
+
 class ConsentCreate(StrictModel):
     """A consent to record before any transfer."""
 
@@ -118,23 +140,38 @@ class ConsentCreate(StrictModel):
     valid_from: datetime | None = Field(
         None, description="Start of validity (default: now).", examples=["2026-11-25T10:00:00Z"]
     )
-    valid_until: datetime = Field(examples=["2027-05-25T10:00:00Z"])
+    valid_until: datetime = Field(
+        description="End of validity; must be in the future and after valid_from.",
+        examples=["2027-05-25T10:00:00Z"],
+    )
     evidence: Evidence
     language: str = Field(
+        max_length=LANGUAGE_TAG_MAX,
         pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$",
-        description="BCP 47 tag of the language the consent conversation was held in.",
+        description="BCP 47 tag (at most 35 characters) of the language the consent "
+        "conversation was held in.",
         examples=["en", "yo", "pcm"],
     )
 
+    @field_validator("valid_from")
+    @classmethod
+    def _valid_from_in_utc(cls, value: datetime | None) -> datetime | None:
+        return None if value is None else _in_utc(value)
+
+    @field_validator("valid_until")
+    @classmethod
+    def _valid_until_ahead(cls, value: datetime, info: ValidationInfo) -> datetime:
+        until = _in_utc(value)
+        if until <= utcnow():
+            raise ValueError("has already passed; a consent must end in the future")
+        valid_from = info.data.get("valid_from")
+        if valid_from is not None and until <= valid_from:
+            raise ValueError("must be after valid_from")
+        return until
+
     @model_validator(mode="after")
-    def _check(self) -> ConsentCreate:
+    def _dedupe(self) -> ConsentCreate:
         self.categories = _unique(self.categories)
-        for name in ("valid_from", "valid_until"):
-            value = getattr(self, name)
-            if value is not None and value.tzinfo is None:
-                raise ValueError(f"{name} needs a time zone (end it with Z for UTC)")
-        if self.valid_from is not None and self.valid_until <= self.valid_from:
-            raise ValueError("valid_until must be after valid_from")
         return self
 
 
@@ -298,6 +335,11 @@ class OverrideAttest(StrictModel):
     statement: str = Field(min_length=1, max_length=8000, description=STATEMENT_NOTE)
     duration_hours: int = Field(
         72, ge=1, le=72, description="How long the override lasts; at most 72 hours."
+    )
+    professional_org_id: OrgId | None = Field(
+        None,
+        description="The organisation the attesting professional works for (default: the "
+        "caller's); recorded with the attestation.",
     )
 
 

@@ -19,14 +19,18 @@ from services.consent import repository
 from services.consent.clients import DirectoryClient
 from services.consent.errors import (
     AlreadyWithdrawn,
+    AttestingOrganisationMismatch,
     BasisNoLongerValid,
     ConsentNotFound,
     DisclosureOutsideBasis,
+    FreshAttestationNeeded,
     NotYourOrganisation,
     OverrideNotAllowed,
     OverrideNotFound,
     OverrideOutsideAgreement,
+    OverrideRequestExpired,
     OverrideStateConflict,
+    SelfAttestation,
     UnknownBasis,
 )
 from services.consent.ledger import Ledger
@@ -510,9 +514,17 @@ def statement_digest(statement: str) -> tuple[str, int]:
     return hashlib.sha256(statement.encode()).hexdigest(), len(statement)
 
 
+PENDING_TTL = timedelta(hours=24)
+CONTINUOUS_LIMIT = timedelta(hours=72)
+# An override attested within this long after the previous one ended continues it (a renewal).
+RENEWAL_GAP = timedelta(hours=24)
+
+
 def override_status(override: EmergencyOverride, now: datetime) -> OverrideStatus:
-    """Return the override's status at `now` (an active one past its end is expired)."""
+    """Return the status at `now`: active past its end, or pending past 24 h, is expired."""
     if override.status == "active" and override.expires_at and override.expires_at <= now:
+        return OverrideStatus.EXPIRED
+    if override.status == "pending" and override.requested_at + PENDING_TTL <= now:
         return OverrideStatus.EXPIRED
     return OverrideStatus(override.status)
 
@@ -536,12 +548,14 @@ async def request_override(
             "This service belongs to another organisation than recipient_org_id. "
             "Check the service and recipient in the directory."
         )
-    outside = [c.value for c in override_in.categories]
-    outside = [c for c in outside if c not in resolution.agreement.permitted_categories]
+    agreement = resolution.agreement
+    allowed = [c for c in agreement.emergency_categories if c in agreement.permitted_categories]
+    outside = [c.value for c in override_in.categories if c.value not in allowed]
     if outside:
         raise OverrideOutsideAgreement(
-            "The agreement does not permit these categories for this service: "
-            f"{', '.join(outside)}. Ask only for categories the agreement permits.",
+            "An emergency override may carry only the agreement's emergency categories "
+            f"({', '.join(allowed) or 'none'}); remove {', '.join(outside)}. Seek the "
+            "returnee's consent for anything more.",
             categories=outside,
         )
     return await _store_override(
@@ -627,12 +641,15 @@ async def attest_override(
     """Attest a pending override: it becomes active for at most 72 hours."""
     ledger = await Ledger.lock(session)
     override = await get_override(session=session, principal=principal, override_id=override_id)
-    if override.status != OverrideStatus.PENDING:
-        raise OverrideStateConflict(
-            f"This override is {override_status(override, utcnow()).value}; only a pending "
-            "override can be attested. Request a new one if the risk continues."
-        )
     now = utcnow()
+    _check_attestable(override, principal, attest_in, now)
+    await _check_renewal(
+        session=session,
+        override=override,
+        principal=principal,
+        until=now + timedelta(hours=attest_in.duration_hours),
+        now=now,
+    )
     digest, length = statement_digest(attest_in.statement)
     override.status = OverrideStatus.ACTIVE.value
     override.attested_at = now
@@ -659,6 +676,89 @@ async def attest_override(
     )
     await session.flush()
     return override
+
+
+def _check_attestable(
+    override: EmergencyOverride, principal: Principal, attest_in: OverrideAttest, now: datetime
+) -> None:
+    status = override_status(override, now)
+    if override.status == OverrideStatus.PENDING and status == OverrideStatus.EXPIRED:
+        raise OverrideRequestExpired
+    if status != OverrideStatus.PENDING:
+        raise OverrideStateConflict(
+            f"This override is {status.value}; only a pending override can be attested. "
+            "Request a new one if the risk continues."
+        )
+    if principal.client_id == override.requested_by_client:
+        raise SelfAttestation
+    if attest_in.professional_org_id not in (None, principal.org_id):
+        raise AttestingOrganisationMismatch
+
+
+async def _check_renewal(
+    *,
+    session: AsyncSession,
+    override: EmergencyOverride,
+    principal: Principal,
+    until: datetime,
+    now: datetime,
+) -> None:
+    """Past 72 h of back-to-back overrides, the attester must be one who has not attested yet."""
+    earlier = await repository.attested_overrides(
+        session=session,
+        subject_ref=override.subject_ref,
+        recipient_org=override.recipient_org_id,
+        service_category=override.service_category,
+    )
+    run, attesters = continuous_run(earlier, now)
+    if covered([*run, (now, until)]) > CONTINUOUS_LIMIT and principal.client_id in attesters:
+        raise FreshAttestationNeeded(
+            "This override would extend emergency sharing for this returnee and recipient "
+            f"beyond {CONTINUOUS_LIMIT.total_seconds() / 3600:.0f} hours in total, and you "
+            "attested an earlier one. Another mental-health professional must assess the risk "
+            "afresh and attest; meanwhile seek the returnee's consent."
+        )
+
+
+Interval = tuple[datetime, datetime]
+
+
+def continuous_run(
+    overrides: Sequence[EmergencyOverride], now: datetime
+) -> tuple[list[Interval], set[str]]:
+    """Return the active spans of the back-to-back overrides up to `now`, and who attested them."""
+    run: list[Interval] = []
+    attesters: set[str] = set()
+    start = now
+    for span, attester in sorted(_spans(overrides, now), key=lambda x: x[0][1], reverse=True):
+        if span[1] + RENEWAL_GAP < start:
+            break
+        run.append(span)
+        attesters.add(attester)
+        start = min(start, span[0])
+    return run, attesters
+
+
+def _spans(overrides: Sequence[EmergencyOverride], now: datetime) -> list[tuple[Interval, str]]:
+    spans = []
+    for o in overrides:
+        if o.attested_at is None:
+            continue
+        ends = [t for t in (o.ended_at, o.expires_at) if t is not None]
+        spans.append(((o.attested_at, min(ends) if ends else now), o.attested_by_client or ""))
+    return spans
+
+
+def covered(spans: Sequence[Interval]) -> timedelta:
+    """Return how much time the union of `spans` covers."""
+    total, reach = timedelta(0), None
+    for start, end in sorted(spans):
+        if reach is not None and start < reach:
+            start = reach
+        if end > start:
+            total += end - start
+            reach = end if reach is None else max(reach, end)
+    return total
 
 
 async def end_override(
@@ -725,7 +825,9 @@ async def record_expiries(
     """Append an `expired` event for each consent or override whose time ran out."""
     ledger = await Ledger.lock(session)
     now = utcnow()
-    consents, overrides = await repository.due_expiries(session=session, now=now, limit=limit)
+    consents, overrides = await repository.due_expiries(
+        session=session, now=now, limit=limit, pending_ttl=PENDING_TTL
+    )
     for consent in consents:
         consent.expiry_recorded = True
         await ledger.append(

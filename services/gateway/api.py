@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import uuid
 from typing import Annotated, Any
@@ -16,6 +17,7 @@ from services.gateway.errors import OAuthError
 from services.gateway.keys import KeyRing
 from services.gateway.models import SigningKey
 from services.gateway.openapi import OpenApiCatalog
+from services.gateway.ratelimit import source_address
 from services.gateway.schemas import (
     ClientCreate,
     ClientCredentials,
@@ -26,6 +28,7 @@ from services.gateway.schemas import (
     OpenApiStatus,
     SigningKeyRead,
     TokenResponse,
+    UpstreamHealth,
 )
 from services.gateway.settings import GatewaySettings
 from shared.auth import Principal, require_roles
@@ -67,13 +70,35 @@ def _oauth_error(error: OAuthError) -> JSONResponse:
     return JSONResponse(body, status_code=error.status, headers=headers)
 
 
-async def _limit_token_requests(request: Request, client_id: str) -> None:
+def _retry_after(wait: float) -> dict[str, str]:
+    return {"Retry-After": str(max(1, math.ceil(wait)))}
+
+
+async def _limit_by_address(request: Request) -> None:
+    """Count every token request against its source address, before any secret is checked."""
+    settings: GatewaySettings = request.app.state.settings
+    address = source_address(
+        request.client.host if request.client else None,
+        request.headers.getlist("x-forwarded-for"),
+        settings.trusted_proxy_count,
+    )
+    wait = await request.app.state.token_address_limiter.take(address)
+    if wait > 0:
+        raise TooManyRequests(
+            "Too many token requests from your network address. Reuse your token until it "
+            "expires (expires_in); wait the seconds in Retry-After before asking again.",
+            headers=_retry_after(wait),
+        )
+
+
+async def _limit_by_client(request: Request, client_id: str) -> None:
+    """Count tokens per authenticated client: failing in a client's name never reaches this."""
     wait = await request.app.state.token_limiter.take(client_id)
     if wait > 0:
         raise TooManyRequests(
             "Too many token requests for this client. Reuse your token until it expires "
             "(expires_in), then ask again.",
-            headers={"Retry-After": str(max(1, math.ceil(wait)))},
+            headers=_retry_after(wait),
         )
 
 
@@ -92,14 +117,18 @@ async def _limit_token_requests(request: Request, client_id: str) -> None:
 )
 async def issue_token(request: Request, session: SessionDep) -> Response:
     """Exchange your client credentials (HTTP Basic, form secret, or a signed client assertion
-    per RFC 7523) for a 5-minute ES256 access token carrying your organisation and roles."""
+    per RFC 7523) for a 5-minute ES256 access token carrying your organisation and roles.
+
+    Requests are limited per source address first, then per authenticated client; over either
+    limit the answer is 429 problem+json with Retry-After."""
     settings: GatewaySettings = request.app.state.settings
+    await _limit_by_address(request)
     try:
         form = oauth.parse_form(request.headers.get("content-type", ""), await request.body())
         auth = oauth.read_client_auth(form, request.headers.get("authorization"))
         oauth.check_grant_type(form)
-        await _limit_token_requests(request, auth.client_id)
         client = await oauth.authenticate(session=session, auth=auth, settings=settings)
+        await _limit_by_client(request, client.client_id)
         roles = oauth.granted_roles(form.get("scope"), list(client.roles))
     except OAuthError as error:
         return _oauth_error(error)
@@ -110,6 +139,41 @@ async def issue_token(request: Request, session: SessionDep) -> Response:
         access_token=issued.access_token, expires_in=issued.expires_in, scope=issued.scope
     )
     return JSONResponse(body.model_dump(), headers=NO_STORE)
+
+
+async def _probe(check: Any) -> str:
+    try:
+        await check()
+    except Exception:
+        return "unreachable"
+    return "ok"
+
+
+@router.get(
+    "/readyz/upstreams",
+    tags=["operations"],
+    summary="Do the services behind the gateway answer?",
+    response_model=UpstreamHealth,
+    responses={
+        503: {"description": "A service (or Redis) is unreachable", "model": UpstreamHealth}
+    },
+)
+async def upstream_readiness(request: Request) -> Response:
+    """Probe each service behind the gateway (and Redis when configured); 503 names what is
+    down. Unlike `/readyz`, which covers only the gateway's own database and signing keys (so
+    one service down never takes the token endpoint out of the load balancer), this is for
+    monitoring. A service that answers again is added to the merged `/openapi.json` at once."""
+    checks: dict[str, Any] = request.app.state.upstream_checks
+    results = await asyncio.gather(*(_probe(check) for check in checks.values()))
+    states = dict(zip(checks, results, strict=True))
+    catalog: OpenApiCatalog = request.app.state.openapi
+    if any(states.get(name) == "ok" for name in catalog.missing):
+        await catalog.refresh_missing()
+    ready = all(state == "ok" for state in states.values())
+    body = UpstreamHealth(
+        status="ok" if ready else "unavailable", checks=states, openapi_missing=catalog.missing
+    )
+    return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
 
 
 @router.get(
@@ -132,10 +196,13 @@ async def jwks(request: Request) -> Response:
     responses=problem_responses(400, 409, 422),
 )
 async def create_client(
-    client_in: ClientCreate, session: SessionDep, _admin: AdminPrincipal
+    client_in: ClientCreate, request: Request, session: SessionDep, _admin: AdminPrincipal
 ) -> ClientCredentials:
     """Register a partner system; the response shows its secret once (store it now)."""
-    client, secret = await registry.create_client(session=session, client_in=client_in)
+    pepper = request.app.state.settings.secret_pepper()
+    client, secret = await registry.create_client(
+        session=session, client_in=client_in, pepper=pepper
+    )
     return ClientCredentials(client=registry.to_read(client), client_secret=secret)
 
 
@@ -204,10 +271,13 @@ async def enable_client(client_id: str, session: SessionDep, _admin: AdminPrinci
     responses=problem_responses(404),
 )
 async def rotate_secret(
-    client_id: str, session: SessionDep, _admin: AdminPrincipal
+    client_id: str, request: Request, session: SessionDep, _admin: AdminPrincipal
 ) -> ClientCredentials:
     """Issue a new secret (shown once); the old secret stops working immediately."""
-    client, secret = await registry.rotate_secret(session=session, client_id=client_id)
+    pepper = request.app.state.settings.secret_pepper()
+    client, secret = await registry.rotate_secret(
+        session=session, client_id=client_id, pepper=pepper
+    )
     return ClientCredentials(client=registry.to_read(client), client_secret=secret)
 
 

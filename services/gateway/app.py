@@ -50,6 +50,15 @@ def _upstream_check(client: ProxyClient, base_url: str) -> Callable[[], Awaitabl
     return check
 
 
+def _keys_check(keys: KeyRing) -> Callable[[], Awaitable[None]]:
+    async def check() -> None:
+        # current_kid raises while no key is loaded
+        if not keys.current_kid or not keys.public_jwks()["keys"]:
+            raise RuntimeError("no signing key")
+
+    return check
+
+
 async def _load_keys(app: FastAPI, settings: GatewaySettings) -> KeyRing:
     try:
         keys = KeyRing(app.state.db, load_kek(settings), overlap_s=settings.signing_key_overlap_s)
@@ -83,16 +92,26 @@ def _lifespan(
             audience=settings.token_audience,
         )
         client = build_proxy_client(settings, transport)
+        capacity = settings.rate_limit_memory_buckets
         limiter = build_rate_limiter(
             redis_url=settings.redis_url,
             rate_per_s=settings.rate_limit_per_s,
             burst=settings.rate_limit_burst,
+            capacity=capacity,
+        )
+        app.state.token_address_limiter = build_rate_limiter(
+            redis_url=settings.redis_url,
+            rate_per_s=settings.token_address_rate_limit_per_s,
+            burst=settings.token_address_rate_limit_burst,
+            prefix="refex:rl:token-address:",
+            capacity=capacity,
         )
         app.state.token_limiter = build_rate_limiter(
             redis_url=settings.redis_url,
             rate_per_s=settings.token_rate_limit_per_s,
             burst=settings.token_rate_limit_burst,
             prefix="refex:rl:token:",
+            capacity=capacity,
         )
         app.state.proxy = GatewayProxy(
             settings=settings, client=client, verifier=app.state.verifier, limiter=limiter
@@ -101,10 +120,14 @@ def _lifespan(
         app.state.openapi = OpenApiCatalog(
             own=app.openapi, upstreams=upstreams, client=client, roles=[r.value for r in Role]
         )
-        for name, url in upstreams.items():
-            app.state.readiness_checks[name] = _upstream_check(client, url)
+        # /readyz is the gateway's own: one service down must not take the token endpoint out
+        # of the load balancer. /readyz/upstreams reports the rest (Redis fails open).
+        app.state.readiness_checks["signing_keys"] = _keys_check(keys)
+        app.state.upstream_checks = {
+            name: _upstream_check(client, url) for name, url in upstreams.items()
+        }
         if settings.redis_url:
-            app.state.readiness_checks["redis"] = limiter.ping
+            app.state.upstream_checks["redis"] = limiter.ping
         tasks = [
             asyncio.create_task(_reload_keys_forever(keys, settings.key_reload_interval_s)),
             asyncio.create_task(
@@ -120,6 +143,7 @@ def _lifespan(
             await client.aclose()
             await limiter.aclose()
             await app.state.token_limiter.aclose()
+            await app.state.token_address_limiter.aclose()
 
     return lifespan
 

@@ -95,7 +95,10 @@ async def _create(
     try:
         async with database.sessionmaker.begin() as session:
             client, secret = await registry.create_client(
-                session=session, client_in=client_in, secret=given
+                session=session,
+                client_in=client_in,
+                secret=given,
+                pepper=settings.secret_pepper(),
             )
             return client.client_id, secret
     finally:

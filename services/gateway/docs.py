@@ -26,7 +26,11 @@ def install_docs(app: FastAPI) -> None:
 
     @app.get("/openapi.json", include_in_schema=False)
     async def openapi_document(request: Request) -> Response:
-        return Response(request.app.state.openapi.merged(), media_type="application/json")
+        # While a service's description is missing, the document names it in info (and in
+        # info.x-refex-missing-services) and must not be cached: the next load asks again.
+        body, complete = await request.app.state.openapi.current()
+        cache = "no-cache" if complete else "no-store"
+        return Response(body, media_type="application/json", headers={"Cache-Control": cache})
 
     @app.get("/docs", include_in_schema=False)
     async def swagger_ui() -> HTMLResponse:

@@ -7,7 +7,7 @@ import hashlib
 import os
 import secrets
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -121,6 +121,8 @@ class KeyRing:
         self._overlap = timedelta(seconds=overlap_s)
         self._current: ECKey | None = None
         self._jwks: dict[str, Any] = {"keys": []}
+        self._published: list[tuple[datetime | None, dict[str, Any]]] = []
+        self._next_retire_at: datetime | None = None
 
     @property
     def current_kid(self) -> str:
@@ -128,8 +130,19 @@ class KeyRing:
         return str(self._signing_key().kid)
 
     def public_jwks(self) -> dict[str, Any]:
-        """Return the JWKS of every key whose tokens may still be in circulation."""
+        """Return the JWKS of every key whose tokens may still be in circulation.
+
+        A rotated-out key leaves the set the moment its overlap ends, not at the next reload.
+        """
+        if self._next_retire_at is not None and utcnow() >= self._next_retire_at:
+            self._publish(self._published)
         return self._jwks
+
+    def _publish(self, published: list[tuple[datetime | None, dict[str, Any]]]) -> None:
+        now = utcnow()
+        self._published = [(at, jwk) for at, jwk in published if at is None or at > now]
+        self._next_retire_at = min((at for at, _ in self._published if at), default=None)
+        self._jwks = {"keys": [jwk for _, jwk in self._published]}
 
     def sign(self, claims: dict[str, Any]) -> str:
         """Sign `claims` as an ES256 access token with the current key."""
@@ -152,7 +165,7 @@ class KeyRing:
         self._current = ECKey.import_key(
             unseal(self._kek, newest.kid, newest.private_jwk_encrypted)
         )
-        self._jwks = {"keys": [row.public_jwk for row in rows]}
+        self._publish([(row.retire_at, row.public_jwk) for row in rows])
 
     async def rotate(self) -> str:
         """Start signing with a new key; older keys stay published for the overlap period."""

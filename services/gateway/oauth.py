@@ -38,6 +38,9 @@ ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ASSERTION_ALGORITHMS = ["ES256", "ES384", "RS256", "PS256", "EdDSA"]
 SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5B\x5D-\x7E]+$")
 MAX_ASSERTION_BYTES = 8192
+MAX_CLIENT_ID_CHARS = 64  # the length of api_client.client_id
+MAX_SECRET_CHARS = 512
+MAX_FORM_BYTES = 16 * 1024
 LEEWAY_S = 30
 
 AuthMethod = Literal["client_secret_basic", "client_secret_post", "private_key_jwt"]
@@ -67,6 +70,11 @@ def parse_form(content_type: str, body: bytes) -> dict[str, str]:
     if content_type.split(";")[0].strip().lower() != FORM_MEDIA_TYPE:
         raise InvalidRequest(
             "Send the parameters form-encoded (Content-Type: application/x-www-form-urlencoded)."
+        )
+    if len(body) > MAX_FORM_BYTES:
+        raise InvalidRequest(
+            f"The token request is larger than {MAX_FORM_BYTES} bytes; send only the "
+            "parameters this endpoint takes."
         )
     try:
         pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True)
@@ -98,7 +106,21 @@ def read_client_auth(form: dict[str, str], authorization: str | None) -> ClientA
             "No client authentication: send your client id and secret with HTTP Basic, "
             "or a signed client_assertion."
         )
-    return candidates[0]
+    return _checked_lengths(candidates[0])
+
+
+def _checked_lengths(auth: ClientAuth) -> ClientAuth:
+    if len(auth.client_id) > MAX_CLIENT_ID_CHARS:
+        raise InvalidRequest(
+            f"The client_id is longer than {MAX_CLIENT_ID_CHARS} characters, so no client has "
+            "it; check the client id you were given."
+        )
+    if len(auth.secret) > MAX_SECRET_CHARS:
+        raise InvalidRequest(
+            f"The client secret is longer than {MAX_SECRET_CHARS} characters, so it cannot be "
+            "ours; check the secret you were given."
+        )
+    return auth
 
 
 def _basic(form: dict[str, str], authorization: str | None) -> ClientAuth | None:
@@ -169,7 +191,9 @@ async def authenticate(
     client = await repository.get_client(session=session, client_id=auth.client_id)
     if auth.method == "private_key_jwt":
         await _check_assertion(session=session, client=client, auth=auth, settings=settings)
-    elif not await verify_secret(client.secret_hash if client else None, auth.secret):
+    elif not await verify_secret(
+        client.secret_hash if client else None, auth.secret, pepper=settings.secret_pepper()
+    ):
         raise InvalidClient("Unknown client or wrong secret. Check both, or ask for a new secret.")
     assert client is not None
     if not client.enabled:

@@ -150,8 +150,26 @@ def merge_documents(own: Document, upstreams: dict[str, Document], roles: list[s
     return merged
 
 
+def mark_incomplete(document: Document, missing: list[str]) -> Document:
+    """Say at the top of the document which services' operations it lacks, and why."""
+    names = ", ".join(missing)
+    info = document.setdefault("info", {})
+    notice = (
+        f"**Incomplete: the {names} API could not be loaded yet, so its operations are "
+        "missing below.** The gateway asks again on every load of this page; reload in a few "
+        "seconds. `GET /readyz/upstreams` shows which services answer."
+    )
+    info["description"] = f"{notice}\n\n{info.get('description', '')}".strip()
+    info["x-refex-missing-services"] = list(missing)
+    return document
+
+
 class OpenApiCatalog:
-    """Loads the services' documents (retrying until all are in) and serves the merged one."""
+    """Loads the services' documents (retrying until all are in) and serves the merged one.
+
+    A merge that lacks a service is never taken for complete: it says so in the document, and
+    every request for it first asks the missing services again.
+    """
 
     def __init__(
         self,
@@ -169,37 +187,55 @@ class OpenApiCatalog:
         self._merged: bytes | None = None
         self._failing: set[str] = set()
         self._lock = asyncio.Lock()
+        self._refreshes_started = 0
 
     @property
     def missing(self) -> list[str]:
         """Return the services whose document is not loaded yet."""
         return [name for name in self._upstreams if name not in self.documents]
 
-    def merged(self) -> bytes:
-        """Return the merged document as JSON bytes."""
+    async def current(self) -> tuple[bytes, bool]:
+        """Return the merged document as JSON and whether it is complete, asking the missing
+        services first."""
+        if self.missing:
+            await self.refresh_missing()
         if self._merged is None:
             self._merged = orjson.dumps(self.merged_document())
-        return self._merged
+        return self._merged, not self.missing
 
     def merged_document(self) -> Document:
-        """Return the merged document."""
+        """Return the merged document, marked incomplete while a service's is missing."""
         loaded = {name: self.documents[name] for name in self._upstreams if name in self.documents}
-        return merge_documents(self._own(), loaded, self._roles)
+        merged = merge_documents(self._own(), loaded, self._roles)
+        return mark_incomplete(merged, self.missing) if self.missing else merged
+
+    async def refresh_missing(self) -> None:
+        """Fetch the documents still missing, unless a fetch started since this call did."""
+        seen = self._refreshes_started
+        async with self._lock:
+            if self._refreshes_started == seen:  # else that fetch began after we asked
+                await self._refresh_locked(self.missing)
 
     async def refresh(self) -> None:
         """Fetch every service's document now; keep the previous one where a fetch fails."""
         async with self._lock:
-            results = await asyncio.gather(
-                *(self._fetch(url) for url in self._upstreams.values()), return_exceptions=True
-            )
-            for name, result in zip(self._upstreams, results, strict=True):
-                if isinstance(result, dict):
-                    self.documents[name] = result
-                    self._failing.discard(name)
-                elif name not in self._failing:  # once per outage, not once per retry
-                    self._failing.add(name)
-                    logger.warning("service API description not loaded", extra={"upstream": name})
-            self._merged = None
+            await self._refresh_locked(list(self._upstreams))
+
+    async def _refresh_locked(self, names: list[str]) -> None:
+        self._refreshes_started += 1
+        if not names:
+            return
+        results = await asyncio.gather(
+            *(self._fetch(self._upstreams[name]) for name in names), return_exceptions=True
+        )
+        for name, result in zip(names, results, strict=True):
+            if isinstance(result, dict):
+                self.documents[name] = result
+                self._failing.discard(name)
+            elif name not in self._failing:  # once per outage, not once per retry
+                self._failing.add(name)
+                logger.warning("service API description not loaded", extra={"upstream": name})
+        self._merged = None
 
     async def load_until_complete(self, max_delay_s: float) -> None:
         """Retry with back-off until every service's document is loaded."""

@@ -1,9 +1,13 @@
-"""Per-client token buckets: in memory for one process, in Redis when REFEX_REDIS_URL is set."""
+"""Token buckets per key (source address, client): in memory for one process, in Redis when
+REFEX_REDIS_URL is set."""
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import coredis
@@ -53,22 +57,48 @@ class RateLimiter(Protocol):
 
 
 class MemoryRateLimiter:
-    """Token buckets in this process (one gateway replica)."""
+    """Token buckets in this process (one gateway replica), at most `capacity` of them.
 
-    def __init__(self, *, rate_per_s: float, burst: int) -> None:
+    Buckets are kept in least-recently-used order: one untouched long enough to be full again
+    is forgotten (a full bucket and no bucket mean the same), and beyond `capacity` the least
+    recently used goes, so memory stays bounded whatever keys callers invent.
+    """
+
+    def __init__(
+        self,
+        *,
+        rate_per_s: float,
+        burst: int,
+        capacity: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._rate = rate_per_s
         self._burst = float(burst)
-        self._buckets: dict[str, tuple[float, float]] = {}
+        self._refill_s = burst / rate_per_s
+        self._capacity = capacity
+        self._clock = clock
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._buckets)
 
     async def take(self, key: str) -> float:
-        now = time.monotonic()
-        tokens, last = self._buckets.get(key, (self._burst, now))
+        now = self._clock()
+        self._forget_full(now)
+        tokens, last = self._buckets.pop(key, (self._burst, now))
         tokens = min(self._burst, tokens + (now - last) * self._rate)
-        if tokens >= 1:
-            self._buckets[key] = (tokens - 1, now)
-            return 0.0
-        self._buckets[key] = (tokens, now)
-        return (1 - tokens) / self._rate
+        wait = 0.0 if tokens >= 1 else (1 - tokens) / self._rate
+        self._buckets[key] = (tokens - 1 if tokens >= 1 else tokens, now)
+        while len(self._buckets) > self._capacity:
+            self._buckets.popitem(last=False)
+        return wait
+
+    def _forget_full(self, now: float) -> None:
+        while self._buckets:
+            _, last = next(iter(self._buckets.values()))
+            if now - last < self._refill_s:
+                return
+            self._buckets.popitem(last=False)
 
     async def ping(self) -> None:
         return None
@@ -113,9 +143,34 @@ class RedisRateLimiter:
 
 
 def build_rate_limiter(
-    *, redis_url: str | None, rate_per_s: float, burst: int, prefix: str = "refex:rl:"
+    *,
+    redis_url: str | None,
+    rate_per_s: float,
+    burst: int,
+    prefix: str = "refex:rl:",
+    capacity: int = 10_000,
 ) -> RateLimiter:
     """Return the Redis limiter when a URL is configured, else the in-memory one."""
     if redis_url:
         return RedisRateLimiter(redis_url, rate_per_s=rate_per_s, burst=burst, prefix=prefix)
-    return MemoryRateLimiter(rate_per_s=rate_per_s, burst=burst)
+    return MemoryRateLimiter(rate_per_s=rate_per_s, burst=burst, capacity=capacity)
+
+
+def source_address(peer: str | None, forwarded_for: Sequence[str], trusted_proxies: int) -> str:
+    """Return the address a request came from, as a rate-limit key.
+
+    With `trusted_proxies` proxies in front, the entry the outermost of them appended to
+    X-Forwarded-For is the caller; entries left of it are the caller's own claims. IPv6
+    callers are keyed by their /64, which one host usually holds whole.
+    """
+    address = peer or "unknown"
+    hops = [hop.strip() for value in forwarded_for for hop in value.split(",") if hop.strip()]
+    if trusted_proxies and hops:
+        address = hops[-min(trusted_proxies, len(hops))]
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return peer or "unknown"
+    if parsed.version == 6:
+        return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
+    return str(parsed)

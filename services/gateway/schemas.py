@@ -97,3 +97,16 @@ class OpenApiStatus(BaseModel):
     loaded: list[str] = Field(examples=[["directory", "consent", "referral"]])
     missing: list[str] = Field(examples=[[]])
     operations: int = Field(examples=[42])
+
+
+class UpstreamHealth(BaseModel):
+    """Whether each service behind the gateway (and Redis, when configured) answers now."""
+
+    status: str = Field(examples=["unavailable"])
+    checks: dict[str, str] = Field(
+        examples=[{"directory": "ok", "consent": "unreachable", "referral": "ok"}]
+    )
+    openapi_missing: list[str] = Field(
+        description="Services whose API description the merged /openapi.json still lacks.",
+        examples=[["consent"]],
+    )

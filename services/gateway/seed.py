@@ -72,7 +72,9 @@ def _repair(client: ApiClient, org: uuid.UUID, role: str) -> None:
     client.updated_at = utcnow()
 
 
-async def _ensure(session: AsyncSession, spec: DemoSpec, known_secret: str | None) -> str:
+async def _ensure(
+    session: AsyncSession, spec: DemoSpec, known_secret: str | None, pepper: bytes | None
+) -> str:
     """Create or repair the client, keep the known secret while it verifies, else rotate."""
     client_id, org, role = spec
     client = await repository.get_client(session=session, client_id=client_id)
@@ -80,23 +82,30 @@ async def _ensure(session: AsyncSession, spec: DemoSpec, known_secret: str | Non
         client_in = ClientCreate(
             client_id=client_id, name=f"Demo {role.replace('_', ' ')}", org_id=org, roles=[role]
         )
-        _, secret = await registry.create_client(session=session, client_in=client_in)
+        _, secret = await registry.create_client(
+            session=session, client_in=client_in, pepper=pepper
+        )
         return secret
     _repair(client, org, role)
-    if known_secret and await verify_secret(client.secret_hash, known_secret):
+    if known_secret and await verify_secret(client.secret_hash, known_secret, pepper=pepper):
         return known_secret
-    _, secret = await registry.rotate_secret(session=session, client_id=client_id)
+    _, secret = await registry.rotate_secret(session=session, client_id=client_id, pepper=pepper)
     return secret
 
 
 async def _seed_group(
-    database: Database, specs: dict[str, DemoSpec], path: Path, *, with_org: bool
+    database: Database,
+    specs: dict[str, DemoSpec],
+    path: Path,
+    *,
+    with_org: bool,
+    pepper: bytes | None,
 ) -> None:
     known = _read_secrets(path)
     written: dict[str, dict[str, str]] = {}
     async with database.sessionmaker.begin() as session:
         for key, spec in specs.items():
-            secret = await _ensure(session, spec, known.get(spec[0]))
+            secret = await _ensure(session, spec, known.get(spec[0]), pepper)
             written[key] = {"client_id": spec[0], "client_secret": secret}
             if with_org:
                 written[key]["org_id"] = str(spec[1])
@@ -107,7 +116,10 @@ async def seed_demo(settings: GatewaySettings) -> None:
     """Create the demo and service clients and write their credentials under var/demo/."""
     database = Database(settings.database_url, pool_size=1)
     try:
-        await _seed_group(database, DEMO_CLIENTS, DEMO_CLIENTS_FILE, with_org=True)
-        await _seed_group(database, SERVICE_CLIENTS, SERVICE_CLIENTS_FILE, with_org=False)
+        pepper = settings.secret_pepper()
+        await _seed_group(database, DEMO_CLIENTS, DEMO_CLIENTS_FILE, with_org=True, pepper=pepper)
+        await _seed_group(
+            database, SERVICE_CLIENTS, SERVICE_CLIENTS_FILE, with_org=False, pepper=pepper
+        )
     finally:
         await database.dispose()

@@ -16,7 +16,7 @@ from services.gateway.errors import (
     InvalidClientJwks,
     ServiceRoleOutsidePlatform,
 )
-from services.gateway.hashing import hash_secret, new_secret
+from services.gateway.hashing import hash_generated_secret, hash_secret, new_secret
 from services.gateway.models import ApiClient
 from services.gateway.schemas import ClientCreate, ClientRead
 from shared.clock import utcnow
@@ -65,12 +65,21 @@ def checked_jwks(jwks: dict[str, Any]) -> dict[str, Any]:
 
 
 async def create_client(
-    *, session: AsyncSession, client_in: ClientCreate, secret: str | None = None
+    *,
+    session: AsyncSession,
+    client_in: ClientCreate,
+    secret: str | None = None,
+    pepper: bytes | None = None,
 ) -> tuple[ApiClient, str]:
-    """Register a client; return it with its secret (generated unless given)."""
+    """Register a client; return it with its secret (generated unless given).
+
+    A generated secret is stored as an HMAC under `pepper` (argon2id without one); a given
+    secret, of unknown entropy, always as argon2id.
+    """
     roles = [Role(role).value for role in dict.fromkeys(client_in.roles)]
     if Role.SERVICE.value in roles and client_in.org_id != PLATFORM_ORG:
         raise ServiceRoleOutsidePlatform()
+    secret_hash = hash_secret(secret) if secret else None
     secret = secret or new_secret()
     now = utcnow()
     client = ApiClient(
@@ -78,7 +87,7 @@ async def create_client(
         name=client_in.name,
         org_id=client_in.org_id,
         roles=roles,
-        secret_hash=hash_secret(secret),
+        secret_hash=secret_hash or hash_generated_secret(secret, pepper=pepper),
         jwks=checked_jwks(client_in.jwks.model_dump()) if client_in.jwks else None,
         enabled=True,
         created_at=now,
@@ -106,11 +115,13 @@ async def set_enabled(*, session: AsyncSession, client_id: str, enabled: bool) -
     return client
 
 
-async def rotate_secret(*, session: AsyncSession, client_id: str) -> tuple[ApiClient, str]:
+async def rotate_secret(
+    *, session: AsyncSession, client_id: str, pepper: bytes | None = None
+) -> tuple[ApiClient, str]:
     """Replace the client's secret; the old one stops working at once."""
     client = await get_client(session=session, client_id=client_id)
     secret = new_secret()
-    client.secret_hash = hash_secret(secret)
+    client.secret_hash = hash_generated_secret(secret, pepper=pepper)
     client.secret_rotated_at = client.updated_at = utcnow()
     return client, secret
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar, Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import VAR_DIR, ServiceSettings
 
 ProxyClientName = Literal["aiohttp", "httpx-aiohttp", "httpx"]
 DEV_KEK_FILE = VAR_DIR / "gateway-kek.key"
+DEV_SECRET_PEPPER = b"dev-only-refex-gateway-client-secret-pepper"
+MIN_PEPPER_CHARS = 32
 
 
 class GatewaySettings(ServiceSettings):
@@ -47,11 +49,43 @@ class GatewaySettings(ServiceSettings):
 
     rate_limit_per_s: float = Field(50.0, gt=0)
     rate_limit_burst: int = Field(100, ge=1)
+    trusted_proxy_count: int = Field(
+        0,
+        ge=0,
+        le=10,
+        description="Proxies in front of the gateway that append to X-Forwarded-For; the entry "
+        "the outermost one added is the caller's address. 0: the direct peer is the caller.",
+    )
+    token_address_rate_limit_per_s: float = Field(
+        5.0,
+        gt=0,
+        description="Token requests per second per source address, checked before any secret.",
+    )
+    token_address_rate_limit_burst: int = Field(60, ge=1)
     token_rate_limit_per_s: float = Field(
-        5.0, gt=0, description="Token requests per second per client id (secrets are costly)."
+        5.0,
+        gt=0,
+        description="Tokens per second per client, counted once the client has authenticated.",
     )
     token_rate_limit_burst: int = Field(60, ge=1)
+    rate_limit_memory_buckets: int = Field(
+        10_000,
+        ge=100,
+        description="Most buckets each in-memory rate limiter keeps (least recently used go).",
+    )
+    client_secret_pepper: SecretStr | None = Field(
+        None,
+        description="Server key (at least 32 characters) of the HMAC-SHA-256 that stores new "
+        "client secrets; unset: development uses a built-in one, elsewhere argon2id is used.",
+    )
     openapi_retry_max_s: float = Field(30.0, gt=0)
+
+    @field_validator("client_secret_pepper")
+    @classmethod
+    def _pepper_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_PEPPER_CHARS:
+            raise ValueError(f"the pepper must be at least {MIN_PEPPER_CHARS} random characters")
+        return value
 
     @model_validator(mode="after")
     def _body_ceiling_covers_routes(self) -> GatewaySettings:
@@ -60,6 +94,12 @@ class GatewaySettings(ServiceSettings):
         largest = max([self.proxy_max_body_bytes, *self.route_body_limits.values()])
         self.max_body_bytes = max(self.max_body_bytes, largest)
         return self
+
+    def secret_pepper(self) -> bytes | None:
+        """Return the key of client-secret HMACs, or None when argon2id must be used."""
+        if self.client_secret_pepper is not None:
+            return self.client_secret_pepper.get_secret_value().encode("utf-8")
+        return DEV_SECRET_PEPPER if self.environment == "development" else None
 
     def body_limit(self, segment: str) -> int:
         """Return the body limit for the route whose first segment is `segment`."""

@@ -92,6 +92,8 @@ async def create_referral(
     The answer lists the shared categories and each withheld one with its reason (`not_in_sop`,
     `no_consent`, `not_requested`), and warns when the provider needs a withheld category at first
     contact. The payload is stored only as JWE readable by the provider and your organisation.
+    A consent withdrawn or expired while the referral was being sent answers 409
+    `consent-ended-while-sending`: nothing was sent or stored.
     """
     referral, _ = await service.create(
         session=session,
@@ -380,12 +382,15 @@ async def add_note(
 @router.get(
     "/referrals/{referral_id}/notes",
     summary="List a referral's notes",
-    responses=problem_responses(404),
+    responses=problem_responses(404, 409),
 )
 async def list_notes(
     referral_id: uuid.UUID, session: SessionDep, context: PartyContext
 ) -> list[NoteRead]:
-    """Return the notes in the order they were written, each as JWE for both parties."""
+    """Return the notes in the order they were written, each as JWE for both parties.
+
+    After the returnee withdrew the consent, the recipient gets 409 `content-withdrawn`.
+    """
     return await queries.notes(
         session=session, principal=context.principal, referral_id=referral_id
     )

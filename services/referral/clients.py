@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from services.referral.errors import NoAgreement
+from services.referral.errors import ConsentEndedWhileSending, NoAgreement
 from shared.contracts.consent import BasisCheck, BasisStatus
 from shared.errors import UnprocessableContent, UpstreamUnavailable
 from shared.http import ServiceClient
@@ -128,7 +128,18 @@ class ConsentClient(ServiceClient):
         response = await self.request(
             "POST", "/disclosures", json=disclosure, request_id=request_id
         )
-        return _json_or_unavailable(response.status_code, response.json(), self.upstream)
+        body = response.json()
+        if response.status_code == 409 and _problem_slug(body) == BASIS_ENDED:
+            raise ConsentEndedWhileSending(reason=body.get("reason"))
+        return _json_or_unavailable(response.status_code, body, self.upstream)
+
+
+BASIS_ENDED = "basis-no-longer-valid"
+
+
+def _problem_slug(body: Any) -> str | None:
+    kind = body.get("type") if isinstance(body, dict) else None
+    return kind.rsplit(":", 1)[-1] if isinstance(kind, str) else None
 
 
 def _json_or_unavailable(status: int, body: Any, upstream: str) -> dict[str, Any]:

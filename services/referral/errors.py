@@ -120,3 +120,26 @@ class ReferralChanged(PreconditionFailed):
     """If-Match did not match the referral's current ETag."""
 
     slug = "referral-changed"
+
+
+class ConsentEndedWhileSending(Conflict):
+    """The consent (or override) was withdrawn, expired or ended between decision and sending."""
+
+    slug = "consent-ended-while-sending"
+    title = "Consent ended while sending"
+    detail = (
+        "The returnee's consent (or the emergency override) was withdrawn, expired or ended "
+        "while this referral was being sent, so nothing was sent and nothing was stored. "
+        "Check the consent with the returnee; send again only once a consent is in force."
+    )
+
+
+class ContentWithdrawn(Conflict):
+    """The returnee withdrew the consent: the recipient no longer reads the referral's content."""
+
+    slug = "content-withdrawn"
+    title = "Consent withdrawn"
+    detail = (
+        "The returnee withdrew the consent this referral rested on, so its case file, feedback "
+        "and notes are no longer shared with your organisation. Delete any copy you keep."
+    )

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.referral import repository
+from services.referral.errors import ContentWithdrawn
 from services.referral.models import OutboxEvent, Referral
 from services.referral.schemas import (
     NoteRead,
@@ -20,7 +21,7 @@ from services.referral.schemas import (
     Status,
     WebhookDeadLetter,
 )
-from services.referral.service import get_visible, is_overdue, party_of, to_read
+from services.referral.service import get_visible, is_overdue, party_of, reads_content, to_read
 from shared import outbox
 from shared.auth import Principal
 from shared.clock import utcnow
@@ -98,8 +99,11 @@ async def notes(
 ) -> list[NoteRead]:
     """The notes of a referral the caller is a party to."""
     referral = await get_visible(session, principal=principal, referral_id=referral_id)
-    if party_of(referral, principal) is None:
+    party = party_of(referral, principal)
+    if party is None:
         raise NotFound("No referral with this id is visible to your organisation.")
+    if not reads_content(referral, party):
+        raise ContentWithdrawn
     return [
         NoteRead.model_validate(n, from_attributes=True)
         for n in await repository.notes(session, referral_id=referral_id)

@@ -118,6 +118,17 @@ def subject_digest(subject_ref: str, key: bytes) -> str:
     return hmac.new(key, subject_ref.encode(), hashlib.sha256).hexdigest()
 
 
+def reads_content(referral: Referral, party: Party | None) -> bool:
+    """Whether this side may read the case file, feedback and notes of the referral.
+
+    Once the returnee withdrew the consent a referral rested on, the recipient no longer gets
+    them: withdrawal stops every further disclosure. The sender keeps its own referral.
+    """
+    if party is None:
+        return False
+    return not (party == Party.RECIPIENT and referral.status_reason == ReasonCode.CONSENT_WITHDRAWN)
+
+
 def party_of(referral: Referral, principal: Principal) -> Party | None:
     """Return the caller's side of this referral, or None when it is not a party."""
     org = principal.org_id
@@ -161,7 +172,7 @@ def to_read(referral: Referral, principal: Principal, now: datetime | None = Non
         withheld=[
             WithheldCategory(category=c, reason=r) for c, r in sorted(referral.withheld.items())
         ],
-        warnings=_warnings(referral),
+        warnings=_warnings(referral) + _withdrawal_notice(referral, party),
         acknowledge_by=referral.acknowledge_by,
         respond_by=referral.respond_by,
         overdue=is_overdue(referral, now),
@@ -172,9 +183,9 @@ def to_read(referral: Referral, principal: Principal, now: datetime | None = Non
         closed_at=referral.closed_at,
         outcome=referral.outcome,
         feedback_score=referral.feedback_score,
-        feedback=referral.feedback if party else None,
+        feedback=referral.feedback if reads_content(referral, party) else None,
         allowed_moves=allowed_moves(referral, party),
-        payload=referral.payload if party else None,
+        payload=referral.payload if reads_content(referral, party) else None,
         encrypted_to=_encrypted_to(referral),
     )
 
@@ -197,6 +208,15 @@ def _warnings(referral: Referral) -> list[str]:
         f"({referral.withheld.get(category, 'not_requested')}). Ask the returnee for consent "
         "for it, or agree it in the SOP, then send a new referral."
         for category in referral.first_contact_missing
+    ]
+
+
+def _withdrawal_notice(referral: Referral, party: Party | None) -> list[str]:
+    if party is None or reads_content(referral, party):
+        return []
+    return [
+        "The returnee withdrew the consent this referral rested on: its case file, feedback and "
+        "notes are no longer shared with you. Delete any copy you keep, as your agreement says."
     ]
 
 
@@ -244,7 +264,7 @@ async def create(
         if claimed is not None:  # a concurrent identical request won the race
             return to_read(claimed, principal), False
     await _refuse_duplicate(session, subject=subject, referral_in=referral_in, referral=referral)
-    await _record_disclosure(clients, context, referral_in, referral)
+    await _record_disclosure(clients, context, referral_in, referral, resolved["service"])
     session.add(referral)
     await session.flush()
     await append_audit(
@@ -291,10 +311,18 @@ async def _claim_key(
 
 
 async def _record_disclosure(
-    clients: Clients, context: Context, referral_in: ReferralCreate, referral: Referral
+    clients: Clients,
+    context: Context,
+    referral_in: ReferralCreate,
+    referral: Referral,
+    service: dict[str, Any],
 ) -> None:
+    """Record the disclosure; consent refuses it if the basis ended since the decision."""
     await clients.consent.record_disclosure(
         {
+            "purpose": str(referral_in.purpose),
+            "service_category": service["category"],
+            "recipient_country": service.get("country"),
             "referral_id": str(referral.id),
             "subject_ref": referral_in.subject_ref,
             "sender_org_id": context.principal.org_id,
@@ -755,6 +783,8 @@ async def cancel_for_withdrawal(
 ) -> list[uuid.UUID]:
     """Cancel every open referral resting on a withdrawn consent and tell both parties."""
     digest = subject_digest(subject_ref, subject_key)
+    # The same lock as creation: a referral being created now is committed before we look.
+    await repository.lock_subject(session, subject_digest=digest)
     cancelled = []
     now = utcnow()
     for referral in await repository.open_for_subject(

@@ -218,7 +218,7 @@ class TestBasisCheck:
         await withdraw(client, callers, withdrawn["id"])
         kept = await grant(client, callers)
         override = await active_override(client, callers)
-        ended = await active_override(client, callers)
+        ended = await active_override(client, callers, duration_hours=1)
         await end(client, callers, ended["id"])
 
         async def check(**body: Any) -> dict[str, Any]:

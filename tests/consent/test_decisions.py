@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 
 from services.consent import service
 from tests.consent.conftest import (
@@ -100,21 +101,23 @@ class TestConsentBasis:
         assert decision["withheld"] == {"contact": "no_consent"}
 
     async def test_expired_and_future_consents_never_count(
-        self, client: httpx.AsyncClient, callers: Callers
+        self, client: httpx.AsyncClient, callers: Callers, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         now = datetime.now(UTC)
         await grant(
             client,
             callers,
             valid_from=iso(now - timedelta(days=10)),
-            valid_until=iso(now - timedelta(seconds=1)),
+            valid_until=iso(now + timedelta(days=1)),
         )
         await grant(
             client,
             callers,
-            valid_from=iso(now + timedelta(days=1)),
+            valid_from=iso(now + timedelta(days=5)),
             valid_until=iso(now + timedelta(days=10)),
         )
+        two_days_later = now + timedelta(days=2)  # the first has expired, the second not begun
+        monkeypatch.setattr(service, "utcnow", lambda: two_days_later)
         assert refused(await decide(client, callers.service()))
         app = client.app  # type: ignore[attr-defined]
         async with app.state.db.sessionmaker() as session, session.begin():

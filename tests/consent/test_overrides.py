@@ -19,6 +19,7 @@ from shared.http import StaticToken
 from tests.consent.conftest import (
     CLINIC_ORG,
     HOST_ORG,
+    MHP_ORG,
     OTHER_CLINIC_ORG,
     OTHER_HOST_ORG,
     SUBJECT,
@@ -32,9 +33,17 @@ STATEMENT = "Acute suicide risk reported by the returnee's sister on arrival; ne
 ATTESTATION = "Assessed by phone: imminent risk to life, psychiatric admission required."
 
 
-def resolution(*, allowed: bool = True, permitted: list[str] | None = None) -> dict[str, Any]:
-    """A realistic GET /agreements/resolve answer of the directory."""
-    return {
+DEFAULT_EMERGENCY = ["identity.basic", "contact", "health.mental"]
+
+
+def resolution(
+    *,
+    allowed: bool = True,
+    permitted: list[str] | None = None,
+    emergency: list[str] | None = DEFAULT_EMERGENCY,
+) -> dict[str, Any]:
+    """A realistic GET /agreements/resolve answer of the directory (emergency None: omitted)."""
+    answer: dict[str, Any] = {
         "agreement": {
             "id": "0192f000-0000-7000-8000-00000000b001",
             "version": 3,
@@ -65,6 +74,9 @@ def resolution(*, allowed: bool = True, permitted: list[str] | None = None) -> d
         "focal_point": None,
         "backup_focal_point": None,
     }
+    if emergency is not None:
+        answer["agreement"]["emergency_categories"] = emergency
+    return answer
 
 
 class Directory:
@@ -134,10 +146,14 @@ async def request_override(client: httpx.AsyncClient, callers: Callers) -> dict[
     return result
 
 
-async def active_override(client: httpx.AsyncClient, callers: Callers) -> dict[str, Any]:
+async def active_override(
+    client: httpx.AsyncClient, callers: Callers, **attest: Any
+) -> dict[str, Any]:
     override = await request_override(client, callers)
     response = await client.post(
-        f"/overrides/{override['id']}/attest", json=attest_body(), headers=callers.clinician()
+        f"/overrides/{override['id']}/attest",
+        json=attest_body(**attest),
+        headers=callers.clinician(),
     )
     assert response.status_code == 200, response.text
     result: dict[str, Any] = response.json()
@@ -356,3 +372,129 @@ class TestVisibility:
             f"/overrides/{uuid.uuid4()}/attest", json=attest_body(), headers=callers.clinician()
         )
         assert unknown.status_code == 404
+
+
+def second_clinician(callers: Callers) -> dict[str, str]:
+    return callers.minter.headers(
+        roles=["mental_health_professional"], org=MHP_ORG, client="dr-adeyemi"
+    )
+
+
+async def attest(
+    client: httpx.AsyncClient, override_id: str, headers: dict[str, str], **body: Any
+) -> httpx.Response:
+    return await client.post(
+        f"/overrides/{override_id}/attest", json=attest_body(**body), headers=headers
+    )
+
+
+class TestSafeguards:
+    @pytest.mark.promise(4)
+    async def test_the_requesting_client_cannot_attest_its_own_override(
+        self, client: httpx.AsyncClient, callers: Callers
+    ) -> None:
+        both = callers.minter.headers(
+            roles=["host_office", "mental_health_professional"], org=HOST_ORG, client="host-client"
+        )
+        requested = await client.post("/overrides", json=override_body(), headers=both)
+        assert requested.status_code == 201
+        response = await attest(client, requested.json()["id"], both)
+        assert response.status_code == 403
+        assert response.json()["type"] == "urn:refex:problem:override-self-attestation"
+        stored = await client.get(f"/overrides/{requested.json()['id']}", headers=both)
+        assert stored.json()["status"] == "pending"
+        assert len(await events(client, callers)) == 1
+
+    async def test_the_attestation_names_the_professionals_own_organisation(
+        self, client: httpx.AsyncClient, callers: Callers
+    ) -> None:
+        override = await request_override(client, callers)
+        wrong = await attest(
+            client, override["id"], callers.clinician(), professional_org_id=HOST_ORG
+        )
+        assert wrong.status_code == 422
+        assert wrong.json()["type"] == "urn:refex:problem:attesting-organisation-mismatch"
+        right = await attest(
+            client, override["id"], callers.clinician(), professional_org_id=MHP_ORG
+        )
+        assert right.status_code == 200
+        assert right.json()["attested_by_org"] == MHP_ORG
+        assert (await events(client, callers))[-1]["data"]["attested_by_org"] == MHP_ORG
+
+    @pytest.mark.promise(4)
+    async def test_only_the_agreements_emergency_categories_may_be_asked_for(
+        self, client: httpx.AsyncClient, callers: Callers, directory: Directory
+    ) -> None:
+        wide = override_body(categories=["identity.basic", "vulnerability"])
+        directory.answer = (200, resolution(emergency=["identity.basic", "vulnerability"]))
+        assert (
+            await client.post("/overrides", json=wide, headers=callers.host())
+        ).status_code == 201
+        for emergency in (DEFAULT_EMERGENCY, None):  # None: an older directory, the default set
+            directory.answer = (200, resolution(emergency=emergency))
+            response = await client.post("/overrides", json=wide, headers=callers.host())
+            assert response.status_code == 422
+            assert response.json()["type"] == "urn:refex:problem:override-outside-agreement"
+            assert response.json()["categories"] == ["vulnerability"]
+        assert len(await events(client, callers)) == 1
+
+    @pytest.mark.promise(4)
+    async def test_a_pending_override_expires_after_24_hours(
+        self,
+        client: httpx.AsyncClient,
+        callers: Callers,
+        override_app: FastAPI,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        override = await request_override(client, callers)
+        later = datetime.now(UTC) + timedelta(hours=24, seconds=1)
+        monkeypatch.setattr(service, "utcnow", lambda: later)
+        response = await attest(client, override["id"], callers.clinician())
+        assert response.status_code == 422
+        assert response.json()["type"] == "urn:refex:problem:override-request-expired"
+        async with override_app.state.db.sessionmaker() as session, session.begin():
+            settings = override_app.state.settings
+            assert await service.record_expiries(session=session, settings=settings) == 1
+        stored = await client.get(f"/overrides/{override['id']}", headers=callers.auditor())
+        assert stored.json()["status"] == "expired"
+        assert [e["type"] for e in await events(client, callers)] == [
+            "override.requested",
+            "override.expired",
+        ]
+
+    @pytest.mark.promise(4)
+    async def test_renewal_beyond_72_hours_needs_another_professional(
+        self, client: httpx.AsyncClient, callers: Callers, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        first = await active_override(client, callers)
+        near_end = datetime.now(UTC) + timedelta(hours=71)
+        monkeypatch.setattr(service, "utcnow", lambda: near_end)
+        renewal = await request_override(client, callers)
+        same = await attest(client, renewal["id"], callers.clinician())
+        assert same.status_code == 403
+        assert same.json()["type"] == "urn:refex:problem:override-fresh-attestation-needed"
+        stored = await client.get(f"/overrides/{renewal['id']}", headers=callers.host())
+        assert stored.json()["status"] == "pending"
+        other = await attest(client, renewal["id"], second_clinician(callers))
+        assert other.status_code == 200, other.text
+        assert first["id"] != renewal["id"]
+
+    async def test_after_a_gap_of_more_than_24_hours_the_same_professional_may_attest(
+        self, client: httpx.AsyncClient, callers: Callers, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        await active_override(client, callers)
+        much_later = datetime.now(UTC) + timedelta(hours=72 + 25)
+        monkeypatch.setattr(service, "utcnow", lambda: much_later)
+        renewal = await request_override(client, callers)
+        response = await attest(client, renewal["id"], callers.clinician())
+        assert response.status_code == 200, response.text
+
+    async def test_a_short_renewal_within_72_hours_is_allowed(
+        self, client: httpx.AsyncClient, callers: Callers, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        await active_override(client, callers, duration_hours=24)
+        next_day = datetime.now(UTC) + timedelta(hours=23)
+        monkeypatch.setattr(service, "utcnow", lambda: next_day)
+        renewal = await request_override(client, callers)
+        response = await attest(client, renewal["id"], callers.clinician(), duration_hours=24)
+        assert response.status_code == 200, response.text

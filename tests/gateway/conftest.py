@@ -21,6 +21,7 @@ from shared.demo import ADMIN_ORG, HOST_OFFICE_ORG
 from tests.conftest import DatabaseFactory
 
 KEK = new_kek_text()
+PEPPER = "test-pepper-" + new_kek_text()
 
 
 def closed_url() -> str:
@@ -38,6 +39,7 @@ def gateway_settings(test_settings: Callable[..., Any]) -> SettingsFactory:
     def build_sync(**overrides: Any) -> GatewaySettings:
         values: dict[str, Any] = {
             "key_encryption_key": KEK,
+            "client_secret_pepper": PEPPER,
             "directory_url": closed_url(),
             "consent_url": closed_url(),
             "referral_url": closed_url(),
@@ -65,6 +67,7 @@ def sqlite_gateway_settings(database_factory: DatabaseFactory) -> SettingsFactor
             "database_url": database_factory.fresh("gateway", "sqlite"),
             "log_level": "WARNING",
             "key_encryption_key": KEK,
+            "client_secret_pepper": PEPPER,
             "directory_url": closed_url(),
             "consent_url": closed_url(),
             "referral_url": closed_url(),
@@ -102,7 +105,9 @@ async def register(
         {"client_id": client_id, "name": "test client", "org_id": org, "roles": roles, "jwks": jwks}
     )
     async with app.state.db.sessionmaker.begin() as session:
-        client, secret = await registry.create_client(session=session, client_in=client_in)
+        client, secret = await registry.create_client(
+            session=session, client_in=client_in, pepper=app.state.settings.secret_pepper()
+        )
     return client.client_id, secret
 
 

@@ -41,8 +41,9 @@ class TestCreateClientCommand:
         from services.gateway.settings import GatewaySettings
 
         async def token_status() -> int:
+            # The same environment as the command: its secret is an HMAC under the dev pepper.
             settings = GatewaySettings(
-                environment="test", database_url=gateway_db, key_encryption_key=KEK
+                environment="development", database_url=gateway_db, key_encryption_key=KEK
             )
             async with in_process(create_app(settings)) as http:
                 response = await http.post(

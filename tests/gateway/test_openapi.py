@@ -138,6 +138,48 @@ class TestMergedDocument:
         paths = (await http.get("/openapi.json")).json()["paths"]
         assert any(p.startswith("/api/v1/consents") for p in paths)
 
+    @pytest.mark.promise(12)
+    async def test_a_service_that_comes_up_after_the_gateway_is_in_the_next_document(
+        self, gateway_settings: SettingsFactory, in_process: Any
+    ) -> None:
+        router = HostRouter(service_apps())
+        router.down.add("consent.test")
+        urls = {f"{name}_url": f"http://{host}" for name, host in UPSTREAMS.items()}
+        app = create_app(await gateway_settings(**urls), upstream_transport=router)
+        async with in_process(app) as http:
+            before = await http.get("/openapi.json")
+            router.down.clear()  # consent is up: every /readyz answers 200 now
+            after = await http.get("/openapi.json")
+        assert before.headers["cache-control"] == "no-store"
+        info = before.json()["info"]
+        assert info["x-refex-missing-services"] == ["consent"]
+        assert "consent API could not be loaded" in info["description"]
+        assert after.status_code == 200
+        assert any(p.startswith("/api/v1/consents") for p in after.json()["paths"])
+        assert "x-refex-missing-services" not in after.json()["info"]
+        assert after.headers["cache-control"] == "no-cache"
+
+    @pytest.mark.promise(12)
+    async def test_an_incomplete_document_says_what_is_missing_and_stays_valid(
+        self, docs_gateway: Any
+    ) -> None:
+        http, app, _, router = docs_gateway
+        router.down.add("referral.test")
+        app.state.openapi.documents.pop("referral", None)
+        response = await http.get("/openapi.json")
+        document = response.json()
+        validate(document)
+        assert document["info"]["x-refex-missing-services"] == ["referral"]
+        assert not any(p.startswith("/api/v1/referrals") for p in document["paths"])
+        upstreams = await http.get("/readyz/upstreams")
+        assert upstreams.status_code == 503
+        assert upstreams.json()["checks"]["referral"] == "unreachable"
+        assert upstreams.json()["openapi_missing"] == ["referral"]
+        router.down.clear()
+        healed = await http.get("/readyz/upstreams")
+        assert healed.status_code == 200
+        assert healed.json()["openapi_missing"] == []
+
     async def test_refresh_needs_the_admin_role(self, docs_gateway: Any) -> None:
         http, _, _, _ = docs_gateway
         assert (await http.post("/admin/openapi/refresh")).status_code == 401

@@ -279,17 +279,20 @@ class TestLimitsAndFailures:
         assert response.status_code == 503
         assert "closed the connection" in response.json()["detail"]
 
-    async def test_gateway_readiness_names_unreachable_upstreams(
+    @pytest.mark.promise(12)
+    async def test_gateway_readiness_is_its_own_and_upstreams_are_reported_apart(
         self, gateway_settings: SettingsFactory, in_process: Any
     ) -> None:
         echo = EchoUpstream()
         async with serve_http(echo) as url:
             settings = await gateway_settings(directory_url=url, consent_url=url)
             async with in_process(create_app(settings)) as http:
-                response = await http.get("/readyz")
-        assert response.status_code == 503
-        assert response.json()["checks"] == {
-            "database": "ok",
+                ready = await http.get("/readyz")
+                upstreams = await http.get("/readyz/upstreams")
+        assert ready.status_code == 200  # a service down leaves the token endpoint in service
+        assert ready.json()["checks"] == {"database": "ok", "signing_keys": "ok"}
+        assert upstreams.status_code == 503
+        assert upstreams.json()["checks"] == {
             "directory": "ok",
             "consent": "ok",
             "referral": "unreachable",

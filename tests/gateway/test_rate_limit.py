@@ -73,16 +73,18 @@ class TestRedisBuckets:
             assert (await http_one.get("/api/v1/referrals", headers=headers)).status_code == 429
             assert (await http_two.get("/api/v1/referrals", headers=headers)).status_code == 429
 
-    async def test_readiness_checks_redis_when_configured(
+    async def test_upstream_readiness_checks_redis_when_configured(
         self, gateway_settings: SettingsFactory, in_process: Any
     ) -> None:
         settings = await gateway_settings(redis_url="redis://127.0.0.1:1/0")
         async with in_process(create_app(settings)) as http:
-            checks = (await http.get("/readyz")).json()["checks"]
+            checks = (await http.get("/readyz/upstreams")).json()["checks"]
+            own = await http.get("/readyz")
         assert checks["redis"] == "unreachable"
+        assert own.status_code == 200  # the limiter fails open, so Redis is not the gateway's
         settings = await gateway_settings(redis_url=REDIS_URL)
         async with in_process(create_app(settings)) as http:
-            checks = (await http.get("/readyz")).json()["checks"]
+            checks = (await http.get("/readyz/upstreams")).json()["checks"]
         assert checks["redis"] == "ok"
 
     async def test_the_bucket_refills_at_the_configured_rate(self) -> None:

@@ -1,10 +1,12 @@
 """Faults (fast variant): a referral service killed with SIGKILL loses nothing and duplicates
-nothing; the gateway's /readyz says so while it is down. The full scenario is `make proof`."""
+nothing; the gateway's /readyz/upstreams says so while it is down, its own /readyz stays 200.
+The full scenario is `make proof`."""
 
 from __future__ import annotations
 
 import time
 
+import httpx
 import pytest
 
 from proof.faults import _consented_subject, _send
@@ -26,9 +28,10 @@ def test_a_killed_referral_service_loses_nothing_and_replays_the_same_referral(
         before = _sent_ids(host)
         proof_stack.stack.kill("referral")
         deadline = time.monotonic() + 10
-        while is_ready(ports["gateway"]) and time.monotonic() < deadline:
+        while _upstreams(ports["gateway"]) == 200 and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert not is_ready(ports["gateway"])  # the gateway does not claim to be ready
+        assert _upstreams(ports["gateway"]) == 503  # the gateway reports referral down
+        assert is_ready(ports["gateway"])  # and still issues tokens
         assert is_ready(ports["directory"])
         proof_stack.restart("referral")
         proof_stack.stack.wait_ready(60)
@@ -47,3 +50,8 @@ def _sent_ids(host: RefexClient) -> list[str]:
         if not page.get("next_cursor"):
             return sorted(ids)
         params["cursor"] = page["next_cursor"]
+
+
+def _upstreams(port: int) -> int:
+    """Return the status of the gateway's /readyz/upstreams."""
+    return httpx.get(f"http://127.0.0.1:{port}/readyz/upstreams", timeout=5).status_code

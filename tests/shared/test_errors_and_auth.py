@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 import pytest
 from fastapi import Depends, FastAPI
 from joserfc import jwt
@@ -18,10 +19,17 @@ from pydantic import BaseModel, Field
 
 from services.directory.settings import DirectorySettings
 from shared.app import build_service_app
-from shared.auth import AnyPrincipal, Principal, require_roles
+from shared.auth import (
+    AnyPrincipal,
+    Principal,
+    StaticJwks,
+    TokenVerifier,
+    UrlJwks,
+    require_roles,
+)
 from shared.db import SessionDep
-from shared.errors import Conflict, problem_responses
-from shared.testing import TokenMinter
+from shared.errors import Conflict, Unauthenticated, problem_responses
+from shared.testing import TEST_AUDIENCE, TEST_ISSUER, TokenMinter
 
 
 class Thing(BaseModel):
@@ -233,3 +241,106 @@ class TestTokenVerification:
             )
         assert response.status_code == 200
         assert response.json() == {"client": "dpo-1"}
+
+
+class JwksServer:
+    """A JWKS endpoint whose published keys a test changes; counts the fetches."""
+
+    def __init__(self, *minters: TokenMinter) -> None:
+        self.published = list(minters)
+        self.fetches = 0
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        self.fetches += 1
+        return httpx.Response(200, json={"keys": [m.jwks()["keys"][0] for m in self.published]})
+
+
+class Clock:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def url_verifier(server: JwksServer, clock: Clock, *, ttl_s: float = 60.0) -> TokenVerifier:
+    source = UrlJwks(
+        "http://gateway/.well-known/jwks.json",
+        transport=httpx.MockTransport(server.handle),
+        ttl_s=ttl_s,
+        clock=clock,
+    )
+    return TokenVerifier(source, issuer=TEST_ISSUER, audience=TEST_AUDIENCE)
+
+
+class TestKeyWithdrawal:
+    @pytest.mark.promise(6)
+    async def test_a_withdrawn_key_stops_verifying_when_the_cached_key_set_expires(self) -> None:
+        old, new = TokenMinter(kid="old-key"), TokenMinter(kid="new-key")
+        server, clock = JwksServer(old, new), Clock()
+        verifier = url_verifier(server, clock, ttl_s=60)
+        token = old.token(roles=["auditor"], lifetime_s=3600)
+        assert (await verifier.verify(token)).roles == {"auditor"}
+        server.published = [new]  # the gateway withdrew the old key
+        clock.now += 59
+        assert await verifier.verify(token)  # still within the cache lifetime
+        clock.now += 2
+        with pytest.raises(Unauthenticated, match="withdrawn"):
+            await verifier.verify(token)
+        assert await verifier.verify(new.token(roles=["auditor"]))
+
+    @pytest.mark.promise(6)
+    async def test_a_cached_token_is_checked_against_the_current_key_set(self) -> None:
+        old, new = TokenMinter(kid="old-key"), TokenMinter(kid="new-key")
+        published = {"keys": [old.jwks()["keys"][0], new.jwks()["keys"][0]]}
+        verifier = TokenVerifier(
+            StaticJwks(lambda: published), issuer=TEST_ISSUER, audience=TEST_AUDIENCE
+        )
+        token = old.token(roles=["auditor"], lifetime_s=3600)
+        assert await verifier.verify(token)
+        published = {"keys": [new.jwks()["keys"][0]]}  # a new document, as the key ring makes
+        with pytest.raises(Unauthenticated):
+            await verifier.verify(token)
+
+    async def test_a_lifetime_shorter_than_the_refetch_throttle_still_holds(self) -> None:
+        old, new = TokenMinter(kid="old-key"), TokenMinter(kid="new-key")
+        server, clock = JwksServer(old, new), Clock()
+        verifier = url_verifier(server, clock, ttl_s=0.5)
+        token = old.token(roles=["auditor"], lifetime_s=3600)
+        assert await verifier.verify(token)
+        server.published = [new]
+        clock.now += 0.6
+        with pytest.raises(Unauthenticated):
+            await verifier.verify(token)
+
+    async def test_unknown_kids_refetch_at_most_once_a_second(self) -> None:
+        known, stranger = TokenMinter(kid="known"), TokenMinter(kid="stranger")
+        server, clock = JwksServer(known), Clock()
+        verifier = url_verifier(server, clock)
+        await verifier.verify(known.token(roles=["auditor"]))
+        clock.now += 1.0
+        for _ in range(5):
+            with pytest.raises(Unauthenticated):
+                await verifier.verify(stranger.token(roles=["auditor"]))
+        assert server.fetches == 2  # the first load and one early refetch
+        clock.now += 1.0
+        server.published.append(stranger)  # a rotation on another replica
+        assert await verifier.verify(stranger.token(roles=["auditor"]))
+        assert server.fetches == 3
+
+    async def test_an_unreachable_gateway_leaves_the_last_keys_in_use(self) -> None:
+        minter, clock = TokenMinter(kid="k"), Clock()
+        server = JwksServer(minter)
+        verifier = url_verifier(server, clock, ttl_s=10)
+        await verifier.verify(minter.token(roles=["auditor"]))
+        server.handle = lambda request: httpx.Response(503)  # type: ignore[method-assign]
+        clock.now += 11
+        assert await verifier.verify(minter.token(roles=["auditor"]))
+
+    def test_the_cache_lifetime_is_a_setting_of_at_most_a_minute(self) -> None:
+        settings = DirectorySettings(environment="development", jwks_cache_ttl_s=5)
+        assert settings.jwks_cache_ttl_s == 5
+        with pytest.raises(ValueError, match="60"):
+            DirectorySettings(environment="development", jwks_cache_ttl_s=61)
