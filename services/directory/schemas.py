@@ -323,7 +323,13 @@ class SearchHit(BaseModel):
     id: uuid.UUID
     organisation_id: uuid.UUID
     category: str
-    name: dict[str, str]
+    name: dict[str, str] = Field(examples=[{"fr": "Formation professionnelle — Dakar"}])
+    display_name: str = Field(
+        description="The name in the caller's language (Accept-Language: en or fr), else in "
+        "English, else the first one given.",
+        examples=["Formation professionnelle — Dakar"],
+    )
+    display_language: str = Field(description="The language of `display_name`.", examples=["fr"])
     country: str
     admin_areas: list[str]
     languages: list[str]
