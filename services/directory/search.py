@@ -54,6 +54,7 @@ from services.directory.schemas import SearchHit
 from shared.business_hours import Schedule
 from shared.clock import utcnow
 from shared.errors import BadRequest
+from shared.i18n import negotiate
 from shared.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
 from shared.vocabulary import ServiceCategory
 
@@ -88,27 +89,9 @@ class SearchParams:
     caller_language: CallerLanguage = "en"
 
 
-def _quality(parameters: str) -> float:
-    for parameter in parameters.split(";"):
-        name, _, value = parameter.strip().partition("=")
-        if name.lower() == "q":
-            try:
-                return float(value)
-            except ValueError:
-                return 0.0
-    return 1.0
-
-
 def caller_language(accept_language: str | None) -> CallerLanguage:
-    """Pick en or fr from an Accept-Language header: highest q, the earlier on a tie, else en."""
-    best, best_q = "en", 0.0
-    for item in (accept_language or "").split(","):
-        tag, _, parameters = item.partition(";")
-        primary = tag.strip().lower().partition("-")[0]
-        quality = _quality(parameters)
-        if primary in TEXT_SEARCH_CONFIG and quality > best_q:
-            best, best_q = primary, quality
-    return "fr" if best == "fr" else "en"
+    """The caller's language for texts and stemming: the negotiated one (shared.i18n)."""
+    return "fr" if negotiate(accept_language) == "fr" else "en"
 
 
 def _parse_near(near: str) -> tuple[float, float]:
