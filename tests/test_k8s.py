@@ -21,10 +21,11 @@ import pytest
 import yaml
 from pydantic import SecretStr, ValidationError
 
-from services.cli import settings_class
-from services.stack import DEFAULT_PORTS, SERVICE_NAMES, wiring_env
-from shared.migrations import SERVICES_WITH_MIGRATIONS
+from services.registry import DEFAULT_PORTS, SERVICE_NAMES, WITH_MIGRATIONS, settings_class
+from services.stack import wiring_env
 from shared.settings import ServiceSettings
+
+SERVICES_WITH_MIGRATIONS = tuple(entry.name for entry in WITH_MIGRATIONS)
 
 ROOT = Path(__file__).resolve().parent.parent
 K8S = ROOT / "deploy" / "k8s"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import importlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -12,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from services.cli import DEMO_SEEDERS, _with_service_clients, settings_class
-from services.stack import SERVICE_NAMES, Stack, free_port
+from services.cli import _with_service_clients
+from services.registry import SERVICE_NAMES, WITH_DEMO_DATA, load_settings
+from services.stack import Stack, free_port
 from tests.conftest import DatabaseFactory
 
 
@@ -32,11 +32,10 @@ def _seed(env: dict[str, str]) -> None:
     saved = dict(os.environ)
     os.environ.update(env)
     try:
-        for service, target in DEMO_SEEDERS:
-            module, function = target.split(":")
-            seeder = getattr(importlib.import_module(module), function)
+        for entry in WITH_DEMO_DATA:
+            seeding = entry.seeder()(load_settings(entry.name))
             with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-                pool.submit(asyncio.run, seeder(settings_class(service)())).result()
+                pool.submit(asyncio.run, seeding).result()
     finally:
         os.environ.clear()
         os.environ.update(saved)
