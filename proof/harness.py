@@ -168,6 +168,8 @@ def stack_env(urls: dict[str, str], extra: dict[str, str] | None = None) -> dict
     env.update({f"REFEX_{n.upper()}_DATABASE_URL": url for n, url in urls.items()})
     env["REFEX_REFERRAL_OUTBOX_POLL_INTERVAL_S"] = "0.2"
     env["REFEX_CONSENT_OUTBOX_POLL_INTERVAL_S"] = "0.2"
+    # The stacks' webhook receivers listen on 127.0.0.1: allowed here, never by default.
+    env.update({f"REFEX_{n.upper()}_PARTNER_URLS_ALLOW_PRIVATE": "true" for n in urls})
     env.update(extra or {})
     return env
 
