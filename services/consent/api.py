@@ -84,6 +84,7 @@ _CONSENT_FIELDS = [
 
 @router.post(
     "/consents",
+    name="consents.create",
     status_code=201,
     tags=["consents"],
     summary="Record a consent",
@@ -104,6 +105,7 @@ async def create_consent(
 
 @router.get(
     "/consents/{consent_id}",
+    name="consents.get",
     tags=["consents"],
     summary="Read a consent",
     responses=problem_responses(404),
@@ -119,6 +121,7 @@ async def get_consent(
 
 @router.post(
     "/consents/{consent_id}/withdraw",
+    name="consents.withdraw",
     tags=["consents"],
     summary="Withdraw a consent",
     responses=problem_responses(404, 409, 422),
@@ -147,6 +150,7 @@ async def withdraw_consent(
 
 @router.post(
     "/decisions",
+    name="decisions.create",
     tags=["decisions"],
     summary="Decide what may be disclosed",
     responses=problem_responses(422),
@@ -166,6 +170,7 @@ async def decide(
 
 @router.post(
     "/disclosures",
+    name="disclosures.record",
     status_code=201,
     tags=["disclosures"],
     summary="Record a disclosure",
@@ -200,6 +205,7 @@ async def record_disclosure(
 
 @router.post(
     "/basis-checks",
+    name="basisChecks.create",
     tags=["disclosures"],
     summary="Check that a disclosure's basis is still in force",
     responses=problem_responses(422),
@@ -247,6 +253,7 @@ def disclosure_read(disclosure: Disclosure) -> DisclosureRead:
 
 @router.get(
     "/subjects/{subject_ref}/disclosures",
+    name="subjects.listDisclosures",
     tags=["disclosures"],
     summary="List a subject's disclosures",
     responses=problem_responses(400, 422),
@@ -281,6 +288,7 @@ def override_read(override: EmergencyOverride) -> OverrideRead:
 
 @router.post(
     "/overrides",
+    name="overrides.request",
     status_code=201,
     tags=["overrides"],
     summary="Request an emergency override",
@@ -313,6 +321,7 @@ async def request_override(
 
 @router.get(
     "/overrides",
+    name="overrides.list",
     tags=["overrides"],
     summary="List emergency overrides",
     responses=problem_responses(400, 422),
@@ -340,6 +349,7 @@ async def list_overrides(
 
 @router.get(
     "/overrides/{override_id}",
+    name="overrides.get",
     tags=["overrides"],
     summary="Read an emergency override",
     responses=problem_responses(404),
@@ -355,6 +365,7 @@ async def get_override(
 
 @router.post(
     "/overrides/{override_id}/attest",
+    name="overrides.attest",
     tags=["overrides"],
     summary="Attest an emergency override",
     responses=problem_responses(404, 409, 422),
@@ -388,6 +399,7 @@ async def attest_override(
 
 @router.post(
     "/overrides/{override_id}/end",
+    name="overrides.end",
     tags=["overrides"],
     summary="End an emergency override",
     responses=problem_responses(404, 409, 422),
