@@ -1,4 +1,4 @@
-"""The controlled vocabularies every service speaks (DESIGN §1, §4, §5)."""
+"""The controlled vocabularies every service process speaks (docs/architecture.md)."""
 
 from __future__ import annotations
 
