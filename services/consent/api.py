@@ -14,9 +14,9 @@ from services.consent.dependencies import (
     DecisionCaller,
     DirectoryDep,
     HostOffice,
+    InternalCaller,
     OverrideEnder,
     OverrideReader,
-    ServiceCaller,
     SettingsDep,
 )
 from services.consent.models import Consent, Disclosure, EmergencyOverride
@@ -179,7 +179,7 @@ async def decide(
 async def record_disclosure(
     disclosure_in: DisclosureCreate,
     session: SessionDep,
-    principal: ServiceCaller,
+    principal: InternalCaller,
     settings: SettingsDep,
     response: Response,
 ) -> DisclosureRecorded:
@@ -233,7 +233,7 @@ async def check_basis(
         ),
     ],
     session: SessionDep,
-    principal: ServiceCaller,
+    principal: InternalCaller,
 ) -> BasisStatus:
     """Say whether every named consent is still in force and the override still active.
 

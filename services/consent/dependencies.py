@@ -34,8 +34,10 @@ SignerDep = Annotated[TreeHeadSigner, Depends(_signer)]
 
 HostOffice = Annotated[Principal, Depends(require_roles(Role.HOST_OFFICE))]
 ConsentReader = Annotated[Principal, Depends(require_roles(Role.HOST_OFFICE, Role.AUDITOR))]
-DecisionCaller = Annotated[Principal, Depends(require_roles(Role.SERVICE, Role.HOST_OFFICE))]
-ServiceCaller = Annotated[Principal, Depends(require_roles(Role.SERVICE))]
+DecisionCaller = Annotated[
+    Principal, Depends(require_roles(Role.INTERNAL_CALLER, Role.HOST_OFFICE))
+]
+InternalCaller = Annotated[Principal, Depends(require_roles(Role.INTERNAL_CALLER))]
 Clinician = Annotated[Principal, Depends(require_roles(Role.MENTAL_HEALTH_PROFESSIONAL))]
 OverrideReader = Annotated[
     Principal,
@@ -46,13 +48,15 @@ OverrideEnder = Annotated[
 ]
 Auditor = Annotated[Principal, Depends(require_roles(Role.AUDITOR))]
 Admin = Annotated[Principal, Depends(require_roles(Role.ADMIN))]
-AuditorOrService = Annotated[Principal, Depends(require_roles(Role.AUDITOR, Role.SERVICE))]
+AuditorOrInternalCaller = Annotated[
+    Principal, Depends(require_roles(Role.AUDITOR, Role.INTERNAL_CALLER))
+]
 LedgerReader = Annotated[
     Principal,
     Depends(
         require_roles(
             Role.AUDITOR,
-            Role.SERVICE,
+            Role.INTERNAL_CALLER,
             Role.HOST_OFFICE,
             Role.PROVIDER,
             Role.COORDINATOR,

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path, Query
 from sqlalchemy import select
 
 from services.consent import ledger
-from services.consent.dependencies import Auditor, AuditorOrService, LedgerReader, SignerDep
+from services.consent.dependencies import Auditor, AuditorOrInternalCaller, LedgerReader, SignerDep
 from services.consent.errors import LedgerRangeInvalid
 from services.consent.models import LedgerEntry, LedgerNode, TreeHead
 from services.consent.schemas import (
@@ -67,7 +67,7 @@ async def get_tree_head(
     responses=problem_responses(),
 )
 async def sign_tree_head(
-    session: SessionDep, principal: AuditorOrService, signer: SignerDep
+    session: SessionDep, principal: AuditorOrInternalCaller, signer: SignerDep
 ) -> TreeHeadRead:
     """Sign the ledger's current size and root now (auditors, services; also done each minute)."""
     head = await ledger.sign_tree_head(session, signer=signer, only_if_grown=False)

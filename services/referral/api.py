@@ -12,10 +12,10 @@ from services.referral.dependencies import (
     AdminContext,
     ClientsDep,
     CoordinatorContext,
+    InternalCallerContext,
     PartyContext,
     ReaderContext,
     SenderContext,
-    ServiceContext,
     SettingsDep,
     StatsContext,
 )
@@ -446,7 +446,7 @@ async def get_fhir(
     responses=problem_responses(422),
 )
 async def consent_withdrawn(
-    withdrawal: ConsentWithdrawal, session: SessionDep, context: ServiceContext
+    withdrawal: ConsentWithdrawal, session: SessionDep, context: InternalCallerContext
 ) -> WithdrawalResult:
     """Cancel every open referral resting on the withdrawn consent (consent service only)."""
     cancelled = await service.cancel_for_withdrawal(
