@@ -136,7 +136,7 @@ async def withdraw_consent(
     """Withdraw a consent at once: no decision counts it from now on.
 
     The referral service is told (reliably, with retries) so it stops further disclosures and
-    cancels open referrals that rested on this consent. Withdrawing twice answers 409.
+    cancels active referrals that rested on this consent. Withdrawing twice answers 409.
     """
     consent = await service.withdraw_consent(
         session=session,

@@ -162,7 +162,7 @@ async def list_referrals(
 async def list_overdue(
     session: SessionDep, context: ReaderContext, paging: Paging
 ) -> Page[ReferralRead]:
-    """List your open referrals whose acknowledge or respond deadline has passed."""
+    """List your active referrals whose acknowledge or respond deadline has passed."""
     return await queries.list_referrals(
         session=session,
         principal=context.principal,
