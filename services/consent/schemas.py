@@ -18,6 +18,7 @@ from pydantic import (
 )
 
 from shared.clock import utcnow
+from shared.i18n import N_
 from shared.outbox import DeadLetterRead
 from shared.vocabulary import DataCategory, Purpose, ServiceCategory, WithheldReason
 
@@ -119,11 +120,11 @@ class Evidence(StrictModel):
 def _in_utc(value: datetime) -> datetime:
     """Refuse naive times and times UTC cannot hold (e.g. year 9999 west of Greenwich)."""
     if value.tzinfo is None:
-        raise ValueError("needs a time zone (end it with Z for UTC)")
+        raise ValueError(N_("needs a time zone (end it with Z for UTC)"))
     try:
         return value.astimezone(UTC)
     except OverflowError:
-        raise ValueError("is outside the dates UTC can represent; check the year") from None
+        raise ValueError(N_("is outside the dates UTC can represent; check the year")) from None
 
 
 LANGUAGE_TAG_MAX = 35  # RFC 5646 section 4.4.1: tags of up to 35 characters must be kept whole
@@ -163,10 +164,10 @@ class ConsentCreate(StrictModel):
     def _valid_until_ahead(cls, value: datetime, info: ValidationInfo) -> datetime:
         until = _in_utc(value)
         if until <= utcnow():
-            raise ValueError("has already passed; a consent must end in the future")
+            raise ValueError(N_("has already passed; a consent must end in the future"))
         valid_from = info.data.get("valid_from")
         if valid_from is not None and until <= valid_from:
-            raise ValueError("must be after valid_from")
+            raise ValueError(N_("must be after valid_from"))
         return until
 
     @model_validator(mode="after")
@@ -204,6 +205,32 @@ class ConsentRead(BaseModel):
     withdrawn_at: datetime | None = None
     withdrawal_reason: WithdrawalReason | None = None
     ledger_index: int = Field(examples=[41])
+
+
+class ConsentReceiptRead(BaseModel):
+    """A consent receipt for the returnee, in the consent's language; no personal data."""
+
+    consent_id: uuid.UUID = Field(examples=["0192f0c4-7d1e-7cc3-9a55-3c1f2a3b4c5d"])
+    language: str = Field(
+        description="Language of `text`: the consent's own when refex has it, else English.",
+        examples=["fr"],
+    )
+    ledger_index: int = Field(
+        description="Index of the consent.granted ledger entry; verify it with "
+        "GET /ledger/entries/{index}/proof.",
+        examples=[41],
+    )
+    status: ConsentStatus = Field(examples=["active"])
+    categories: list[DataCategory]
+    purpose: Purpose
+    valid_until: datetime
+    text: str = Field(
+        description="What was consented to, to whom, until when and how to withdraw, in words.",
+        examples=[
+            "Reçu de consentement\n\nVous avez accepté que l'organisation 0192f000-… reçoive "
+            "les informations suivantes vous concernant :\n- votre santé physique\n…"
+        ],
+    )
 
 
 class WithdrawalCreate(StrictModel):
@@ -274,9 +301,9 @@ class DisclosureCreate(StrictModel):
     def _basis_needs_its_ids(self) -> DisclosureCreate:
         self.categories = _unique(self.categories)
         if self.basis == "consent" and not self.consent_ids:
-            raise ValueError("basis 'consent' needs the consent_ids the decision returned")
+            raise ValueError(N_("basis 'consent' needs the consent_ids the decision returned"))
         if self.basis == "emergency" and self.override_id is None:
-            raise ValueError("basis 'emergency' needs the override_id the decision returned")
+            raise ValueError(N_("basis 'emergency' needs the override_id the decision returned"))
         return self
 
 

@@ -18,6 +18,7 @@ from pydantic import (
 
 from services.directory.codes import check_admin_area, check_country, check_language
 from shared.business_hours import Schedule
+from shared.i18n import N_, Message
 from shared.vocabulary import DataCategory, Purpose, ServiceCategory
 
 StakeholderType = Literal[
@@ -55,7 +56,11 @@ STRICT = ConfigDict(extra="forbid")
 def _areas_in_country(country: str | None, areas: list[str] | None) -> None:
     for area in areas or []:
         if country and not area.startswith(f"{country}-"):
-            raise ValueError(f"admin area '{area}' is not in country {country}")
+            raise ValueError(
+                Message(
+                    "admin area '{area}' is not in country {country}", area=area, country=country
+                )
+            )
 
 
 class Coordination(BaseModel):
@@ -318,7 +323,13 @@ class SearchHit(BaseModel):
     id: uuid.UUID
     organisation_id: uuid.UUID
     category: str
-    name: dict[str, str]
+    name: dict[str, str] = Field(examples=[{"fr": "Formation professionnelle — Dakar"}])
+    display_name: str = Field(
+        description="The name in the caller's language (Accept-Language: en or fr), else in "
+        "English, else the first one given.",
+        examples=["Formation professionnelle — Dakar"],
+    )
+    display_language: str = Field(description="The language of `display_name`.", examples=["fr"])
     country: str
     admin_areas: list[str]
     languages: list[str]
@@ -440,7 +451,7 @@ class AgreementCreate(BaseModel):
     @model_validator(mode="after")
     def _window(self) -> AgreementCreate:
         if self.valid_until is not None and self.valid_until <= self.valid_from:
-            raise ValueError("valid_until must be after valid_from")
+            raise ValueError(N_("valid_until must be after valid_from"))
         return self
 
 

@@ -448,7 +448,7 @@ async def get_fhir(
 async def consent_withdrawn(
     withdrawal: ConsentWithdrawal, session: SessionDep, context: InternalCallerContext
 ) -> WithdrawalResult:
-    """Cancel every open referral resting on the withdrawn consent (consent service only)."""
+    """Cancel every active referral resting on the withdrawn consent (consent service only)."""
     cancelled = await service.cancel_for_withdrawal(
         session=session,
         subject_ref=withdrawal.subject_ref,
