@@ -57,11 +57,8 @@ class TestFrenchText:
         hits = await search(directory, {"q": "réinsertion ÉCONOMIQUE"})
         assert [h["id"] for h in hits] == [created]
 
-    async def test_plural_finds_singular_on_postgresql(
-        self, directory: Directory, backend: str
-    ) -> None:
-        if backend != "postgresql":
-            pytest.skip("SQLite FTS5 matches exact words only (no French stemming)")
+    @pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+    async def test_plural_finds_singular_on_postgresql(self, directory: Directory) -> None:
         created = await create_service(
             directory,
             name={"fr": "Formation en couture Kaolack"},
@@ -71,11 +68,11 @@ class TestFrenchText:
             hits = await search(directory, {"q": query}, "fr")
             assert created in [h["id"] for h in hits], query
 
+    # SQLite FTS5 matches exact (accent-folded) words only: stemming is PostgreSQL's.
+    @pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
     async def test_english_word_forms_match_english_texts_on_postgresql(
-        self, directory: Directory, backend: str
+        self, directory: Directory
     ) -> None:
-        if backend != "postgresql":
-            pytest.skip("SQLite FTS5 matches exact words only (no stemming)")
         created = await create_service(directory, name={"en": "Tailoring trainings Kaolack"})
         hits = await search(directory, {"q": "tailoring training"}, "en")
         assert created in [h["id"] for h in hits]
