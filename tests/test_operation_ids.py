@@ -48,7 +48,6 @@ def operation_ids(document: dict[str, Any]) -> dict[tuple[str, str], str]:
 
 
 class TestServiceDocuments:
-    @pytest.mark.promise(5)
     @pytest.mark.parametrize("service", sorted(APPS))
     def test_every_route_declares_a_resource_dot_verb_name(self, service: str) -> None:
         routes = [
@@ -62,7 +61,6 @@ class TestServiceDocuments:
         assert routes
         assert undeclared == [], "add name='<resource>.<verb>' to these routes"
 
-    @pytest.mark.promise(5)
     @pytest.mark.parametrize(("where", "expected"), EXPECTED.items(), ids=EXPECTED.values())
     def test_operation_ids_read_as_resource_dot_verb(
         self, where: tuple[str, str, str], expected: str
@@ -85,7 +83,6 @@ class TestServiceDocuments:
 
 
 class TestMergedDocument:
-    @pytest.mark.promise(5)
     async def test_operation_ids_are_unique_and_keep_the_services_names(
         self,
         docs_gateway: Any,  # noqa: F811 (the imported fixture)
