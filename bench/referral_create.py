@@ -230,7 +230,7 @@ def main() -> None:
         notes=[
             f"median of {repeats} runs of {seconds:.0f} s; PostgreSQL; 2 shared cores; "
             f"consents recorded at {result['consents_per_s']}/s before the runs",
-            "DESIGN §13 target p99 ≤ 100 ms replaces the issue's 60 ms",
+            "docs/architecture.md target p99 ≤ 100 ms replaces the issue's 60 ms",
         ],
     )
 

@@ -756,7 +756,7 @@ MANAGED_DATABASE = Peer("managed-postgresql", None, ip="198.51.100.7")
 PARTNER = Peer("partner-webhook", None, ip="203.0.113.20")
 PRIVATE_HOST = Peer("private-host", None, ip="10.20.30.40")
 METADATA_SERVER = Peer("cloud-metadata", None, ip="169.254.169.254")
-# Who calls whom (DESIGN.md section 2); every service also asks the gateway for JWKS and tokens.
+# Who calls whom (docs/architecture.md); every service also asks the gateway for JWKS and tokens.
 CALLS = {
     ("gateway", "directory"),
     ("gateway", "consent"),

@@ -14,10 +14,10 @@ from services.consent.dependencies import (
     DecisionCaller,
     DirectoryDep,
     HostOffice,
+    InternalCaller,
     OverrideEnder,
     OverrideReader,
     ReceiptReader,
-    ServiceCaller,
     SettingsDep,
 )
 from services.consent.schemas import (
@@ -60,6 +60,7 @@ PageDep = Annotated[PageParams, Depends(page_params)]
 
 @router.post(
     "/consents",
+    name="consents.create",
     status_code=201,
     tags=["consents"],
     summary="Record a consent",
@@ -80,6 +81,7 @@ async def create_consent(
 
 @router.get(
     "/consents/{consent_id}",
+    name="consents.get",
     tags=["consents"],
     summary="Read a consent",
     responses=problem_responses(404),
@@ -95,6 +97,7 @@ async def get_consent(
 
 @router.get(
     "/consents/{consent_id}/receipt",
+    name="consents.getReceipt",
     tags=["consents"],
     summary="Read a consent receipt",
     responses=problem_responses(404),
@@ -112,6 +115,7 @@ async def get_consent_receipt(
 
 @router.post(
     "/consents/{consent_id}/withdraw",
+    name="consents.withdraw",
     tags=["consents"],
     summary="Withdraw a consent",
     responses=problem_responses(404, 409, 422),
@@ -126,7 +130,7 @@ async def withdraw_consent(
     """Withdraw a consent at once: no decision counts it from now on.
 
     The referral service is told (reliably, with retries) so it stops further disclosures and
-    cancels open referrals that rested on this consent. Withdrawing twice answers 409.
+    cancels active referrals that rested on this consent. Withdrawing twice answers 409.
     """
     consent = await service.withdraw_consent(
         session=session,
@@ -140,6 +144,7 @@ async def withdraw_consent(
 
 @router.post(
     "/decisions",
+    name="decisions.create",
     tags=["decisions"],
     summary="Decide what may be disclosed",
     responses=problem_responses(422),
@@ -159,6 +164,7 @@ async def decide(
 
 @router.post(
     "/disclosures",
+    name="disclosures.record",
     status_code=201,
     tags=["disclosures"],
     summary="Record a disclosure",
@@ -167,7 +173,7 @@ async def decide(
 async def record_disclosure(
     disclosure_in: DisclosureCreate,
     session: SessionDep,
-    principal: ServiceCaller,
+    principal: InternalCaller,
     settings: SettingsDep,
     response: Response,
 ) -> DisclosureRecorded:
@@ -191,6 +197,7 @@ async def record_disclosure(
 
 @router.post(
     "/basis-checks",
+    name="basisChecks.create",
     tags=["disclosures"],
     summary="Check that a disclosure's basis is still in force",
     responses=problem_responses(422),
@@ -218,7 +225,7 @@ async def check_basis(
         ),
     ],
     session: SessionDep,
-    principal: ServiceCaller,
+    principal: InternalCaller,
 ) -> BasisStatus:
     """Say whether every named consent is still in force and the override still active.
 
@@ -233,6 +240,7 @@ async def check_basis(
 
 @router.get(
     "/subjects/{subject_ref}/disclosures",
+    name="subjects.listDisclosures",
     tags=["disclosures"],
     summary="List a subject's disclosures",
     responses=problem_responses(400, 422),
@@ -260,6 +268,7 @@ async def list_subject_disclosures(
 
 @router.post(
     "/overrides",
+    name="overrides.request",
     status_code=201,
     tags=["overrides"],
     summary="Request an emergency override",
@@ -292,6 +301,7 @@ async def request_override(
 
 @router.get(
     "/overrides",
+    name="overrides.list",
     tags=["overrides"],
     summary="List emergency overrides",
     responses=problem_responses(400, 422),
@@ -319,6 +329,7 @@ async def list_overrides(
 
 @router.get(
     "/overrides/{override_id}",
+    name="overrides.get",
     tags=["overrides"],
     summary="Read an emergency override",
     responses=problem_responses(404),
@@ -334,6 +345,7 @@ async def get_override(
 
 @router.post(
     "/overrides/{override_id}/attest",
+    name="overrides.attest",
     tags=["overrides"],
     summary="Attest an emergency override",
     responses=problem_responses(404, 409, 422),
@@ -367,6 +379,7 @@ async def attest_override(
 
 @router.post(
     "/overrides/{override_id}/end",
+    name="overrides.end",
     tags=["overrides"],
     summary="End an emergency override",
     responses=problem_responses(404, 409, 422),

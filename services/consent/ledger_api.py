@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 
 from services.consent import service
-from services.consent.dependencies import Auditor, AuditorOrService, LedgerReader, SignerDep
+from services.consent.dependencies import Auditor, AuditorOrInternalCaller, LedgerReader, SignerDep
 from services.consent.schemas import (
     ConsistencyProofRead,
     InclusionProofRead,
@@ -23,7 +23,12 @@ from shared.errors import problem_responses
 router = APIRouter(prefix="/ledger", tags=["ledger"])
 
 
-@router.get("/tree-head", summary="Latest signed tree head", responses=problem_responses())
+@router.get(
+    "/tree-head",
+    name="ledger.getTreeHead",
+    summary="Latest signed tree head",
+    responses=problem_responses(),
+)
 async def get_tree_head(
     session: SessionDep, principal: LedgerReader, signer: SignerDep
 ) -> TreeHeadRead:
@@ -33,12 +38,13 @@ async def get_tree_head(
 
 @router.post(
     "/tree-head",
+    name="ledger.signTreeHead",
     status_code=201,
     summary="Sign a tree head now",
     responses=problem_responses(),
 )
 async def sign_tree_head(
-    session: SessionDep, principal: AuditorOrService, signer: SignerDep
+    session: SessionDep, principal: AuditorOrInternalCaller, signer: SignerDep
 ) -> TreeHeadRead:
     """Sign the ledger's current size and root now (auditors, services; also done each minute)."""
     return tree_head_read(await service.sign_tree_head(session=session, signer=signer))
@@ -46,6 +52,7 @@ async def sign_tree_head(
 
 @router.get(
     "/entries/{index}/proof",
+    name="ledger.getInclusionProof",
     summary="Inclusion proof of an entry",
     responses=problem_responses(422),
 )
@@ -64,6 +71,7 @@ async def get_inclusion_proof(
 
 @router.get(
     "/consistency",
+    name="ledger.getConsistencyProof",
     summary="Consistency proof between two tree sizes",
     responses=problem_responses(422),
 )
@@ -88,7 +96,12 @@ async def get_consistency_proof(
     )
 
 
-@router.get("/entries", summary="Read ledger entries", responses=problem_responses(422))
+@router.get(
+    "/entries",
+    name="ledger.listEntries",
+    summary="Read ledger entries",
+    responses=problem_responses(422),
+)
 async def list_entries(
     session: SessionDep,
     principal: Auditor,
@@ -106,7 +119,12 @@ async def list_entries(
     return [ledger_entry_read(entry, leaf) for entry, leaf in rows]
 
 
-@router.get("/public-key", summary="Tree-head verification key", responses=problem_responses())
+@router.get(
+    "/public-key",
+    name="ledger.getPublicKey",
+    summary="Tree-head verification key",
+    responses=problem_responses(),
+)
 async def get_public_key(principal: LedgerReader, signer: SignerDep) -> PublicKeyRead:
     """Return the Ed25519 public key that verifies this ledger's tree heads."""
     raw = signer.public_key

@@ -86,6 +86,7 @@ def _organisations(
 
 @router.get(
     "/organisations",
+    name="directory.organisations.list",
     tags=["organisations"],
     summary="List organisations",
     responses=problem_responses(400, 422),
@@ -113,6 +114,7 @@ async def list_organisations(
 
 @router.post(
     "/organisations",
+    name="directory.organisations.create",
     status_code=201,
     tags=["organisations"],
     summary="Register an organisation",
@@ -137,6 +139,7 @@ async def create_organisation(
 
 @router.get(
     "/organisations/{org_id}",
+    name="directory.organisations.get",
     tags=["organisations"],
     summary="Read an organisation",
     responses=problem_responses(404),
@@ -155,6 +158,7 @@ async def get_organisation(
 
 @router.patch(
     "/organisations/{org_id}",
+    name="directory.organisations.update",
     tags=["organisations"],
     summary="Change an organisation",
     responses=problem_responses(404, 412, 422),
@@ -185,6 +189,7 @@ async def update_organisation(
 
 @router.delete(
     "/organisations/{org_id}",
+    name="directory.organisations.delete",
     status_code=204,
     tags=["organisations"],
     summary="Remove an organisation",
@@ -200,6 +205,7 @@ async def delete_organisation(
 
 @router.get(
     "/organisations/{org_id}/jwks",
+    name="directory.keys.getJwks",
     tags=["keys"],
     summary="Public keys to encrypt to",
     responses=problem_responses(404),
@@ -211,6 +217,7 @@ async def organisation_jwks(org_id: uuid.UUID, session: SessionDep, _principal: 
 
 @router.get(
     "/organisations/{org_id}/keys",
+    name="directory.keys.list",
     tags=["keys"],
     summary="List an organisation's keys",
     responses=problem_responses(404),
@@ -227,6 +234,7 @@ async def list_keys(org_id: uuid.UUID, session: SessionDep, principal: Reader) -
 
 @router.post(
     "/organisations/{org_id}/keys",
+    name="directory.keys.create",
     status_code=201,
     tags=["keys"],
     summary="Register a public key",
@@ -249,6 +257,7 @@ async def add_key(
 
 @router.patch(
     "/organisations/{org_id}/keys/{kid}",
+    name="directory.keys.update",
     tags=["keys"],
     summary="Retire or revoke a key",
     responses=problem_responses(404, 422),
@@ -268,6 +277,7 @@ async def change_key(
 
 @router.post(
     "/organisations/{org_id}/keys/{kid}/confirm",
+    name="directory.keys.confirm",
     tags=["keys"],
     summary="Confirm a key an admin registered for you",
     responses=problem_responses(404, 409),
@@ -287,6 +297,7 @@ async def confirm_key(
 
 @router.get(
     "/organisations/{org_id}/events",
+    name="directory.keys.listEvents",
     tags=["keys"],
     summary="What was done to an organisation's keys",
     responses=problem_responses(400, 404, 422),
@@ -313,6 +324,7 @@ async def list_events(
 
 @router.get(
     "/organisations/{org_id}/members",
+    name="directory.organisations.listMembers",
     tags=["organisations"],
     summary="Providers a coordinator coordinates",
     responses=problem_responses(404),
@@ -329,6 +341,7 @@ async def list_members(
 
 @router.get(
     "/coordinators/resolve",
+    name="directory.coordinators.resolve",
     tags=["organisations"],
     summary="Who coordinates an area",
     responses=problem_responses(400, 404, 422),
@@ -361,6 +374,7 @@ async def resolve_coordinator(
 
 @router.get(
     "/services/search",
+    name="directory.services.search",
     tags=["services"],
     summary="Search services",
     response_model=SearchPage,
@@ -389,6 +403,7 @@ async def search_services(
 
 @router.post(
     "/services",
+    name="directory.services.create",
     status_code=201,
     tags=["services"],
     summary="Register a service",
@@ -404,6 +419,7 @@ async def create_service(
 
 @router.get(
     "/services/{service_id}",
+    name="directory.services.get",
     tags=["services"],
     summary="Read a service",
     responses=problem_responses(404),
@@ -418,6 +434,7 @@ async def get_service(
 
 @router.patch(
     "/services/{service_id}",
+    name="directory.services.update",
     tags=["services"],
     summary="Change a service",
     responses=problem_responses(404, 412, 422),
@@ -443,6 +460,7 @@ async def update_service(
 
 @router.delete(
     "/services/{service_id}",
+    name="directory.services.delete",
     status_code=204,
     tags=["services"],
     summary="Remove a service",
@@ -458,6 +476,7 @@ async def delete_service(
 
 @router.get(
     "/services/{service_id}/availability",
+    name="directory.services.getAvailability",
     tags=["services"],
     summary="Is the service's focal point open?",
     responses=problem_responses(400, 404, 422),
@@ -483,7 +502,12 @@ async def service_availability(
 # Focal points
 
 
-@router.get("/focal-points", tags=["focal points"], summary="List focal points")
+@router.get(
+    "/focal-points",
+    name="directory.focalPoints.list",
+    tags=["focal points"],
+    summary="List focal points",
+)
 async def list_focal_points(
     session: SessionDep,
     _principal: Reader,
@@ -500,6 +524,7 @@ async def list_focal_points(
 
 @router.post(
     "/focal-points",
+    name="directory.focalPoints.create",
     status_code=201,
     tags=["focal points"],
     summary="Name a focal point",
@@ -517,6 +542,7 @@ async def create_focal_point(
 
 @router.get(
     "/focal-points/{focal_point_id}",
+    name="directory.focalPoints.get",
     tags=["focal points"],
     summary="Read a focal point",
     responses=problem_responses(404),
@@ -531,6 +557,7 @@ async def get_focal_point(
 
 @router.patch(
     "/focal-points/{focal_point_id}",
+    name="directory.focalPoints.update",
     tags=["focal points"],
     summary="Change a focal point",
     responses=problem_responses(404, 412, 422),
@@ -556,6 +583,7 @@ async def update_focal_point(
 
 @router.delete(
     "/focal-points/{focal_point_id}",
+    name="directory.focalPoints.delete",
     status_code=204,
     tags=["focal points"],
     summary="Remove a focal point",
@@ -576,6 +604,7 @@ async def delete_focal_point(
 
 @router.get(
     "/agreements/resolve",
+    name="directory.agreements.resolve",
     tags=["agreements"],
     summary="The agreement in force for a referral",
     responses=problem_responses(404, 422),
@@ -604,6 +633,7 @@ async def resolve_agreement(
 
 @router.get(
     "/agreements",
+    name="directory.agreements.list",
     tags=["agreements"],
     summary="List agreements",
     responses=problem_responses(400, 422),
@@ -633,6 +663,7 @@ async def list_agreements(
 
 @router.post(
     "/agreements",
+    name="directory.agreements.create",
     status_code=201,
     tags=["agreements"],
     summary="Register an agreement (SOP/MoU) version",
@@ -652,6 +683,7 @@ async def create_agreement(
 
 @router.get(
     "/agreements/{agreement_id}",
+    name="directory.agreements.get",
     tags=["agreements"],
     summary="Read an agreement version",
     responses=problem_responses(404),
@@ -668,6 +700,7 @@ async def get_agreement(
 
 @router.patch(
     "/agreements/{agreement_id}",
+    name="directory.agreements.update",
     tags=["agreements"],
     summary="End or correct an agreement version",
     responses=problem_responses(404, 412, 422),

@@ -18,7 +18,7 @@ READ_ROLES = (
     Role.COORDINATOR,
     Role.MENTAL_HEALTH_PROFESSIONAL,
     Role.AUDITOR,
-    Role.SERVICE,
+    Role.INTERNAL_CALLER,
 )
 
 Reader = Annotated[Principal, Depends(require_roles(*READ_ROLES))]
@@ -26,5 +26,5 @@ Admin = Annotated[Principal, Depends(require_roles(Role.ADMIN))]
 SelfService = Annotated[Principal, Depends(require_roles(Role.ADMIN, *SELF_SERVICE_ROLES))]
 Resolver = Annotated[
     Principal,
-    Depends(require_roles(Role.SERVICE, Role.HOST_OFFICE, Role.ADMIN, Role.AUDITOR)),
+    Depends(require_roles(Role.INTERNAL_CALLER, Role.HOST_OFFICE, Role.ADMIN, Role.AUDITOR)),
 ]

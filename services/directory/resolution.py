@@ -18,9 +18,9 @@ from services.directory.errors import (
 )
 from services.directory.models import FocalPoint, Organisation, Service
 from services.directory.schemas import (
+    AgreementParty,
     Availability,
     Jwks,
-    Party,
     Resolution,
     ResolvedAgreement,
     ResolvedFocalPoint,
@@ -69,9 +69,11 @@ def _focal(focal_point: FocalPoint | None) -> ResolvedFocalPoint | None:
     )
 
 
-def _party(principal: Principal, org: Organisation, keys: list[dict[str, object]]) -> Party:
+def _party(
+    principal: Principal, org: Organisation, keys: list[dict[str, object]]
+) -> AgreementParty:
     webhook_url = org.webhook_url if sees_private_details(principal, org.id) else None
-    return Party(organisation_id=org.id, webhook_url=webhook_url, keys=Jwks(keys=keys))
+    return AgreementParty(organisation_id=org.id, webhook_url=webhook_url, keys=Jwks(keys=keys))
 
 
 async def resolve(

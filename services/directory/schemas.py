@@ -538,8 +538,8 @@ class ResolvedService(BaseModel):
     name: dict[str, str]
 
 
-class Party(BaseModel):
-    """Sender or recipient organisation: where to notify it and the keys to encrypt to."""
+class AgreementParty(BaseModel):
+    """An agreement's sender or recipient organisation: where to notify it, keys to encrypt to."""
 
     organisation_id: uuid.UUID
     webhook_url: str | None = Field(
@@ -563,7 +563,7 @@ class Resolution(BaseModel):
 
     agreement: ResolvedAgreement
     service: ResolvedService
-    recipient: Party
-    sender: Party
+    recipient: AgreementParty
+    sender: AgreementParty
     focal_point: ResolvedFocalPoint | None
     backup_focal_point: ResolvedFocalPoint | None

@@ -66,7 +66,7 @@ PRIVATE_JWK_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "k", "oth")
 PUBLIC_JWK_MEMBERS = ("kty", "crv", "x", "y", "kid")
 # Roles that see every organisation's webhook, keys' history and agreements: the steward, the
 # data-protection auditors and the refex services themselves (referral, consent).
-OVERSIGHT_ROLES = (Role.ADMIN, Role.AUDITOR, Role.SERVICE)
+OVERSIGHT_ROLES = (Role.ADMIN, Role.AUDITOR, Role.INTERNAL_CALLER)
 
 
 def etag(row: Any) -> str:

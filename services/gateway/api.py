@@ -102,6 +102,7 @@ async def _limit_by_client(request: Request, client_id: str) -> None:
 
 @router.post(
     "/oauth/token",
+    name="oauth.issueToken",
     tags=["oauth"],
     summary="Get an access token (OAuth 2.0 client credentials)",
     response_model=TokenResponse,
@@ -149,6 +150,7 @@ async def _probe(check: Any) -> str:
 
 @router.get(
     "/readyz/upstreams",
+    name="operations.upstreamReadiness",
     tags=["operations"],
     summary="Do the services behind the gateway answer?",
     response_model=UpstreamHealth,
@@ -176,6 +178,7 @@ async def upstream_readiness(request: Request) -> Response:
 
 @router.get(
     "/.well-known/jwks.json",
+    name="oauth.getJwks",
     tags=["oauth"],
     summary="Public keys that verify access tokens",
     response_model=Jwks,
@@ -188,6 +191,7 @@ async def jwks(request: Request) -> Response:
 
 @router.post(
     "/admin/clients",
+    name="admin.clients.create",
     tags=["admin"],
     status_code=201,
     summary="Register an API client",
@@ -206,6 +210,7 @@ async def create_client(
 
 @router.get(
     "/admin/clients",
+    name="admin.clients.list",
     tags=["admin"],
     summary="List API clients",
     responses=problem_responses(400, 422),
@@ -229,6 +234,7 @@ async def list_clients(
 
 @router.get(
     "/admin/clients/{client_id}",
+    name="admin.clients.get",
     tags=["admin"],
     summary="Read an API client",
     responses=problem_responses(404),
@@ -240,6 +246,7 @@ async def get_client(client_id: str, session: SessionDep, _admin: AdminPrincipal
 
 @router.post(
     "/admin/clients/{client_id}/disable",
+    name="admin.clients.disable",
     tags=["admin"],
     summary="Disable an API client",
     responses=problem_responses(404),
@@ -252,6 +259,7 @@ async def disable_client(client_id: str, session: SessionDep, _admin: AdminPrinc
 
 @router.post(
     "/admin/clients/{client_id}/enable",
+    name="admin.clients.enable",
     tags=["admin"],
     summary="Re-enable an API client",
     responses=problem_responses(404),
@@ -264,6 +272,7 @@ async def enable_client(client_id: str, session: SessionDep, _admin: AdminPrinci
 
 @router.post(
     "/admin/clients/{client_id}/secret",
+    name="admin.clients.rotateSecret",
     tags=["admin"],
     summary="Rotate an API client's secret",
     responses=problem_responses(404),
@@ -281,6 +290,7 @@ async def rotate_secret(
 
 @router.put(
     "/admin/clients/{client_id}/jwks",
+    name="admin.clients.setJwks",
     tags=["admin"],
     summary="Register a client's public keys (private_key_jwt)",
     responses=problem_responses(400, 404, 422),
@@ -297,6 +307,7 @@ async def set_client_jwks(
 
 @router.get(
     "/admin/signing-keys",
+    name="admin.signingKeys.list",
     tags=["admin"],
     summary="List the published token-signing keys",
 )
@@ -312,6 +323,7 @@ async def list_signing_keys(
 
 @router.post(
     "/admin/signing-keys/rotate",
+    name="admin.signingKeys.rotate",
     tags=["admin"],
     summary="Rotate the token-signing key",
 )
@@ -328,6 +340,7 @@ async def rotate_signing_key(
 
 @router.post(
     "/admin/openapi/refresh",
+    name="admin.openapi.refresh",
     tags=["admin"],
     summary="Reload the services' API descriptions",
 )

@@ -19,7 +19,7 @@ from services.referral.audit import append_audit
 from services.referral.clients import ConsentClient, DirectoryClient
 from services.referral.errors import (
     BasisEnded,
-    DuplicateOpenReferral,
+    DuplicateActiveReferral,
     IdempotencyKeyReused,
     IllegalTransition,
     MissingReason,
@@ -442,8 +442,8 @@ async def _refuse_duplicate(
         sender_org_id=referral.sender_org_id,
     )
     if existing is not None:
-        raise DuplicateOpenReferral(
-            "Your organisation already has an open referral of this returnee to this service "
+        raise DuplicateActiveReferral(
+            "Your organisation already has an active referral of this returnee to this service "
             f"({existing.id}). Follow that one, or cancel it before sending a new one.",
             existing_referral_id=str(existing.id),
         )
@@ -781,7 +781,7 @@ async def cancel_for_withdrawal(
     subject_key: bytes,
     request_id: str | None,
 ) -> list[uuid.UUID]:
-    """Cancel every open referral resting on a withdrawn consent and tell both parties."""
+    """Cancel every active referral resting on a withdrawn consent and tell both parties."""
     digest = subject_digest(subject_ref, subject_key)
     # The same lock as creation: a referral being created now is committed before we look.
     await repository.lock_subject(session, subject_digest=digest)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from proof.harness import stack_env
 from services.cli import _with_service_clients
 from services.registry import SERVICE_NAMES, WITH_DEMO_DATA, load_settings
 from services.stack import Stack, free_port
@@ -55,10 +56,7 @@ def running_stack(
     previous = Path.cwd()
     os.chdir(workdir)  # demo keys, clients and dev secrets land in this stack's own var/
     urls = {name: database_factory.fresh(name, request.param, keep=True) for name in SERVICE_NAMES}
-    env = {**os.environ, "REFEX_ENVIRONMENT": "development", "REFEX_LOG_LEVEL": "INFO"}
-    env.update({f"REFEX_{n.upper()}_DATABASE_URL": url for n, url in urls.items()})
-    env["REFEX_REFERRAL_OUTBOX_POLL_INTERVAL_S"] = "0.2"
-    env["REFEX_CONSENT_OUTBOX_POLL_INTERVAL_S"] = "0.2"
+    env = stack_env(urls)
     stack = Stack(ports={n: free_port() for n in SERVICE_NAMES}, env=env, log_dir=workdir / "logs")
     try:
         _seed(env)
