@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,10 +21,10 @@ from services.directory.models import FocalPoint, Organisation, Service
 from services.directory.schemas import (
     Availability,
     Jwks,
-    Party,
     Resolution,
     ResolvedAgreement,
     ResolvedFocalPoint,
+    ResolvedParty,
     ResolvedService,
 )
 from services.directory.service import (
@@ -69,9 +70,11 @@ def _focal(focal_point: FocalPoint | None) -> ResolvedFocalPoint | None:
     )
 
 
-def _party(principal: Principal, org: Organisation, keys: list[dict[str, object]]) -> Party:
+def _party(principal: Principal, org: Organisation, keys: list[dict[str, Any]]) -> ResolvedParty:
     webhook_url = org.webhook_url if sees_private_details(principal, org.id) else None
-    return Party(organisation_id=org.id, webhook_url=webhook_url, keys=Jwks(keys=keys))
+    return ResolvedParty(
+        organisation_id=org.id, webhook_url=webhook_url, keys=Jwks.from_stored(keys)
+    )
 
 
 async def resolve(

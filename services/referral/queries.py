@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.referral import repository
+from services.referral.lifecycle import party_of
 from services.referral.models import OutboxEvent, Referral
 from services.referral.schemas import (
     NoteRead,
@@ -20,7 +21,9 @@ from services.referral.schemas import (
     Status,
     WebhookDeadLetter,
 )
-from services.referral.service import get_visible, is_overdue, party_of, to_read
+from services.referral.service import get_visible
+from services.referral.shaping import to_read
+from services.referral.sla import is_overdue
 from shared import outbox
 from shared.auth import Principal
 from shared.clock import utcnow

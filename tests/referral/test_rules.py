@@ -10,14 +10,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from services.referral.audit import GENESIS_HASH, audit_hash, verify_chain
-from services.referral.models import AuditEvent, Referral
-from services.referral.schemas import Status
-from services.referral.service import (
+from services.referral.lifecycle import (
     TRANSITIONS,
     Party,
     allowed_moves,
     party_of,
 )
+from services.referral.models import AuditEvent, Referral
+from services.referral.schemas import Status
 from services.referral.sharing import decide_sharing
 from shared.auth import Principal
 from shared.casefile import SECTION_OF, CaseFile
