@@ -36,6 +36,7 @@ from services.stack import (
     seconds_since_start,
 )
 from shared.demo import DEMO_CLIENTS_FILE, SERVICE_CLIENTS_FILE
+from shared.i18n import cli_language, set_language
 from shared.logging import set_process_service
 from shared.settings import ServiceSettings, describe_settings_error
 
@@ -47,6 +48,22 @@ app = typer.Typer(
 )
 console = Console(soft_wrap=True)  # one message, one line, whatever the width
 err = Console(stderr=True, soft_wrap=True)
+
+
+@app.callback()
+def _language(
+    lang: Annotated[
+        str | None,
+        typer.Option(
+            "--lang",
+            help="Language of messages and tables: en or fr (default: LC_ALL, LC_MESSAGES, LANG).",
+        ),
+    ] = None,
+) -> None:
+    """Referral Exchange: run and administer the refex services."""
+    set_language(cli_language(lang, os.environ))
+
+
 app.command("config-docs")(config_docs)
 app.add_typer(referral_commands.keys, name="keys")
 app.add_typer(referral_commands.provider, name="provider")

@@ -27,6 +27,7 @@ from shared.demo import (
     HOST_OFFICE_ORG,
     MENTAL_HEALTH_ORG,
 )
+from shared.i18n import _l, current_language, gettext
 
 console = Console()
 WITHDRAWAL_WAIT_S = 20.0
@@ -59,7 +60,13 @@ class Journey:
     def call(self, role: str, method: str, path: str, body: Any = None, **params: Any) -> Any:
         """Make one call as `role`, printing it the way a caseworker would read it."""
         console.print(f"[dim]{role:>28}[/]  [bold]{method}[/] /api/v1/{path}")
-        response = self.clients[role].request(method, path, json=body, params=params or None)
+        response = self.clients[role].request(
+            method,
+            path,
+            json=body,
+            params=params or None,
+            headers={"Accept-Language": current_language()},  # answers in the demo's language
+        )
         return response.json() if response.content else None
 
     def close(self) -> None:
@@ -97,19 +104,21 @@ def _consent(journey: Journey, subject: str, org: object, categories: list[str])
 
 
 def _show_sharing(referral: dict[str, Any]) -> None:
-    table = Table("category", "shared?", "why not")
+    table = Table(gettext("category"), gettext("shared?"), gettext("why not"))
     for category in referral["shared_categories"]:
-        table.add_row(category, "[green]shared[/]", "")
+        table.add_row(category, "[green]" + gettext("shared") + "[/]", "")
     for withheld in referral["withheld"]:
-        table.add_row(withheld["category"], "[red]withheld[/]", withheld["reason"])
+        table.add_row(
+            withheld["category"], "[red]" + gettext("withheld") + "[/]", withheld["reason"]
+        )
     console.print(table)
     for warning in referral["warnings"]:
-        console.print(f"[yellow]warning:[/] {warning}")
+        console.print("[yellow]" + gettext("warning:") + f"[/] {warning}")
 
 
 def step_directory(journey: Journey) -> None:
     """An admin checks the directory."""
-    console.rule("1. The directory (admin)")
+    console.rule(gettext("1. The directory (admin)"))
     hits = journey.call(
         "admin", "GET", "directory/services/search", category="health", country="NG", limit=5
     )
@@ -125,13 +134,20 @@ def step_directory(journey: Journey) -> None:
         purpose="referral",
     )["agreement"]
     console.print(
-        f"  SOP v{agreement['version']} permits: {', '.join(agreement['permitted_categories'])}"
+        "  "
+        + _l(
+            "SOP v{version} permits: {categories}",
+            version=agreement["version"],
+            categories=", ".join(agreement["permitted_categories"]),
+        ).render()
     )
 
 
 def step_referral(journey: Journey) -> dict[str, Any]:
     """A host office records consent and refers; the provider works the referral."""
-    console.rule("2. Consent, then a referral asking for more than the SOP allows (host office)")
+    console.rule(
+        gettext("2. Consent, then a referral asking for more than the SOP allows (host office)")
+    )
     subject = _pseudonym()
     _consent(
         journey,
@@ -157,16 +173,16 @@ def step_referral(journey: Journey) -> dict[str, Any]:
         },
     )
     _show_sharing(referral)
-    console.rule("3. The provider's side")
+    console.rule(gettext("3. The provider's side"))
     inbox = journey.call("provider", "GET", "referrals", box="received", status="requested")
-    console.print(f"  inbox: {len(inbox['items'])} new referral(s)")
+    console.print("  " + _l("inbox: {count} new referral(s)", count=len(inbox["items"])).render())
     full = journey.call("provider", "GET", f"referrals/{referral['id']}")
     console.print(
         Panel(
             orjson.dumps(
                 open_payload(full, _key(HEALTH_PROVIDER_ORG)), option=orjson.OPT_INDENT_2
             ).decode(),
-            title="decrypted locally with the provider's own key",
+            title=gettext("decrypted locally with the provider's own key"),
         )
     )
     for status in ("received", "accepted", "in-progress"):
@@ -189,8 +205,14 @@ def step_referral(journey: Journey) -> dict[str, Any]:
     )
     notes = journey.call("host_office", "GET", f"referrals/{referral['id']}/notes")
     console.print(
-        f"  status: [bold]{done['status']}[/], outcome {done['outcome']}; the host "
-        f'office reads the note: "{open_note(notes[0], _key(HOST_OFFICE_ORG))}"'
+        "  "
+        + _l(
+            "status: [bold]{status}[/], outcome {outcome}; "
+            'the host office reads the note: "{note}"',
+            status=done["status"],
+            outcome=done["outcome"],
+            note=open_note(notes[0], _key(HOST_OFFICE_ORG)),
+        ).render()
     )
     created: dict[str, Any] = referral
     return created
@@ -198,7 +220,7 @@ def step_referral(journey: Journey) -> dict[str, Any]:
 
 def step_emergency(journey: Journey) -> None:
     """A life at risk: an override attested by a mental-health professional."""
-    console.rule("4. Life at risk: emergency override (no consent yet)")
+    console.rule(gettext("4. Life at risk: emergency override (no consent yet)"))
     subject = _pseudonym()
     override = journey.call(
         "host_office",
@@ -234,13 +256,20 @@ def step_emergency(journey: Journey) -> None:
             "casefile": CASEFILE,
         },
     )
-    console.print(f"  basis: [bold red]{referral['basis']}[/] (flagged: {referral['emergency']})")
+    console.print(
+        "  "
+        + _l(
+            "basis: [bold red]{basis}[/] (flagged: {emergency})",
+            basis=referral["basis"],
+            emergency=referral["emergency"],
+        ).render()
+    )
     _show_sharing(referral)
 
 
 def step_withdrawal(journey: Journey) -> None:
     """The returnee withdraws consent: the open referral is cancelled, both sides told."""
-    console.rule("5. Consent withdrawn: open referral cancelled")
+    console.rule(gettext("5. Consent withdrawn: open referral cancelled"))
     subject = _pseudonym()
     consent = _consent(journey, subject, HEALTH_PROVIDER_ORG, ["identity.basic", "contact"])
     referral = journey.call(
@@ -261,17 +290,22 @@ def step_withdrawal(journey: Journey) -> None:
     while time.monotonic() < deadline:
         seen = journey.clients["provider"].get(f"referrals/{referral['id']}")
         if seen["status"] == "cancelled":
-            console.print(f"  provider sees: [bold]cancelled[/] ({seen['status_reason']})")
+            console.print(
+                "  "
+                + _l(
+                    "provider sees: [bold]cancelled[/] ({reason})", reason=seen["status_reason"]
+                ).render()
+            )
             return
         time.sleep(0.5)
-    raise RuntimeError("the referral was not cancelled after the withdrawal")
+    raise RuntimeError(gettext("the referral was not cancelled after the withdrawal"))
 
 
 def step_audit(journey: Journey) -> None:
     """An auditor checks the consent ledger's proofs and the statistics."""
     from services.consent.merkle import verify_consistency, verify_inclusion
 
-    console.rule("6. The auditor: ledger proofs and statistics (no personal data)")
+    console.rule(gettext("6. The auditor: ledger proofs and statistics (no personal data)"))
     head = journey.call("auditor", "POST", "ledger/tree-head")
     size = head["tree_size"]
     proof = journey.call("auditor", "GET", f"ledger/entries/{size - 1}/proof", tree_size=size)
@@ -282,7 +316,14 @@ def step_audit(journey: Journey) -> None:
         proof=[bytes.fromhex(h) for h in proof["audit_path"]],
         root=bytes.fromhex(head["root_hash"]),
     )
-    console.print(f"  inclusion of entry {size - 1} in the signed tree of {size}: [green]ok[/]")
+    console.print(
+        "  "
+        + _l(
+            "inclusion of entry {index} in the signed tree of {size}: [green]ok[/]",
+            index=size - 1,
+            size=size,
+        ).render()
+    )
     if size > 1:
         consistency = journey.call(
             "auditor", "GET", "ledger/consistency", first=size // 2, second=size
@@ -294,10 +335,23 @@ def step_audit(journey: Journey) -> None:
             first_root=bytes.fromhex(consistency["first_root"]),
             second_root=bytes.fromhex(head["root_hash"]),
         )
-        console.print(f"  tree of {size // 2} is a prefix of the tree of {size}: [green]ok[/]")
+        console.print(
+            "  "
+            + _l(
+                "tree of {first} is a prefix of the tree of {size}: [green]ok[/]",
+                first=size // 2,
+                size=size,
+            ).render()
+        )
     stats = journey.call("auditor", "GET", "referrals/stats")
     console.print(
-        f"  referrals: {stats['total']}, by status {stats['by_status']}, overdue {stats['overdue']}"
+        "  "
+        + _l(
+            "referrals: {total}, by status {by_status}, overdue {overdue}",
+            total=stats["total"],
+            by_status=stats["by_status"],
+            overdue=stats["overdue"],
+        ).render()
     )
 
 
@@ -309,8 +363,10 @@ def demo(
     """Walk one referral journey through the running stack (start it with `make run`)."""
     if not DEMO_CLIENTS_FILE.exists():
         Console(stderr=True, soft_wrap=True).print(
-            f"refex demo: no demo credentials in {DEMO_CLIENTS_FILE} — start the stack with "
-            "`make run` first",
+            _l(
+                "refex demo: no demo credentials in {file} — start the stack with `make run` first",
+                file=DEMO_CLIENTS_FILE,
+            ).render(),
             markup=False,
             highlight=False,
         )
@@ -327,4 +383,4 @@ def demo(
         raise typer.Exit(1) from None
     finally:
         journey.close()
-    console.rule("[green]demo complete[/]")
+    console.rule("[green]" + gettext("demo complete") + "[/]")

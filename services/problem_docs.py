@@ -9,17 +9,19 @@ import sys
 from pathlib import Path
 
 from shared.errors import PROBLEM_BASE, ServiceError
+from shared.i18n import localize
 
 PROBLEMS_MD = Path(__file__).resolve().parent.parent / "docs" / "problems.md"
 SERVICE_ORDER = ("gateway", "directory", "consent", "referral")
 PER_CASE = "(written for each case)"
+PER_CASE_FR = "(rédigé pour chaque cas)"
 # Made by the framework handlers in shared/errors.py rather than raised as a class.
 MALFORMED_JSON = (
     "malformed-json",
     400,
     "Malformed JSON",
     "The body is not valid JSON.",
-    "Check quotes, commas and brackets, then resend.",
+    "The body is not valid JSON. Check quotes, commas and brackets, then resend.",
 )
 
 INTRO = f"""\
@@ -51,7 +53,9 @@ type `application/problem+json`:
 
 The tables list each type once, where it is defined: first the ones every service shares, then
 the ones only one service raises. "What to do" is the default `detail`; some types write theirs
-for each case.
+for each case. `title` and `detail` are written in the language `Accept-Language` asks for
+(French or English; anything else gets English, and `Content-Language` says which); `type`,
+`status`, `errors[].loc` and `errors[].type` are never translated.
 """
 
 
@@ -84,8 +88,9 @@ def error_classes() -> dict[str, list[type[ServiceError]]]:
 
 
 def row(slug: str, status: int, title: str, meaning: str, todo: str) -> str:
-    """One table row; pipes escaped so a cell never splits."""
-    cells = [f"`{slug}`", str(status), title, meaning, todo]
+    """One table row, English then French; pipes escaped so a cell never splits."""
+    french = [localize(title, "fr"), localize(todo, "fr") if todo != PER_CASE else PER_CASE_FR]
+    cells = [f"`{slug}`", str(status), title, meaning, todo, *french]
     return "| " + " | ".join(cell.replace("|", "\\|").replace("\n", " ") for cell in cells) + " |"
 
 
@@ -95,7 +100,7 @@ def class_row(cls: type[ServiceError]) -> str:
     if cls is ServiceError:
         meaning = "Something unexpected failed; the logs hold the cause under the request id."
     own_detail = "detail" in vars(cls) or cls is ServiceError
-    todo = cls.detail if own_detail else PER_CASE
+    todo = localize(cls.detail, "en") if own_detail else PER_CASE
     return row(cls.slug, cls.status, cls.title, meaning, todo)
 
 
@@ -109,7 +114,10 @@ def table(
         if cls.slug not in seen:
             seen.add(cls.slug)
             rows.append((cls.status, class_row(cls)))
-    header = ["| Type | Status | Title | When | What to do |", "|---|---|---|---|---|"]
+    header = [
+        "| Type | Status | Title | When | What to do | Titre (fr) | Que faire (fr) |",
+        "|---|---|---|---|---|---|---|",
+    ]
     return header + [line for _, line in sorted(rows, key=lambda item: item[0])]
 
 

@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap, aes_key_wrap
 
 from shared.errors import UnprocessableContent
+from shared.i18n import N_, Message
 
 KEY_ALG = "ECDH-ES+A256KW"
 CONTENT_ENC = "A256GCM"
@@ -52,57 +53,57 @@ _B64URL = re.compile(r"[A-Za-z0-9_-]*")
 class CryptoError(UnprocessableContent):
     """An encrypted payload or a key cannot be used."""
 
-    title = "Encryption problem"
+    title = N_("Encryption problem")
     slug = "crypto-error"
-    detail = "The encrypted data or the key cannot be used."
+    detail: str | Message = N_("The encrypted data or the key cannot be used.")
 
 
 class NoUsableKey(CryptoError):
     """There is no key to encrypt to, or the payload was not encrypted to the given key."""
 
-    title = "No usable key"
+    title = N_("No usable key")
     slug = "no-usable-key"
-    detail = "There is no key this data can be encrypted to or decrypted with."
+    detail = N_("There is no key this data can be encrypted to or decrypted with.")
 
 
 class InvalidKey(CryptoError):
     """A JWK is not an acceptable encryption key."""
 
-    title = "Key not acceptable"
+    title = N_("Key not acceptable")
     slug = "invalid-key"
-    detail = "The key is not an EC P-256 or X25519 encryption key in JWK form."
+    detail = N_("The key is not an EC P-256 or X25519 encryption key in JWK form.")
 
 
 class MalformedPayload(CryptoError):
     """The JWE is not well-formed general or flattened JSON serialisation."""
 
-    title = "Encrypted payload malformed"
+    title = N_("Encrypted payload malformed")
     slug = "malformed-encrypted-payload"
-    detail = "The encrypted payload is not a well-formed JWE (JSON serialisation)."
+    detail = N_("The encrypted payload is not a well-formed JWE (JSON serialisation).")
 
 
 class DisallowedAlgorithm(CryptoError):
     """The JWE uses an algorithm or header outside the allow-list."""
 
-    title = "Encryption algorithm not allowed"
+    title = N_("Encryption algorithm not allowed")
     slug = "disallowed-algorithm"
-    detail = f"Only {KEY_ALG} with {CONTENT_ENC} is accepted."
+    detail = Message("Only {alg} with {enc} is accepted.", alg=KEY_ALG, enc=CONTENT_ENC)
 
 
 class EncryptedPayloadTooLarge(CryptoError):
     """The ciphertext exceeds the caller's size limit."""
 
-    title = "Encrypted payload too large"
+    title = N_("Encrypted payload too large")
     slug = "encrypted-payload-too-large"
-    detail = "The encrypted payload is larger than allowed."
+    detail = N_("The encrypted payload is larger than allowed.")
 
 
 class UndecryptablePayload(CryptoError):
     """Authentication failed: wrong key material, or the JWE was altered."""
 
-    title = "Encrypted payload cannot be decrypted"
+    title = N_("Encrypted payload cannot be decrypted")
     slug = "undecryptable-payload"
-    detail = (
+    detail = N_(
         "The payload failed its integrity check: it was altered, or this recipient entry "
         "does not belong to it. Ask the sender to send it again."
     )

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from shared.i18n import N_, Message, current_language, gettext, localize
 from shared.telemetry import current_trace_id
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -25,28 +26,31 @@ class ServiceError(Exception):
     """Base of every error we answer with problem+json."""
 
     status = 500
-    title = "Internal error"
+    title = N_("Internal error")
     slug = "internal-error"
-    detail = "Something went wrong on our side. Try again; if it keeps failing, contact support."
+    detail: str | Message = N_(
+        "Something went wrong on our side. Try again; if it keeps failing, contact support."
+    )
 
     def __init__(
         self,
-        detail: str | None = None,
+        detail: str | Message | None = None,
         *,
         headers: Mapping[str, str] | None = None,
         **extensions: Any,
     ) -> None:
+        # A plain `str` detail is a msgid too: it is translated when the problem is rendered.
         self.detail = detail or type(self).detail
         self.headers = dict(headers or {})
         self.extensions = extensions
-        super().__init__(self.detail)
+        super().__init__(localize(self.detail, "en"))
 
 
 class BadRequest(ServiceError):
     """The request cannot be understood as sent."""
 
     status = 400
-    title = "Bad request"
+    title = N_("Bad request")
     slug = "bad-request"
 
 
@@ -54,13 +58,13 @@ class Unauthenticated(ServiceError):
     """No valid credentials were presented."""
 
     status = 401
-    title = "Authentication required"
+    title = N_("Authentication required")
     slug = "unauthenticated"
-    detail = (
+    detail = N_(
         "Send a valid access token as 'Authorization: Bearer <token>'; get one at /oauth/token."
     )
 
-    def __init__(self, detail: str | None = None, **extensions: Any) -> None:
+    def __init__(self, detail: str | Message | None = None, **extensions: Any) -> None:
         error = extensions.pop("error", "invalid_token")
         challenge = f'Bearer realm="refex", error="{error}"'
         super().__init__(detail, headers={"WWW-Authenticate": challenge}, **extensions)
@@ -70,25 +74,25 @@ class Forbidden(ServiceError):
     """The caller is known but its role does not allow this."""
 
     status = 403
-    title = "Not allowed"
+    title = N_("Not allowed")
     slug = "forbidden"
-    detail = "Your role does not allow this operation."
+    detail = N_("Your role does not allow this operation.")
 
 
 class NotFound(ServiceError):
     """The object does not exist or the caller's organisation may not see it."""
 
     status = 404
-    title = "Not found"
+    title = N_("Not found")
     slug = "not-found"
-    detail = "Nothing exists at this address, or your organisation may not see it."
+    detail = N_("Nothing exists at this address, or your organisation may not see it.")
 
 
 class MethodNotAllowed(ServiceError):
     """The path exists but not with this method."""
 
     status = 405
-    title = "Method not allowed"
+    title = N_("Method not allowed")
     slug = "method-not-allowed"
 
 
@@ -96,7 +100,7 @@ class Conflict(ServiceError):
     """The request conflicts with the current state of the object."""
 
     status = 409
-    title = "Conflict"
+    title = N_("Conflict")
     slug = "conflict"
 
 
@@ -104,16 +108,16 @@ class PreconditionFailed(ServiceError):
     """The object changed since the caller read it (If-Match mismatch)."""
 
     status = 412
-    title = "Changed by someone else"
+    title = N_("Changed by someone else")
     slug = "precondition-failed"
-    detail = "This object changed since you read it. Read it again, then repeat your change."
+    detail = N_("This object changed since you read it. Read it again, then repeat your change.")
 
 
 class PayloadTooLarge(ServiceError):
     """The body is larger than this endpoint accepts."""
 
     status = 413
-    title = "Request body too large"
+    title = N_("Request body too large")
     slug = "payload-too-large"
 
 
@@ -121,32 +125,32 @@ class UnsupportedMediaType(ServiceError):
     """The body is sent in a format this endpoint does not read."""
 
     status = 415
-    title = "Body not sent as JSON"
+    title = N_("Body not sent as JSON")
     slug = "unsupported-media-type"
-    detail = "Send the body as JSON with the header 'Content-Type: application/json'."
+    detail = N_("Send the body as JSON with the header 'Content-Type: application/json'.")
 
 
 class UnprocessableContent(ServiceError):
     """The request is well-formed but breaks a rule."""
 
     status = 422
-    title = "Request breaks a rule"
+    title = N_("Request breaks a rule")
     slug = "unprocessable"
 
 
 class ValidationFailed(UnprocessableContent):
     """One or more fields are invalid."""
 
-    title = "Invalid input"
+    title = N_("Invalid input")
     slug = "validation-failed"
-    detail = "Some fields are missing or invalid; see 'errors' for each one and correct them."
+    detail = N_("Some fields are missing or invalid; see 'errors' for each one and correct them.")
 
 
 class TooManyRequests(ServiceError):
     """The caller exceeded its rate limit."""
 
     status = 429
-    title = "Too many requests"
+    title = N_("Too many requests")
     slug = "rate-limited"
 
 
@@ -154,18 +158,18 @@ class UpstreamUnavailable(ServiceError):
     """A service this one depends on cannot be reached."""
 
     status = 503
-    title = "Service temporarily unavailable"
+    title = N_("Service temporarily unavailable")
     slug = "upstream-unavailable"
-    detail = "A service needed for this request is unreachable. Nothing was changed; try again."
+    detail = N_("A service needed for this request is unreachable. Nothing was changed; try again.")
 
 
 class UpstreamTimeout(ServiceError):
     """A service this one depends on did not answer in time."""
 
     status = 504
-    title = "Service did not answer in time"
+    title = N_("Service did not answer in time")
     slug = "upstream-timeout"
-    detail = "A service needed for this request did not answer in time. Try again shortly."
+    detail = N_("A service needed for this request did not answer in time. Try again shortly.")
 
 
 def problem_type(slug: str) -> str:
@@ -182,7 +186,10 @@ class FieldError(BaseModel):
 
 
 class Problem(BaseModel):
-    """RFC 9457 problem details."""
+    """RFC 9457 problem details. `title`, `detail` and `errors[].msg` are in the language
+    `Accept-Language` prefers (English or French, e.g. `fr-SN;q=0.9` gives French; others get
+    English); every answer states it in `Content-Language` and sends `Vary: Accept-Language`.
+    `type`, `status`, codes, enum values and field names are never translated."""
 
     type: str = Field(examples=[problem_type("validation-failed")])
     title: str = Field(examples=["Invalid input"])
@@ -204,17 +211,17 @@ def problem_response(
     status: int,
     title: str,
     slug: str,
-    detail: str,
+    detail: str | Message,
     request: Request | None = None,
     headers: Mapping[str, str] | None = None,
     **extensions: Any,
 ) -> JSONResponse:
-    """Build a problem+json response; `instance` names the request, never the URL."""
+    """Build a problem+json response in the caller's language; `instance` names the request."""
     body: dict[str, Any] = {
         "type": problem_type(slug),
-        "title": title,
+        "title": gettext(title),
         "status": status,
-        "detail": detail,
+        "detail": localize(detail),
     }
     request_id = getattr(request.state, "request_id", None) if request else None
     if request_id:
@@ -222,10 +229,21 @@ def problem_response(
     trace_id = current_trace_id()
     if trace_id is not None:  # lets support find every span of the failed call
         body["trace_id"] = trace_id
-    body.update(extensions)
+    body.update({name: _localized(value) for name, value in extensions.items()})
     return JSONResponse(
         body, status_code=status, headers=dict(headers or {}), media_type=PROBLEM_MEDIA_TYPE
     )
+
+
+def _localized(value: Any) -> Any:
+    """Render the lazy texts an extension carries; codes and plain values stay as they are."""
+    if isinstance(value, Message):
+        return value.render()
+    if isinstance(value, list):
+        return [_localized(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _localized(item) for key, item in value.items()}
+    return value
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -267,12 +285,70 @@ async def _service_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+# pydantic's own messages for the error types callers meet, as msgids with its placeholders.
+PYDANTIC_MESSAGES: dict[str, str] = {
+    "missing": N_("Field required"),
+    "extra_forbidden": N_("Extra inputs are not permitted"),
+    "string_type": N_("Input should be a valid string"),
+    "string_too_short": N_("String should have at least {min_length} characters"),
+    "string_too_long": N_("String should have at most {max_length} characters"),
+    "string_pattern_mismatch": N_("String should match pattern '{pattern}'"),
+    "int_type": N_("Input should be a valid integer"),
+    "int_parsing": N_("Input should be a valid integer"),
+    "float_parsing": N_("Input should be a valid number"),
+    "bool_type": N_("Input should be a valid boolean"),
+    "bool_parsing": N_("Input should be a valid boolean"),
+    "greater_than": N_("Input should be greater than {gt}"),
+    "greater_than_equal": N_("Input should be greater than or equal to {ge}"),
+    "less_than": N_("Input should be less than {lt}"),
+    "less_than_equal": N_("Input should be less than or equal to {le}"),
+    "literal_error": N_("Input should be {expected}"),
+    "enum": N_("Input should be {expected}"),
+    "uuid_type": N_("Input should be a valid UUID"),
+    "uuid_parsing": N_("Input should be a valid UUID"),
+    "datetime_type": N_("Input should be a valid datetime"),
+    "datetime_parsing": N_("Input should be a valid datetime"),
+    "datetime_from_date_parsing": N_("Input should be a valid datetime"),
+    "date_type": N_("Input should be a valid date"),
+    "date_parsing": N_("Input should be a valid date"),
+    "timezone_aware": N_("Input should have timezone info"),
+    "list_type": N_("Input should be a valid list"),
+    "dict_type": N_("Input should be a valid dictionary"),
+    "model_type": N_("Input should be a valid dictionary or object"),
+    "model_attributes_type": N_("Input should be a valid dictionary or object"),
+    "too_short": N_("List should have at least {min_length} items"),
+    "too_long": N_("List should have at most {max_length} items"),
+    "url_parsing": N_("Input should be a valid URL"),
+    "url_type": N_("Input should be a valid URL"),
+}
+VALUE_ERROR = N_("Value error, {error}")
+
+
+def _validation_message(error: Mapping[str, Any]) -> str:
+    """pydantic's message as it is in English; in another language, from our catalog."""
+    msg = str(error.get("msg", ""))
+    if current_language() == "en":
+        return msg
+    ctx = error.get("ctx") or {}
+    cause = ctx.get("error")
+    if error.get("type") in ("value_error", "assertion_error") and isinstance(cause, Exception):
+        reason = cause.args[0] if cause.args else str(cause)
+        return gettext(VALUE_ERROR).format(error=localize(reason))
+    template = PYDANTIC_MESSAGES.get(str(error.get("type", "")))
+    if template is None:
+        return gettext(msg)
+    try:
+        return gettext(template).format(**ctx)
+    except (KeyError, IndexError):
+        return msg
+
+
 def _validation_errors(errors: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Keep where and why, drop the submitted values: they may be personal data."""
     return [
         {
             "loc": list(e.get("loc", ())),
-            "msg": str(e.get("msg", "")),
+            "msg": _validation_message(e),
             "type": str(e.get("type", "")),
         }
         for e in errors
@@ -285,10 +361,12 @@ async def _request_validation(request: Request, exc: Exception) -> JSONResponse:
     if any(e["type"] == "json_invalid" for e in errors):
         return problem_response(
             status=400,
-            title="Malformed JSON",
+            title=N_("Malformed JSON"),
             slug="malformed-json",
             request=request,
-            detail="The body is not valid JSON. Check quotes, commas and brackets, then resend.",
+            detail=N_(
+                "The body is not valid JSON. Check quotes, commas and brackets, then resend."
+            ),
         )
     if _body_not_json(request, errors):
         return await _service_error(request, UnsupportedMediaType())
@@ -314,10 +392,10 @@ def _body_not_json(request: Request, errors: list[dict[str, Any]]) -> bool:
 
 
 HTTP_DETAILS = {
-    404: (NotFound, "Nothing exists at this address. Check the path against /docs."),
+    404: (NotFound, N_("Nothing exists at this address. Check the path against /docs.")),
     405: (
         MethodNotAllowed,
-        "This address does not accept this method; see /docs for allowed ones.",
+        N_("This address does not accept this method; see /docs for allowed ones."),
     ),
 }
 
@@ -360,8 +438,10 @@ async def _database_error(request: Request, exc: Exception) -> JSONResponse:
         status=503,
         title=UpstreamUnavailable.title,
         slug="database-unavailable",
-        detail="The database connection was interrupted and nothing was saved. Try again "
-        "(with the same Idempotency-Key where you send one).",
+        detail=N_(
+            "The database connection was interrupted and nothing was saved. Try again "
+            "(with the same Idempotency-Key where you send one)."
+        ),
         request=request,
         headers={"Retry-After": "1"},
     )

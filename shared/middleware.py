@@ -1,4 +1,4 @@
-"""One pure-ASGI middleware: request id, body-size limit, access log line and metrics."""
+"""One pure-ASGI middleware: request id, language, body-size limit, access log line, metrics."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from prometheus_client import (
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.errors import PROBLEM_MEDIA_TYPE, PayloadTooLarge, problem_type
+from shared.i18n import _l, current_language, gettext, negotiate, use_language
 from shared.ids import new_id
 from shared.logging import current_service
 
@@ -82,11 +83,14 @@ async def _send_too_large(send: Send, limit: int, request_id: str) -> None:
     body = orjson.dumps(
         {
             "type": problem_type(PayloadTooLarge.slug),
-            "title": PayloadTooLarge.title,
+            "title": gettext(PayloadTooLarge.title),
             "status": 413,
             "instance": f"urn:request:{request_id}",
-            "detail": f"The request body is larger than the {limit // 1024} KiB this endpoint "
-            "accepts. Send less data, or split documents into several requests.",
+            "detail": _l(
+                "The request body is larger than the {limit_kib} KiB this endpoint accepts. "
+                "Send less data, or split documents into several requests.",
+                limit_kib=limit // 1024,
+            ).render(),
         }
     )
     await send(
@@ -97,10 +101,23 @@ async def _send_too_large(send: Send, limit: int, request_id: str) -> None:
                 (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
                 (b"content-length", str(len(body)).encode()),
                 (b"x-request-id", request_id.encode()),
+                *_language_headers([]),
             ],
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+def _language_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """Content-Language unless the app (or the service behind the gateway) set one; Vary."""
+    names = {name.lower() for name, _ in headers}
+    added = []
+    if b"content-language" not in names:
+        added.append((b"content-language", current_language().encode()))
+    vary = b", ".join(value for name, value in headers if name.lower() == b"vary")
+    if b"accept-language" not in vary.lower():
+        added.append((b"vary", b"Accept-Language"))
+    return added
 
 
 class RequestContextMiddleware:
@@ -125,6 +142,13 @@ class RequestContextMiddleware:
             return
         request_id = _request_id(scope)
         scope.setdefault("state", {})["request_id"] = request_id
+        accept_language = _header(scope, b"accept-language")
+        with use_language(
+            negotiate(accept_language.decode("latin-1") if accept_language else None)
+        ):
+            await self._serve(scope, receive, send, request_id)
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> None:
         limited_receive = await self._limited(scope, receive, send, request_id)
         if limited_receive is None:
             return
@@ -135,7 +159,10 @@ class RequestContextMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
+                headers = message.setdefault("headers", [])
+                headers.extend(
+                    [(b"x-request-id", request_id.encode()), *_language_headers(headers)]
+                )
             await send(message)
 
         try:

@@ -30,6 +30,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Mapped, mapped_column
 from shared.clock import utcnow
 from shared.db import UTCDateTime
 from shared.errors import NotFound, ServiceError
+from shared.i18n import N_
 from shared.settings import ServiceSettings
 
 logger = logging.getLogger("refex.outbox")
@@ -138,8 +139,8 @@ class DeadLetterNotFound(NotFound):
     """No dead-lettered event has this id (it may have been replayed already)."""
 
     slug = "dead-letter-not-found"
-    title = "No such dead letter"
-    detail = (
+    title = N_("No such dead letter")
+    detail = N_(
         "No dead-lettered event has this id. List the dead letters again: it may have been "
         "replayed already, or delivered."
     )

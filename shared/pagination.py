@@ -12,6 +12,7 @@ from fastapi import Query
 from pydantic import BaseModel, Field
 
 from shared.errors import UnprocessableContent
+from shared.i18n import N_
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
@@ -24,8 +25,8 @@ class InvalidCursor(UnprocessableContent):
     """The `cursor` query parameter is not a cursor this list issued."""
 
     slug = "invalid-cursor"
-    title = "Invalid cursor"
-    detail = (
+    title = N_("Invalid cursor")
+    detail = N_(
         "The 'cursor' parameter is not one this list issued. Pass the 'next_cursor' of the "
         "previous page unchanged, or start again without 'cursor'."
     )

@@ -25,13 +25,14 @@ import httpx
 from fastapi import Depends, Request
 
 from shared.errors import ServiceError
+from shared.i18n import N_, Message, _l
 from shared.settings import ServiceSettings
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 MAX_URL_CHARS = 2000
 RESOLVE_TIMEOUT_S = 5.0
-PUBLIC_ADVICE = (
+PUBLIC_ADVICE = N_(
     "Use an https URL on the public internet, for example https://hooks.partner.example/refex."
 )
 DEFAULT_PORTS = {"http": 80, "https": 443, "postgresql": 5432, "redis": 6379, "rediss": 6379}
@@ -52,9 +53,9 @@ class UnsafePartnerUrl(ServiceError):
     """A partner-supplied URL would make the exchange call an address it must never call."""
 
     status = 422
-    title = "URL not allowed"
+    title = N_("URL not allowed")
     slug = "unsafe-partner-url"
-    detail = f"The exchange will not call this URL. {PUBLIC_ADVICE}"
+    detail = Message("The exchange will not call this URL. {advice}", advice=_l(PUBLIC_ADVICE))
 
     def __init__(
         self, reason: str | None = None, advice: str = PUBLIC_ADVICE, *, field: str = "URL"
@@ -75,7 +76,7 @@ class PartnerAddressRefused(httpx.ConnectError):
     """Raised by the guarded transport instead of connecting: callers see a failed connection."""
 
     def __init__(self, refusal: UnsafePartnerUrl, request: httpx.Request | None = None) -> None:
-        super().__init__(refusal.detail, request=request)
+        super().__init__(str(refusal.detail), request=request)
         self.refusal = refusal
 
 

@@ -26,6 +26,7 @@ from shared.crypto import (
     strict_json_object,
     thumbprint,
 )
+from shared.i18n import N_
 
 SIGNATURE_ALG = "ES256"
 SIGNATURE_HEADER = "X-Refex-Signature"
@@ -36,9 +37,9 @@ SIGNATURE_BYTES = 64
 class WebhookSignatureError(CryptoError):
     """A webhook signature is missing, malformed, from an unknown key or does not match."""
 
-    title = "Webhook signature not valid"
+    title = N_("Webhook signature not valid")
     slug = "invalid-webhook-signature"
-    detail = (
+    detail = N_(
         "The webhook signature does not verify against the sender's published keys; "
         "discard the delivery."
     )

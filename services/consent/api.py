@@ -16,6 +16,7 @@ from services.consent.dependencies import (
     HostOffice,
     OverrideEnder,
     OverrideReader,
+    ReceiptReader,
     ServiceCaller,
     SettingsDep,
 )
@@ -23,6 +24,7 @@ from services.consent.models import Consent, Disclosure, EmergencyOverride
 from services.consent.schemas import (
     ConsentCreate,
     ConsentRead,
+    ConsentReceiptRead,
     Decision,
     DecisionRequest,
     DisclosureCreate,
@@ -115,6 +117,23 @@ async def get_consent(
     return consent_read(
         await service.get_consent(session=session, principal=principal, consent_id=consent_id)
     )
+
+
+@router.get(
+    "/consents/{consent_id}/receipt",
+    tags=["consents"],
+    summary="Read a consent receipt",
+    responses=problem_responses(404),
+)
+async def get_consent_receipt(
+    consent_id: uuid.UUID, session: SessionDep, principal: ReceiptReader
+) -> ConsentReceiptRead:
+    """Return the receipt to give the returnee: what was consented to, to whom, until when and
+    how to withdraw, in the language the consent was recorded in (French or English; others
+    fall back to English). It holds no personal data and names the ledger entry, so the consent
+    can be verified later. Readable by the recording office, auditors and admins.
+    """
+    return await service.get_receipt(session=session, principal=principal, consent_id=consent_id)
 
 
 @router.post(

@@ -34,6 +34,9 @@ SignerDep = Annotated[TreeHeadSigner, Depends(_signer)]
 
 HostOffice = Annotated[Principal, Depends(require_roles(Role.HOST_OFFICE))]
 ConsentReader = Annotated[Principal, Depends(require_roles(Role.HOST_OFFICE, Role.AUDITOR))]
+ReceiptReader = Annotated[
+    Principal, Depends(require_roles(Role.HOST_OFFICE, Role.AUDITOR, Role.ADMIN))
+]
 DecisionCaller = Annotated[Principal, Depends(require_roles(Role.SERVICE, Role.HOST_OFFICE))]
 ServiceCaller = Annotated[Principal, Depends(require_roles(Role.SERVICE))]
 Clinician = Annotated[Principal, Depends(require_roles(Role.MENTAL_HEALTH_PROFESSIONAL))]

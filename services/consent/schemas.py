@@ -25,6 +25,7 @@ from shared.contracts.consent import DecisionRequest as DecisionRequest
 from shared.contracts.consent import DisclosureCreate as DisclosureCreate
 from shared.contracts.consent import DisclosureRecorded as DisclosureRecorded
 from shared.contracts.consent import SubjectRef as SubjectRef
+from shared.i18n import N_
 from shared.outbox import DeadLetterRead
 from shared.vocabulary import DataCategory, Purpose, ServiceCategory
 
@@ -94,11 +95,11 @@ class Evidence(StrictModel):
 def _in_utc(value: datetime) -> datetime:
     """Refuse naive times and times UTC cannot hold (e.g. year 9999 west of Greenwich)."""
     if value.tzinfo is None:
-        raise ValueError("needs a time zone (end it with Z for UTC)")
+        raise ValueError(N_("needs a time zone (end it with Z for UTC)"))
     try:
         return value.astimezone(UTC)
     except OverflowError:
-        raise ValueError("is outside the dates UTC can represent; check the year") from None
+        raise ValueError(N_("is outside the dates UTC can represent; check the year")) from None
 
 
 LANGUAGE_TAG_MAX = 35  # RFC 5646 section 4.4.1: tags of up to 35 characters must be kept whole
@@ -138,10 +139,10 @@ class ConsentCreate(StrictModel):
     def _valid_until_ahead(cls, value: datetime, info: ValidationInfo) -> datetime:
         until = _in_utc(value)
         if until <= utcnow():
-            raise ValueError("has already passed; a consent must end in the future")
+            raise ValueError(N_("has already passed; a consent must end in the future"))
         valid_from = info.data.get("valid_from")
         if valid_from is not None and until <= valid_from:
-            raise ValueError("must be after valid_from")
+            raise ValueError(N_("must be after valid_from"))
         return until
 
     @model_validator(mode="after")
@@ -179,6 +180,32 @@ class ConsentRead(BaseModel):
     withdrawn_at: datetime | None = None
     withdrawal_reason: WithdrawalReason | None = None
     ledger_index: int = Field(examples=[41])
+
+
+class ConsentReceiptRead(BaseModel):
+    """A consent receipt for the returnee, in the consent's language; no personal data."""
+
+    consent_id: uuid.UUID = Field(examples=["0192f0c4-7d1e-7cc3-9a55-3c1f2a3b4c5d"])
+    language: str = Field(
+        description="Language of `text`: the consent's own when refex has it, else English.",
+        examples=["fr"],
+    )
+    ledger_index: int = Field(
+        description="Index of the consent.granted ledger entry; verify it with "
+        "GET /ledger/entries/{index}/proof.",
+        examples=[41],
+    )
+    status: ConsentStatus = Field(examples=["active"])
+    categories: list[DataCategory]
+    purpose: Purpose
+    valid_until: datetime
+    text: str = Field(
+        description="What was consented to, to whom, until when and how to withdraw, in words.",
+        examples=[
+            "Reçu de consentement\n\nVous avez accepté que l'organisation 0192f000-… reçoive "
+            "les informations suivantes vous concernant :\n- votre santé physique\n…"
+        ],
+    )
 
 
 class WithdrawalCreate(StrictModel):

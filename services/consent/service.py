@@ -35,9 +35,11 @@ from services.consent.errors import (
 )
 from services.consent.ledger import Ledger
 from services.consent.models import Consent, Disclosure, EmergencyOverride, OutboxEvent
+from services.consent.receipts import receipt_text
 from services.consent.schemas import (
     Basis,
     ConsentCreate,
+    ConsentReceiptRead,
     ConsentStatus,
     Decision,
     DecisionRequest,
@@ -55,7 +57,7 @@ from shared.clock import utcnow
 from shared.contracts.consent import BasisCheck, BasisEndReason, BasisStatus, WithdrawalNotice
 from shared.errors import Conflict
 from shared.ids import new_id
-from shared.vocabulary import Role, WithheldReason
+from shared.vocabulary import DataCategory, Purpose, Role, WithheldReason
 
 WITHDRAWAL_EVENT = "consent.withdrawn"
 
@@ -155,6 +157,30 @@ async def get_consent(
     if consent.recorded_by_org != principal.org_id and not _can_read_all(principal):
         raise ConsentNotFound
     return consent
+
+
+async def get_receipt(
+    *, session: AsyncSession, principal: Principal, consent_id: uuid.UUID
+) -> ConsentReceiptRead:
+    """The consent's receipt for the recording office, auditors and admins."""
+    consent = await repository.get_consent(session=session, consent_id=consent_id)
+    may_read = consent is not None and (
+        consent.recorded_by_org == principal.org_id
+        or principal.has_any_role(Role.AUDITOR, Role.ADMIN)
+    )
+    if consent is None or not may_read:
+        raise ConsentNotFound
+    language, text = receipt_text(consent)
+    return ConsentReceiptRead(
+        consent_id=consent.id,
+        language=language,
+        ledger_index=consent.ledger_index,
+        status=consent_status(consent, utcnow()),
+        categories=[DataCategory(c) for c in consent.categories],
+        purpose=Purpose(consent.purpose),
+        valid_until=consent.valid_until,
+        text=text,
+    )
 
 
 async def withdraw_consent(

@@ -439,8 +439,11 @@ async def search_services(
 ) -> Response:
     """Find services by text, category, place, language, distance, intake and opening hours.
 
-    Text matches every word (accents and case ignored) and ranks name matches first; `near`
-    with `radius_km` sorts nearest first. Follow `next_cursor` for the next page.
+    Text matches every word (accents and case ignored; on PostgreSQL also French and English
+    word forms, "formations" finds "formation") and ranks name matches first, then services
+    offering the caller's language. `display_name` is the name in the caller's language
+    (`Accept-Language: fr` or `en`), else English. `near` with `radius_km` sorts nearest first.
+    Follow `next_cursor` for the next page.
     """
     pool = request.app.state.search_pool
     page = await search.search(session=session, params=params, pool=pool)

@@ -52,6 +52,7 @@ from services.directory.schemas import (
 )
 from shared.auth import Principal
 from shared.errors import ServiceError
+from shared.i18n import localize
 from shared.partner_urls import UrlPolicy
 
 SCHEMA_DIR = Path(__file__).resolve().parent / "hsds_schema"
@@ -594,7 +595,7 @@ async def store(
         try:
             await action
         except ServiceError as error:
-            refused.append(Rejection(file, 0, str(record_id), [error.detail]))
+            refused.append(Rejection(file, 0, str(record_id), [localize(error.detail)]))
         progress()
 
     for org_in in plan.organisations:

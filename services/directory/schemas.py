@@ -29,6 +29,7 @@ from shared.contracts.directory import ResolvedFocalPoint as ResolvedFocalPoint
 from shared.contracts.directory import ResolvedParty as ResolvedParty
 from shared.contracts.directory import ResolvedService as ResolvedService
 from shared.contracts.directory import ServiceRead as ServiceRead
+from shared.i18n import N_, Message
 from shared.vocabulary import DataCategory, Purpose, ServiceCategory
 
 StakeholderType = Literal[
@@ -66,7 +67,11 @@ STRICT = ConfigDict(extra="forbid")
 def _areas_in_country(country: str | None, areas: list[str] | None) -> None:
     for area in areas or []:
         if country and not area.startswith(f"{country}-"):
-            raise ValueError(f"admin area '{area}' is not in country {country}")
+            raise ValueError(
+                Message(
+                    "admin area '{area}' is not in country {country}", area=area, country=country
+                )
+            )
 
 
 class Coordination(BaseModel):
@@ -267,7 +272,13 @@ class SearchHit(BaseModel):
     id: uuid.UUID
     organisation_id: uuid.UUID
     category: str
-    name: dict[str, str]
+    name: dict[str, str] = Field(examples=[{"fr": "Formation professionnelle — Dakar"}])
+    display_name: str = Field(
+        description="The name in the caller's language (Accept-Language: en or fr), else in "
+        "English, else the first one given.",
+        examples=["Formation professionnelle — Dakar"],
+    )
+    display_language: str = Field(description="The language of `display_name`.", examples=["fr"])
     country: str
     admin_areas: list[str]
     languages: list[str]
@@ -384,7 +395,7 @@ class AgreementCreate(BaseModel):
     @model_validator(mode="after")
     def _window(self) -> AgreementCreate:
         if self.valid_until is not None and self.valid_until <= self.valid_from:
-            raise ValueError("valid_until must be after valid_from")
+            raise ValueError(N_("valid_until must be after valid_from"))
         return self
 
 

@@ -2,8 +2,13 @@
 
 Free text: SQLite FTS5 (bm25, name weighted 10:1 over description) or PostgreSQL tsvector + GIN
 (ts_rank, name weight A over B). Both see the same pre-normalised words (see `codes.search_text`),
-so both match the same services; the relevance ranking itself is each engine's own. On PostgreSQL
-only the first RANK_CAP matches (after filters) are ranked, which keeps broad queries bounded.
+so both match the same services on exact words (accents and case folded); PostgreSQL also matches
+French and English word forms (its vector holds the `french` and `english` stems of the fr/en
+texts, migration 0003; the query is stemmed in the caller's language), so it may find more. The
+relevance ranking itself is each engine's own; ties go to services offering the caller's language,
+then by id. On PostgreSQL only the first RANK_CAP matches (after filters) are ranked, which keeps
+broad queries bounded. Names are shown in the caller's language (Accept-Language: en or fr),
+else English, else the first one given.
 Radius: PostgreSQL orders by the GiST index on `ll_to_earth` (nearest first, `<->`) inside an
 `earth_box`, then filters by exact distance; SQLite filters a lat/lon bounding box and sorts the
 exact distances in Python. Distances shown are computed the same way on both (great circle on the
@@ -49,6 +54,7 @@ from services.directory.schemas import SearchHit
 from shared.business_hours import Schedule
 from shared.clock import utcnow
 from shared.errors import BadRequest
+from shared.i18n import negotiate
 from shared.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
 from shared.vocabulary import ServiceCategory
 
@@ -60,6 +66,8 @@ HIT_COLUMNS = (
 )
 OPEN_NOW_BATCH_FACTOR = 4
 Sort = Literal["relevance", "distance"]
+CallerLanguage = Literal["en", "fr"]
+TEXT_SEARCH_CONFIG: dict[CallerLanguage, str] = {"en": "english", "fr": "french"}
 
 
 @dataclass
@@ -78,6 +86,12 @@ class SearchParams:
     sort: Sort = "relevance"
     limit: int = DEFAULT_LIMIT
     cursor: str | None = None
+    caller_language: CallerLanguage = "en"
+
+
+def caller_language(accept_language: str | None) -> CallerLanguage:
+    """The caller's language for texts and stemming: the negotiated one (shared.i18n)."""
+    return "fr" if negotiate(accept_language) == "fr" else "en"
 
 
 def _parse_near(near: str) -> tuple[float, float]:
@@ -167,6 +181,7 @@ def search_params(request: Request) -> SearchParams:
         sort=query.sort or ("distance" if point else "relevance"),
         limit=query.limit,
         cursor=query.cursor,
+        caller_language=caller_language(request.headers.get("accept-language")),
     )
 
 
@@ -204,9 +219,16 @@ def _filters(params: SearchParams, sql: Statement) -> list[str]:
     return where
 
 
-def _text_condition(terms: list[str], sql: Statement) -> str:
+def _tsquery(params: SearchParams, terms: list[str], sql: Statement) -> str:
+    """The exact words (as SQLite matches them) or their stems in the caller's language."""
+    query = sql.arg(" ".join(terms))
+    config = TEXT_SEARCH_CONFIG[params.caller_language]
+    return f"(plainto_tsquery('simple', {query}) || plainto_tsquery('{config}', {query}))"
+
+
+def _text_condition(params: SearchParams, terms: list[str], sql: Statement) -> str:
     if sql.backend == "postgresql":
-        return f"s.search_vector @@ plainto_tsquery('simple', {sql.arg(' '.join(terms))})"
+        return f"s.search_vector @@ {_tsquery(params, terms, sql)}"
     match = " ".join(f'"{term}"' for term in terms)
     return f"s.id IN (SELECT service_id FROM service_fts WHERE service_fts MATCH {sql.arg(match)})"
 
@@ -219,7 +241,7 @@ def _by_id(params: SearchParams, sql: Statement, after: str | None, batch: int) 
     clauses = _filters(params, sql)
     terms = search_terms(params.q or "")
     if terms:
-        clauses.append(_text_condition(terms, sql))
+        clauses.append(_text_condition(params, terms, sql))
     if after is not None:
         clauses.append(f"s.id > {sql.arg(uuid.UUID(after))}")
     return (
@@ -232,25 +254,30 @@ def _by_relevance(params: SearchParams, sql: Statement, offset: int, batch: int)
     clauses = _filters(params, sql)
     if params.near is not None:
         clauses.append(_radius_condition(params, sql))
+    speaks = f"%,{params.caller_language},%"  # a fixed fragment: en or fr
     if sql.backend == "postgresql":
-        query = sql.arg(" ".join(terms))
-        clauses.append(f"s.search_vector @@ plainto_tsquery('simple', {query})")
+        tsquery = _tsquery(params, terms, sql)
+        clauses.append(f"s.search_vector @@ {tsquery}")
         return (
             # MATERIALIZED without a LIMIT inside keeps the GIN bitmap scan (with the cap inside,
             # the planner picks a 5x slower sequential scan); rank ids first, then join columns.
-            f"WITH m AS MATERIALIZED (SELECT s.id, s.search_vector FROM service s "
-            f"WHERE {_where(clauses)}), "
-            f"r AS (SELECT c.id, ts_rank(c.search_vector, plainto_tsquery('simple', {query})) "
-            f"AS rank FROM (SELECT * FROM m LIMIT {RANK_CAP}) c "
-            f"ORDER BY rank DESC, c.id LIMIT {batch} OFFSET {offset}) "
-            f"SELECT {HIT_COLUMNS} FROM r JOIN service s ON s.id = r.id ORDER BY r.rank DESC, r.id"
+            f"WITH m AS MATERIALIZED (SELECT s.id, s.search_vector, s.languages_key "
+            f"FROM service s WHERE {_where(clauses)}), "
+            f"r AS (SELECT c.id, ts_rank(c.search_vector, {tsquery}) AS rank, "
+            f"c.languages_key LIKE '{speaks}' AS speaks "
+            f"FROM (SELECT * FROM m LIMIT {RANK_CAP}) c "
+            f"ORDER BY rank DESC, speaks DESC, c.id LIMIT {batch} OFFSET {offset}) "
+            f"SELECT {HIT_COLUMNS} FROM r JOIN service s ON s.id = r.id "
+            f"ORDER BY r.rank DESC, r.speaks DESC, r.id"
         )
     match = sql.arg(" ".join(f'"{term}"' for term in terms))
     return (
         f"SELECT {HIT_COLUMNS} FROM (SELECT service_id, bm25(service_fts, 10.0, 1.0) AS rank "
         f"FROM service_fts WHERE service_fts MATCH {match}) f "
         f"JOIN service s ON s.id = f.service_id "
-        f"WHERE {_where(clauses)} ORDER BY f.rank, s.id LIMIT {batch} OFFSET {offset}"
+        f"WHERE {_where(clauses)} "
+        f"ORDER BY f.rank, s.languages_key LIKE '{speaks}' DESC, s.id "
+        f"LIMIT {batch} OFFSET {offset}"
     )
 
 
@@ -279,7 +306,7 @@ def _by_distance_postgresql(params: SearchParams, sql: Statement, offset: int, b
     clauses = _filters(params, sql)
     terms = search_terms(params.q or "")
     if terms:
-        clauses.append(_text_condition(terms, sql))
+        clauses.append(_text_condition(params, terms, sql))
     clauses.append(_radius_condition(params, sql))
     lat, lon = params.near
     point = f"ll_to_earth({sql.arg(lat)}::float8, {sql.arg(lon)}::float8)"
@@ -319,11 +346,21 @@ async def _fetch(
 HIT_FIELDS = tuple(SearchHit.model_fields)
 
 
-def _hit(row: dict[str, Any], near: tuple[float, float] | None) -> dict[str, Any]:
+def display_name(name: dict[str, str], language: str) -> tuple[str, str]:
+    """Return (language, text) of a name map: the caller's, else English, else the first."""
+    for wanted in (language, "en"):
+        if name.get(wanted):
+            return wanted, name[wanted]
+    return next(iter(name.items()), ("", ""))
+
+
+def _hit(row: dict[str, Any], params: SearchParams) -> dict[str, Any]:
     hit: dict[str, Any] = {key: row.get(key) for key in HIT_FIELDS}
     for key in ("name", "admin_areas", "languages"):
         if isinstance(hit[key], str | bytes):
             hit[key] = orjson.loads(hit[key])
+    hit["display_language"], hit["display_name"] = display_name(hit["name"], params.caller_language)
+    near = params.near
     for key in ("id", "organisation_id"):  # SQLite gives hex, asyncpg its own UUID type
         value = hit[key]
         hit[key] = str(uuid.UUID(value)) if isinstance(value, str) else str(value)
@@ -371,7 +408,7 @@ class _Pager:
         clauses = _filters(params, sql)
         terms = search_terms(params.q or "")
         if terms:
-            clauses.append(_text_condition(terms, sql))
+            clauses.append(_text_condition(params, terms, sql))
         clauses.append(_radius_condition(params, sql))
         rows = await _fetch(
             self.session, sql, f"SELECT {HIT_COLUMNS} FROM service s WHERE {_where(clauses)}"
@@ -450,7 +487,7 @@ async def search(
                 kept.append(row)
         if more or len(rows) < size:
             break
-    items = [_hit(row, params.near) for row in kept]
+    items = [_hit(row, params) for row in kept]
     return {"items": items, "next_cursor": encode_cursor([mode, position]) if more else None}
 
 

@@ -113,6 +113,7 @@ class DemoOrg:
     host_country: tuple[str, str] | None = None
     coordinates: str | None = None
     coordinator: uuid.UUID | None = None
+    local_names: tuple[tuple[str, str], ...] = ()  # (language, name) besides the English one
 
 
 SN_COORDINATOR = demo_id("org:sn-coordination")
@@ -171,6 +172,7 @@ ORGANISATIONS: tuple[DemoOrg, ...] = (
         DAKAR,
         (C.RECEPTION, C.CASH_IN_KIND),
         coordinates="SN",
+        local_names=(("fr", "Cellule de coordination des migrants de retour du Sénégal"),),
     ),
     DemoOrg(
         demo.HEALTH_PROVIDER_ORG,
@@ -228,6 +230,7 @@ ORGANISATIONS: tuple[DemoOrg, ...] = (
         DAKAR,
         (C.TVET, C.EMPLOYMENT, C.EDUCATION),
         coordinator=SN_COORDINATOR,
+        local_names=(("fr", "Centre de formation professionnelle de Dakar"),),
     ),
     DemoOrg(
         demo_id("org:sn-returnees"),
@@ -237,6 +240,7 @@ ORGANISATIONS: tuple[DemoOrg, ...] = (
         (C.RECEPTION, C.BUSINESS_DEVELOPMENT, C.HOUSING),
         "communication",
         coordinator=SN_COORDINATOR,
+        local_names=(("fr", "Association des migrants de retour du Sénégal"),),
     ),
     DemoOrg(
         demo_id("org:thies-social"),
@@ -245,6 +249,7 @@ ORGANISATIONS: tuple[DemoOrg, ...] = (
         THIES,
         (C.HEALTH, C.MENTAL_HEALTH_PSYCHOSOCIAL, C.CHILD_PROTECTION),
         coordinator=SN_COORDINATOR,
+        local_names=(("fr", "Services sociaux municipaux de Thiès"),),
     ),
     DemoOrg(
         demo_id("org:erbil-legal"),
@@ -252,6 +257,7 @@ ORGANISATIONS: tuple[DemoOrg, ...] = (
         "ngo",
         ERBIL,
         (C.LEGAL, C.FAMILY_TRACING, C.HOUSING),
+        local_names=(("ar", "شبكة المساعدة القانونية في أربيل"),),
     ),
     DemoOrg(
         demo_id("org:baghdad-tracing"),
@@ -259,6 +265,7 @@ ORGANISATIONS: tuple[DemoOrg, ...] = (
         "international_organisation",
         BAGHDAD,
         (C.FAMILY_TRACING, C.LEGAL, C.CASH_IN_KIND),
+        local_names=(("ar", "مكتب البحث عن الأسر في بغداد"),),
     ),
     DemoOrg(
         demo_id("org:iq-diaspora"),
@@ -266,6 +273,7 @@ ORGANISATIONS: tuple[DemoOrg, ...] = (
         "diaspora_organisation",
         BAGHDAD,
         (C.BUSINESS_DEVELOPMENT, C.EMPLOYMENT, C.TVET),
+        local_names=(("ar", "شبكة أعمال المغتربين العراقيين"),),
     ),
     DemoOrg(
         demo_id("org:kurdistan-housing"),
@@ -273,6 +281,7 @@ ORGANISATIONS: tuple[DemoOrg, ...] = (
         "private_sector",
         ERBIL,
         (C.HOUSING, C.CASH_IN_KIND, C.HEALTH, C.MENTAL_HEALTH_PSYCHOSOCIAL),
+        local_names=(("ar", "جمعية كردستان التعاونية للإسكان"),),
     ),
 )
 
@@ -292,6 +301,86 @@ SERVICE_NAMES: dict[str, tuple[str, str]] = {
     "reception": ("Reception and orientation", "Arrival assistance and first orientation."),
     "family_tracing": ("Family tracing and reunification", "Restoring family links."),
     "child_protection": ("Child protection case management", "Support for returning children."),
+}
+# French as Senegalese providers write it; names read « <service> — <ville> ».
+SERVICE_NAMES_FR: dict[str, tuple[str, str]] = {
+    "health": (
+        "Centre de santé communautaire",
+        "Consultations, médicaments et orientation vers les spécialistes.",
+    ),
+    "mental_health_psychosocial": (
+        "Soutien psychosocial",
+        "Écoute individuelle et en groupe, accompagnement adapté aux traumatismes.",
+    ),
+    "housing": (
+        "Aide au logement temporaire",
+        "Aide au loyer et hébergement pendant les premiers mois.",
+    ),
+    "employment": (
+        "Service d'insertion professionnelle",
+        "Accompagnement CV, mise en relation avec les offres d'emploi et les employeurs.",
+    ),
+    "tvet": (
+        "Formation professionnelle",
+        "Formations certifiantes aux métiers : couture, mécanique, informatique.",
+    ),
+    "business_development": (
+        "Accompagnement à la création d'entreprise",
+        "Plan d'affaires, subventions de démarrage, mentorat.",
+    ),
+    "education": (
+        "Réinscription scolaire",
+        "Aide aux enfants et aux adultes de retour pour reprendre l'école.",
+    ),
+    "legal": ("Aide juridique", "Papiers d'identité, état civil et litiges fonciers."),
+    "cash_in_kind": (
+        "Aide à la réintégration en espèces et en nature",
+        "Espèces, outils et kits de démarrage.",
+    ),
+    "reception": ("Accueil et orientation", "Assistance à l'arrivée et première orientation."),
+    "family_tracing": (
+        "Recherche familiale et regroupement",
+        "Rétablissement des liens familiaux.",
+    ),
+    "child_protection": (
+        "Protection de l'enfance et suivi de cas",
+        "Accompagnement des enfants de retour et de leur famille.",
+    ),
+}
+# Wolof only for common phrases, on each organisation's main service (wording to be confirmed
+# with the Senegalese partners).
+SERVICE_NAMES_WO: dict[str, str] = {"health": "Wér-gi-yaram", "reception": "Dalal ak jàmm"}
+SERVICE_NAMES_AR: dict[str, tuple[str, str]] = {
+    "health": ("الرعاية الصحية الأولية للعائدين", "استشارات وأدوية وإحالات."),
+    "mental_health_psychosocial": (
+        "الإرشاد النفسي والاجتماعي",
+        "إرشاد فردي وجماعي ودعم يراعي الصدمات.",
+    ),
+    "housing": ("دعم السكن المؤقت", "دعم الإيجار والمأوى في الأشهر الأولى."),
+    "employment": ("خدمة التوظيف", "إعداد السيرة الذاتية والمطابقة مع فرص العمل وأصحاب العمل."),
+    "tvet": ("التدريب المهني", "دورات معتمدة في الحرف والخياطة وتقنية المعلومات."),
+    "business_development": (
+        "التدريب على تأسيس المشاريع",
+        "خطط العمل والمنح والإرشاد.",
+    ),
+    "education": (
+        "إعادة التسجيل في المدارس",
+        "مساعدة الأطفال والبالغين العائدين على العودة إلى الدراسة.",
+    ),
+    "legal": ("المساعدة القانونية للعائدين", "الوثائق والسجل المدني ومطالبات الملكية."),
+    "cash_in_kind": ("الدعم النقدي والعيني لإعادة الإدماج", "نقد وأدوات وحقائب بدء النشاط."),
+    "reception": ("الاستقبال والتوجيه", "المساعدة عند الوصول والتوجيه الأولي."),
+    "family_tracing": ("البحث عن الأسر ولمّ الشمل", "إعادة الروابط العائلية."),
+    "child_protection": ("إدارة حالات حماية الطفل", "دعم الأطفال العائدين."),
+}
+CITY_NAMES: dict[str, dict[str, str]] = {
+    "Baghdad": {"ar": "بغداد"},
+    "Erbil": {"ar": "أربيل"},
+}
+SUFFIXES = {
+    "en": ("", " (mobile team)", " (walk-in)", " (outreach)"),
+    "fr": ("", " (équipe mobile)", " (sans rendez-vous)", " (proximité)"),
+    "ar": ("", " (فريق متنقل)", " (دون موعد)", " (التواصل الميداني)"),
 }
 PERMITTED: dict[str, list[str]] = {
     "health": ["identity.basic", "contact", "return.travel", "health.physical"],
@@ -318,7 +407,7 @@ def _organisation_in(org: DemoOrg) -> OrganisationCreate:
     return OrganisationCreate.model_validate(
         {
             "id": str(org.id),
-            "name": {"en": org.name},
+            "name": {"en": org.name, **dict(org.local_names)},
             "description": {"en": f"{org.name} (demo organisation)."},
             "stakeholder_type": org.stakeholder_type,
             "engagement_level": org.engagement,
@@ -351,11 +440,7 @@ def _service_plan(org: DemoOrg) -> list[tuple[uuid.UUID, str, int]]:
 
 def _service_in(org: DemoOrg, service_id: uuid.UUID, category: str, n: int) -> ServiceCreate:
     assert org.place is not None
-    title, description = SERVICE_NAMES[category]
-    suffix = ["", " (mobile team)", " (walk-in)", " (outreach)"][n]
-    name = {"en": f"{title} {org.place.city}{suffix}"}
-    if org.place.country == "SN":
-        name["fr"] = f"{title} {org.place.city}{suffix} (FR)"
+    name, description = _service_texts(org.place, category, n)
     offset = 0.01 * (n + 1) + (org.id.int % 97) * 0.0007  # spread services around the city
     return ServiceCreate.model_validate(
         {
@@ -363,7 +448,7 @@ def _service_in(org: DemoOrg, service_id: uuid.UUID, category: str, n: int) -> S
             "organisation_id": str(org.id),
             "category": category,
             "name": name,
-            "description": {"en": description},
+            "description": description,
             "eligibility": "Returnees within 12 months of return.",
             "fees": "Free of charge for referred returnees.",
             "languages": list(org.place.languages),
@@ -379,6 +464,23 @@ def _service_in(org: DemoOrg, service_id: uuid.UUID, category: str, n: int) -> S
             },
         }
     )
+
+
+def _service_texts(place: Place, category: str, n: int) -> tuple[dict[str, str], dict[str, str]]:
+    """Name and description in English and, as local partners write them, French or Arabic."""
+    title, description = SERVICE_NAMES[category]
+    names = {"en": f"{title} {place.city}{SUFFIXES['en'][n]}"}
+    descriptions = {"en": description}
+    local = {"fr": SERVICE_NAMES_FR, "ar": SERVICE_NAMES_AR}
+    for language in place.languages:
+        if language in local:
+            title, description = local[language][category]
+            city = CITY_NAMES.get(place.city, {}).get(language, place.city)
+            names[language] = f"{title} — {city}{SUFFIXES[language][n]}"
+            descriptions[language] = description
+    if "wo" in place.languages and category in SERVICE_NAMES_WO and n == 0:
+        names["wo"] = f"{SERVICE_NAMES_WO[category]} — {place.city}"
+    return names, descriptions
 
 
 def _schedule(zone: str) -> dict[str, Any]:

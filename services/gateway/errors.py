@@ -12,6 +12,7 @@ from shared.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from shared.i18n import N_
 
 
 class OAuthError(Exception):
@@ -60,21 +61,21 @@ class ClientNotFound(NotFound):
     """No API client has this id."""
 
     slug = "client-not-found"
-    detail = "No API client has this id. List clients with GET /admin/clients."
+    detail = N_("No API client has this id. List clients with GET /admin/clients.")
 
 
 class ClientExists(Conflict):
     """An API client with this id already exists."""
 
     slug = "client-exists"
-    detail = "An API client with this id already exists; choose another id or omit it."
+    detail = N_("An API client with this id already exists; choose another id or omit it.")
 
 
 class InvalidClientJwks(BadRequest):
     """The JWKS registered for private_key_jwt is unusable."""
 
     slug = "invalid-client-jwks"
-    detail = (
+    detail = N_(
         "The key set must be a JWKS of public signing keys (EC P-256, RSA or Ed25519), "
         "each with a 'kid', and no private key material."
     )
@@ -84,14 +85,16 @@ class ServiceRoleOutsidePlatform(BadRequest):
     """The `service` role belongs only to refex's own services."""
 
     slug = "service-role-outside-platform"
-    detail = "The 'service' role is reserved for refex's own services (the platform organisation)."
+    detail = N_(
+        "The 'service' role is reserved for refex's own services (the platform organisation)."
+    )
 
 
 class RouteNotFound(NotFound):
     """No public API lives at this address."""
 
     slug = "not-found"
-    detail = "Nothing is published at this address. Check the path against /docs."
+    detail = N_("Nothing is published at this address. Check the path against /docs.")
 
 
 class ProxyBodyTooLarge(PayloadTooLarge):
@@ -102,15 +105,15 @@ class HeadersTooLarge(ServiceError):
     """The request's headers are larger than the gateway accepts."""
 
     status = 431
-    title = "Request headers too large"
+    title = N_("Request headers too large")
     slug = "headers-too-large"
-    detail = "The request headers are too large. Send fewer or shorter headers (e.g. cookies)."
+    detail = N_("The request headers are too large. Send fewer or shorter headers (e.g. cookies).")
 
 
 class RateLimited(TooManyRequests):
     """This client sent more requests than its rate limit allows."""
 
-    detail = "Your client sent too many requests. Wait the seconds in Retry-After, then retry."
+    detail = N_("Your client sent too many requests. Wait the seconds in Retry-After, then retry.")
 
 
 class UpstreamDown(UpstreamUnavailable):

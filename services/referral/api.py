@@ -390,12 +390,15 @@ async def add_note(
 @router.get(
     "/referrals/{referral_id}/notes",
     summary="List a referral's notes",
-    responses=problem_responses(404),
+    responses=problem_responses(404, 409),
 )
 async def list_notes(
     referral_id: uuid.UUID, session: SessionDep, context: PartyContext
 ) -> list[NoteRead]:
-    """Return the notes in the order they were written, each as JWE for both parties."""
+    """Return the notes in the order they were written, each as JWE for both parties.
+
+    After the returnee withdrew the consent, the recipient gets 409 `content-withdrawn`.
+    """
     return await queries.notes(
         session=session, principal=context.principal, referral_id=referral_id
     )

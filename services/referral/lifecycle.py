@@ -65,6 +65,17 @@ def party_of(referral: Referral, principal: Principal) -> Party | None:
     return None
 
 
+def reads_content(referral: Referral, party: Party | None) -> bool:
+    """Whether this side may read the case file, feedback and notes of the referral.
+
+    Once the returnee withdrew the consent a referral rested on, the recipient no longer gets
+    them: withdrawal stops every further disclosure. The sender keeps its own referral.
+    """
+    if party is None:
+        return False
+    return not (party == Party.RECIPIENT and referral.status_reason == ReasonCode.CONSENT_WITHDRAWN)
+
+
 def other_party(party: Party | None) -> Party:
     """The side that is told about a change `party` made."""
     return Party.SENDER if party == Party.RECIPIENT else Party.RECIPIENT

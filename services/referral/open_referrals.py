@@ -23,6 +23,7 @@ from services.referral.service import Clients, Context
 from shared.clock import utcnow
 from shared.contracts.directory import ServiceRead
 from shared.errors import UnprocessableContent
+from shared.i18n import N_
 from shared.ids import new_id
 
 
@@ -30,8 +31,8 @@ class NotAMember(UnprocessableContent):
     """The chosen service's provider is not coordinated by this organisation."""
 
     slug = "not-a-member"
-    title = "Provider is not a member"
-    detail = (
+    title = N_("Provider is not a member")
+    detail = N_(
         "The chosen service belongs to an organisation you do not coordinate. Choose a "
         "service of one of your member providers."
     )

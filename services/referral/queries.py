@@ -12,7 +12,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.referral import repository
-from services.referral.lifecycle import party_of
+from services.referral.errors import ContentWithdrawn
+from services.referral.lifecycle import party_of, reads_content
 from services.referral.models import OutboxEvent, Referral
 from services.referral.schemas import (
     NoteRead,
@@ -101,8 +102,11 @@ async def notes(
 ) -> list[NoteRead]:
     """The notes of a referral the caller is a party to."""
     referral = await get_visible(session, principal=principal, referral_id=referral_id)
-    if party_of(referral, principal) is None:
+    party = party_of(referral, principal)
+    if party is None:
         raise NotFound("No referral with this id is visible to your organisation.")
+    if not reads_content(referral, party):
+        raise ContentWithdrawn
     return [
         NoteRead.model_validate(n, from_attributes=True)
         for n in await repository.notes(session, referral_id=referral_id)

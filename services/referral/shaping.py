@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from services.referral.lifecycle import allowed_moves, party_of
+from services.referral.lifecycle import Party, allowed_moves, party_of, reads_content
 from services.referral.models import Referral
 from services.referral.schemas import (
     AgreementRef,
@@ -46,7 +46,7 @@ def to_read(referral: Referral, principal: Principal, now: datetime | None = Non
         withheld=[
             WithheldCategory(category=c, reason=r) for c, r in sorted(referral.withheld.items())
         ],
-        warnings=_warnings(referral),
+        warnings=_warnings(referral) + _withdrawal_notice(referral, party),
         acknowledge_by=referral.acknowledge_by,
         respond_by=referral.respond_by,
         overdue=is_overdue(referral, now),
@@ -57,9 +57,9 @@ def to_read(referral: Referral, principal: Principal, now: datetime | None = Non
         closed_at=referral.closed_at,
         outcome=referral.outcome,
         feedback_score=referral.feedback_score,
-        feedback=referral.feedback if party else None,
+        feedback=referral.feedback if reads_content(referral, party) else None,
         allowed_moves=allowed_moves(referral, party),
-        payload=referral.payload if party else None,
+        payload=referral.payload if reads_content(referral, party) else None,
         encrypted_to=_encrypted_to(referral),
     )
 
@@ -82,4 +82,13 @@ def _warnings(referral: Referral) -> list[str]:
         f"({referral.withheld.get(category, 'not_requested')}). Ask the returnee for consent "
         "for it, or agree it in the SOP, then send a new referral."
         for category in referral.first_contact_missing
+    ]
+
+
+def _withdrawal_notice(referral: Referral, party: Party | None) -> list[str]:
+    if party is None or reads_content(referral, party):
+        return []
+    return [
+        "The returnee withdrew the consent this referral rested on: its case file, feedback and "
+        "notes are no longer shared with you. Delete any copy you keep, as your agreement says."
     ]

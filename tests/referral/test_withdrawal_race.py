@@ -118,3 +118,33 @@ class TestWithdrawalDuringCreation:
         [seen] = await provider_sees(exchange)
         assert seen["status"] == "cancelled"
         assert seen["status_reason"] == "consent-withdrawn"
+
+
+class TestAfterWithdrawal:
+    @pytest.mark.promise(1)
+    async def test_the_recipient_no_longer_reads_the_content_the_sender_still_does(
+        self, exchange: Exchange
+    ) -> None:
+        consent_id = await record_consent(exchange, REQUESTED)
+        created = await send(exchange, referral_body())
+        assert created.status_code == 201, created.text
+        referral_id = created.json()["id"]
+        provider = exchange.as_role("provider", HEALTH_PROVIDER_ORG)
+        note = await exchange.referral.post(
+            f"/referrals/{referral_id}/notes", json={"text": "first contact"}, headers=provider
+        )
+        assert note.status_code == 201, note.text
+        await withdraw(exchange, consent_id)
+        assert (await notify_referral(exchange, consent_id)).status_code == 200
+        seen = (await exchange.referral.get(f"/referrals/{referral_id}", headers=provider)).json()
+        assert seen["status_reason"] == "consent-withdrawn"
+        assert seen["payload"] is None
+        assert any("withdrew the consent" in w for w in seen["warnings"])
+        notes = await exchange.referral.get(f"/referrals/{referral_id}/notes", headers=provider)
+        assert notes.status_code == 409
+        assert notes.json()["type"] == "urn:refex:problem:content-withdrawn"
+        [listed] = await provider_sees(exchange)
+        assert listed["payload"] is None
+        sender = exchange.as_role("host_office", HOST_OFFICE_ORG)
+        own = (await exchange.referral.get(f"/referrals/{referral_id}", headers=sender)).json()
+        assert own["payload"] is not None

@@ -1,0 +1,245 @@
+"""Languages: negotiation, the French catalog against the code, and translated answers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from services import demo as demo_module
+from services.cli import app as cli_app
+from services.consent.app import create_app as create_consent
+from services.consent.settings import ConsentSettings
+from services.gateway.app import create_app as create_gateway
+from services.gateway.settings import GatewaySettings
+from services.messages import extract, placeholders, read_catalog
+from shared.i18n import Message, cli_language, current_language, gettext, negotiate, use_language
+from shared.testing import TokenMinter
+
+
+class TestNegotiation:
+    @pytest.mark.parametrize(
+        ("header", "expected"),
+        [
+            (None, "en"),
+            ("", "en"),
+            ("fr", "fr"),
+            ("fr-SN", "fr"),
+            ("fr-SN;q=0.9,en;q=0.5", "fr"),
+            ("en;q=0.4, fr-GN;q=0.8", "fr"),
+            ("fr;q=0.1, en", "en"),
+            ("de", "en"),
+            ("de, fr;q=0.3", "fr"),
+            ("*", "en"),
+            ("fr;q=0", "en"),
+            ("fr;q=banana", "en"),
+            ("FR-sn", "fr"),
+        ],
+    )
+    def test_accept_language_picks_a_supported_language(
+        self, header: str | None, expected: str
+    ) -> None:
+        assert negotiate(header) == expected
+
+    def test_the_language_is_scoped_to_the_block(self) -> None:
+        with use_language("fr"):
+            assert current_language() == "fr"
+            assert gettext("Field required") == "Champ obligatoire"
+        assert current_language() == "en"
+        assert gettext("Field required") == "Field required"
+
+    def test_a_message_renders_its_placeholders_in_the_current_language(self) -> None:
+        text = Message("List should have at least {min_length} items", min_length=2)
+        assert text.render("en") == "List should have at least 2 items"
+        with use_language("fr"):
+            assert str(text) == "La liste doit contenir au moins 2 élément(s)"
+
+
+class TestFrenchCatalog:
+    def test_every_text_in_the_code_has_a_french_translation(self) -> None:
+        catalog = read_catalog("fr")
+        missing = [m.id for m in extract() if m.id and catalog.get(m.id) is None]
+        assert missing == [], "run `python -m services.messages` and translate the new entries"
+
+    def test_no_french_entry_is_empty_or_fuzzy(self) -> None:
+        unfinished = [m.id for m in read_catalog("fr") if m.id and (not m.string or m.fuzzy)]
+        assert unfinished == []
+
+    def test_placeholders_are_the_same_in_both_languages(self) -> None:
+        differing = [
+            m.id
+            for m in read_catalog("fr")
+            if m.id and placeholders(str(m.id)) != placeholders(str(m.string))
+        ]
+        assert differing == []
+
+    def test_the_catalog_holds_no_text_the_code_no_longer_uses(self) -> None:
+        in_code = {m.id for m in extract() if m.id}
+        stale = [m.id for m in read_catalog("fr") if m.id and m.id not in in_code]
+        assert stale == []
+
+
+SUBJECT = "rtn_7Qk2vX9mB4sLp0Wz"
+HOST_ORG = "0192f000-0000-7000-8000-000000000001"
+UNKNOWN = "0192f000-0000-7000-8000-00000000dead"
+FRENCH = ("fr", "fr-SN;q=0.9,en;q=0.5")
+ENGLISH = ("de", None)
+
+
+@pytest.fixture
+async def consent_http(
+    test_settings: Callable[..., Any], in_process: Callable[..., Any], token_minter: TokenMinter
+) -> AsyncIterator[tuple[httpx.AsyncClient, dict[str, str]]]:
+    app = create_consent(test_settings(ConsentSettings, workers_enabled=False))
+    headers = token_minter.headers(roles=["host_office"], org=HOST_ORG, client="host-client")
+    async with in_process(app) as http:
+        yield http, headers
+
+
+def _with_language(headers: dict[str, str], accept: str | None) -> dict[str, str]:
+    return {**headers, **({"Accept-Language": accept} if accept else {})}
+
+
+class TestProblemsInTheCallersLanguage:
+    @pytest.mark.parametrize("accept", FRENCH + ENGLISH)
+    async def test_a_bad_consent_is_refused_in_the_negotiated_language(
+        self, consent_http: tuple[httpx.AsyncClient, dict[str, str]], accept: str | None
+    ) -> None:
+        http, headers = consent_http
+        body = {"grantor": "self", "purpose": "referral", "language": "fr"}
+        response = await http.post("/consents", json=body, headers=_with_language(headers, accept))
+        french = accept in FRENCH
+        assert response.status_code == 422
+        assert response.headers["content-language"] == ("fr" if french else "en")
+        assert "accept-language" in response.headers["vary"].lower()
+        problem = response.json()
+        assert problem["type"] == "urn:refex:problem:validation-failed"
+        assert problem["title"] == ("Saisie invalide" if french else "Invalid input")
+        missing = next(e for e in problem["errors"] if e["loc"] == ["body", "subject_ref"])
+        assert missing["type"] == "missing"
+        assert missing["msg"] == ("Champ obligatoire" if french else "Field required")
+        listed = await http.get(f"/consents?subject_ref={SUBJECT}", headers=headers)
+        assert listed.status_code in (200, 404, 405) and SUBJECT not in listed.text
+
+    async def test_our_own_validators_speak_french(
+        self, consent_http: tuple[httpx.AsyncClient, dict[str, str]]
+    ) -> None:
+        http, headers = consent_http
+        body = {
+            "subject_ref": SUBJECT,
+            "grantor": "self",
+            "grantee": {"kind": "organisation", "org_id": HOST_ORG},
+            "purpose": "referral",
+            "categories": ["contact"],
+            "valid_from": "2030-03-02T09:00:00Z",
+            "valid_until": "2030-03-01T09:00:00Z",
+            "evidence": {"method": "written", "form_sha256": "ab" * 32},
+            "language": "fr",
+        }
+        response = await http.post("/consents", json=body, headers=_with_language(headers, "fr-GN"))
+        assert response.status_code == 422, response.text
+        messages = [e["msg"] for e in response.json()["errors"]]
+        assert "Valeur invalide : doit être postérieure à valid_from" in messages
+
+    @pytest.mark.parametrize("accept", FRENCH + ENGLISH)
+    async def test_not_found_is_translated_and_its_type_is_not(
+        self, consent_http: tuple[httpx.AsyncClient, dict[str, str]], accept: str | None
+    ) -> None:
+        http, headers = consent_http
+        response = await http.get(f"/consents/{UNKNOWN}", headers=_with_language(headers, accept))
+        assert response.status_code == 404
+        problem = response.json()
+        assert problem["type"] == "urn:refex:problem:consent-not-found"
+        if accept in FRENCH:
+            assert problem["title"] == "Consentement introuvable"
+            assert problem["detail"].startswith("Aucun consentement n'existe")
+        else:
+            assert problem["title"] == "Consent not found"
+        assert response.headers["content-language"] == ("fr" if accept in FRENCH else "en")
+
+
+class TestGatewayProblems:
+    @pytest.mark.parametrize("accept", FRENCH + ENGLISH)
+    async def test_the_gateways_own_problems_are_translated(
+        self, gateway_http: httpx.AsyncClient, accept: str | None
+    ) -> None:
+        french = accept in FRENCH
+        headers = _with_language({}, accept)
+        unrouted = await gateway_http.get("/api/v1/nowhere/at/all", headers=headers)
+        no_token = await gateway_http.get("/api/v1/consents", headers=headers)
+        bad_login = await gateway_http.post(
+            "/oauth/token", data={"grant_type": "client_credentials"}, headers=headers
+        )
+        for response in (unrouted, no_token, bad_login):
+            assert response.status_code in (400, 401, 404), response.text
+            assert response.headers["content-language"] == ("fr" if french else "en")
+            assert "accept-language" in response.headers["vary"].lower()
+        assert no_token.json()["type"] == "urn:refex:problem:unauthenticated"
+        assert no_token.json()["title"] == (
+            "Authentification requise" if french else "Authentication required"
+        )
+        assert unrouted.json()["title"] == ("Introuvable" if french else "Not found")
+
+
+@pytest.fixture
+async def gateway_http(
+    test_settings: Callable[..., Any], in_process: Callable[..., Any]
+) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_gateway(test_settings(GatewaySettings))
+    async with in_process(app) as http:
+        yield http
+
+
+class TestCommandLine:
+    @pytest.mark.parametrize(
+        ("flag", "environ", "expected"),
+        [
+            (None, {"LANG": "fr_FR.UTF-8"}, "fr"),
+            (None, {"LANG": "fr_SN.UTF-8", "LC_MESSAGES": "en_GB.UTF-8"}, "en"),
+            (None, {"LANG": "en_US.UTF-8", "LC_MESSAGES": "fr_FR"}, "fr"),
+            (None, {"LC_ALL": "C", "LANG": "fr_FR.UTF-8"}, "en"),
+            (None, {"LC_ALL": "POSIX"}, "en"),
+            (None, {"LANG": "de_DE.UTF-8"}, "en"),
+            (None, {}, "en"),
+            ("fr", {"LANG": "en_US.UTF-8"}, "fr"),
+            ("en", {"LC_ALL": "fr_FR.UTF-8"}, "en"),
+        ],
+    )
+    def test_the_language_follows_lang_lc_messages_and_the_flag(
+        self, flag: str | None, environ: dict[str, str], expected: str
+    ) -> None:
+        assert cli_language(flag, environ) == expected
+
+    @pytest.mark.parametrize(
+        ("args", "env"),
+        [
+            (["demo"], {"LANG": "fr_FR.UTF-8", "LC_ALL": None, "LC_MESSAGES": None}),
+            (["--lang", "fr", "demo"], {"LANG": "C", "LC_ALL": None, "LC_MESSAGES": None}),
+        ],
+    )
+    def test_refex_demo_speaks_french(
+        self,
+        args: list[str],
+        env: dict[str, str | None],
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        monkeypatch.setattr(demo_module, "DEMO_CLIENTS_FILE", tmp_path / "clients.json")
+        with use_language("en"):  # the command sets the process language; keep it to this test
+            result = CliRunner().invoke(cli_app, args, env=env)
+        assert result.exit_code == 2
+        assert "aucun identifiant de démonstration" in result.output
+        assert "démarrez d'abord la plateforme avec `make run`" in result.output
+
+    def test_refex_demo_speaks_english_by_default(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(demo_module, "DEMO_CLIENTS_FILE", tmp_path / "clients.json")
+        env = {"LANG": "C.UTF-8", "LC_ALL": None, "LC_MESSAGES": None}
+        with use_language("en"):
+            result = CliRunner().invoke(cli_app, ["demo"], env=env)
+        assert "no demo credentials" in result.output
