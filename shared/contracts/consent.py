@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from shared.i18n import N_
 from shared.vocabulary import DataCategory, Purpose, ServiceCategory, WithheldReason
 
 SubjectRef = Annotated[
@@ -159,9 +160,9 @@ class DisclosureCreate(BaseModel):
     def _basis_needs_its_ids(self) -> DisclosureCreate:
         self.categories = unique_categories(self.categories)
         if self.basis == "consent" and not self.consent_ids:
-            raise ValueError("basis 'consent' needs the consent_ids the decision returned")
+            raise ValueError(N_("basis 'consent' needs the consent_ids the decision returned"))
         if self.basis == "emergency" and self.override_id is None:
-            raise ValueError("basis 'emergency' needs the override_id the decision returned")
+            raise ValueError(N_("basis 'emergency' needs the override_id the decision returned"))
         return self
 
 
