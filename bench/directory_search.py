@@ -201,7 +201,7 @@ def bench_one(
 
 
 def summarise(rows: list[dict[str, Any]], ping_rps: float) -> tuple[list[Target], list[str]]:
-    """The DESIGN §13 targets at 100k on PostgreSQL."""
+    """The targets of docs/architecture.md ("Performance budget") at 100k on PostgreSQL."""
 
     def row(shape: str, size: int) -> dict[str, Any] | None:
         return next(

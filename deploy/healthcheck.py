@@ -12,7 +12,8 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from services.stack import DEFAULT_PORTS, is_ready
+from services.registry import DEFAULT_PORTS
+from services.stack import is_ready
 
 
 def port_of(command: Sequence[str], env: Mapping[str, str]) -> int:

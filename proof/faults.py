@@ -24,17 +24,16 @@ import httpx
 
 from proof.canary import register_webhooks
 from proof.harness import ProofStack, WebhookReceiver
-from services.stack import SERVICE_NAMES, is_ready
+from services.registry import SERVICE_NAMES
+from services.stack import is_ready
 from shared.client import RefexClient, RefexError
 from shared.demo import DEMO_HEALTH_SERVICE, HEALTH_PROVIDER_ORG
 
-# Which services' /readyz must report not ready while a given service is down. The gateway's
-# /readyz is its own (database, signing keys): it reports upstreams at /readyz/upstreams.
-DEPENDENTS: dict[str, set[str]] = {
-    "directory": {"referral"},
-    "consent": {"referral"},
-    "referral": set(),
-    "gateway": set(),
+# The services whose /readyz checks others: it must report not ready while one of those is down.
+# The gateway's /readyz is its own (database, signing keys): it reports upstreams at
+# /readyz/upstreams.
+READINESS_UPSTREAMS: dict[str, set[str]] = {
+    "referral": {"directory", "consent"},
 }
 RETRY_PAUSE_S = 0.3
 KEY_RETRY_S = 60.0
@@ -120,7 +119,7 @@ def _readiness(stack: ProofStack, down: str) -> tuple[int, int]:
             continue
         probes += 1
         ready = is_ready(stack.stack.ports[name])
-        truthful += ready == (name not in DEPENDENTS[down])
+        truthful += ready == (down not in READINESS_UPSTREAMS.get(name, set()))
     return truthful, probes
 
 

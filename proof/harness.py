@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import importlib
 import json
 import os
 import threading
@@ -20,8 +19,9 @@ from typing import Any
 import httpx
 import orjson
 
-from services.cli import DEMO_SEEDERS, _with_service_clients, settings_class
-from services.stack import SERVICE_NAMES, Stack, free_port
+from services.cli import _with_service_clients
+from services.registry import SERVICE_NAMES, WITH_DEMO_DATA, WITH_MIGRATIONS, load_settings
+from services.stack import Stack, free_port
 from shared.client import RefexClient
 from shared.migrations import upgrade
 from tests.postgres import asyncpg_url, create_database, drop_database, find_postgres, with_database
@@ -141,7 +141,8 @@ def _fresh_urls(backend: str, workdir: Path, admin_url: str | None) -> dict[str,
             database = f"refex_proof_{tag}_{name}"
             create_database(admin_url, database)
             urls[name] = asyncpg_url(with_database(admin_url, database))
-        _in_thread(lambda url=urls[name], name=name: upgrade(name, url))
+    for entry in WITH_MIGRATIONS:
+        _in_thread(lambda e=entry: upgrade(e.migrations, urls[e.name]))
     return urls
 
 
@@ -154,10 +155,8 @@ def _seed(env: dict[str, str]) -> None:
     saved = dict(os.environ)
     os.environ.update(env)
     try:
-        for service, target in DEMO_SEEDERS:
-            module, function = target.split(":")
-            seeder = getattr(importlib.import_module(module), function)
-            _in_thread(lambda s=seeder, n=service: asyncio.run(s(settings_class(n)())))
+        for entry in WITH_DEMO_DATA:
+            _in_thread(lambda e=entry: asyncio.run(e.seeder()(load_settings(e.name))))
     finally:
         os.environ.clear()
         os.environ.update(saved)
@@ -169,6 +168,8 @@ def stack_env(urls: dict[str, str], extra: dict[str, str] | None = None) -> dict
     env.update({f"REFEX_{n.upper()}_DATABASE_URL": url for n, url in urls.items()})
     env["REFEX_REFERRAL_OUTBOX_POLL_INTERVAL_S"] = "0.2"
     env["REFEX_CONSENT_OUTBOX_POLL_INTERVAL_S"] = "0.2"
+    # The stacks' webhook receivers listen on 127.0.0.1: allowed here, never by default.
+    env.update({f"REFEX_{n.upper()}_PARTNER_URLS_ALLOW_PRIVATE": "true" for n in urls})
     env.update(extra or {})
     return env
 

@@ -9,36 +9,37 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from functools import partial
 from types import FrameType
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 
-from services.cli_errors import OperableGroup, fail
+from services.cli_errors import OperableGroup, fail, report
 from services.config_docs import config_docs
 from services.consent import commands as consent_commands
 from services.demo import demo
 from services.directory import commands as directory_commands
 from services.gateway import commands as gateway_commands
 from services.referral import commands as referral_commands
-from services.stack import (
+from services.registry import (
     DEFAULT_PORTS,
     SERVICE_NAMES,
-    Stack,
-    StackError,
-    fork_call,
-    seconds_since_start,
+    SERVICES,
+    WITH_DEMO_DATA,
+    WITH_MIGRATIONS,
+    get_service,
+    load_settings,
 )
+from services.stack import Stack, StackError, fork_call, seconds_since_start
 from shared.demo import DEMO_CLIENTS_FILE, SERVICE_CLIENTS_FILE
 from shared.i18n import cli_language, set_language
 from shared.logging import set_process_service
-from shared.settings import ServiceSettings, describe_settings_error
+from shared.settings import ServiceSettings
 
 app = typer.Typer(
     cls=OperableGroup,
@@ -74,46 +75,11 @@ app.add_typer(gateway_commands.app, name="admin")
 app.add_typer(directory_commands.app, name="directory")
 
 
-class ServiceName(StrEnum):
-    """The four services."""
-
-    directory = "directory"
-    consent = "consent"
-    referral = "referral"
-    gateway = "gateway"
-
-
-SETTINGS_CLASSES = {
-    "directory": "services.directory.settings:DirectorySettings",
-    "consent": "services.consent.settings:ConsentSettings",
-    "referral": "services.referral.settings:ReferralSettings",
-    "gateway": "services.gateway.settings:GatewaySettings",
-}
-
-
-# Each entry: "module:function", an async function taking the service's settings.
-# Order matters: the directory first (organisations), then the gateway (their API clients).
-DEMO_SEEDERS: list[tuple[str, str]] = [
-    ("directory", "services.directory.seed:seed_demo"),
-    ("gateway", "services.gateway.seed:seed_demo"),
-]
-
-
-def settings_class(service: str) -> type[ServiceSettings]:
-    """Import the settings class of `service` without importing the others."""
-    module, name = SETTINGS_CLASSES[service].split(":")
-    cls: type[ServiceSettings] = getattr(importlib.import_module(module), name)
-    return cls
-
-
-def load_settings(service: str, **overrides: Any) -> ServiceSettings:
-    """Read `service`'s settings or exit with one line naming the bad variable."""
-    cls = settings_class(service)
-    try:
-        return cls(**overrides)
-    except ValidationError as error:
-        err.print(describe_settings_error(error, cls), markup=False, highlight=False)
-        raise typer.Exit(2) from None
+# Typer offers choices for an Enum; mypy cannot follow one built from the registry's names.
+if TYPE_CHECKING:
+    ServiceName = str
+else:
+    ServiceName = StrEnum("ServiceName", {name: name for name in SERVICE_NAMES})
 
 
 @app.command()
@@ -143,17 +109,19 @@ def migrate(
     service: Annotated[ServiceName | None, typer.Option(help="Only this service.")] = None,
 ) -> None:
     """Apply every service's database migrations (or one service's)."""
-    from shared.migrations import SERVICES_WITH_MIGRATIONS, upgrade
+    from shared.migrations import upgrade
 
-    names = [service.value] if service else list(SERVICES_WITH_MIGRATIONS)
+    chosen = [get_service(str(service))] if service else list(WITH_MIGRATIONS)
     with _settings_for_migrations():
-        for name in names:
-            settings = load_settings(name)
+        every = [(entry, load_settings(entry.name)) for entry in chosen]  # all valid, or none run
+        for entry, settings in every:
+            if entry.migrations is None:
+                continue
             try:
-                upgrade(name, settings.database_url)
+                upgrade(entry.migrations, settings.database_url)
             except Exception as error:
-                fail("migrate", error, service=name)
-            console.print(f"[green]migrated[/] {name} ({settings.database_backend})")
+                fail("migrate", error, service=entry.name)
+            console.print(f"[green]migrated[/] {entry.name} ({settings.database_backend})")
 
 
 @app.command()
@@ -163,16 +131,15 @@ def seed(
     ] = None,
 ) -> None:
     """Load the demo data (organisations, agreements, keys, API clients); safe to repeat."""
-    for service, target in DEMO_SEEDERS:
-        if only is None or only.value == service:
-            module, function = target.split(":")
-            seeder = getattr(importlib.import_module(module), function)
-            settings = load_settings(service)
-            try:
-                asyncio.run(seeder(settings))
-            except Exception as error:
-                fail("seed", error, service=service)
-            console.print(f"[green]seeded[/] {service}")
+    chosen = [entry for entry in WITH_DEMO_DATA if only is None or str(only) == entry.name]
+    every = [(entry, load_settings(entry.name)) for entry in chosen]  # all valid, or none run
+    for entry, settings in every:
+        seeder = entry.seeder()
+        try:
+            asyncio.run(seeder(settings))
+        except Exception as error:
+            fail("seed", error, service=entry.name)
+        console.print(f"[green]seeded[/] {entry.name}")
 
 
 async def _database_problem(settings: ServiceSettings) -> str | None:
@@ -196,7 +163,7 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
 ) -> None:
     """Run one service in this process (what `refex up` and containers call)."""
-    _run_service(_ready_to_serve(service.value, **({"port": port} if port else {})))
+    _run_service(_ready_to_serve(str(service), **({"port": port} if port else {})))
 
 
 def _ready_to_serve(service: str, **overrides: Any) -> ServiceSettings:
@@ -220,9 +187,8 @@ def _run_service(settings: ServiceSettings) -> None:
     import uvicorn
 
     set_process_service(settings.service_name)
-    factory = importlib.import_module(f"services.{settings.service_name}.app").create_app
     uvicorn.run(
-        factory(settings),
+        get_service(settings.service_name).create_app(settings),
         host=settings.host,
         port=settings.port,
         log_config=None,
@@ -238,25 +204,36 @@ PRELOAD = (
     "uvicorn.protocols.http.auto",
     "uvicorn.protocols.websockets.auto",
     "uvicorn.lifespan.on",
-    *(f"services.{name}.app" for name in SERVICE_NAMES),
+    *(entry.app_module for entry in SERVICES),
 )
 
 
-def _migrate_and_seed(*, run_migrations: bool, seed_demo: bool) -> int:
-    """Migrate and seed as asked; return the exit code."""
+def _exit_code(command: str, work: Callable[[], None]) -> int:
+    """Run `work` where no `refex` command catches its failure (a forked child): its exit code."""
     try:
-        if run_migrations:
-            migrate(service=None)
-        if seed_demo:
-            seed(only=None)
+        work()
     except typer.Exit as stop:
         return stop.exit_code
+    except Exception as error:
+        return report(command, error)
     return 0
+
+
+def _migrate_and_seed(*, run_migrations: bool, seed_demo: bool) -> None:
+    """Migrate and seed as asked."""
+    if run_migrations:
+        migrate(service=None)
+    if seed_demo:
+        seed(only=None)
 
 
 def _prepare(*, run_migrations: bool, seed_demo: bool, fork: bool) -> None:
     """Migrate and seed; when forking, in a child while this process imports the services."""
-    setup = partial(_migrate_and_seed, run_migrations=run_migrations, seed_demo=seed_demo)
+    setup = partial(
+        _exit_code,
+        "up",
+        partial(_migrate_and_seed, run_migrations=run_migrations, seed_demo=seed_demo),
+    )
     if not fork:
         code = setup()
     else:
@@ -275,11 +252,7 @@ def _prepare(*, run_migrations: bool, seed_demo: bool, fork: bool) -> None:
 
 def _serve_forked(service: str, port: int) -> int:
     """Run `service` in a child forked by `refex up`; its database was checked before."""
-    try:
-        _run_service(load_settings(service, port=port))
-    except typer.Exit as stop:
-        return stop.exit_code
-    return 0
+    return _exit_code("up", lambda: _run_service(load_settings(service, port=port)))
 
 
 def _with_service_clients(env: dict[str, str]) -> dict[str, str]:

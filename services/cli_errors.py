@@ -16,6 +16,7 @@ from rich.console import Console
 from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
+from services.registry import InvalidSettings, settings_class
 from shared.client import RefexError
 
 err = Console(stderr=True, soft_wrap=True)
@@ -88,13 +89,13 @@ def database_problem(error: BaseException) -> str | None:
 def _database_variable(service: str | None) -> str:
     if service is None:
         return "the database"
-    from services.cli import settings_class
-
     return settings_class(service).env_name("database_url")
 
 
 def explain(error: BaseException, *, service: str | None = None) -> str:
     """Return one line saying what is wrong and what to do."""
+    if isinstance(error, InvalidSettings):
+        return str(error)
     gateway = gateway_problem(error)
     if gateway is not None:
         return gateway
@@ -109,12 +110,17 @@ def explain(error: BaseException, *, service: str | None = None) -> str:
     )
 
 
-def fail(command: str, error: BaseException, *, service: str | None = None) -> NoReturn:
-    """Print the one line for `error` and exit 1, unless REFEX_TRACEBACK asks for the trace."""
+def report(command: str, error: BaseException, *, service: str | None = None) -> int:
+    """Print the one line for `error` and return the exit code: 2 for bad settings, else 1."""
     if os.environ.get("REFEX_TRACEBACK"):
         raise error
     err.print(f"refex {command}: {explain(error, service=service)}", markup=False, highlight=False)
-    raise typer.Exit(1) from None
+    return 2 if isinstance(error, InvalidSettings) else 1
+
+
+def fail(command: str, error: BaseException, *, service: str | None = None) -> NoReturn:
+    """Print the one line for `error` and exit, unless REFEX_TRACEBACK asks for the trace."""
+    raise typer.Exit(report(command, error, service=service)) from None
 
 
 class OperableGroup(TyperGroup):

@@ -1,4 +1,4 @@
-"""Generate docs/configuration.md from the four settings classes (`refex config-docs`)."""
+"""Generate docs/configuration.md from the services' settings classes (`refex config-docs`)."""
 
 from __future__ import annotations
 
@@ -15,12 +15,11 @@ from pydantic import SecretStr
 from pydantic.fields import FieldInfo
 
 from services.problem_docs import PROBLEMS_MD, current_problems_page
-from services.stack import SERVICE_NAMES
+from services.registry import SERVICE_NAMES, settings_class
 from shared.settings import DEV_SECRET_PREFIX, ServiceSettings
 
 DOCS_DIR = Path(__file__).resolve().parent.parent / "docs"
 CONFIGURATION_MD = DOCS_DIR / "configuration.md"
-SERVICE_ORDER = ("gateway", "directory", "consent", "referral")
 TYPE_NAMES: dict[Any, str] = {
     str: "text",
     int: "integer",
@@ -115,14 +114,13 @@ def is_shared(cls: type[ServiceSettings], field: str) -> bool:
 
 
 def render(classes: dict[str, type[ServiceSettings]]) -> str:
-    """Return the whole configuration page for these settings classes."""
+    """Return the whole configuration page for these settings classes, in their order."""
     with _without_refex_environment():
         defaults = {name: cls(environment="development") for name, cls in classes.items()}
-    first = defaults[SERVICE_ORDER[0]]
+    first = next(iter(defaults.values()))
     shared = [f for f in type(first).model_fields if is_shared(type(first), f)]
     lines = [INTRO, "## Shared by every service", "", *table(first, shared), ""]
-    for name in SERVICE_ORDER:
-        cls = classes[name]
+    for name, cls in classes.items():
         own = [f for f in cls.model_fields if not is_shared(cls, f)]
         title = f"## {name.capitalize()} (`{cls.model_config.get('env_prefix', '')}…`)"
         lines += [title, "", *table(defaults[name], own), ""]
@@ -130,10 +128,8 @@ def render(classes: dict[str, type[ServiceSettings]]) -> str:
 
 
 def current_page() -> str:
-    """Render the page from the four services' settings classes."""
-    from services.cli import settings_class
-
-    return render({name: settings_class(name) for name in SERVICE_ORDER})
+    """Render the page from the services' settings classes, in the registry's order."""
+    return render({name: settings_class(name) for name in SERVICE_NAMES})
 
 
 def generated_pages(docs_dir: Path) -> dict[Path, str]:

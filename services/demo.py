@@ -268,8 +268,8 @@ def step_emergency(journey: Journey) -> None:
 
 
 def step_withdrawal(journey: Journey) -> None:
-    """The returnee withdraws consent: the open referral is cancelled, both sides told."""
-    console.rule(gettext("5. Consent withdrawn: open referral cancelled"))
+    """The returnee withdraws consent: the active referral is cancelled, both sides told."""
+    console.rule(gettext("5. Consent withdrawn: active referral cancelled"))
     subject = _pseudonym()
     consent = _consent(journey, subject, HEALTH_PROVIDER_ORG, ["identity.basic", "contact"])
     referral = journey.call(

@@ -8,11 +8,11 @@ import pkgutil
 import sys
 from pathlib import Path
 
+from services.registry import SERVICE_NAMES
 from shared.errors import PROBLEM_BASE, ServiceError
 from shared.i18n import localize
 
 PROBLEMS_MD = Path(__file__).resolve().parent.parent / "docs" / "problems.md"
-SERVICE_ORDER = ("gateway", "directory", "consent", "referral")
 PER_CASE = "(written for each case)"
 PER_CASE_FR = "(rédigé pour chaque cas)"
 # Made by the framework handlers in shared/errors.py rather than raised as a class.
@@ -62,7 +62,7 @@ for each case. `title` and `detail` are written in the language `Accept-Language
 def import_everything() -> list[str]:
     """Import every module of shared/ and the services (not migrations); return their names."""
     names: list[str] = []
-    for package_name in ("shared", *(f"services.{name}" for name in SERVICE_ORDER)):
+    for package_name in ("shared", *(f"services.{name}" for name in SERVICE_NAMES)):
         package = importlib.import_module(package_name)
         for module in pkgutil.walk_packages(package.__path__, f"{package_name}."):
             if ".migrations" not in module.name:
@@ -128,7 +128,7 @@ def current_problems_page() -> str:
     shared_slugs = {cls.slug for cls in shared}
     extra = [(400, row(*MALFORMED_JSON))]
     lines = [INTRO, "## Any service (common library)", "", *table(shared, extra), ""]
-    for name in SERVICE_ORDER:
+    for name in SERVICE_NAMES:
         own = [cls for cls in groups.get(name, []) if cls.slug not in shared_slugs]
         if own:
             lines += [f"## {name.capitalize()}", "", *table(own), ""]

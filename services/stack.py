@@ -19,16 +19,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Protocol
 
-SERVICE_NAMES = ("directory", "consent", "referral", "gateway")
+from services.registry import DEFAULT_PORTS, SERVICE_NAMES
+
 PR_SET_PDEATHSIG = 1
 _IMPORTED_AT = time.monotonic()
-DEFAULT_PORTS: dict[str, int] = {
-    "gateway": 8000,
-    "directory": 8001,
-    "consent": 8002,
-    "referral": 8003,
-}
-
 
 PREFIX_WIDTH = max(len(name) for name in SERVICE_NAMES)
 _ECHO_LOCK = threading.Lock()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from importlib.metadata import version as package_version
@@ -10,6 +11,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 from starlette.responses import Response
@@ -26,6 +28,8 @@ from shared.telemetry import configure_tracing, instrument_app, instrument_engin
 ServiceLifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 ReadinessCheck = Callable[[], Awaitable[None]]
 OPERATIONAL_TAG = "operations"
+# `<resource>.<verb>`, nested resources dotted, each part lowerCamelCase: `referrals.create`.
+OPERATION_ID = re.compile(r"[a-z][a-zA-Z]*(\.[a-z][a-zA-Z]*)+")
 
 
 def refex_version() -> str:
@@ -50,6 +54,24 @@ class Health(BaseModel):
 
     status: str = Field(examples=["ok"])
     checks: dict[str, str] = Field(default_factory=dict, examples=[{"database": "ok"}])
+
+
+def operation_id(route: APIRoute) -> str:
+    """Return a route's OpenAPI operationId: the `<resource>.<verb>` name it declares.
+
+    Generated SDKs name their methods after it, so it must not change when a path or a Python
+    function does. A route without such a name (`name=` on the decorator) gets
+    `<tag>.<functionName>` so the document still builds; tests/test_operation_ids.py refuses it.
+    """
+    if OPERATION_ID.fullmatch(route.name):
+        return route.name
+    tag = str(route.tags[0]) if route.tags else OPERATIONAL_TAG
+    return f"{_camel(tag)}.{_camel(route.name)}"
+
+
+def _camel(words: str) -> str:
+    first, *rest = re.split(r"[^A-Za-z0-9]+", words.strip()) or [""]
+    return first.lower() + "".join(word.capitalize() for word in rest)
 
 
 def verifier_from_settings(settings: ServiceSettings) -> TokenVerifier:
@@ -92,6 +114,7 @@ def build_service_app(
         description=description,
         version=refex_version(),
         lifespan=app_lifespan,
+        generate_unique_id_function=operation_id,
         # Metrics are Prometheus (/metrics); FastAPI's OpenTelemetry probe costs time per request.
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
@@ -111,13 +134,19 @@ def build_service_app(
 
 
 def _add_operational_routes(app: FastAPI, settings: ServiceSettings, metrics: HttpMetrics) -> None:
-    @app.get("/healthz", tags=[OPERATIONAL_TAG], summary="Is the process alive?")
+    @app.get(
+        "/healthz",
+        name="operations.liveness",
+        tags=[OPERATIONAL_TAG],
+        summary="Is the process alive?",
+    )
     async def healthz() -> Health:
         """Answer 200 while the process runs; says nothing about its dependencies."""
         return Health(status="ok")
 
     @app.get(
         "/readyz",
+        name="operations.readiness",
         tags=[OPERATIONAL_TAG],
         summary="Can this service answer requests now?",
         responses={503: {"description": "A dependency is unreachable", "model": Health}},
@@ -136,13 +165,22 @@ def _add_operational_routes(app: FastAPI, settings: ServiceSettings, metrics: Ht
         return JSONResponse(health.model_dump(), status_code=200 if ready else 503)
 
     @app.get(
-        "/metrics", tags=[OPERATIONAL_TAG], summary="Prometheus metrics", response_class=Response
+        "/metrics",
+        name="operations.metrics",
+        tags=[OPERATIONAL_TAG],
+        summary="Prometheus metrics",
+        response_class=Response,
     )
     async def metrics_endpoint() -> Response:
         """Request counts and latencies per route template, process and business gauges."""
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    @app.get("/info", tags=[OPERATIONAL_TAG], summary="Name, version and schema of this service")
+    @app.get(
+        "/info",
+        name="operations.info",
+        tags=[OPERATIONAL_TAG],
+        summary="Name, version and schema of this service",
+    )
     async def info(request: Request) -> Info:
         """Say which service this is, its version, its database backend and migration head."""
         database: Database = request.app.state.db

@@ -2,8 +2,8 @@
 
 Decryption is written against RFC 7516/7518 directly rather than through joserfc 1.8.0, which
 re-serialises the protected header before authenticating it (so JWE from other libraries fails),
-tries every recipient entry and refuses ciphertexts over 64 KiB (DESIGN §9;
-docs/adr/0003-jwe-on-cryptography-primitives.md).
+tries every recipient entry and refuses ciphertexts over 64 KiB (docs/architecture.md,
+"Cryptography"; docs/adr/0003-jwe-on-cryptography-primitives.md).
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""Typed async clients for service-to-service calls (aiohttp-backed httpx, DESIGN §13)."""
+"""Typed async clients between service processes (aiohttp-backed httpx).
+
+Why not httpx's default transport: docs/adr/0001-gateway-proxy-client.md.
+"""
 
 from __future__ import annotations
 

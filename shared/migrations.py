@@ -1,4 +1,7 @@
-"""Alembic plumbing shared by every service's history (one alembic.ini, a section per service)."""
+"""Alembic plumbing shared by every service's history (one alembic.ini, a section per service).
+
+Which services have a history is for the service registry to say (services/registry.py).
+"""
 
 from __future__ import annotations
 
@@ -12,7 +15,6 @@ from sqlalchemy.engine import Connection
 
 from shared.db import build_engine
 
-SERVICES_WITH_MIGRATIONS = ("directory", "consent", "referral", "gateway")
 ALEMBIC_INI = Path(__file__).resolve().parent.parent / "alembic.ini"
 
 

@@ -149,6 +149,12 @@ def _is_placeholder(secret: str) -> bool:
 
 def describe_settings_error(error: ValidationError, settings_cls: type[ServiceSettings]) -> str:
     """Say in one line which variable is wrong and why, without echoing its value."""
+    problems = settings_problems(error, settings_cls)
+    return f"refex {settings_cls.service_name}: invalid settings: {problems}"
+
+
+def settings_problems(error: ValidationError, settings_cls: type[ServiceSettings]) -> str:
+    """Return `VARIABLE: what is wrong` for each error, joined by `; `, never echoing values."""
     parts = []
     for item in error.errors(include_input=False, include_url=False):
         field = str(item["loc"][0]) if item["loc"] else ""
@@ -157,4 +163,4 @@ def describe_settings_error(error: ValidationError, settings_cls: type[ServiceSe
             parts.append(f"{settings_cls.env_name(field)}: {message}")
         else:
             parts.append(message)
-    return f"refex {settings_cls.service_name}: invalid settings: " + "; ".join(parts)
+    return "; ".join(parts)

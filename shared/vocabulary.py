@@ -1,4 +1,4 @@
-"""The controlled vocabularies every service speaks (DESIGN §1, §4, §5)."""
+"""The controlled vocabularies every service process speaks (docs/architecture.md)."""
 
 from __future__ import annotations
 
@@ -48,7 +48,8 @@ class Role(StrEnum):
     MENTAL_HEALTH_PROFESSIONAL = "mental_health_professional"
     AUDITOR = "auditor"
     ADMIN = "admin"
-    SERVICE = "service"
+    # A service process calling another; the claim stays "service" so issued tokens keep working.
+    INTERNAL_CALLER = "service"
 
 
 class Purpose(StrEnum):

@@ -1,4 +1,4 @@
-"""Find a PostgreSQL for tests (DESIGN §12) and make throwaway databases on it."""
+"""Find a PostgreSQL for tests (docs/architecture.md) and make throwaway databases on it."""
 
 from __future__ import annotations
 

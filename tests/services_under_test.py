@@ -1,4 +1,4 @@
-"""The four services' app factories and settings classes, for tests that cover them all."""
+"""Every service's settings class and app factory, from the registry, for tests of them all."""
 
 from __future__ import annotations
 
@@ -8,14 +8,7 @@ from typing import Any
 from fastapi import FastAPI
 from pydantic import SecretStr
 
-from services.consent.app import create_app as create_consent
-from services.consent.settings import ConsentSettings
-from services.directory.app import create_app as create_directory
-from services.directory.settings import DirectorySettings
-from services.gateway.app import create_app as create_gateway
-from services.gateway.settings import GatewaySettings
-from services.referral.app import create_app as create_referral
-from services.referral.settings import ReferralSettings
+from services.registry import SERVICES as REGISTERED
 
 # Secrets a service refuses to run without outside development, with test values.
 TEST_SECRETS: dict[str, dict[str, Any]] = {
@@ -23,8 +16,5 @@ TEST_SECRETS: dict[str, dict[str, Any]] = {
 }
 
 SERVICES: dict[str, tuple[type[Any], Callable[[Any], FastAPI]]] = {
-    "directory": (DirectorySettings, create_directory),
-    "consent": (ConsentSettings, create_consent),
-    "referral": (ReferralSettings, create_referral),
-    "gateway": (GatewaySettings, create_gateway),
+    entry.name: (entry.settings_class(), entry.create_app) for entry in REGISTERED
 }

@@ -22,7 +22,8 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from services.cli import app as refex_app
-from services.stack import SERVICE_NAMES, Stack, free_port, is_ready, port_is_taken
+from services.registry import SERVICE_NAMES, WITH_DEMO_DATA
+from services.stack import Stack, free_port, is_ready, port_is_taken
 from shared.demo import DEMO_CLIENTS_FILE, HOST_OFFICE_ORG
 from tests.postgres import (
     asyncpg_url,
@@ -123,10 +124,9 @@ class TestServeRefusesBadSettings:
             REFEX_DIRECTORY_PORT=str(port),
         )
         result = refex("serve", "directory", cwd=tmp_path, env=env)
-        assert result.returncode != 0
+        assert result.returncode == 2
         (line,) = lines(result.stderr)
-        assert "REFEX_DIRECTORY_DATABASE_URL" in line
-        assert "hunter2" not in line
+        assert line == f"refex serve: REFEX_DIRECTORY_DATABASE_URL: {UNSUPPORTED_DATABASE}"
         assert not port_is_taken(port)
 
     def test_a_database_without_schema_says_to_migrate(self, tmp_path: Path) -> None:
@@ -187,15 +187,19 @@ class TestUp:
         assert "in use" in line
         assert not any(port_is_taken(port) for port in ports.values())
 
+    @pytest.mark.parametrize(
+        "options", [[], ["--migrate"], ["--migrate", "--no-fork"]], ids=["up", "fork", "no-fork"]
+    )
     def test_a_bad_setting_stops_it_before_any_service_starts(
-        self, tmp_path: Path, sqlite_env: dict[str, str]
+        self, tmp_path: Path, sqlite_env: dict[str, str], options: list[str]
     ) -> None:
-        env = {**sqlite_env, "REFEX_REFERRAL_DATABASE_URL": "mysql://x"}
-        result = refex("up", cwd=tmp_path, env=env)
-        assert result.returncode != 0
+        env = {**sqlite_env, "REFEX_REFERRAL_DATABASE_URL": "mysql://root:hunter2@db/x"}
+        result = refex("up", *options, cwd=tmp_path, env=env)
+        assert result.returncode == 2
         (line,) = lines(result.stderr)
-        assert "REFEX_REFERRAL_DATABASE_URL" in line
+        assert line == f"refex up: REFEX_REFERRAL_DATABASE_URL: {UNSUPPORTED_DATABASE}"
         assert not any(port_is_taken(port) for port in ports_of(env).values())
+        assert list(tmp_path.glob("*.db")) == []  # no service was migrated either
 
 
 class TestForkedChildren:
@@ -276,6 +280,11 @@ class TestMigrateOnPostgres:
 
 
 UNREACHABLE_GATEWAY = "cannot reach the gateway at {url} — start it with `make run`, or point --url"
+UNSUPPORTED_DATABASE = (
+    "unsupported database 'mysql': use sqlite+aiosqlite:///path.db "
+    "or postgresql+asyncpg://user@host:port/database"
+)
+SEEDED_FIRST = WITH_DEMO_DATA[0].name
 NOT_MIGRATED = "the database has no schema yet — run `refex migrate` first"
 TIMESTAMP = "%Y-%m-%dT%H:%M:%S.%fZ"
 
@@ -339,7 +348,7 @@ class TestCommandsSayWhatIsWrong:
                 "gateway",
             ),
             (["directory", "export", "exported"], "directory"),
-            (["seed"], "directory"),
+            (["seed"], SEEDED_FIRST),
         ],
     )
     def test_a_database_command_on_an_unmigrated_database_says_to_migrate(
@@ -360,6 +369,35 @@ class TestCommandsSayWhatIsWrong:
         assert line.startswith(
             "refex migrate: REFEX_DIRECTORY_DATABASE_URL: cannot reach the database"
         )
+
+
+ONE_PER_SERVICE = [
+    (["migrate"], "consent"),
+    (["ledger", "verify"], "consent"),
+    (["audit", "verify"], "referral"),
+    (
+        ["admin", "create-client", "--org", str(HOST_OFFICE_ORG), "--roles", "host_office"],
+        "gateway",
+    ),
+    (["directory", "export", "exported"], "directory"),
+    (["seed"], "directory"),
+]
+
+
+class TestEveryCommandReadsSettingsOneWay:
+    @pytest.mark.parametrize(("args", "service"), ONE_PER_SERVICE)
+    def test_a_bad_variable_is_one_line_naming_the_command_and_the_variable(
+        self, cli: CliRunner, args: list[str], service: str
+    ) -> None:
+        variable = f"REFEX_{service.upper()}_DATABASE_URL"
+        result = cli.invoke(refex_app, args, env={variable: "mysql://root:hunter2@db/x"})
+        assert result.exit_code == 2, result.output
+        assert "Traceback" not in result.output
+        (line,) = lines(result.stderr)
+        command = " ".join(args[:2]) if len(args) > 1 else args[0]
+        assert line == f"refex {command}: {variable}: {UNSUPPORTED_DATABASE}"
+        assert not Path("var").exists()  # no service's database was created or migrated
+        assert not Path("exported").exists()
 
 
 def _print_and_fail(name: str, _port: int) -> int:

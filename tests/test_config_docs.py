@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from pydantic import BaseModel, Field, SecretStr
 from typer.testing import CliRunner
 
-from services.cli import app, settings_class
+from services.cli import app
 from services.config_docs import CONFIGURATION_MD, current_page, render
 from services.problem_docs import (
     MALFORMED_JSON,
@@ -18,7 +18,7 @@ from services.problem_docs import (
     current_problems_page,
     import_everything,
 )
-from services.stack import SERVICE_NAMES
+from services.registry import SERVICE_NAMES, settings_class
 from shared.errors import ServiceError, install_problem_handlers, problem_type
 from shared.settings import ServiceSettings
 

@@ -21,10 +21,11 @@ import pytest
 import yaml
 from pydantic import SecretStr, ValidationError
 
-from services.cli import settings_class
-from services.stack import DEFAULT_PORTS, SERVICE_NAMES, wiring_env
-from shared.migrations import SERVICES_WITH_MIGRATIONS
+from services.registry import DEFAULT_PORTS, SERVICE_NAMES, WITH_MIGRATIONS, settings_class
+from services.stack import wiring_env
 from shared.settings import ServiceSettings
+
+SERVICES_WITH_MIGRATIONS = tuple(entry.name for entry in WITH_MIGRATIONS)
 
 ROOT = Path(__file__).resolve().parent.parent
 K8S = ROOT / "deploy" / "k8s"
@@ -755,7 +756,7 @@ MANAGED_DATABASE = Peer("managed-postgresql", None, ip="198.51.100.7")
 PARTNER = Peer("partner-webhook", None, ip="203.0.113.20")
 PRIVATE_HOST = Peer("private-host", None, ip="10.20.30.40")
 METADATA_SERVER = Peer("cloud-metadata", None, ip="169.254.169.254")
-# Who calls whom (DESIGN.md section 2); every service also asks the gateway for JWKS and tokens.
+# Who calls whom (docs/architecture.md); every service also asks the gateway for JWKS and tokens.
 CALLS = {
     ("gateway", "directory"),
     ("gateway", "consent"),

@@ -15,15 +15,12 @@ import pytest
 from fastapi import FastAPI
 from pydantic import SecretStr
 
-from services.consent.app import create_app as create_consent
-from services.consent.settings import ConsentSettings
 from services.directory.app import create_app as create_directory
 from services.directory.settings import DirectorySettings
-from services.gateway.app import create_app as create_gateway
 from services.gateway.openapi import HTTP_METHODS, merge_documents
-from services.gateway.settings import GatewaySettings
 from services.referral.app import create_app as create_referral
 from services.referral.settings import ReferralSettings
+from services.registry import SERVICE_NAMES, SERVICES
 from shared.demo import ADMIN_ORG, HOST_OFFICE_ORG
 from shared.errors import PROBLEM_MEDIA_TYPE, problem_type
 from shared.testing import TokenMinter
@@ -39,12 +36,7 @@ Operation = tuple[str, str, dict[str, Any]]
 
 def service_apps() -> dict[str, FastAPI]:
     """Each service with settings enough to build its document (no database is touched)."""
-    return {
-        "directory": create_directory(DirectorySettings(**DOCUMENT_ONLY)),
-        "consent": create_consent(ConsentSettings(**DOCUMENT_ONLY)),
-        "referral": create_referral(ReferralSettings(**DOCUMENT_ONLY)),
-        "gateway": create_gateway(GatewaySettings(**DOCUMENT_ONLY)),
-    }
+    return {e.name: e.create_app(e.settings_class()(**DOCUMENT_ONLY)) for e in SERVICES}
 
 
 APPS = service_apps()
@@ -145,7 +137,7 @@ def documented_methods(document: dict[str, Any], path: str) -> set[str]:
 
 @pytest.mark.promise(10)
 class TestAllowMatchesTheDocument:
-    @pytest.mark.parametrize("service", ["directory", "consent", "referral", "gateway"])
+    @pytest.mark.parametrize("service", SERVICE_NAMES)
     async def test_options_on_every_path_lists_exactly_its_documented_methods(
         self, service: str
     ) -> None:

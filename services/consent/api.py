@@ -14,10 +14,10 @@ from services.consent.dependencies import (
     DecisionCaller,
     DirectoryDep,
     HostOffice,
+    InternalCaller,
     OverrideEnder,
     OverrideReader,
     ReceiptReader,
-    ServiceCaller,
     SettingsDep,
 )
 from services.consent.models import Consent, Disclosure, EmergencyOverride
@@ -86,6 +86,7 @@ _CONSENT_FIELDS = [
 
 @router.post(
     "/consents",
+    name="consents.create",
     status_code=201,
     tags=["consents"],
     summary="Record a consent",
@@ -106,6 +107,7 @@ async def create_consent(
 
 @router.get(
     "/consents/{consent_id}",
+    name="consents.get",
     tags=["consents"],
     summary="Read a consent",
     responses=problem_responses(404),
@@ -121,6 +123,7 @@ async def get_consent(
 
 @router.get(
     "/consents/{consent_id}/receipt",
+    name="consents.getReceipt",
     tags=["consents"],
     summary="Read a consent receipt",
     responses=problem_responses(404),
@@ -138,6 +141,7 @@ async def get_consent_receipt(
 
 @router.post(
     "/consents/{consent_id}/withdraw",
+    name="consents.withdraw",
     tags=["consents"],
     summary="Withdraw a consent",
     responses=problem_responses(404, 409, 422),
@@ -152,7 +156,7 @@ async def withdraw_consent(
     """Withdraw a consent at once: no decision counts it from now on.
 
     The referral service is told (reliably, with retries) so it stops further disclosures and
-    cancels open referrals that rested on this consent. Withdrawing twice answers 409.
+    cancels active referrals that rested on this consent. Withdrawing twice answers 409.
     """
     consent = await service.withdraw_consent(
         session=session,
@@ -166,6 +170,7 @@ async def withdraw_consent(
 
 @router.post(
     "/decisions",
+    name="decisions.create",
     tags=["decisions"],
     summary="Decide what may be disclosed",
     responses=problem_responses(422),
@@ -185,6 +190,7 @@ async def decide(
 
 @router.post(
     "/disclosures",
+    name="disclosures.record",
     status_code=201,
     tags=["disclosures"],
     summary="Record a disclosure",
@@ -193,7 +199,7 @@ async def decide(
 async def record_disclosure(
     disclosure_in: DisclosureCreate,
     session: SessionDep,
-    principal: ServiceCaller,
+    principal: InternalCaller,
     settings: SettingsDep,
     response: Response,
 ) -> DisclosureRecorded:
@@ -219,6 +225,7 @@ async def record_disclosure(
 
 @router.post(
     "/basis-checks",
+    name="basisChecks.create",
     tags=["disclosures"],
     summary="Check that a disclosure's basis is still in force",
     responses=problem_responses(422),
@@ -246,7 +253,7 @@ async def check_basis(
         ),
     ],
     session: SessionDep,
-    principal: ServiceCaller,
+    principal: InternalCaller,
 ) -> BasisStatus:
     """Say whether every named consent is still in force and the override still active.
 
@@ -266,6 +273,7 @@ def disclosure_read(disclosure: Disclosure) -> DisclosureRead:
 
 @router.get(
     "/subjects/{subject_ref}/disclosures",
+    name="subjects.listDisclosures",
     tags=["disclosures"],
     summary="List a subject's disclosures",
     responses=problem_responses(400, 422),
@@ -300,6 +308,7 @@ def override_read(override: EmergencyOverride) -> OverrideRead:
 
 @router.post(
     "/overrides",
+    name="overrides.request",
     status_code=201,
     tags=["overrides"],
     summary="Request an emergency override",
@@ -332,6 +341,7 @@ async def request_override(
 
 @router.get(
     "/overrides",
+    name="overrides.list",
     tags=["overrides"],
     summary="List emergency overrides",
     responses=problem_responses(400, 422),
@@ -359,6 +369,7 @@ async def list_overrides(
 
 @router.get(
     "/overrides/{override_id}",
+    name="overrides.get",
     tags=["overrides"],
     summary="Read an emergency override",
     responses=problem_responses(404),
@@ -374,6 +385,7 @@ async def get_override(
 
 @router.post(
     "/overrides/{override_id}/attest",
+    name="overrides.attest",
     tags=["overrides"],
     summary="Attest an emergency override",
     responses=problem_responses(404, 409, 422),
@@ -407,6 +419,7 @@ async def attest_override(
 
 @router.post(
     "/overrides/{override_id}/end",
+    name="overrides.end",
     tags=["overrides"],
     summary="End an emergency override",
     responses=problem_responses(404, 409, 422),

@@ -16,7 +16,7 @@ err = Console(stderr=True, soft_wrap=True)
 
 
 def _settings() -> Any:
-    from services.cli import load_settings
+    from services.registry import load_settings
 
     return load_settings("consent")
 

@@ -37,8 +37,10 @@ ConsentReader = Annotated[Principal, Depends(require_roles(Role.HOST_OFFICE, Rol
 ReceiptReader = Annotated[
     Principal, Depends(require_roles(Role.HOST_OFFICE, Role.AUDITOR, Role.ADMIN))
 ]
-DecisionCaller = Annotated[Principal, Depends(require_roles(Role.SERVICE, Role.HOST_OFFICE))]
-ServiceCaller = Annotated[Principal, Depends(require_roles(Role.SERVICE))]
+DecisionCaller = Annotated[
+    Principal, Depends(require_roles(Role.INTERNAL_CALLER, Role.HOST_OFFICE))
+]
+InternalCaller = Annotated[Principal, Depends(require_roles(Role.INTERNAL_CALLER))]
 Clinician = Annotated[Principal, Depends(require_roles(Role.MENTAL_HEALTH_PROFESSIONAL))]
 OverrideReader = Annotated[
     Principal,
@@ -49,13 +51,15 @@ OverrideEnder = Annotated[
 ]
 Auditor = Annotated[Principal, Depends(require_roles(Role.AUDITOR))]
 Admin = Annotated[Principal, Depends(require_roles(Role.ADMIN))]
-AuditorOrService = Annotated[Principal, Depends(require_roles(Role.AUDITOR, Role.SERVICE))]
+AuditorOrInternalCaller = Annotated[
+    Principal, Depends(require_roles(Role.AUDITOR, Role.INTERNAL_CALLER))
+]
 LedgerReader = Annotated[
     Principal,
     Depends(
         require_roles(
             Role.AUDITOR,
-            Role.SERVICE,
+            Role.INTERNAL_CALLER,
             Role.HOST_OFFICE,
             Role.PROVIDER,
             Role.COORDINATOR,

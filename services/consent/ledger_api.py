@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path, Query
 from sqlalchemy import select
 
 from services.consent import ledger
-from services.consent.dependencies import Auditor, AuditorOrService, LedgerReader, SignerDep
+from services.consent.dependencies import Auditor, AuditorOrInternalCaller, LedgerReader, SignerDep
 from services.consent.errors import LedgerRangeInvalid
 from services.consent.models import LedgerEntry, LedgerNode, TreeHead
 from services.consent.schemas import (
@@ -42,7 +42,12 @@ def tree_head_read(head: TreeHead) -> TreeHeadRead:
     )
 
 
-@router.get("/tree-head", summary="Latest signed tree head", responses=problem_responses())
+@router.get(
+    "/tree-head",
+    name="ledger.getTreeHead",
+    summary="Latest signed tree head",
+    responses=problem_responses(),
+)
 async def get_tree_head(
     session: SessionDep, principal: LedgerReader, signer: SignerDep
 ) -> TreeHeadRead:
@@ -56,12 +61,13 @@ async def get_tree_head(
 
 @router.post(
     "/tree-head",
+    name="ledger.signTreeHead",
     status_code=201,
     summary="Sign a tree head now",
     responses=problem_responses(),
 )
 async def sign_tree_head(
-    session: SessionDep, principal: AuditorOrService, signer: SignerDep
+    session: SessionDep, principal: AuditorOrInternalCaller, signer: SignerDep
 ) -> TreeHeadRead:
     """Sign the ledger's current size and root now (auditors, services; also done each minute)."""
     head = await ledger.sign_tree_head(session, signer=signer, only_if_grown=False)
@@ -76,6 +82,7 @@ async def _size_or_current(session: SessionDep, size: int | None) -> tuple[int, 
 
 @router.get(
     "/entries/{index}/proof",
+    name="ledger.getInclusionProof",
     summary="Inclusion proof of an entry",
     responses=problem_responses(422),
 )
@@ -106,6 +113,7 @@ async def get_inclusion_proof(
 
 @router.get(
     "/consistency",
+    name="ledger.getConsistencyProof",
     summary="Consistency proof between two tree sizes",
     responses=problem_responses(422),
 )
@@ -136,7 +144,12 @@ async def get_consistency_proof(
     )
 
 
-@router.get("/entries", summary="Read ledger entries", responses=problem_responses(422))
+@router.get(
+    "/entries",
+    name="ledger.listEntries",
+    summary="Read ledger entries",
+    responses=problem_responses(422),
+)
 async def list_entries(
     session: SessionDep,
     principal: Auditor,
@@ -171,7 +184,12 @@ async def list_entries(
     ]
 
 
-@router.get("/public-key", summary="Tree-head verification key", responses=problem_responses())
+@router.get(
+    "/public-key",
+    name="ledger.getPublicKey",
+    summary="Tree-head verification key",
+    responses=problem_responses(),
+)
 async def get_public_key(principal: LedgerReader, signer: SignerDep) -> PublicKeyRead:
     """Return the Ed25519 public key that verifies this ledger's tree heads."""
     raw = signer.public_key

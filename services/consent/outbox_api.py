@@ -19,6 +19,7 @@ router = APIRouter(prefix="/consents/deliveries", tags=["withdrawal notices"])
 
 @router.get(
     "/dead-letters",
+    name="consents.deliveries.listDeadLetters",
     summary="Withdrawal notices that could not be delivered",
     responses=problem_responses(),
 )
@@ -46,6 +47,7 @@ async def list_dead_letters(session: SessionDep, principal: Admin) -> list[Withd
 
 @router.post(
     "/{event_id}/replay",
+    name="consents.deliveries.replay",
     summary="Retry a dead-lettered withdrawal notice",
     status_code=202,
     responses=problem_responses(404),

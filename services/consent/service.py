@@ -241,7 +241,7 @@ def _withdrawal_notice(consent: Consent, now: datetime) -> OutboxEvent:
 
 
 def _sender_of(principal: Principal, requested: str | None) -> str | None:
-    if principal.has_any_role(Role.SERVICE):
+    if principal.has_any_role(Role.INTERNAL_CALLER):
         return requested
     if requested is not None and requested != principal.org_id:
         raise NotYourOrganisation

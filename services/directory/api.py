@@ -141,6 +141,7 @@ def _event(row: OrganisationEvent) -> OrganisationEventRead:
 
 @router.get(
     "/organisations",
+    name="directory.organisations.list",
     tags=["organisations"],
     summary="List organisations",
     responses=problem_responses(400, 422),
@@ -169,6 +170,7 @@ async def list_organisations(
 
 @router.post(
     "/organisations",
+    name="directory.organisations.create",
     status_code=201,
     tags=["organisations"],
     summary="Register an organisation",
@@ -193,6 +195,7 @@ async def create_organisation(
 
 @router.get(
     "/organisations/{org_id}",
+    name="directory.organisations.get",
     tags=["organisations"],
     summary="Read an organisation",
     responses=problem_responses(404),
@@ -213,6 +216,7 @@ async def get_organisation(
 
 @router.patch(
     "/organisations/{org_id}",
+    name="directory.organisations.update",
     tags=["organisations"],
     summary="Change an organisation",
     responses=problem_responses(404, 412, 422),
@@ -243,6 +247,7 @@ async def update_organisation(
 
 @router.delete(
     "/organisations/{org_id}",
+    name="directory.organisations.delete",
     status_code=204,
     tags=["organisations"],
     summary="Remove an organisation",
@@ -258,6 +263,7 @@ async def delete_organisation(
 
 @router.get(
     "/organisations/{org_id}/jwks",
+    name="directory.keys.getJwks",
     tags=["keys"],
     summary="Public keys to encrypt to",
     responses=problem_responses(404),
@@ -269,6 +275,7 @@ async def organisation_jwks(org_id: uuid.UUID, session: SessionDep, _principal: 
 
 @router.get(
     "/organisations/{org_id}/keys",
+    name="directory.keys.list",
     tags=["keys"],
     summary="List an organisation's keys",
     responses=problem_responses(404),
@@ -285,6 +292,7 @@ async def list_keys(org_id: uuid.UUID, session: SessionDep, principal: Reader) -
 
 @router.post(
     "/organisations/{org_id}/keys",
+    name="directory.keys.create",
     status_code=201,
     tags=["keys"],
     summary="Register a public key",
@@ -307,6 +315,7 @@ async def add_key(
 
 @router.patch(
     "/organisations/{org_id}/keys/{kid}",
+    name="directory.keys.update",
     tags=["keys"],
     summary="Retire or revoke a key",
     responses=problem_responses(404, 422),
@@ -326,6 +335,7 @@ async def change_key(
 
 @router.post(
     "/organisations/{org_id}/keys/{kid}/confirm",
+    name="directory.keys.confirm",
     tags=["keys"],
     summary="Confirm a key an admin registered for you",
     responses=problem_responses(404, 409),
@@ -345,6 +355,7 @@ async def confirm_key(
 
 @router.get(
     "/organisations/{org_id}/events",
+    name="directory.keys.listEvents",
     tags=["keys"],
     summary="What was done to an organisation's keys",
     responses=problem_responses(400, 404, 422),
@@ -371,6 +382,7 @@ async def list_events(
 
 @router.get(
     "/organisations/{org_id}/members",
+    name="directory.organisations.listMembers",
     tags=["organisations"],
     summary="Providers a coordinator coordinates",
     responses=problem_responses(404),
@@ -393,6 +405,7 @@ async def list_members(
 
 @router.get(
     "/coordinators/resolve",
+    name="directory.coordinators.resolve",
     tags=["organisations"],
     summary="Who coordinates an area",
     responses=problem_responses(400, 404, 422),
@@ -425,6 +438,7 @@ async def resolve_coordinator(
 
 @router.get(
     "/services/search",
+    name="directory.services.search",
     tags=["services"],
     summary="Search services",
     response_model=SearchPage,
@@ -453,6 +467,7 @@ async def search_services(
 
 @router.post(
     "/services",
+    name="directory.services.create",
     status_code=201,
     tags=["services"],
     summary="Register a service",
@@ -468,6 +483,7 @@ async def create_service(
 
 @router.get(
     "/services/{service_id}",
+    name="directory.services.get",
     tags=["services"],
     summary="Read a service",
     responses=problem_responses(404),
@@ -482,6 +498,7 @@ async def get_service(
 
 @router.patch(
     "/services/{service_id}",
+    name="directory.services.update",
     tags=["services"],
     summary="Change a service",
     responses=problem_responses(404, 412, 422),
@@ -507,6 +524,7 @@ async def update_service(
 
 @router.delete(
     "/services/{service_id}",
+    name="directory.services.delete",
     status_code=204,
     tags=["services"],
     summary="Remove a service",
@@ -522,6 +540,7 @@ async def delete_service(
 
 @router.get(
     "/services/{service_id}/availability",
+    name="directory.services.getAvailability",
     tags=["services"],
     summary="Is the service's focal point open?",
     responses=problem_responses(400, 404, 422),
@@ -547,7 +566,12 @@ async def service_availability(
 # Focal points
 
 
-@router.get("/focal-points", tags=["focal points"], summary="List focal points")
+@router.get(
+    "/focal-points",
+    name="directory.focalPoints.list",
+    tags=["focal points"],
+    summary="List focal points",
+)
 async def list_focal_points(
     session: SessionDep,
     _principal: Reader,
@@ -564,6 +588,7 @@ async def list_focal_points(
 
 @router.post(
     "/focal-points",
+    name="directory.focalPoints.create",
     status_code=201,
     tags=["focal points"],
     summary="Name a focal point",
@@ -581,6 +606,7 @@ async def create_focal_point(
 
 @router.get(
     "/focal-points/{focal_point_id}",
+    name="directory.focalPoints.get",
     tags=["focal points"],
     summary="Read a focal point",
     responses=problem_responses(404),
@@ -595,6 +621,7 @@ async def get_focal_point(
 
 @router.patch(
     "/focal-points/{focal_point_id}",
+    name="directory.focalPoints.update",
     tags=["focal points"],
     summary="Change a focal point",
     responses=problem_responses(404, 412, 422),
@@ -620,6 +647,7 @@ async def update_focal_point(
 
 @router.delete(
     "/focal-points/{focal_point_id}",
+    name="directory.focalPoints.delete",
     status_code=204,
     tags=["focal points"],
     summary="Remove a focal point",
@@ -640,6 +668,7 @@ async def delete_focal_point(
 
 @router.get(
     "/agreements/resolve",
+    name="directory.agreements.resolve",
     tags=["agreements"],
     summary="The agreement in force for a referral",
     responses=problem_responses(404, 422),
@@ -668,6 +697,7 @@ async def resolve_agreement(
 
 @router.get(
     "/agreements",
+    name="directory.agreements.list",
     tags=["agreements"],
     summary="List agreements",
     responses=problem_responses(400, 422),
@@ -700,6 +730,7 @@ async def list_agreements(
 
 @router.post(
     "/agreements",
+    name="directory.agreements.create",
     status_code=201,
     tags=["agreements"],
     summary="Register an agreement (SOP/MoU) version",
@@ -719,6 +750,7 @@ async def create_agreement(
 
 @router.get(
     "/agreements/{agreement_id}",
+    name="directory.agreements.get",
     tags=["agreements"],
     summary="Read an agreement version",
     responses=problem_responses(404),
@@ -735,6 +767,7 @@ async def get_agreement(
 
 @router.patch(
     "/agreements/{agreement_id}",
+    name="directory.agreements.update",
     tags=["agreements"],
     summary="End or correct an agreement version",
     responses=problem_responses(404, 412, 422),

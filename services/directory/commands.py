@@ -20,16 +20,16 @@ err = Console(stderr=True, soft_wrap=True)
 
 
 def _database_url() -> str:
-    from services.cli import load_settings
+    from services.registry import load_settings
 
     return load_settings("directory").database_url
 
 
 def _url_policy() -> UrlPolicy:
-    from services.directory.settings import DirectorySettings
+    from services.registry import load_settings
     from shared.partner_urls import UrlPolicy
 
-    return UrlPolicy.from_settings(DirectorySettings())
+    return UrlPolicy.from_settings(load_settings("directory"))
 
 
 @app.command("export")

@@ -19,12 +19,12 @@ from services.directory.errors import (
 )
 from services.directory.models import FocalPoint, Organisation, Service
 from services.directory.schemas import (
+    AgreementParty,
     Availability,
     Jwks,
     Resolution,
     ResolvedAgreement,
     ResolvedFocalPoint,
-    ResolvedParty,
     ResolvedService,
 )
 from services.directory.service import (
@@ -70,9 +70,9 @@ def _focal(focal_point: FocalPoint | None) -> ResolvedFocalPoint | None:
     )
 
 
-def _party(principal: Principal, org: Organisation, keys: list[dict[str, Any]]) -> ResolvedParty:
+def _party(principal: Principal, org: Organisation, keys: list[dict[str, Any]]) -> AgreementParty:
     webhook_url = org.webhook_url if sees_private_details(principal, org.id) else None
-    return ResolvedParty(
+    return AgreementParty(
         organisation_id=org.id, webhook_url=webhook_url, keys=Jwks.from_stored(keys)
     )
 

@@ -20,13 +20,13 @@ from services.directory.codes import check_admin_area, check_country, check_lang
 from shared.business_hours import Schedule
 from shared.contracts.directory import DEFAULT_EMERGENCY_CATEGORIES as DEFAULT_EMERGENCY_CATEGORIES
 from shared.contracts.directory import EXAMPLE_JWK as EXAMPLE_JWK
+from shared.contracts.directory import AgreementParty as AgreementParty
 from shared.contracts.directory import AgreementRead as AgreementRead
 from shared.contracts.directory import Jwks as Jwks
 from shared.contracts.directory import OrganisationRead as OrganisationRead
 from shared.contracts.directory import Resolution as Resolution
 from shared.contracts.directory import ResolvedAgreement as ResolvedAgreement
 from shared.contracts.directory import ResolvedFocalPoint as ResolvedFocalPoint
-from shared.contracts.directory import ResolvedParty as ResolvedParty
 from shared.contracts.directory import ResolvedService as ResolvedService
 from shared.contracts.directory import ServiceRead as ServiceRead
 from shared.i18n import N_, Message

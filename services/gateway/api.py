@@ -104,6 +104,7 @@ async def _limit_by_client(request: Request, client_id: str) -> None:
 
 @router.post(
     "/oauth/token",
+    name="oauth.issueToken",
     tags=["oauth"],
     summary="Get an access token (OAuth 2.0 client credentials)",
     response_model=TokenResponse,
@@ -151,6 +152,7 @@ async def _probe(check: Any) -> str:
 
 @router.get(
     "/readyz/upstreams",
+    name="operations.upstreamReadiness",
     tags=["operations"],
     summary="Do the services behind the gateway answer?",
     response_model=UpstreamHealth,
@@ -178,6 +180,7 @@ async def upstream_readiness(request: Request) -> Response:
 
 @router.get(
     "/.well-known/jwks.json",
+    name="oauth.getJwks",
     tags=["oauth"],
     summary="Public keys that verify access tokens",
     response_model=Jwks,
@@ -190,6 +193,7 @@ async def jwks(request: Request) -> Response:
 
 @router.post(
     "/admin/clients",
+    name="admin.clients.create",
     tags=["admin"],
     status_code=201,
     summary="Register an API client",
@@ -208,6 +212,7 @@ async def create_client(
 
 @router.get(
     "/admin/clients",
+    name="admin.clients.list",
     tags=["admin"],
     summary="List API clients",
     responses=problem_responses(400, 422),
@@ -231,6 +236,7 @@ async def list_clients(
 
 @router.get(
     "/admin/clients/{client_id}",
+    name="admin.clients.get",
     tags=["admin"],
     summary="Read an API client",
     responses=problem_responses(404),
@@ -242,6 +248,7 @@ async def get_client(client_id: str, session: SessionDep, _admin: AdminPrincipal
 
 @router.post(
     "/admin/clients/{client_id}/disable",
+    name="admin.clients.disable",
     tags=["admin"],
     summary="Disable an API client",
     responses=problem_responses(404),
@@ -254,6 +261,7 @@ async def disable_client(client_id: str, session: SessionDep, _admin: AdminPrinc
 
 @router.post(
     "/admin/clients/{client_id}/enable",
+    name="admin.clients.enable",
     tags=["admin"],
     summary="Re-enable an API client",
     responses=problem_responses(404),
@@ -266,6 +274,7 @@ async def enable_client(client_id: str, session: SessionDep, _admin: AdminPrinci
 
 @router.post(
     "/admin/clients/{client_id}/secret",
+    name="admin.clients.rotateSecret",
     tags=["admin"],
     summary="Rotate an API client's secret",
     responses=problem_responses(404),
@@ -283,6 +292,7 @@ async def rotate_secret(
 
 @router.put(
     "/admin/clients/{client_id}/jwks",
+    name="admin.clients.setJwks",
     tags=["admin"],
     summary="Register a client's public keys (private_key_jwt)",
     responses=problem_responses(400, 404, 422),
@@ -299,6 +309,7 @@ async def set_client_jwks(
 
 @router.get(
     "/admin/signing-keys",
+    name="admin.signingKeys.list",
     tags=["admin"],
     summary="List the published token-signing keys",
 )
@@ -323,6 +334,7 @@ async def list_signing_keys(
 
 @router.post(
     "/admin/signing-keys/rotate",
+    name="admin.signingKeys.rotate",
     tags=["admin"],
     summary="Rotate the token-signing key",
 )
@@ -338,6 +350,7 @@ async def rotate_signing_key(request: Request, _admin: AdminPrincipal) -> Signin
 
 @router.post(
     "/admin/openapi/refresh",
+    name="admin.openapi.refresh",
     tags=["admin"],
     summary="Reload the services' API descriptions",
 )

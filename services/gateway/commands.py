@@ -55,7 +55,7 @@ def create_client(
     ] = None,
 ) -> None:
     """Register an API client and print its credentials once."""
-    from services.cli import load_settings
+    from services.registry import load_settings
 
     client_in = _client_in(org, roles, name, client_id)
     given = _given_secret(secret_env)

@@ -110,10 +110,37 @@ def _merge_components(merged: Document, doc: Document, renames: dict[str, str]) 
             components.setdefault(kind, {})[target] = _rewrite_refs(value, renames)
 
 
-def _publish_operation(operation: dict[str, Any], service: str) -> dict[str, Any]:
+def _operation_ids(document: Document) -> set[str]:
+    return {
+        operation["operationId"]
+        for item in document.get("paths", {}).values()
+        for method, operation in item.items()
+        if method in HTTP_METHODS and "operationId" in operation
+    }
+
+
+def _unique_operation_id(taken: set[str], service: str, operation_id: str) -> str:
+    """Keep a service's operationId unless another published operation already has it.
+
+    Services name their operations so that they never clash (tests/test_operation_ids.py); a
+    clash still must not make the document invalid, so the later one is qualified.
+    """
+    candidate, suffix = operation_id, 2
+    if candidate in taken:
+        logger.warning(
+            "operationId published twice", extra={"upstream": service, "route": operation_id}
+        )
+        candidate = f"{service}.{operation_id}"
+    while candidate in taken:
+        candidate, suffix = f"{service}.{operation_id}{suffix}", suffix + 1
+    taken.add(candidate)
+    return candidate
+
+
+def _publish_operation(operation: dict[str, Any], service: str, taken: set[str]) -> dict[str, Any]:
     operation = dict(operation)
     if "operationId" in operation:
-        operation["operationId"] = f"{service}_{operation['operationId']}"
+        operation["operationId"] = _unique_operation_id(taken, service, operation["operationId"])
     operation.setdefault("tags", [service])
     if operation.get("security"):
         operation["security"] = [{OAUTH_SCHEME: []}, *operation["security"]]
@@ -135,6 +162,7 @@ def merge_documents(own: Document, upstreams: dict[str, Document], roles: list[s
         for method, operation in path_item.items():
             if method in HTTP_METHODS and operation.get("security"):
                 operation["security"] = [{OAUTH_SCHEME: []}, *operation["security"]]
+    taken = _operation_ids(merged)
     for service, doc in upstreams.items():
         renames = _component_renames(merged, doc, service)
         _merge_components(merged, doc, renames)
@@ -144,7 +172,7 @@ def merge_documents(own: Document, upstreams: dict[str, Document], roles: list[s
                 continue
             item = _rewrite_refs(item, renames)
             merged.setdefault("paths", {})[public] = {
-                method: _publish_operation(op, service) if method in HTTP_METHODS else op
+                method: _publish_operation(op, service, taken) if method in HTTP_METHODS else op
                 for method, op in item.items()
             }
     return merged

@@ -77,7 +77,7 @@ async def create_client(
     secret, of unknown entropy, always as argon2id.
     """
     roles = [Role(role).value for role in dict.fromkeys(client_in.roles)]
-    if Role.SERVICE.value in roles and client_in.org_id != PLATFORM_ORG:
+    if Role.INTERNAL_CALLER.value in roles and client_in.org_id != PLATFORM_ORG:
         raise ServiceRoleOutsidePlatform()
     secret_hash = hash_secret(secret) if secret else None
     secret = secret or new_secret()

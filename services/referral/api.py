@@ -21,10 +21,10 @@ from services.referral.dependencies import (
     AdminContext,
     ClientsDep,
     CoordinatorContext,
+    InternalCallerContext,
     PartyContext,
     ReaderContext,
     SenderContext,
-    ServiceContext,
     SettingsDep,
     StatsContext,
 )
@@ -73,7 +73,10 @@ Paging = Annotated[PageParams, Depends(page_params)]
 
 
 @router.get(
-    "/casefile/schema", summary="JSON Schema of the CaseFile", responses=problem_responses()
+    "/casefile/schema",
+    name="casefile.getSchema",
+    summary="JSON Schema of the CaseFile",
+    responses=problem_responses(),
 )
 async def casefile_schema(principal: AnyPrincipal) -> dict[str, Any]:
     """Return the CaseFile JSON Schema; each section names its data category (x-data-category)."""
@@ -82,6 +85,7 @@ async def casefile_schema(principal: AnyPrincipal) -> dict[str, Any]:
 
 @router.post(
     "/referrals",
+    name="referrals.create",
     status_code=201,
     summary="Send a referral",
     responses=problem_responses(404, 409, 422, 503, 504),
@@ -116,7 +120,10 @@ async def create_referral(
 
 
 @router.get(
-    "/referrals", summary="List referrals you sent or received", responses=problem_responses(422)
+    "/referrals",
+    name="referrals.list",
+    summary="List referrals you sent or received",
+    responses=problem_responses(422),
 )
 async def list_referrals(
     session: SessionDep,
@@ -156,13 +163,14 @@ async def list_referrals(
 
 @router.get(
     "/referrals/overdue",
+    name="referrals.listOverdue",
     summary="Referrals past their response deadline",
     responses=problem_responses(422),
 )
 async def list_overdue(
     session: SessionDep, context: ReaderContext, paging: Paging
 ) -> Page[ReferralRead]:
-    """List your open referrals whose acknowledge or respond deadline has passed."""
+    """List your active referrals whose acknowledge or respond deadline has passed."""
     return await queries.list_referrals(
         session=session,
         principal=context.principal,
@@ -176,7 +184,10 @@ async def list_overdue(
 
 
 @router.get(
-    "/referrals/stats", summary="Statistics without personal data", responses=problem_responses()
+    "/referrals/stats",
+    name="referrals.getStats",
+    summary="Statistics without personal data",
+    responses=problem_responses(),
 )
 async def referral_stats(
     session: SessionDep,
@@ -190,7 +201,11 @@ async def referral_stats(
     return await queries.stats(session=session, principal=context.principal, programme=programme)
 
 
-@router.get("/referrals/webhooks/jwks", summary="Keys that sign webhook notifications")
+@router.get(
+    "/referrals/webhooks/jwks",
+    name="referrals.webhooks.getJwks",
+    summary="Keys that sign webhook notifications",
+)
 async def webhook_jwks(request: Request) -> dict[str, Any]:
     """Public keys to verify the detached JWS in the `X-Refex-Signature` header of webhooks."""
     jwks: dict[str, Any] = request.app.state.webhook_jwks
@@ -199,6 +214,7 @@ async def webhook_jwks(request: Request) -> dict[str, Any]:
 
 @router.get(
     "/referrals/deliveries/dead-letters",
+    name="referrals.deliveries.listDeadLetters",
     summary="Notifications that could not be delivered",
     responses=problem_responses(),
 )
@@ -214,6 +230,7 @@ async def list_dead_letters(session: SessionDep, context: AdminContext) -> list[
 
 @router.post(
     "/referrals/deliveries/{event_id}/replay",
+    name="referrals.deliveries.replay",
     summary="Retry a dead-lettered notification",
     status_code=202,
     responses=problem_responses(404),
@@ -230,6 +247,7 @@ async def replay_dead_letter(
 
 @router.post(
     "/referrals/open",
+    name="openReferrals.create",
     status_code=201,
     summary="Ask a coordinator to choose a provider",
     tags=["open referrals"],
@@ -249,6 +267,7 @@ async def create_open_referral(
 
 @router.get(
     "/referrals/open",
+    name="openReferrals.list",
     summary="Open referrals you sent or coordinate",
     tags=["open referrals"],
     responses=problem_responses(),
@@ -261,6 +280,7 @@ async def list_open_referrals(session: SessionDep, context: PartyContext) -> lis
 
 @router.post(
     "/referrals/open/{open_id}/assign",
+    name="openReferrals.assign",
     summary="Assign a member provider",
     tags=["open referrals"],
     responses=problem_responses(404, 409, 422, 503),
@@ -281,6 +301,7 @@ async def assign_open_referral(
 
 @router.post(
     "/referrals/open/{open_id}/submit",
+    name="openReferrals.submit",
     status_code=201,
     tags=["open referrals"],
     summary="Send the case file to the assigned provider",
@@ -301,7 +322,10 @@ async def submit_open_referral(
 
 
 @router.get(
-    "/referrals/{referral_id}", summary="Read one referral", responses=problem_responses(404)
+    "/referrals/{referral_id}",
+    name="referrals.get",
+    summary="Read one referral",
+    responses=problem_responses(404),
 )
 async def get_referral(
     referral_id: uuid.UUID, session: SessionDep, context: ReaderContext, response: Response
@@ -317,6 +341,7 @@ async def get_referral(
 
 @router.post(
     "/referrals/{referral_id}/status",
+    name="referrals.changeStatus",
     summary="Change a referral's status",
     responses=problem_responses(404, 409, 412, 422, 503, 504),
 )
@@ -352,6 +377,7 @@ async def change_status(
 
 @router.post(
     "/referrals/{referral_id}/notes",
+    name="referrals.notes.create",
     status_code=201,
     summary="Add a note",
     responses=problem_responses(404, 409, 413, 422, 503, 504),
@@ -389,6 +415,7 @@ async def add_note(
 
 @router.get(
     "/referrals/{referral_id}/notes",
+    name="referrals.notes.list",
     summary="List a referral's notes",
     responses=problem_responses(404, 409),
 )
@@ -406,6 +433,7 @@ async def list_notes(
 
 @router.get(
     "/referrals/{referral_id}/fhir",
+    name="referrals.getFhir",
     summary="The referral as a FHIR R4 Bundle",
     tags=["fhir"],
     responses=problem_responses(404),
@@ -421,13 +449,14 @@ async def get_fhir(
 
 @router.post(
     "/internal/consent-withdrawals",
+    name="internal.consentWithdrawals.apply",
     summary="A consent was withdrawn (internal)",
     responses=problem_responses(422),
 )
 async def consent_withdrawn(
-    withdrawal: WithdrawalNotice, session: SessionDep, context: ServiceContext
+    withdrawal: WithdrawalNotice, session: SessionDep, context: InternalCallerContext
 ) -> WithdrawalResult:
-    """Cancel every open referral resting on the withdrawn consent (consent service only)."""
+    """Cancel every active referral resting on the withdrawn consent (consent service only)."""
     cancelled = await status_changes.cancel_for_withdrawal(
         session=session,
         subject_ref=withdrawal.subject_ref,

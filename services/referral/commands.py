@@ -101,8 +101,8 @@ def open_referral(
 @audit.command("verify")
 def verify() -> None:
     """Recompute the audit hash chain from the referral database; name the first bad row."""
-    from services.cli import load_settings
     from services.referral.settings import ReferralSettings
+    from services.registry import load_settings
 
     settings = load_settings("referral")
     assert isinstance(settings, ReferralSettings)

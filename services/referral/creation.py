@@ -12,7 +12,7 @@ from services.referral import repository
 from services.referral.audit import append_audit
 from services.referral.encryption import referral_aad
 from services.referral.errors import (
-    DuplicateOpenReferral,
+    DuplicateActiveReferral,
     IdempotencyKeyReused,
     NoRecipientKey,
     NothingToShare,
@@ -246,8 +246,8 @@ async def _refuse_duplicate(
         sender_org_id=referral.sender_org_id,
     )
     if existing is not None:
-        raise DuplicateOpenReferral(
-            "Your organisation already has an open referral of this returnee to this service "
+        raise DuplicateActiveReferral(
+            "Your organisation already has an active referral of this returnee to this service "
             f"({existing.id}). Follow that one, or cancel it before sending a new one.",
             existing_referral_id=str(existing.id),
         )

@@ -50,7 +50,7 @@ ReaderContext = Annotated[
     Context, context_for(Role.HOST_OFFICE, Role.PROVIDER, Role.COORDINATOR, Role.AUDITOR)
 ]
 CoordinatorContext = Annotated[Context, context_for(Role.COORDINATOR)]
-ServiceContext = Annotated[Context, context_for(Role.SERVICE)]
+InternalCallerContext = Annotated[Context, context_for(Role.INTERNAL_CALLER)]
 AdminContext = Annotated[Context, context_for(Role.ADMIN)]
 StatsContext = Annotated[
     Context,

@@ -63,11 +63,11 @@ class IdempotencyKeyReused(UnprocessableContent):
     )
 
 
-class DuplicateOpenReferral(Conflict):
-    """The same subject already has an open referral to this service."""
+class DuplicateActiveReferral(Conflict):
+    """The same subject already has an active referral to this service."""
 
-    slug = "duplicate-open-referral"
-    title = N_("An open referral already exists")
+    slug = "duplicate-open-referral"  # a problem type never changes, whatever the class says
+    title = N_("An active referral already exists")
 
 
 class IllegalTransition(Conflict):

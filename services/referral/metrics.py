@@ -22,7 +22,7 @@ class ReferralGauges:
         )
         self.overdue = Gauge(
             "refex_referrals_overdue",
-            "Open referrals whose acknowledge or respond deadline has passed.",
+            "Active referrals whose acknowledge or respond deadline has passed.",
             registry=registry,
         )
 

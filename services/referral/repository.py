@@ -39,7 +39,7 @@ async def find_open_duplicate(
     recipient_org_id: uuid.UUID,
     sender_org_id: uuid.UUID,
 ) -> Referral | None:
-    """Return the sender's open referral for the same subject, service and recipient, if any."""
+    """Return the sender's active referral for the same subject, service and recipient, if any."""
     return await session.scalar(
         select(Referral)
         .where(
@@ -97,7 +97,7 @@ async def list_page(
 async def open_for_subject(
     session: AsyncSession, *, subject_digest: str, consent_id: str
 ) -> Sequence[Referral]:
-    """Open referrals of a subject that rest on the given consent, locked for update."""
+    """Active referrals of a subject that rest on the given consent, locked for update."""
     rows = (
         await session.scalars(
             select(Referral)

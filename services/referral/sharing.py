@@ -1,4 +1,4 @@
-"""Minimisation: shared = requested ∩ permitted by the SOP ∩ consented (DESIGN §4)."""
+"""Minimisation: shared = requested ∩ permitted by the SOP ∩ consented (docs/architecture.md)."""
 
 from __future__ import annotations
 

@@ -51,7 +51,7 @@ async def sweep_deadlines(database: Database, grace: timedelta) -> int:
     now = utcnow()
     changed = 0
     async with database.sessionmaker() as session, session.begin():
-        open_referrals = (
+        unanswered = (
             await session.scalars(
                 select(Referral)
                 .where(
@@ -62,7 +62,7 @@ async def sweep_deadlines(database: Database, grace: timedelta) -> int:
                 .with_for_update(skip_locked=True)
             )
         ).all()
-        for referral in open_referrals:
+        for referral in unanswered:
             action = _deadline_action(referral, now, grace)
             if action is None:
                 continue

@@ -82,7 +82,7 @@ async def cancel_for_withdrawal(
     subject_key: bytes,
     request_id: str | None,
 ) -> list[uuid.UUID]:
-    """Cancel every open referral resting on a withdrawn consent and tell both parties."""
+    """Cancel every active referral resting on a withdrawn consent and tell both parties."""
     digest = subject_digest(subject_ref, subject_key)
     # The same lock as creation: a referral being created now is committed before we look.
     await repository.lock_subject(session, subject_digest=digest)

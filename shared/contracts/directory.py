@@ -185,8 +185,8 @@ class ResolvedService(BaseModel):
     name: dict[str, str]
 
 
-class ResolvedParty(BaseModel):
-    """Sender or recipient organisation: where to notify it and the keys to encrypt to."""
+class AgreementParty(BaseModel):
+    """An agreement's sender or recipient organisation: where to notify it, keys to encrypt to."""
 
     model_config = STRICT
 
@@ -216,7 +216,7 @@ class Resolution(BaseModel):
 
     agreement: ResolvedAgreement
     service: ResolvedService
-    recipient: ResolvedParty
-    sender: ResolvedParty
+    recipient: AgreementParty
+    sender: AgreementParty
     focal_point: ResolvedFocalPoint | None
     backup_focal_point: ResolvedFocalPoint | None

@@ -229,7 +229,7 @@ class TestComponentMerge:
         assert schemas["ReferralPage"]["items"]["$ref"] == "#/components/schemas/ReferralThing"
         assert "ReferralShared" not in schemas
         referral_get = merged["paths"]["/api/v1/referrals"]["get"]
-        assert referral_get["operationId"] == "referral_list"
+        assert referral_get["operationId"] == "referral.list"  # the directory's came first
         ref = referral_get["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
         assert ref == "#/components/schemas/ReferralPage"
         assert "/api/v1/directory/organisations" in merged["paths"]

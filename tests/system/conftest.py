@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import importlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -12,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from services.cli import DEMO_SEEDERS, _with_service_clients, settings_class
-from services.stack import SERVICE_NAMES, Stack, free_port
+from proof.harness import stack_env
+from services.cli import _with_service_clients
+from services.registry import SERVICE_NAMES, WITH_DEMO_DATA, load_settings
+from services.stack import Stack, free_port
 from tests.conftest import DatabaseFactory
 
 
@@ -32,11 +33,10 @@ def _seed(env: dict[str, str]) -> None:
     saved = dict(os.environ)
     os.environ.update(env)
     try:
-        for service, target in DEMO_SEEDERS:
-            module, function = target.split(":")
-            seeder = getattr(importlib.import_module(module), function)
+        for entry in WITH_DEMO_DATA:
+            seeding = entry.seeder()(load_settings(entry.name))
             with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-                pool.submit(asyncio.run, seeder(settings_class(service)())).result()
+                pool.submit(asyncio.run, seeding).result()
     finally:
         os.environ.clear()
         os.environ.update(saved)
@@ -56,10 +56,7 @@ def running_stack(
     previous = Path.cwd()
     os.chdir(workdir)  # demo keys, clients and dev secrets land in this stack's own var/
     urls = {name: database_factory.fresh(name, request.param, keep=True) for name in SERVICE_NAMES}
-    env = {**os.environ, "REFEX_ENVIRONMENT": "development", "REFEX_LOG_LEVEL": "INFO"}
-    env.update({f"REFEX_{n.upper()}_DATABASE_URL": url for n, url in urls.items()})
-    env["REFEX_REFERRAL_OUTBOX_POLL_INTERVAL_S"] = "0.2"
-    env["REFEX_CONSENT_OUTBOX_POLL_INTERVAL_S"] = "0.2"
+    env = stack_env(urls)
     stack = Stack(ports={n: free_port() for n in SERVICE_NAMES}, env=env, log_dir=workdir / "logs")
     try:
         _seed(env)

@@ -14,11 +14,11 @@ import httpx
 import pytest
 
 from proof.harness import ProofStack, running_stack
+from services.registry import SERVICE_NAMES
 from shared.demo import DEMO_HEALTH_SERVICE, HEALTH_PROVIDER_ORG
 from shared.telemetry import KEPT_ATTRIBUTES
 
 pytestmark = pytest.mark.system
-SERVICES = ("gateway", "referral", "directory", "consent")
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +31,7 @@ def traced_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProofStac
 
 def _spans(log_dir: Path) -> dict[str, list[dict[str, Any]]]:
     spans: dict[str, list[dict[str, Any]]] = {}
-    for service in SERVICES:
+    for service in SERVICE_NAMES:
         for line in (log_dir / f"{service}.log").read_text(errors="replace").splitlines():
             if not line.startswith("{"):
                 continue
@@ -80,11 +80,11 @@ def test_one_referral_creation_is_one_trace_across_the_four_services(
             for service, found in spans.items()
             if any(s["context"]["trace_id"] == trace_id for s in found)
         }
-        if trace_id and in_trace == set(SERVICES):
+        if trace_id and in_trace == set(SERVICE_NAMES):
             break
         time.sleep(0.3)
     assert trace_id is not None, "the gateway exported no span for POST /referrals"
-    assert in_trace == set(SERVICES)
+    assert in_trace == set(SERVICE_NAMES)
     every = [s for found in spans.values() for s in found]
     assert all(set(s["attributes"]) <= KEPT_ATTRIBUTES for s in every)
     assert not any(subject in json.dumps(s) for s in every), "a pseudonym reached a span"
