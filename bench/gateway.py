@@ -85,7 +85,7 @@ def gateway_app(database_url: str, kek: str, upstream_url: str, variant: str) ->
         log_level="WARNING",
         rate_limit_per_s=1e9,
         rate_limit_burst=10**9,
-        openapi_retry_max_s=600,
+        openapi_retry_interval_s=600,
     )
     return create_app(settings)
 

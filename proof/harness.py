@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from services.cli import _with_service_clients
 from services.registry import SERVICE_NAMES, WITH_DEMO_DATA, WITH_MIGRATIONS, load_settings
 from services.stack import Stack, free_port
 from shared.client import RefexClient
+from shared.demo import DEMO_HEALTH_SERVICE, HEALTH_PROVIDER_ORG
 from shared.migrations import upgrade
 from tests.postgres import asyncpg_url, create_database, drop_database, find_postgres, with_database
 
@@ -250,3 +252,18 @@ class WebhookReceiver:
         """The JSON bodies received so far."""
         with self._lock:
             return [json.loads(body) for body in self.bodies]
+
+
+def consent_and_refer(host: RefexClient, subject: str, given_name: str) -> dict[str, Any]:
+    """As the demo host office, record a 30-day consent and send the demo clinic a referral."""
+    until = (datetime.now(UTC) + timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    host.post("consents", {
+        "subject_ref": subject, "grantor": "self",
+        "grantee": {"kind": "organisation", "org_id": str(HEALTH_PROVIDER_ORG)},
+        "purpose": "referral", "categories": ["identity.basic"], "valid_until": until,
+        "language": "en", "evidence": {"method": "written", "form_sha256": "a" * 64}})  # fmt: skip
+    sent: dict[str, Any] = host.post("referrals", {
+        "service_id": str(DEMO_HEALTH_SERVICE), "subject_ref": subject,
+        "requested_categories": ["identity.basic"],
+        "casefile": {"identity_basic": {"given_name": given_name}}})  # fmt: skip
+    return sent

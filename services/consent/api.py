@@ -25,7 +25,7 @@ from services.consent.schemas import (
     ConsentCreate,
     ConsentRead,
     ConsentReceiptRead,
-    DecisionRead,
+    Decision,
     DecisionRequest,
     DisclosureCreate,
     DisclosureRead,
@@ -177,7 +177,7 @@ async def withdraw_consent(
 )
 async def decide(
     request_in: DecisionRequest, session: SessionDep, principal: DecisionCaller
-) -> DecisionRead:
+) -> Decision:
     """Say which requested categories may go to this recipient, and on which basis.
 
     Refusal is the default. A consent counts when it is in force now, not withdrawn, for this

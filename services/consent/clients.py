@@ -3,46 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
+from shared.contracts import UnreadableAnswer, read_answer
+from shared.contracts.consent import WithdrawalNotice
+from shared.contracts.directory import Resolution
 from shared.errors import UpstreamUnavailable
 from shared.http import ServiceClient
 
 NO_AGREEMENT_STATUSES = (404, 409, 422)
-
-
-class _Lenient(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-
-DEFAULT_EMERGENCY_CATEGORIES = ["identity.basic", "contact", "health.mental"]
-
-
-class ResolvedAgreement(_Lenient):
-    """The parts of an agreement an emergency override depends on."""
-
-    emergency_override_allowed: bool
-    permitted_categories: list[str]
-    # An older directory does not send it: the SOP's default emergency set applies.
-    emergency_categories: list[str] = Field(
-        default_factory=lambda: list(DEFAULT_EMERGENCY_CATEGORIES)
-    )
-
-
-class ResolvedService(_Lenient):
-    """The service the override is for."""
-
-    category: str
-    organisation_id: str
-
-
-class AgreementResolution(_Lenient):
-    """The directory's answer to 'which agreement covers this sender and service?'."""
-
-    agreement: ResolvedAgreement
-    service: ResolvedService
 
 
 class DirectoryClient(ServiceClient):
@@ -52,7 +20,7 @@ class DirectoryClient(ServiceClient):
 
     async def resolve_agreement(
         self, *, sender_org: str, service_id: uuid.UUID, purpose: str = "referral"
-    ) -> AgreementResolution | None:
+    ) -> Resolution | None:
         """Return the agreement covering this sender and service, or None when there is none."""
         response = await self.request(
             "GET",
@@ -66,8 +34,8 @@ class DirectoryClient(ServiceClient):
                 "The directory did not answer the agreement query. Nothing was changed; try again."
             )
         try:
-            return AgreementResolution.model_validate(response.json())
-        except (ValidationError, ValueError):
+            return read_answer(Resolution, response.json())
+        except (UnreadableAnswer, ValueError):
             raise UpstreamUnavailable(
                 "The directory's answer about the agreement could not be read. Nothing was "
                 "changed; tell your administrator the directory and consent versions may differ."
@@ -79,7 +47,9 @@ class ReferralClient(ServiceClient):
 
     upstream = "referral"
 
-    async def notify_withdrawal(self, payload: dict[str, Any]) -> int:
-        """POST a withdrawal event; return the HTTP status (5xx and network errors raise)."""
-        response = await self.request("POST", "/internal/consent-withdrawals", json=payload)
+    async def notify_withdrawal(self, notice: WithdrawalNotice) -> int:
+        """POST a withdrawal notice; return the HTTP status (5xx and network errors raise)."""
+        response = await self.request(
+            "POST", "/internal/consent-withdrawals", json=notice.model_dump(mode="json")
+        )
         return response.status_code

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.consent.clients import ReferralClient
 from services.consent.models import OutboxEvent
+from shared.contracts.consent import WithdrawalNotice
 from shared.outbox import Deliver, Outbox, OutboxGauges, OutboxPolicy
 
 
@@ -18,7 +19,7 @@ def withdrawal_sender(client: ReferralClient) -> Deliver[OutboxEvent]:
     """Deliver one withdrawal notice to the referral service's internal endpoint."""
 
     async def deliver(event: OutboxEvent) -> str | None:
-        status = await client.notify_withdrawal(event.payload)
+        status = await client.notify_withdrawal(WithdrawalNotice.model_validate(event.payload))
         return None if 200 <= status < 300 else f"HTTP {status}"
 
     return deliver

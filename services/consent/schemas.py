@@ -18,38 +18,17 @@ from pydantic import (
 )
 
 from shared.clock import utcnow
+from shared.contracts.consent import Basis as Basis
+from shared.contracts.consent import Categories, CountryCode, OrgId, unique_categories
+from shared.contracts.consent import Decision as Decision
+from shared.contracts.consent import DecisionRequest as DecisionRequest
+from shared.contracts.consent import DisclosureCreate as DisclosureCreate
+from shared.contracts.consent import DisclosureRecorded as DisclosureRecorded
+from shared.contracts.consent import SubjectRef as SubjectRef
 from shared.i18n import N_
 from shared.outbox import DeadLetterRead
-from shared.vocabulary import DataCategory, Purpose, ServiceCategory, WithheldReason
+from shared.vocabulary import DataCategory, Purpose, ServiceCategory
 
-SubjectRef = Annotated[
-    str,
-    StringConstraints(min_length=16, max_length=128, pattern=r"^[A-Za-z0-9_-]+$"),
-    Field(
-        description=(
-            "Opaque pseudonym the host office derives for the returnee: 16-128 characters of "
-            "A-Z a-z 0-9 _ -. Never a name, e-mail or document number."
-        ),
-        examples=["rtn_7Qk2vX9mB4sLp0Wz"],
-    ),
-]
-OrgId = Annotated[
-    str,
-    StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$"),
-    Field(
-        description="Organisation id from the directory.",
-        examples=["0192f000-0000-7000-8000-000000000002"],
-    ),
-]
-CountryCode = Annotated[
-    str,
-    StringConstraints(pattern=r"^[A-Z]{2}$"),
-    Field(description="ISO 3166-1 alpha-2.", examples=["NG"]),
-]
-Categories = Annotated[
-    list[DataCategory],
-    Field(min_length=1, max_length=len(DataCategory), examples=[["identity.basic", "contact"]]),
-]
 Sha256Hex = Annotated[
     str,
     StringConstraints(pattern=r"^[0-9a-f]{64}$"),
@@ -61,10 +40,6 @@ class StrictModel(BaseModel):
     """Refuse unknown fields: they would pass through unchecked."""
 
     model_config = ConfigDict(extra="forbid")
-
-
-def _unique(categories: list[DataCategory]) -> list[DataCategory]:
-    return list(dict.fromkeys(categories))
 
 
 class Grantor(StrEnum):
@@ -172,7 +147,7 @@ class ConsentCreate(StrictModel):
 
     @model_validator(mode="after")
     def _dedupe(self) -> ConsentCreate:
-        self.categories = _unique(self.categories)
+        self.categories = unique_categories(self.categories)
         return self
 
 
@@ -239,82 +214,6 @@ class WithdrawalCreate(StrictModel):
     reason: WithdrawalReason = Field(examples=["returnee_request"])
 
 
-class DecisionRequest(StrictModel):
-    """What a sender wants to share, with whom and why."""
-
-    subject_ref: SubjectRef
-    sender_org_id: OrgId | None = Field(
-        None, description="The sending organisation; host offices may omit it (their own)."
-    )
-    recipient_org_id: OrgId
-    recipient_country: CountryCode | None = Field(
-        None, description="Country of the recipient, for consents granted to a category there."
-    )
-    service_category: ServiceCategory = Field(examples=["health"])
-    purpose: Purpose = Field(examples=["referral"])
-    requested_categories: Categories
-
-
-class Basis(StrEnum):
-    """What a disclosure rests on."""
-
-    CONSENT = "consent"
-    EMERGENCY = "emergency"
-    NONE = "none"
-
-
-class DecisionRead(BaseModel):
-    """Which categories may go, on which basis; refusal is the default."""
-
-    basis: Basis = Field(examples=["consent"])
-    permitted_categories: list[DataCategory] = Field(examples=[["identity.basic"]])
-    withheld: dict[DataCategory, WithheldReason] = Field(examples=[{"contact": "no_consent"}])
-    consent_ids: list[uuid.UUID] = Field(examples=[["0192f0c4-7d1e-7cc3-9a55-3c1f2a3b4c5d"]])
-    override_id: uuid.UUID | None = None
-    decided_at: datetime
-
-
-class DisclosureCreate(StrictModel):
-    """A disclosure a referral made, to record in the ledger."""
-
-    referral_id: uuid.UUID = Field(examples=["0192f0c4-8a10-7000-8000-00000000abcd"])
-    subject_ref: SubjectRef
-    sender_org_id: OrgId
-    recipient_org_id: OrgId
-    categories: Categories
-    basis: Literal["consent", "emergency"] = Field(examples=["consent"])
-    consent_ids: list[uuid.UUID] = Field(default_factory=list, max_length=50)
-    override_id: uuid.UUID | None = None
-    purpose: Purpose | None = Field(
-        None, description="The referral's purpose; when given, every consent must be for it."
-    )
-    service_category: ServiceCategory | None = Field(
-        None,
-        description="The recipient service's category; needed for consents granted to a category.",
-        examples=["health"],
-    )
-    recipient_country: CountryCode | None = Field(
-        None, description="The recipient's country; needed for consents granted to a category."
-    )
-
-    @model_validator(mode="after")
-    def _basis_needs_its_ids(self) -> DisclosureCreate:
-        self.categories = _unique(self.categories)
-        if self.basis == "consent" and not self.consent_ids:
-            raise ValueError(N_("basis 'consent' needs the consent_ids the decision returned"))
-        if self.basis == "emergency" and self.override_id is None:
-            raise ValueError(N_("basis 'emergency' needs the override_id the decision returned"))
-        return self
-
-
-class DisclosureRecorded(BaseModel):
-    """Where the disclosure sits in the ledger."""
-
-    id: uuid.UUID
-    ledger_index: int = Field(examples=[42])
-    recorded_at: datetime
-
-
 class DisclosureRead(BaseModel):
     """What went to whom, when, on which basis."""
 
@@ -349,7 +248,7 @@ class OverrideCreate(StrictModel):
 
     @model_validator(mode="after")
     def _dedupe(self) -> OverrideCreate:
-        self.categories = _unique(self.categories)
+        self.categories = unique_categories(self.categories)
         return self
 
 

@@ -41,7 +41,7 @@ from services.consent.schemas import (
     ConsentCreate,
     ConsentReceiptRead,
     ConsentStatus,
-    DecisionRead,
+    Decision,
     DecisionRequest,
     DisclosureCreate,
     OrganisationGrantee,
@@ -54,7 +54,7 @@ from services.consent.schemas import (
 from services.consent.settings import ConsentSettings
 from shared.auth import Principal
 from shared.clock import utcnow
-from shared.contracts.consent import BasisCheck, BasisEndReason, BasisStatus
+from shared.contracts.consent import BasisCheck, BasisEndReason, BasisStatus, WithdrawalNotice
 from shared.errors import Conflict
 from shared.ids import new_id
 from shared.vocabulary import DataCategory, Purpose, Role, WithheldReason
@@ -221,14 +221,15 @@ async def withdraw_consent(
 
 def _withdrawal_notice(consent: Consent, now: datetime) -> OutboxEvent:
     event_id = new_id()
-    payload = {
-        "event_id": str(event_id),
-        "consent_id": str(consent.id),
-        "subject_ref": consent.subject_ref,
-        "sender_org_id": consent.recorded_by_org,
-        "withdrawn_at": now.isoformat().replace("+00:00", "Z"),
-        "reason": consent.withdrawal_reason,
-    }
+    notice = WithdrawalNotice(
+        event_id=event_id,
+        consent_id=consent.id,
+        subject_ref=consent.subject_ref,
+        sender_org_id=consent.recorded_by_org,
+        withdrawn_at=now,
+        reason=consent.withdrawal_reason,
+    )
+    payload = notice.model_dump(mode="json")
     return OutboxEvent(
         id=event_id,
         kind=WITHDRAWAL_EVENT,
@@ -249,7 +250,7 @@ def _sender_of(principal: Principal, requested: str | None) -> str | None:
 
 async def decide(
     *, session: AsyncSession, principal: Principal, request: DecisionRequest
-) -> DecisionRead:
+) -> Decision:
     """Answer which requested categories may be disclosed; refusal is the default."""
     now = utcnow()
     sender = _sender_of(principal, request.sender_org_id)
@@ -288,11 +289,11 @@ def _decision(
     consent_ids: list[uuid.UUID],
     override_id: uuid.UUID | None,
     now: datetime,
-) -> DecisionRead:
+) -> Decision:
     if not permitted:
         basis, consent_ids, override_id = Basis.NONE, [], None
     withheld = {c: WithheldReason.NO_CONSENT for c in requested if c not in permitted}
-    return DecisionRead.model_validate(
+    return Decision.model_validate(
         {
             "basis": basis,
             "permitted_categories": permitted,
@@ -569,7 +570,7 @@ async def request_override(
     )
     if resolution is None or not resolution.agreement.emergency_override_allowed:
         raise OverrideNotAllowed
-    if resolution.service.organisation_id != override_in.recipient_org_id:
+    if str(resolution.service.organisation_id) != override_in.recipient_org_id:
         raise OverrideOutsideAgreement(
             "This service belongs to another organisation than recipient_org_id. "
             "Check the service and recipient in the directory."

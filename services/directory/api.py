@@ -270,7 +270,7 @@ async def delete_organisation(
 )
 async def organisation_jwks(org_id: uuid.UUID, session: SessionDep, _principal: Reader) -> Jwks:
     """Return the organisation's encryption keys that are active and valid now (JWKS)."""
-    return Jwks(keys=await directory.jwks(session=session, org_id=org_id))
+    return Jwks.from_stored(await directory.jwks(session=session, org_id=org_id))
 
 
 @router.get(

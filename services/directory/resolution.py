@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -69,11 +70,11 @@ def _focal(focal_point: FocalPoint | None) -> ResolvedFocalPoint | None:
     )
 
 
-def _party(
-    principal: Principal, org: Organisation, keys: list[dict[str, object]]
-) -> AgreementParty:
+def _party(principal: Principal, org: Organisation, keys: list[dict[str, Any]]) -> AgreementParty:
     webhook_url = org.webhook_url if sees_private_details(principal, org.id) else None
-    return AgreementParty(organisation_id=org.id, webhook_url=webhook_url, keys=Jwks(keys=keys))
+    return AgreementParty(
+        organisation_id=org.id, webhook_url=webhook_url, keys=Jwks.from_stored(keys)
+    )
 
 
 async def resolve(

@@ -18,6 +18,17 @@ from pydantic import (
 
 from services.directory.codes import check_admin_area, check_country, check_language
 from shared.business_hours import Schedule
+from shared.contracts.directory import DEFAULT_EMERGENCY_CATEGORIES as DEFAULT_EMERGENCY_CATEGORIES
+from shared.contracts.directory import EXAMPLE_JWK as EXAMPLE_JWK
+from shared.contracts.directory import AgreementParty as AgreementParty
+from shared.contracts.directory import AgreementRead as AgreementRead
+from shared.contracts.directory import Jwks as Jwks
+from shared.contracts.directory import OrganisationRead as OrganisationRead
+from shared.contracts.directory import Resolution as Resolution
+from shared.contracts.directory import ResolvedAgreement as ResolvedAgreement
+from shared.contracts.directory import ResolvedFocalPoint as ResolvedFocalPoint
+from shared.contracts.directory import ResolvedService as ResolvedService
+from shared.contracts.directory import ServiceRead as ServiceRead
 from shared.i18n import N_, Message
 from shared.vocabulary import DataCategory, Purpose, ServiceCategory
 
@@ -123,41 +134,6 @@ class OrganisationUpdate(BaseModel):
     coordinator_org_id: uuid.UUID | None = None
 
 
-class OrganisationRead(BaseModel):
-    """An organisation as stored."""
-
-    id: uuid.UUID
-    name: dict[str, str]
-    description: dict[str, str]
-    stakeholder_type: str
-    engagement_level: str
-    host_office: bool
-    country: str
-    admin_areas: list[str]
-    languages: list[str]
-    website: str | None
-    email: str | None
-    webhook_url: str | None = Field(
-        description="Shown to the organisation itself, admins and auditors; null for others."
-    )
-    coordination: dict[str, Any] | None
-    coordinator_org_id: uuid.UUID | None
-    row_version: int
-    created_at: datetime
-    updated_at: datetime
-
-
-EXAMPLE_JWK = {
-    "kty": "EC",
-    "crv": "P-256",
-    "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
-    "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0",
-    "kid": "clinic-2026-01",
-    "use": "enc",
-    "alg": "ECDH-ES+A256KW",
-}
-
-
 class KeyCreate(BaseModel):
     """A public encryption key to register; the `kid` comes from the JWK."""
 
@@ -232,12 +208,6 @@ class OrganisationEventRead(BaseModel):
     occurred_at: datetime
 
 
-class Jwks(BaseModel):
-    """A JSON Web Key Set of public keys valid now."""
-
-    keys: list[dict[str, Any]] = Field(examples=[[EXAMPLE_JWK]])
-
-
 class LocationIn(BaseModel):
     """Where a service is delivered."""
 
@@ -294,27 +264,6 @@ class ServiceUpdate(BaseModel):
     country: Country | None = None
     admin_areas: list[AdminArea] | None = Field(None, max_length=500)
     location: LocationIn | None = None
-
-
-class ServiceRead(BaseModel):
-    """A service as stored."""
-
-    id: uuid.UUID
-    organisation_id: uuid.UUID
-    category: str
-    name: dict[str, str]
-    description: dict[str, str]
-    eligibility: str | None
-    fees: str | None
-    languages: list[str]
-    capacity: int | None
-    accepting_referrals: bool
-    country: str
-    admin_areas: list[str]
-    location: dict[str, Any] | None
-    row_version: int
-    created_at: datetime
-    updated_at: datetime
 
 
 class SearchHit(BaseModel):
@@ -410,11 +359,6 @@ class FocalPointRead(BaseModel):
     updated_at: datetime
 
 
-DEFAULT_EMERGENCY_CATEGORIES = (
-    DataCategory.IDENTITY_BASIC,
-    DataCategory.CONTACT,
-    DataCategory.HEALTH_MENTAL,
-)
 EMERGENCY_CATEGORIES_DESCRIPTION = (
     "What an emergency override (life at risk) may disclose; a subset of "
     "`permitted_categories`. Omitted: identity.basic, contact and health.mental, keeping only "
@@ -470,27 +414,6 @@ class AgreementUpdate(BaseModel):
     document_sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
 
 
-class AgreementRead(BaseModel):
-    """One version of an agreement."""
-
-    id: uuid.UUID
-    series_id: uuid.UUID
-    version: int
-    sender_org_id: uuid.UUID | None
-    provider_org_id: uuid.UUID
-    service_categories: list[str]
-    permitted_categories: list[str]
-    purpose: str
-    retention_days: int
-    emergency_override_allowed: bool
-    emergency_categories: list[str] = Field(examples=[["identity.basic", "contact"]])
-    valid_from: datetime
-    valid_until: datetime | None
-    programme: str | None
-    document_sha256: str | None
-    row_version: int
-
-
 class Availability(BaseModel):
     """Whether a service's focal point is open at a moment, and when it next opens."""
 
@@ -502,68 +425,3 @@ class Availability(BaseModel):
     timezone: str = Field(examples=["Africa/Lagos"])
     response_time_hours: int
     response_due_at: datetime = Field(description="`at` + the response time in business hours.")
-
-
-class ResolvedAgreement(BaseModel):
-    """The agreement version in force."""
-
-    id: uuid.UUID
-    version: int
-    sender_org_id: uuid.UUID | None = Field(description="Null: applies to any host office.")
-    provider_org_id: uuid.UUID
-    service_categories: list[str]
-    permitted_categories: list[str] = Field(examples=[["identity.basic", "contact"]])
-    purpose: str
-    retention_days: int
-    emergency_override_allowed: bool
-    emergency_categories: list[str] = Field(
-        description="What an emergency override may disclose (a subset of the permitted ones).",
-        examples=[["identity.basic", "contact", "health.mental"]],
-    )
-    valid_from: datetime
-    valid_until: datetime | None
-    programme: str | None
-    document_sha256: str | None
-
-
-class ResolvedService(BaseModel):
-    """The service a referral goes to."""
-
-    id: uuid.UUID
-    organisation_id: uuid.UUID
-    category: str
-    accepting_referrals: bool
-    country: str
-    admin_areas: list[str]
-    name: dict[str, str]
-
-
-class AgreementParty(BaseModel):
-    """An agreement's sender or recipient organisation: where to notify it, keys to encrypt to."""
-
-    organisation_id: uuid.UUID
-    webhook_url: str | None = Field(
-        description="Given to the refex services, admins, auditors and the organisation itself."
-    )
-    keys: Jwks
-
-
-class ResolvedFocalPoint(BaseModel):
-    """Who answers, when, how fast, and what they need at first contact."""
-
-    id: uuid.UUID
-    schedule: Schedule
-    response_time_hours: int
-    first_contact_categories: list[str]
-    backup_focal_point_id: uuid.UUID | None
-
-
-class Resolution(BaseModel):
-    """Everything a referral needs from the directory, in one answer."""
-
-    agreement: ResolvedAgreement
-    service: ResolvedService
-    recipient: AgreementParty
-    sender: AgreementParty
-    focal_point: ResolvedFocalPoint | None
-    backup_focal_point: ResolvedFocalPoint | None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -23,6 +22,7 @@ from services.gateway.settings import GatewaySettings
 from services.gateway.upstream import ProxyClient, build_proxy_client
 from shared.app import build_service_app
 from shared.auth import TokenVerifier
+from shared.background import BackgroundRuntime
 from shared.middleware import RequestContextMiddleware
 from shared.telemetry import traced_asgi
 from shared.vocabulary import Role
@@ -69,14 +69,22 @@ async def _load_keys(app: FastAPI, settings: GatewaySettings) -> KeyRing:
     return keys
 
 
-async def _reload_keys_forever(keys: KeyRing, interval_s: float) -> None:
-    """Pick up keys rotated by another gateway replica."""
-    while True:
-        await asyncio.sleep(interval_s)
-        try:
-            await keys.load()
-        except Exception:
-            logger.warning("signing keys not reloaded; keeping the loaded ones")
+def _reload_keys(keys: KeyRing) -> Callable[[], Awaitable[int]]:
+    async def reload() -> int:
+        """Pick up keys rotated by another gateway replica (a failure keeps the loaded ones)."""
+        await keys.load()
+        return 0
+
+    return reload
+
+
+def _load_missing_documents(catalog: OpenApiCatalog) -> Callable[[], Awaitable[int]]:
+    async def load() -> int:
+        """Ask the services whose API description is still missing (none: nothing to do)."""
+        await catalog.refresh_missing()
+        return 0
+
+    return load
 
 
 def _lifespan(
@@ -128,18 +136,15 @@ def _lifespan(
         }
         if settings.redis_url:
             app.state.upstream_checks["redis"] = limiter.ping
-        tasks = [
-            asyncio.create_task(_reload_keys_forever(keys, settings.key_reload_interval_s)),
-            asyncio.create_task(
-                app.state.openapi.load_until_complete(settings.openapi_retry_max_s)
-            ),
-        ]
+        runtime: BackgroundRuntime = app.state.background
+        runtime.run_every("signing-keys", settings.key_reload_interval_s, _reload_keys(keys))
+        runtime.run_every(
+            "openapi", settings.openapi_retry_interval_s, _load_missing_documents(app.state.openapi)
+        )
         try:
-            yield
+            async with runtime.running():
+                yield
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
             await client.aclose()
             await limiter.aclose()
             await app.state.token_limiter.aclose()
@@ -171,6 +176,7 @@ def create_app(
     )
     app.include_router(api.router)
     install_docs(app)
+    app.state.background = BackgroundRuntime("gateway", app.state.metrics.registry)
 
     _install_fast_proxy(app)
     return app

@@ -265,16 +265,6 @@ class OpenApiCatalog:
                 logger.warning("service API description not loaded", extra={"upstream": name})
         self._merged = None
 
-    async def load_until_complete(self, max_delay_s: float) -> None:
-        """Retry with back-off until every service's document is loaded."""
-        delay = 0.5
-        while True:
-            await self.refresh()
-            if not self.missing:
-                return
-            await asyncio.sleep(delay)
-            delay = min(max_delay_s, delay * 2)
-
     async def _fetch(self, base_url: str) -> Document:
         try:
             reply = await self._client.send(

@@ -78,7 +78,9 @@ class GatewaySettings(ServiceSettings):
         description="Server key (at least 32 characters) of the HMAC-SHA-256 that stores new "
         "client secrets; unset: development uses a built-in one, elsewhere argon2id is used.",
     )
-    openapi_retry_max_s: float = Field(30.0, gt=0)
+    openapi_retry_interval_s: float = Field(
+        2.0, gt=0, description="Seconds between asks for a service API description still missing."
+    )
 
     @field_validator("client_secret_pepper")
     @classmethod

@@ -7,7 +7,16 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
-from services.referral import fhir, open_referrals, queries, service
+from services.referral import (
+    creation,
+    fhir,
+    notes,
+    open_referrals,
+    queries,
+    service,
+    shaping,
+    status_changes,
+)
 from services.referral.dependencies import (
     AdminContext,
     ClientsDep,
@@ -20,7 +29,6 @@ from services.referral.dependencies import (
     StatsContext,
 )
 from services.referral.schemas import (
-    ConsentWithdrawal,
     NoteCreate,
     NoteRead,
     OpenReferralAssign,
@@ -34,10 +42,10 @@ from services.referral.schemas import (
     StatusChange,
     UtcDatetime,
     WebhookDeadLetter,
-    WithdrawalResult,
 )
 from shared.auth import AnyPrincipal
 from shared.casefile import casefile_json_schema
+from shared.contracts.consent import WithdrawalNotice, WithdrawalResult
 from shared.db import SessionDep
 from shared.errors import problem_responses
 from shared.outbox import Replayed
@@ -99,7 +107,7 @@ async def create_referral(
     A consent withdrawn or expired while the referral was being sent answers 409
     `consent-ended-while-sending`: nothing was sent or stored.
     """
-    referral, _ = await service.create(
+    referral, _ = await creation.create(
         session=session,
         context=context,
         referral_in=referral_in,
@@ -355,7 +363,7 @@ async def change_status(
     the consent (or override) and the agreement hold; otherwise 409 `basis-ended`: complete
     without the comment (the score alone is kept).
     """
-    referral = await service.change_status(
+    referral = await status_changes.change_status(
         session=session,
         context=context,
         referral_id=referral_id,
@@ -364,7 +372,7 @@ async def change_status(
         clients=clients,
     )
     response.headers["ETag"] = service.etag(referral)
-    return service.to_read(referral, context.principal)
+    return shaping.to_read(referral, context.principal)
 
 
 @router.post(
@@ -391,10 +399,10 @@ async def add_note(
     referral holds at most `notes_max_per_referral` notes (409 `note-limit-reached`) of at most
     `note_max_chars` characters each (413 `note-too-long`); both are settings of the service.
     """
-    limits = service.NoteLimits(
+    limits = notes.NoteLimits(
         max_per_referral=settings.notes_max_per_referral, max_chars=settings.note_max_chars
     )
-    note = await service.add_note(
+    note = await notes.add_note(
         session=session,
         context=context,
         referral_id=referral_id,
@@ -446,13 +454,13 @@ async def get_fhir(
     responses=problem_responses(422),
 )
 async def consent_withdrawn(
-    withdrawal: ConsentWithdrawal, session: SessionDep, context: InternalCallerContext
+    withdrawal: WithdrawalNotice, session: SessionDep, context: InternalCallerContext
 ) -> WithdrawalResult:
     """Cancel every active referral resting on the withdrawn consent (consent service only)."""
-    cancelled = await service.cancel_for_withdrawal(
+    cancelled = await status_changes.cancel_for_withdrawal(
         session=session,
         subject_ref=withdrawal.subject_ref,
-        consent_id=withdrawal.consent_id,
+        consent_id=str(withdrawal.consent_id),
         subject_key=context.subject_key,
         request_id=context.request_id,
     )

@@ -1,14 +1,36 @@
-"""Typed clients to the directory and consent services."""
+"""Typed clients to the directory and consent services: contract models in, contract models out."""
 
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, TypeVar
+
+import httpx
+from pydantic import BaseModel
 
 from services.referral.errors import ConsentEndedWhileSending, NoAgreement
-from shared.contracts.consent import BasisCheck, BasisStatus
+from shared.contracts import ProblemAnswer, UnreadableAnswer, read_answer
+from shared.contracts.consent import (
+    BasisCheck,
+    BasisStatus,
+    Decision,
+    DecisionRequest,
+    DisclosureCreate,
+    DisclosureRecorded,
+)
+from shared.contracts.directory import (
+    AgreementRead,
+    Jwks,
+    OrganisationRead,
+    Resolution,
+    ServiceRead,
+)
 from shared.errors import UnprocessableContent, UpstreamUnavailable
 from shared.http import ServiceClient
+from shared.pagination import Page
+
+Answer = TypeVar("Answer", bound=BaseModel)
+BASIS_ENDED = "basis-no-longer-valid"
 
 
 class DirectoryClient(ServiceClient):
@@ -18,7 +40,7 @@ class DirectoryClient(ServiceClient):
 
     async def resolve(
         self, *, sender_org: uuid.UUID, service_id: uuid.UUID, purpose: str, request_id: str | None
-    ) -> dict[str, Any]:
+    ) -> Resolution:
         """Return the agreement in force with recipient, keys and focal points, or NoAgreement."""
         response = await self.request(
             "GET",
@@ -31,21 +53,21 @@ class DirectoryClient(ServiceClient):
             },
         )
         if response.status_code == 404:
-            detail = response.json().get("detail") or "No agreement covers this referral."
+            detail = _problem(response).detail or "No agreement covers this referral."
             raise NoAgreement(
                 f"{detail} Ask the directory admin for an agreement (SOP) between your "
                 "organisation and this provider for this service and purpose."
             )
-        return _json_or_unavailable(response.status_code, response.json(), self.upstream)
+        return _answer(Resolution, response, self.upstream)
 
-    async def jwks(self, org_id: uuid.UUID) -> dict[str, Any]:
+    async def jwks(self, org_id: uuid.UUID) -> Jwks:
         """Return the organisation's currently valid public encryption keys."""
         response = await self.request("GET", f"/organisations/{org_id}/jwks")
-        return _json_or_unavailable(response.status_code, response.json(), self.upstream)
+        return _answer(Jwks, response, self.upstream)
 
     async def coordinator(
         self, *, country: str, admin_area: str | None, category: str, request_id: str | None
-    ) -> dict[str, Any]:
+    ) -> OrganisationRead:
         """Return the organisation coordinating open referrals for this area and category."""
         params = {"country": country, "category": category}
         if admin_area:
@@ -63,42 +85,42 @@ class DirectoryClient(ServiceClient):
                 f"The directory does not know the area {country}"
                 f"{'/' + admin_area if admin_area else ''}; check the country and admin_area codes."
             )
-        return _json_or_unavailable(response.status_code, response.json(), self.upstream)
+        return _answer(OrganisationRead, response, self.upstream)
 
     async def agreement(
         self, agreement_id: uuid.UUID, *, request_id: str | None
-    ) -> dict[str, Any] | None:
+    ) -> AgreementRead | None:
         """Return one agreement version, or None when the directory no longer has it."""
         response = await self.request("GET", f"/agreements/{agreement_id}", request_id=request_id)
         if response.status_code == 404:
             return None
-        return _json_or_unavailable(response.status_code, response.json(), self.upstream)
+        return _answer(AgreementRead, response, self.upstream)
 
-    async def organisation(self, org_id: uuid.UUID) -> dict[str, Any]:
+    async def organisation(self, org_id: uuid.UUID) -> OrganisationRead:
         """Return an organisation's directory record."""
         response = await self.request("GET", f"/organisations/{org_id}")
-        return _json_or_unavailable(response.status_code, response.json(), self.upstream)
+        return _answer(OrganisationRead, response, self.upstream)
 
-    async def service(self, service_id: uuid.UUID) -> dict[str, Any]:
+    async def service(self, service_id: uuid.UUID) -> ServiceRead:
         """Return a service's directory record, or a 422 problem if there is none."""
         response = await self.request("GET", f"/services/{service_id}")
         if response.status_code == 404:
             raise UnprocessableContent("No service with this id exists in the directory.")
-        return _json_or_unavailable(response.status_code, response.json(), self.upstream)
+        return _answer(ServiceRead, response, self.upstream)
 
-    async def member_ids(self, coordinator_id: uuid.UUID) -> set[str]:
+    async def member_ids(self, coordinator_id: uuid.UUID) -> set[uuid.UUID]:
         """Ids of the organisations that name `coordinator_id` as their coordinator."""
-        members: set[str] = set()
-        params: dict[str, Any] = {"limit": 200}
+        members: set[uuid.UUID] = set()
+        params: dict[str, str | int] = {"limit": 200}
         while True:
             response = await self.request(
                 "GET", f"/organisations/{coordinator_id}/members", params=params
             )
-            page = _json_or_unavailable(response.status_code, response.json(), self.upstream)
-            members.update(str(item["id"]) for item in page["items"])
-            if not page.get("next_cursor"):
+            page = _answer(Page[OrganisationRead], response, self.upstream)
+            members.update(item.id for item in page.items)
+            if not page.next_cursor:
                 return members
-            params["cursor"] = page["next_cursor"]
+            params["cursor"] = page.next_cursor
 
 
 class ConsentClient(ServiceClient):
@@ -106,46 +128,54 @@ class ConsentClient(ServiceClient):
 
     upstream = "consent"
 
-    async def decide(
-        self, decision_in: dict[str, Any], *, request_id: str | None
-    ) -> dict[str, Any]:
+    async def decide(self, decision_in: DecisionRequest, *, request_id: str | None) -> Decision:
         """Return which requested categories the returnee's consent (or an override) allows."""
-        response = await self.request("POST", "/decisions", json=decision_in, request_id=request_id)
-        return _json_or_unavailable(response.status_code, response.json(), self.upstream)
+        response = await self.request(
+            "POST", "/decisions", json=decision_in.model_dump(mode="json"), request_id=request_id
+        )
+        return _answer(Decision, response, self.upstream)
 
     async def check_basis(self, check: BasisCheck, *, request_id: str | None) -> BasisStatus:
         """Say whether the consents or override a referral rests on are still in force."""
         response = await self.request(
             "POST", "/basis-checks", json=check.model_dump(mode="json"), request_id=request_id
         )
-        body = _json_or_unavailable(response.status_code, response.json(), self.upstream)
-        return BasisStatus.model_validate(body)
+        return _answer(BasisStatus, response, self.upstream)
 
     async def record_disclosure(
-        self, disclosure: dict[str, Any], *, request_id: str | None
-    ) -> dict[str, Any]:
+        self, disclosure: DisclosureCreate, *, request_id: str | None
+    ) -> DisclosureRecorded:
         """Append the disclosure to the consent ledger (idempotent per referral)."""
         response = await self.request(
-            "POST", "/disclosures", json=disclosure, request_id=request_id
+            "POST", "/disclosures", json=disclosure.model_dump(mode="json"), request_id=request_id
         )
-        body = response.json()
-        if response.status_code == 409 and _problem_slug(body) == BASIS_ENDED:
-            raise ConsentEndedWhileSending(reason=body.get("reason"))
-        return _json_or_unavailable(response.status_code, body, self.upstream)
+        if response.status_code == 409:
+            problem = _problem(response)
+            if problem.slug == BASIS_ENDED:
+                raise ConsentEndedWhileSending(reason=problem.reason)
+        return _answer(DisclosureRecorded, response, self.upstream)
 
 
-BASIS_ENDED = "basis-no-longer-valid"
+def _body(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
 
 
-def _problem_slug(body: Any) -> str | None:
-    kind = body.get("type") if isinstance(body, dict) else None
-    return kind.rsplit(":", 1)[-1] if isinstance(kind, str) else None
+def _problem(response: httpx.Response) -> ProblemAnswer:
+    body = _body(response)
+    return ProblemAnswer.model_validate(body) if isinstance(body, dict) else ProblemAnswer()
 
 
-def _json_or_unavailable(status: int, body: Any, upstream: str) -> dict[str, Any]:
-    if status not in (200, 201) or not isinstance(body, dict):
-        raise UpstreamUnavailable(
-            f"The {upstream} service refused a request from the referral service (HTTP {status})."
-            " Nothing was changed; contact support if this persists."
-        )
-    return body
+def _answer(model: type[Answer], response: httpx.Response, upstream: str) -> Answer:
+    """The answer read through its contract; any other status or shape is UpstreamUnavailable."""
+    if response.status_code in (200, 201):
+        try:
+            return read_answer(model, _body(response))
+        except UnreadableAnswer:
+            pass
+    raise UpstreamUnavailable(
+        f"The {upstream} service refused a request from the referral service "
+        f"(HTTP {response.status_code}). Nothing was changed; contact support if this persists."
+    )

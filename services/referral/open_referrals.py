@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.referral import service
+from services.referral import creation
 from services.referral.audit import append_audit
 from services.referral.errors import IllegalTransition, ReferralNotFound
 from services.referral.models import OpenReferral, OutboxEvent
@@ -22,6 +21,7 @@ from services.referral.schemas import (
 )
 from services.referral.service import Clients, Context
 from shared.clock import utcnow
+from shared.contracts.directory import ServiceRead
 from shared.errors import UnprocessableContent
 from shared.i18n import N_
 from shared.ids import new_id
@@ -75,9 +75,9 @@ async def create(
     open_referral = OpenReferral(
         id=new_id(),
         sender_org_id=uuid.UUID(context.principal.org_id),
-        coordinator_org_id=uuid.UUID(coordinator["id"]),
-        coordinator_webhook_url=coordinator.get("webhook_url"),
-        sender_webhook_url=sender.get("webhook_url"),
+        coordinator_org_id=coordinator.id,
+        coordinator_webhook_url=coordinator.webhook_url,
+        sender_webhook_url=sender.webhook_url,
         service_category=str(open_in.service_category),
         country=open_in.country,
         admin_area=open_in.admin_area,
@@ -98,7 +98,7 @@ async def create(
         actor=context.principal,
         referral_id=open_referral.id,
         request_id=context.request_id,
-        details={"coordinator_org_id": coordinator["id"]},
+        details={"coordinator_org_id": str(coordinator.id)},
     )
     _notify(session, open_referral, "open-referral.requested", to_sender=False)
     return open_referral
@@ -147,7 +147,7 @@ async def assign(
         )
     chosen = await _member_service(clients, row, assign_in.service_id)
     row.assigned_service_id = assign_in.service_id
-    row.assigned_org_id = uuid.UUID(chosen["organisation_id"])
+    row.assigned_org_id = chosen.organisation_id
     row.status, row.updated_at = str(OpenReferralStatus.ASSIGNED), utcnow()
     await append_audit(
         session,
@@ -163,14 +163,14 @@ async def assign(
 
 async def _member_service(
     clients: Clients, row: OpenReferral, service_id: uuid.UUID
-) -> dict[str, Any]:
+) -> ServiceRead:
     chosen = await clients.directory.service(service_id)
     members = await clients.directory.member_ids(row.coordinator_org_id)
-    if chosen["organisation_id"] not in members | {str(row.coordinator_org_id)}:
+    if chosen.organisation_id not in members | {row.coordinator_org_id}:
         raise NotAMember
-    if chosen["category"] != row.service_category:
+    if chosen.category != row.service_category:
         raise UnprocessableContent(
-            f"The chosen service offers '{chosen['category']}', but this open referral asks "
+            f"The chosen service offers '{chosen.category}', but this open referral asks "
             f"for '{row.service_category}'. Choose a matching service."
         )
     return chosen
@@ -194,7 +194,7 @@ async def submit(
             "once the coordinator has assigned a provider.",
             allowed=[],
         )
-    referral, _ = await service.create(
+    referral, _ = await creation.create(
         session=session,
         context=context,
         clients=clients,

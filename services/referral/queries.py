@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.referral import repository
 from services.referral.errors import ContentWithdrawn
+from services.referral.lifecycle import party_of, reads_content
 from services.referral.models import OutboxEvent, Referral
 from services.referral.schemas import (
     NoteRead,
@@ -21,7 +22,9 @@ from services.referral.schemas import (
     Status,
     WebhookDeadLetter,
 )
-from services.referral.service import get_visible, is_overdue, party_of, reads_content, to_read
+from services.referral.service import get_visible
+from services.referral.shaping import to_read
+from services.referral.sla import is_overdue
 from shared import outbox
 from shared.auth import Principal
 from shared.clock import utcnow

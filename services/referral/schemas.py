@@ -298,23 +298,6 @@ class NoteRead(BaseModel):
     body: dict[str, Any] = Field(description="JWE of the note, readable by both parties only.")
 
 
-class ConsentWithdrawal(BaseModel):
-    """Sent by the consent service when a returnee withdraws consent."""
-
-    event_id: uuid.UUID
-    consent_id: str
-    subject_ref: SubjectRef
-    sender_org_id: uuid.UUID | None = None
-    withdrawn_at: datetime
-    reason: str | None = Field(None, max_length=200)
-
-
-class WithdrawalResult(BaseModel):
-    """What a withdrawal cancelled."""
-
-    cancelled_referral_ids: list[uuid.UUID]
-
-
 class ReferralStats(BaseModel):
     """Counts and times without personal data."""
 

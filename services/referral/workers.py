@@ -9,17 +9,13 @@ from typing import Any
 
 import httpx
 import orjson
-from sqlalchemy import select
 
-from services.referral.audit import append_audit
 from services.referral.metrics import ReferralGauges
-from services.referral.models import OutboxEvent, Referral
-from services.referral.notifications import WebhookSender, enqueue
-from services.referral.schemas import ReasonCode, Status
-from services.referral.service import Party
+from services.referral.models import OutboxEvent
+from services.referral.notifications import WebhookSender
 from services.referral.settings import ReferralSettings
+from services.referral.sla import sweep_deadlines
 from shared.background import BackgroundRuntime
-from shared.clock import utcnow
 from shared.crypto import public_part
 from shared.db import Database
 from shared.outbox import Outbox, OutboxGauges, OutboxPolicy
@@ -94,73 +90,3 @@ def add_loops(
     runtime.run_every(
         "referral-gauges", settings.outbox_metrics_interval_s, lambda: gauges.refresh(database)
     )
-
-
-async def sweep_deadlines(database: Database, grace: timedelta) -> int:
-    """Remind, escalate and finally cancel referrals nobody answered in time."""
-    now = utcnow()
-    changed = 0
-    async with database.sessionmaker() as session, session.begin():
-        unanswered = (
-            await session.scalars(
-                select(Referral)
-                .where(
-                    Referral.status.in_([str(Status.REQUESTED), str(Status.RECEIVED)]),
-                    Referral.acknowledge_by.is_not(None),
-                    Referral.acknowledge_by < now,
-                )
-                .with_for_update(skip_locked=True)
-            )
-        ).all()
-        for referral in unanswered:
-            action = _deadline_action(referral, now, grace)
-            if action is None:
-                continue
-            changed += 1
-            await _take(session, referral, action, now)
-    return changed
-
-
-def _deadline_action(referral: Referral, now: Any, grace: timedelta) -> str | None:
-    respond_by = referral.respond_by
-    if respond_by is not None and now > respond_by + grace:
-        return "cancel"
-    if respond_by is not None and now > respond_by and referral.escalated_at is None:
-        return "escalate"
-    if (
-        referral.status == Status.REQUESTED
-        and referral.overdue_since is None
-        and referral.acknowledge_by is not None
-        and now > referral.acknowledge_by
-    ):
-        return "remind"
-    return None
-
-
-async def _take(session: Any, referral: Referral, action: str, now: Any) -> None:
-    parties: tuple[Party, ...]
-    if action == "remind":
-        referral.overdue_since = now
-        event, parties = "referral.reminder", (Party.RECIPIENT,)
-    elif action == "escalate":
-        referral.escalated_at = now
-        referral.overdue_since = referral.overdue_since or now
-        event, parties = "referral.escalated", (Party.RECIPIENT, Party.SENDER)
-    else:
-        referral.status, referral.status_reason = str(Status.CANCELLED), str(ReasonCode.NO_RESPONSE)
-        referral.closed_at = now
-        event, parties = "referral.status-changed", (Party.RECIPIENT, Party.SENDER)
-    referral.updated_at = now
-    referral.version += 1
-    details = (
-        {"backup_focal_point_id": referral.backup_focal_point_id} if action == "escalate" else {}
-    )
-    await append_audit(
-        session,
-        action=f"referral.sla-{action}",
-        actor=None,
-        referral_id=referral.id,
-        request_id=None,
-        details=details,
-    )
-    enqueue(session, referral, event, to=parties)

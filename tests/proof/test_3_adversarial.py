@@ -12,7 +12,6 @@ import copy
 import secrets
 import sqlite3
 import time
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -20,10 +19,10 @@ import orjson
 import pytest
 from jwcrypto import jwk, jwt
 
-from proof.harness import ProofStack
+from proof.harness import ProofStack, consent_and_refer
 from shared.client import RefexError, open_payload
 from shared.crypto import CryptoError
-from shared.demo import DEMO_HEALTH_SERVICE, HEALTH_PROVIDER_ORG
+from shared.demo import HEALTH_PROVIDER_ORG
 
 pytestmark = pytest.mark.system
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -31,18 +30,8 @@ ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 def _referral(stack: ProofStack) -> dict[str, Any]:
     with stack.client("host_office") as host, stack.client("provider") as provider:
-        until = (datetime.now(UTC) + timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
         subject = f"adv-{secrets.token_hex(10)}"
-        host.post("consents", {
-            "subject_ref": subject, "grantor": "self",
-            "grantee": {"kind": "organisation", "org_id": str(HEALTH_PROVIDER_ORG)},
-            "purpose": "referral", "categories": ["identity.basic"], "valid_until": until,
-            "language": "en",
-            "evidence": {"method": "written", "form_sha256": "a" * 64}})  # fmt: skip
-        sent = host.post("referrals", {
-            "service_id": str(DEMO_HEALTH_SERVICE), "subject_ref": subject,
-            "requested_categories": ["identity.basic"],
-            "casefile": {"identity_basic": {"given_name": f"Name {subject}"}}})  # fmt: skip
+        sent = consent_and_refer(host, subject, f"Name {subject}")
         full: dict[str, Any] = provider.get(f"referrals/{sent['id']}")
         return full
 

@@ -14,6 +14,7 @@ from sqlalchemy import func, select, update
 from services.consent.models import Consent
 from services.referral.models import AuditEvent, OutboxEvent, Referral, ReferralNote
 from services.referral.settings import ReferralSettings
+from shared.contracts.directory import AgreementRead
 from shared.demo import DEMO_HEALTH_SERVICE, HEALTH_PROVIDER_ORG, HOST_OFFICE_ORG
 from tests.referral.conftest import CASEFILE, SUBJECT, Exchange, record_consent
 
@@ -81,10 +82,11 @@ def end_agreement(exchange: Exchange) -> None:
     directory = exchange.referral_app.state.clients.directory
     real = directory.agreement
 
-    async def ended(agreement_id: uuid.UUID, *, request_id: str | None) -> dict[str, Any]:
-        agreement: dict[str, Any] = await real(agreement_id, request_id=request_id)
+    async def ended(agreement_id: uuid.UUID, *, request_id: str | None) -> AgreementRead | None:
+        agreement = await real(agreement_id, request_id=request_id)
+        assert agreement is not None
         yesterday = datetime.now(UTC) - timedelta(days=1)
-        return agreement | {"valid_until": yesterday.isoformat()}
+        return agreement.model_copy(update={"valid_until": yesterday})
 
     directory.agreement = ended
 

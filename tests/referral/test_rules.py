@@ -10,14 +10,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from services.referral.audit import GENESIS_HASH, audit_hash, verify_chain
-from services.referral.models import AuditEvent, Referral
-from services.referral.schemas import Status
-from services.referral.service import (
+from services.referral.errors import IllegalTransition
+from services.referral.lifecycle import (
     TRANSITIONS,
     Party,
     allowed_moves,
+    move,
     party_of,
 )
+from services.referral.models import AuditEvent, Referral
+from services.referral.schemas import ReasonCode, Status
 from services.referral.sharing import decide_sharing
 from shared.auth import Principal
 from shared.casefile import SECTION_OF, CaseFile
@@ -158,6 +160,28 @@ class TestLifecycle:
         assert {who for (_, to), who in TRANSITIONS.items() if to == Status.CANCELLED} == {
             Party.SENDER
         }
+
+
+class TestOneBookkeeping:
+    @pytest.mark.parametrize(
+        "status", [Status.COMPLETED, Status.REJECTED, Status.CANCELLED, Status.FAILED]
+    )
+    async def test_refex_itself_cannot_move_a_referral_off_the_table(self, status: Status) -> None:
+        referral = referral_in(status)
+        with pytest.raises(IllegalTransition):
+            await move(
+                None,  # type: ignore[arg-type]  # refused before the session is touched
+                referral,
+                to=Status.CANCELLED,
+                reason=ReasonCode.CONSENT_WITHDRAWN,
+                by=None,
+                now=datetime.now(UTC),
+                action="referral.cancelled",
+                request_id=None,
+                details=None,
+                notify=(),
+            )
+        assert (referral.status, referral.version, referral.closed_at) == (str(status), 1, None)
 
 
 def chain(n: int) -> list[AuditEvent]:

@@ -6,16 +6,14 @@ import json
 import secrets
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from proof.harness import ProofStack, running_stack
+from proof.harness import ProofStack, consent_and_refer, running_stack
 from services.registry import SERVICE_NAMES
-from shared.demo import DEMO_HEALTH_SERVICE, HEALTH_PROVIDER_ORG
 from shared.telemetry import KEPT_ATTRIBUTES
 
 pytestmark = pytest.mark.system
@@ -42,19 +40,8 @@ def _spans(log_dir: Path) -> dict[str, list[dict[str, Any]]]:
 
 
 def _create_referral(stack: ProofStack, subject: str) -> str:
-    until = (datetime.now(UTC) + timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
     with stack.client("host_office") as host:
-        host.post("consents", {
-            "subject_ref": subject, "grantor": "self",
-            "grantee": {"kind": "organisation", "org_id": str(HEALTH_PROVIDER_ORG)},
-            "purpose": "referral", "categories": ["identity.basic"], "valid_until": until,
-            "language": "en",
-            "evidence": {"method": "written", "form_sha256": "a" * 64}})  # fmt: skip
-        sent = host.post("referrals", {
-            "service_id": str(DEMO_HEALTH_SERVICE), "subject_ref": subject,
-            "requested_categories": ["identity.basic"],
-            "casefile": {"identity_basic": {"given_name": "Traced"}}})  # fmt: skip
-    return str(sent["id"])
+        return str(consent_and_refer(host, subject, "Traced")["id"])
 
 
 def _trace_of_creation(spans: dict[str, list[dict[str, Any]]]) -> str | None:

@@ -1,0 +1,94 @@
+"""Referral rows shaped for a caller: the one place a Referral becomes a ReferralRead."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from services.referral.lifecycle import Party, allowed_moves, party_of, reads_content
+from services.referral.models import Referral
+from services.referral.schemas import (
+    AgreementRef,
+    EncryptedTo,
+    ReasonCode,
+    ReferralRead,
+    Status,
+    Urgency,
+    WithheldCategory,
+)
+from services.referral.sla import is_overdue
+from shared.auth import Principal
+from shared.clock import utcnow
+from shared.vocabulary import DataCategory
+
+
+def to_read(referral: Referral, principal: Principal, now: datetime | None = None) -> ReferralRead:
+    """Shape a referral for this caller: parties get the JWE, auditors metadata only."""
+    party = party_of(referral, principal)
+    now = now or utcnow()
+    return ReferralRead(
+        id=referral.id,
+        version=referral.version,
+        status=Status(referral.status),
+        status_reason=ReasonCode(referral.status_reason) if referral.status_reason else None,
+        sender_org_id=referral.sender_org_id,
+        recipient_org_id=referral.recipient_org_id,
+        service_id=referral.service_id,
+        service_category=referral.service_category,
+        programme=referral.programme,
+        purpose=referral.purpose,
+        urgency=Urgency(referral.urgency),
+        basis=referral.basis,
+        emergency=referral.basis == "emergency",
+        consent_ids=referral.consent_ids,
+        override_id=referral.override_id,
+        agreement=AgreementRef(id=referral.agreement_id, version=referral.agreement_version),
+        shared_categories=[DataCategory(c) for c in referral.shared_categories],
+        withheld=[
+            WithheldCategory(category=c, reason=r) for c, r in sorted(referral.withheld.items())
+        ],
+        warnings=_warnings(referral) + _withdrawal_notice(referral, party),
+        acknowledge_by=referral.acknowledge_by,
+        respond_by=referral.respond_by,
+        overdue=is_overdue(referral, now),
+        created_at=referral.created_at,
+        updated_at=referral.updated_at,
+        acknowledged_at=referral.acknowledged_at,
+        accepted_at=referral.accepted_at,
+        closed_at=referral.closed_at,
+        outcome=referral.outcome,
+        feedback_score=referral.feedback_score,
+        feedback=referral.feedback if reads_content(referral, party) else None,
+        allowed_moves=allowed_moves(referral, party),
+        payload=referral.payload if reads_content(referral, party) else None,
+        encrypted_to=_encrypted_to(referral),
+    )
+
+
+def _encrypted_to(referral: Referral) -> list[EncryptedTo]:
+    if referral.sender_kids is None:  # made before the key owners were kept
+        return [EncryptedTo(kid=kid) for kid in referral.recipient_kids]
+    sender_kids = set(referral.sender_kids)
+    return [
+        EncryptedTo(kid=kid, party="sender", org_id=referral.sender_org_id)
+        if kid in sender_kids
+        else EncryptedTo(kid=kid, party="recipient", org_id=referral.recipient_org_id)
+        for kid in referral.recipient_kids
+    ]
+
+
+def _warnings(referral: Referral) -> list[str]:
+    return [
+        f"The provider needs {category} at first contact, but it was withheld "
+        f"({referral.withheld.get(category, 'not_requested')}). Ask the returnee for consent "
+        "for it, or agree it in the SOP, then send a new referral."
+        for category in referral.first_contact_missing
+    ]
+
+
+def _withdrawal_notice(referral: Referral, party: Party | None) -> list[str]:
+    if party is None or reads_content(referral, party):
+        return []
+    return [
+        "The returnee withdrew the consent this referral rested on: its case file, feedback and "
+        "notes are no longer shared with you. Delete any copy you keep, as your agreement says."
+    ]
