@@ -14,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 from rich.console import Console
@@ -25,9 +25,15 @@ console = Console()
 
 
 def parse_args(description: str) -> argparse.Namespace:
-    """Common flags: --quick for a run under a minute."""
+    """Common flags: --quick for a run under a minute, --profile to profile the services."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--quick", action="store_true", help="short run (under a minute)")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="profile each service process it starts (py-spy, else cProfile) into "
+        "bench/results/profiles/<bench>/",
+    )
     return parser.parse_args()
 
 
@@ -76,10 +82,26 @@ class LoadResult:
 RequestFn = Callable[[aiohttp.ClientSession, int], Awaitable[bool]]
 
 
+class Window(Protocol):
+    """Something measured over exactly the timed part of a load run (e.g. CPU per process)."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
 async def run_load(
-    request: RequestFn, *, concurrency: int, seconds: float, warmup_s: float = 0.5
+    request: RequestFn,
+    *,
+    concurrency: int,
+    seconds: float,
+    warmup_s: float = 0.5,
+    window: Window | None = None,
 ) -> LoadResult:
-    """Run `request` from `concurrency` workers for `seconds`; it returns True on success."""
+    """Run `request` from `concurrency` workers for `seconds`; it returns True on success.
+
+    `window`, when given, is started after the warm-up and stopped when the last worker ends.
+    """
     connector = aiohttp.TCPConnector(limit=concurrency, force_close=False)
     latencies: list[float] = []
     errors = 0
@@ -99,9 +121,13 @@ async def run_load(
                 latencies.append((time.perf_counter() - started) * 1000)
                 errors += 0 if ok else 1
 
+        if window is not None:
+            window.start()
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
+        if window is not None:
+            window.stop()
     return LoadResult(len(latencies), errors, elapsed, latencies)
 
 
@@ -141,20 +167,26 @@ class Target:
         return self.value >= self.goal if self.op == ">=" else self.value <= self.goal
 
 
+def print_table(title: str, rows: list[dict[str, Any]]) -> None:
+    """Print rows of one shape as a table whose columns are the first row's keys."""
+    table = Table(title=title)
+    columns = list(rows[0]) if rows else []
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*(str(row.get(c, "")) for c in columns))
+    console.print(table)
+
+
 def report(
     name: str,
     targets: list[Target],
     measurements: list[dict[str, Any]],
     notes: list[str] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> Path:
-    """Print the tables and write bench/results/<name>.json."""
-    table = Table(title=f"{name}: measurements")
-    columns = list(measurements[0]) if measurements else []
-    for column in columns:
-        table.add_column(column)
-    for row in measurements:
-        table.add_row(*(str(row.get(c, "")) for c in columns))
-    console.print(table)
+    """Print the tables and write bench/results/<name>.json (with `extra`'s keys added)."""
+    print_table(f"{name}: measurements", measurements)
     goals = Table(title=f"{name}: targets")
     for column in ("target", "value", "goal", "met"):
         goals.add_column(column)
@@ -176,6 +208,7 @@ def report(
                 "targets": [{**asdict(t), "met": t.met} for t in targets],
                 "measurements": measurements,
                 "notes": notes or [],
+                **(extra or {}),
                 "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             },
             indent=2,

@@ -6,13 +6,16 @@ imports and caches filled by the first requests do not count as a leak.
 
 from __future__ import annotations
 
+import argparse
+import json
+import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
 from proof.faults import _consented_subject, referral_body
-from proof.harness import ProofStack
+from proof.harness import ProofStack, running_stack
 from shared.client import RefexClient, RefexError
 
 SAMPLE_EVERY_S = 10.0
@@ -94,6 +97,7 @@ def _growth(values: list[float]) -> dict[str, Any]:
     last, peak = values[-1], max(values)
     growth = (last - warm) / warm if warm else 0.0
     return {
+        "slope_mb_per_min": _slope_mb_per_min(values[len(values) // 3 :]),
         "samples": values,
         "after_warm_up_mb": warm,
         "last_mb": last,
@@ -102,3 +106,29 @@ def _growth(values: list[float]) -> dict[str, Any]:
         "flat_within_10pct": growth <= TARGET_GROWTH,
         "under_150_mb": peak <= TARGET_RSS_MB,
     }
+
+
+def _slope_mb_per_min(values: list[float]) -> float:
+    """Least-squares slope of RSS over the samples given (the last two thirds of the run)."""
+    if len(values) < 2:
+        return 0.0
+    xs = [i * SAMPLE_EVERY_S / 60 for i in range(len(values))]
+    mean_x, mean_y = sum(xs) / len(xs), sum(values) / len(values)
+    spread = sum((x - mean_x) ** 2 for x in xs)
+    covariance = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, values, strict=True))
+    return round(covariance / spread, 3)
+
+
+def main() -> None:
+    """Run a soak of its own: `python -m proof.soak --minutes 5 --backend postgresql`."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--minutes", type=float, default=10.0, help="length of the soak")
+    parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="postgresql")
+    args = parser.parse_args()
+    with running_stack(args.backend, Path(tempfile.mkdtemp(prefix="refex-soak-"))) as stack:
+        result = soak(stack, args.minutes)
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
