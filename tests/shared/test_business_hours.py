@@ -165,8 +165,9 @@ def schedules(draw: st.DrawFn) -> Schedule:
         intervals = draw(day_intervals)
         if intervals:
             hours[day] = [[_clock(a), _clock(b)] for a, b in intervals]
-    if not hours:
-        hours["wed"] = [["09:00", "12:00"]]
+    # At least three hours a week, so 80 business hours fit the two-year search horizon (a
+    # schedule open 30 minutes a week rightly answers ScheduleNeverOpens for such deadlines).
+    hours.setdefault("wed", [["09:00", "12:00"]])
     holidays = draw(
         st.lists(st.dates(datetime(2026, 3, 1).date(), datetime(2026, 11, 30).date()), max_size=5)
     )
