@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pytest
 
+from services.registry import SERVICE_NAMES
 from shared.vocabulary import Role
 
 ROOT = Path(__file__).resolve().parent.parent
-SERVICES = ("directory", "consent", "referral", "gateway")
+SERVICES = SERVICE_NAMES
 # The services whose rows are shaped in one `shaping.py`; referral is split on its own branch.
 SHAPED_SERVICES = ("directory", "consent", "gateway")
 # The directory's resolution answer is being moved to a shared contract (seams item 1).
