@@ -25,6 +25,10 @@ class TokenProvider(Protocol):
         """Return a currently valid access token."""
         ...
 
+    def forget(self, refused: str) -> None:
+        """Drop `refused` (answered 401 upstream) so the next `token()` fetches a new one."""
+        ...
+
 
 class StaticToken:
     """A fixed token (tests)."""
@@ -34,6 +38,9 @@ class StaticToken:
 
     async def token(self) -> str:
         return self._token
+
+    def forget(self, refused: str) -> None:
+        """A fixed token cannot be renewed."""
 
 
 class ClientCredentialsTokens:
@@ -59,6 +66,11 @@ class ClientCredentialsTokens:
             if time.monotonic() >= self._valid_until:
                 await self._fetch()
             return self._token
+
+    def forget(self, refused: str) -> None:
+        # Only the token that was refused: concurrent callers that already renewed keep theirs.
+        if refused == self._token:
+            self._valid_until = 0.0
 
     async def _fetch(self) -> None:
         try:
@@ -112,7 +124,30 @@ class ServiceClient:
         params: dict[str, Any] | None = None,
         request_id: str | None = None,
     ) -> httpx.Response:
-        """Send a request; 5xx, refused connections and timeouts raise problems."""
+        """Send a request; 5xx, refused connections and timeouts raise problems.
+
+        A 401 means the upstream refused our token before doing anything (for instance its
+        signing key was withdrawn at the gateway), so the request is sent once more with a
+        freshly issued token.
+        """
+        response = await self._send(method, path, json=json, params=params, request_id=request_id)
+        refused = response.request.headers.get("Authorization", "").removeprefix("Bearer ")
+        if response.status_code == 401 and self._tokens is not None and refused:
+            self._tokens.forget(refused)
+            response = await self._send(
+                method, path, json=json, params=params, request_id=request_id
+            )
+        return response
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any,
+        params: dict[str, Any] | None,
+        request_id: str | None,
+    ) -> httpx.Response:
         headers = {"X-Request-ID": request_id} if request_id else {}
         if self._tokens is not None:
             headers["Authorization"] = f"Bearer {await self._tokens.token()}"

@@ -116,6 +116,11 @@ def test_a_token_signed_by_a_withdrawn_signing_key_is_refused(proof_stack: Proof
     assert refused.status_code == 401
     assert refused.json()["detail"]
     assert _fresh_tokens_work_again(proof_stack, within_s=15)
+    # The services' own tokens were signed by the withdrawn key too: they renew theirs on the
+    # first 401 instead of failing every referral until their cached token expires.
+    with proof_stack.client("host_office") as host:
+        sent = consent_and_refer(host, f"withdrawn-key-{secrets.token_hex(4)}", "After rotation")
+    assert sent["status"] == "requested"
 
 
 def _fresh_tokens_work_again(stack: ProofStack, within_s: float) -> bool:
