@@ -82,8 +82,10 @@ def _service_request(referral: ReferralRead) -> dict[str, Any]:
     # FHIR JSON allows no empty arrays: an auditor's view of an emergency referral has no info.
     if info := _supporting_info(referral):
         resource["supportingInfo"] = info
-    if referral.encrypted_to:
-        resource["extension"] = [_encrypted_to(key) for key in referral.encrypted_to]
+    resource["extension"] = [
+        {"url": f"{SYSTEM}:payload-mode", "valueCode": str(referral.payload_mode)},
+        *(_encrypted_to(key) for key in referral.encrypted_to),
+    ]
     if referral.emergency:
         resource["meta"] = {"security": [EMERGENCY_LABEL]}
     if referral.payload is not None:
