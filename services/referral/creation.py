@@ -448,7 +448,7 @@ def _new_referral(
         first_contact_missing=sorted(c for c in first_contact if c not in sealed.shared),
         payload=sealed.payload,
         payload_mode=str(sealed.mode),
-        recipient_kids=[str(key.jwk["kid"]) for key in keys.keys],
+        recipient_kids=[key.kid for key in keys.keys],
         sender_kids=keys.kids_of("sender"),
         recipient_webhook_url=resolved.recipient.webhook_url,
         sender_webhook_url=resolved.sender.webhook_url,

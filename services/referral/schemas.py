@@ -223,6 +223,11 @@ class RecipientKey(BaseModel):
     thumbprint: str = Field(description="RFC 7638 SHA-256 thumbprint of the key (base64url).")
     jwk: dict[str, Any] = Field(description="The public JWK, `kid` included.")
 
+    @property
+    def kid(self) -> str:
+        """The key's id in the directory."""
+        return str(self.jwk["kid"])
+
 
 class ReferralPreview(BaseModel):
     """What may be sent, to which keys, under which reserved referral id, until when."""

@@ -64,7 +64,7 @@ class KeySet:
     @property
     def kids(self) -> frozenset[str]:
         """The key ids of the set."""
-        return frozenset(str(key.jwk["kid"]) for key in self.keys)
+        return frozenset(key.kid for key in self.keys)
 
     def fingerprint(self, party: str | None = None) -> str:
         """Fingerprint of the whole set, or of one party's keys."""
@@ -72,7 +72,7 @@ class KeySet:
 
     def kids_of(self, party: str) -> list[str]:
         """Key ids held by `party`."""
-        return [str(k.jwk["kid"]) for k in self.keys if k.party == party]
+        return [k.kid for k in self.keys if k.party == party]
 
 
 def key_set(recipient: AgreementParty, sender: AgreementParty) -> KeySet:
