@@ -216,8 +216,8 @@ class TestSealedReferral:
             f"/referrals/{created['id']}/fhir",
             headers=exchange.as_role("provider", HEALTH_PROVIDER_ORG),
         )
-        extensions = fhir.json()["entry"][0]["resource"]["extension"]
-        assert {"url": "urn:refex:payload-mode", "valueCode": "sealed"} in extensions
+        tags = fhir.json()["entry"][0]["resource"]["meta"]["tag"]
+        assert tags == [{"system": "urn:refex:payload-mode", "code": "sealed"}]
 
     async def test_a_subset_of_the_permitted_sections_may_be_sent(self, exchange: Exchange) -> None:
         await record_consent(exchange, REQUESTED)
