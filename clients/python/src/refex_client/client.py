@@ -157,7 +157,7 @@ class RefexClient:
         idempotency_key: str | None = None,
     ) -> ReferralRead:
         """Preview, seal the permitted sections here, send; refetch once if the keys changed."""
-        request = {
+        request: dict[str, Any] = {
             "service_id": service_id,
             "subject_ref": subject_ref,
             "requested_categories": requested_categories,
@@ -166,7 +166,7 @@ class RefexClient:
         }
         key = idempotency_key or str(uuid.uuid4())
         for attempt in range(2):
-            plan = self.preview(**request)  # type: ignore[arg-type]
+            plan = self.preview(**request)
             body = {**request, "reservation": plan["reservation"]}
             body["sections"] = seal_sections(plan, casefile)
             try:
