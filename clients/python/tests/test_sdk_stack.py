@@ -181,11 +181,14 @@ class TestModelsMatchOpenApi:
             properties = schemas[name]["properties"]
             fields = set(get_type_hints(model))
             assert fields <= set(properties), (name, fields - set(properties))
-            assert set(schemas[name].get("required", [])) <= fields | optional(model), name
+            required = set(schemas[name].get("required", []))
+            assert required == required_keys(model), name
+            # A field the server may leave out must not be required in the SDK's model.
+            assert set(properties) - required >= fields - required_keys(model), name
 
 
-def optional(model: type) -> set[str]:
-    return set(getattr(model, "__optional_keys__", set()))
+def required_keys(model: type) -> set[str]:
+    return set(getattr(model, "__required_keys__", set()))
 
 
 def openapi(base_url: str, timeout_s: float = 60) -> dict[str, Any]:

@@ -1,6 +1,7 @@
-"""The API's bodies as typed dictionaries; `tests/test_models.py` checks them against OpenAPI."""
+"""The API's bodies as typed dictionaries; `tests/test_sdk_stack.py` checks them against OpenAPI."""
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: TypedDict reads NotRequired[...] only from
+# evaluated annotations.
 
 from typing import Any, Literal, NotRequired, TypedDict
 
@@ -51,25 +52,51 @@ class KeySetRead(TypedDict):
     key_set_fingerprint: str
 
 
+class EncryptedTo(TypedDict):
+    """One key the payload was encrypted to."""
+
+    kid: str
+    party: NotRequired[Literal["sender", "recipient"] | None]
+    org_id: NotRequired[str | None]
+
+
 class ReferralRead(TypedDict):
-    """A referral as a party sees it (the fields the SDK relies on)."""
+    """A referral as a party (or, without the payload, an auditor) sees it."""
 
     id: str
     version: int
     status: str
+    status_reason: NotRequired[str | None]
     sender_org_id: str
     recipient_org_id: str
     service_id: str
+    service_category: str
+    programme: NotRequired[str | None]
     purpose: str
+    urgency: str
     basis: str
+    emergency: bool
+    consent_ids: list[str]
+    override_id: NotRequired[str | None]
+    agreement: AgreementRef
     shared_categories: list[str]
     withheld: list[WithheldCategory]
-    warnings: list[str]
-    allowed_moves: list[str]
-    payload_mode: Literal["server", "sealed"]
-    payload: NotRequired[dict[str, Any] | None]
+    warnings: NotRequired[list[str]]
+    acknowledge_by: NotRequired[str | None]
+    respond_by: NotRequired[str | None]
+    overdue: NotRequired[bool]
     created_at: str
     updated_at: str
+    acknowledged_at: NotRequired[str | None]
+    accepted_at: NotRequired[str | None]
+    closed_at: NotRequired[str | None]
+    outcome: NotRequired[str | None]
+    feedback_score: NotRequired[int | None]
+    feedback: NotRequired[dict[str, Any] | None]
+    allowed_moves: NotRequired[list[str]]
+    payload_mode: NotRequired[Literal["server", "sealed"]]
+    payload: NotRequired[dict[str, Any] | None]
+    encrypted_to: NotRequired[list[EncryptedTo]]
 
 
 class NoteRead(TypedDict):
@@ -97,6 +124,7 @@ MODELS_IN_OPENAPI: dict[str, type] = {
     "RecipientKey": RecipientKey,
     "WithheldCategory": WithheldCategory,
     "AgreementRef": AgreementRef,
+    "EncryptedTo": EncryptedTo,
     "ReferralPreview": ReferralPreview,
     "KeySetRead": KeySetRead,
     "ReferralRead": ReferralRead,
