@@ -404,7 +404,15 @@ class StatusChange(BaseModel):
 class NoteCreate(BaseModel):
     """A follow-up note: its text (refex encrypts it) or a JWE sealed by the writer."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"kind": "note", "text": "First appointment booked."},
+                {"kind": "note", "sealed": JWE_EXAMPLE, "key_set_fingerprint": "b64url-sha256"},
+            ]
+        },
+    )
     kind: str = Field("note", pattern=r"^(note|document)$", examples=["note"])
     text: str | None = Field(
         None,
