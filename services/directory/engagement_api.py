@@ -37,7 +37,6 @@ IfMatch = Annotated[
     str | None,
     Header(description="ETag of the version you read; a mismatch answers 412.", examples=['"3"']),
 ]
-PRIVATE = " Only the organisation itself, admins and auditors may read it (else 403)."
 
 
 @router.post(
@@ -75,7 +74,10 @@ async def change_engagement(
 async def list_engagement(
     org_id: uuid.UUID, session: SessionDep, principal: Reader, paging: Paging
 ) -> Page[EngagementChangeRead]:
-    """List every change of the engagement level (from, to, when, why, by whom), newest first."""
+    """List every change of the engagement level (from, to, when, why, by whom), newest first.
+
+    Only the organisation itself, admins and auditors may read it (else 403).
+    """
     rows = await engagement.engagement_history(
         session=session,
         principal=principal,
@@ -85,9 +87,6 @@ async def list_engagement(
     )
     items = [engagement_read(row) for row in rows]
     return Page[EngagementChangeRead](items=items, next_cursor=next_cursor(rows, paging))
-
-
-list_engagement.__doc__ = (list_engagement.__doc__ or "") + PRIVATE
 
 
 @router.post(
