@@ -355,6 +355,45 @@ def step_audit(journey: Journey) -> None:
     )
 
 
+def step_partnership(journey: Journey) -> None:
+    """The host office follows the country of origin, matches skills; the steward sees a partner."""
+    console.rule(gettext("7. Partnership: situation, opportunities, engagement"))
+    feed = journey.call("host_office", "GET", "directory/changes/feed", limit=5)
+    for item in feed["items"]:
+        console.print(f"  [bold]{item['_refex']['event']}[/]  {item['title']}")
+    profile = {
+        "skills": ["7231"],
+        "country": "NG",
+        "near": {"latitude": 6.335, "longitude": 5.6037},
+        "limit": 3,
+    }
+    matches = journey.call("host_office", "POST", "directory/opportunities/match", profile)
+    for hit in matches["items"]:
+        console.print(
+            "  "
+            + _l(
+                "fit {fit} at {distance} km: {title} (refer to service {service})",
+                fit=hit["fit"],
+                distance=hit["distance_km"],
+                title=hit["opportunity"]["title"].get("en", ""),
+                service=hit["refer_to_service_id"],
+            ).render()
+        )
+    page = journey.call(
+        "admin", "GET", f"directory/organisations/{HEALTH_PROVIDER_ORG}/partner-page"
+    )
+    for change in reversed(page["engagement"]):
+        console.print(
+            "  "
+            + _l(
+                "engagement {old} → {new}: {reason}",
+                old=change["from_level"] or "-",
+                new=change["to_level"],
+                reason=change["reason"] or "",
+            ).render()
+        )
+
+
 def demo(
     url: Annotated[
         str, typer.Option(envvar="REFEX_URL", help="Gateway base URL.")
@@ -378,6 +417,7 @@ def demo(
         step_emergency(journey)
         step_withdrawal(journey)
         step_audit(journey)
+        step_partnership(journey)
     except RefexError as error:
         console.print(f"[red]{error}[/]")
         raise typer.Exit(1) from None

@@ -123,7 +123,7 @@ async def list_organisations(
 async def create_organisation(
     org_in: OrganisationCreate,
     session: SessionDep,
-    _admin: Admin,
+    admin: Admin,
     response: Response,
     url_policy: UrlPolicyDep,
 ) -> OrganisationRead:
@@ -133,7 +133,9 @@ async def create_organisation(
     carrier-grade NAT, multicast and the exchange's own addresses answer 422
     `unsafe-partner-url`, and nothing is stored.
     """
-    org = await directory.create_organisation(session=session, org_in=org_in, url_policy=url_policy)
+    org = await directory.create_organisation(
+        session=session, org_in=org_in, url_policy=url_policy, principal=admin
+    )
     return _tagged(response, org, OrganisationRead)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Request
 
 from services.directory.service import SELF_SERVICE_ROLES
 from shared.auth import Principal, require_roles
@@ -28,3 +28,11 @@ Resolver = Annotated[
     Principal,
     Depends(require_roles(Role.INTERNAL_CALLER, Role.HOST_OFFICE, Role.ADMIN, Role.AUDITOR)),
 ]
+
+
+def _request_id(request: Request) -> str | None:
+    return getattr(request.state, "request_id", None)
+
+
+# The id the audit rows of this request carry (set by the shared middleware).
+RequestId = Annotated[str | None, Depends(_request_id)]

@@ -145,3 +145,67 @@ class KeyNotPending(Conflict):
 
     slug = "key-not-pending"
     title = N_("Key not awaiting confirmation")
+
+
+class SituationReportNotFound(NotFound):
+    """No situation report the caller may see has this id."""
+
+    slug = "situation-report-not-found"
+    title = N_("Situation report not found")
+    detail = N_(
+        "No situation report you may see has this id. Reports are visible to partners in the "
+        "report's country and to partners holding an agreement with a provider there; list "
+        "them with GET /situation-reports."
+    )
+
+
+class ReportOutsideYourCountry(Forbidden):
+    """A partner tried to report on a country other than its own."""
+
+    slug = "report-outside-your-country"
+    title = N_("Report on your own country")
+    detail = N_(
+        "Your organisation may publish situation reports only on the country it is registered "
+        "in. Ask a partner there to publish it, or the directory steward (admin)."
+    )
+
+
+class OpportunityNotFound(NotFound):
+    """No opportunity has this id."""
+
+    slug = "opportunity-not-found"
+    title = N_("Opportunity not found")
+    detail = N_("No opportunity has this id. List them with GET /opportunities.")
+
+
+class CapacityPlanNotFound(NotFound):
+    """No capacity-building record the caller may see has this id."""
+
+    slug = "capacity-plan-not-found"
+    title = N_("Capacity-building record not found")
+    detail = N_(
+        "No capacity-building record you may see has this id. List an organisation's records "
+        "with GET /organisations/{org_id}/capacity-plans."
+    )
+
+
+class EngagementByStewardOnly(Forbidden):
+    """Someone other than an admin tried to change an engagement level."""
+
+    slug = "engagement-by-steward-only"
+    title = N_("Engagement level set by the directory steward")
+    detail = N_(
+        "Only the directory steward (admin) sets an organisation's engagement level. Log the "
+        "contact or decision that calls for a change at POST .../contacts and ask the steward."
+    )
+
+
+class PartnerRecordsPrivate(Forbidden):
+    """A partner tried to read another organisation's engagement or capacity records."""
+
+    slug = "partner-records-private"
+    title = N_("Partnership records of another organisation")
+    detail = N_(
+        "Only the organisation itself, admins and auditors may read its engagement history, "
+        "contact log and capacity-building records."
+    )

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text, Uuid
+from sqlalchemy import Boolean, Date, Float, ForeignKey, Index, Integer, String, Text, Uuid
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.clock import utcnow
@@ -173,3 +173,147 @@ class Agreement(Versioned, Base):
     valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     programme: Mapped[str | None] = mapped_column(String(200))
     document_sha256: Mapped[str | None] = mapped_column(String(64))
+
+
+class ChangeRecord(Base):
+    """A change to partnership records: the directory's audit row and the source of its feed.
+
+    Ids and codes only; never personal data.
+    """
+
+    __tablename__ = "change_record"
+    __table_args__ = (Index("ix_change_record_country_id", "country", "id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    action: Mapped[str] = mapped_column(String(60))
+    object_type: Mapped[str] = mapped_column(String(40))
+    object_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
+    organisation_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
+    country: Mapped[str] = mapped_column(String(2))
+    actor_client_id: Mapped[str] = mapped_column(String(200))
+    actor_org_id: Mapped[str] = mapped_column(String(64))
+    actor_role: Mapped[str] = mapped_column(String(40))
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    details: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SituationReport(Base):
+    """One version of a partner's report on an area: security, labour market, disruptions."""
+
+    __tablename__ = "situation_report"
+    __table_args__ = (Index("ix_situation_report_country_id", "country", "id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    series_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    organisation_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organisation.id", ondelete="CASCADE"), index=True
+    )
+    country: Mapped[str] = mapped_column(String(2))
+    admin_area: Mapped[str | None] = mapped_column(String(10))
+    topics: Mapped[list[str]] = mapped_column(JSONType)
+    language: Mapped[str] = mapped_column(String(8))
+    title: Mapped[str] = mapped_column(String(200))
+    summary: Mapped[str] = mapped_column(Text)
+    valid_from: Mapped[datetime] = mapped_column(UTCDateTime)
+    valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ServiceIntake(Base):
+    """What a provider says about a service's intake now: closed, waiting time, places left."""
+
+    __tablename__ = "service_intake"
+
+    service_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("service.id", ondelete="CASCADE"), primary_key=True
+    )
+    status: Mapped[str] = mapped_column(String(24))
+    waiting_days: Mapped[int | None] = mapped_column(Integer)
+    places_left: Mapped[int | None] = mapped_column(Integer)
+    reopens_on: Mapped[date | None] = mapped_column(Date)
+    note: Mapped[dict[str, str]] = mapped_column(JSONType, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class EngagementChange(Base):
+    """One change of an organisation's engagement level, why, and what is planned next."""
+
+    __tablename__ = "engagement_change"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    organisation_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organisation.id", ondelete="CASCADE"), index=True
+    )
+    from_level: Mapped[str | None] = mapped_column(String(40))
+    to_level: Mapped[str] = mapped_column(String(40))
+    reason: Mapped[str | None] = mapped_column(Text)
+    planned_activities: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    actor_client_id: Mapped[str] = mapped_column(String(200))
+    actor_org_id: Mapped[str] = mapped_column(String(64))
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PartnerContact(Base):
+    """A contact or joint decision with an organisation: a meeting, an MoU signed, a review."""
+
+    __tablename__ = "partner_contact"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    organisation_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organisation.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(24))
+    occurred_on: Mapped[date] = mapped_column(Date)
+    counterpart_org_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("organisation.id", ondelete="SET NULL")
+    )
+    summary: Mapped[str] = mapped_column(Text)
+    decisions: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    recorded_by_org_id: Mapped[str] = mapped_column(String(64))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CapacityPlan(Versioned, Base):
+    """A capacity-building record: the assessment, the plan, its activities and indicators."""
+
+    __tablename__ = "capacity_plan"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    organisation_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organisation.id", ondelete="CASCADE"), index=True
+    )
+    assessed_on: Mapped[date] = mapped_column(Date)
+    areas: Mapped[list[str]] = mapped_column(JSONType)
+    gaps: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    objectives: Mapped[str] = mapped_column(Text, default="")
+    activities: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    indicators: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+
+
+class Opportunity(Versioned, Base):
+    """A job, apprenticeship or training course an employer or training provider publishes."""
+
+    __tablename__ = "opportunity"
+    __table_args__ = (Index("ix_opportunity_country_kind", "country", "kind", "id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    organisation_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organisation.id", ondelete="CASCADE"), index=True
+    )
+    service_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("service.id", ondelete="SET NULL")
+    )
+    kind: Mapped[str] = mapped_column(String(24))
+    title: Mapped[dict[str, str]] = mapped_column(JSONType)
+    description: Mapped[dict[str, str]] = mapped_column(JSONType, default=dict)
+    country: Mapped[str] = mapped_column(String(2))
+    admin_area: Mapped[str | None] = mapped_column(String(10))
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
+    starts_on: Mapped[date | None] = mapped_column(Date)
+    ends_on: Mapped[date | None] = mapped_column(Date)
+    places_left: Mapped[int] = mapped_column(Integer)
+    languages: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    skills: Mapped[list[str]] = mapped_column(JSONType)

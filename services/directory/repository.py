@@ -4,20 +4,27 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.directory.models import (
     Agreement,
     Base,
+    CapacityPlan,
+    ChangeRecord,
+    EngagementChange,
     FocalPoint,
+    Opportunity,
     Organisation,
     OrganisationEvent,
     OrganisationKey,
+    PartnerContact,
     Service,
+    ServiceIntake,
+    SituationReport,
 )
 
 Row = TypeVar("Row", bound=Base)
@@ -204,3 +211,173 @@ async def coordinators(session: AsyncSession) -> list[Organisation]:
 async def service_ids_exist(session: AsyncSession, ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
     """Return which of these service ids exist."""
     return set((await session.scalars(select(Service.id).where(Service.id.in_(ids)))).all())
+
+
+# Partnership tools
+
+
+async def newest_page(
+    session: AsyncSession,
+    model: type[Row],
+    *,
+    before: uuid.UUID | None,
+    limit: int,
+    filters: Sequence[Any] = (),
+) -> list[Row]:
+    """Return up to `limit` rows newest first (ids are UUIDv7), before the cursor id."""
+    id_column: Any = model.__table__.c.id
+    query = select(model).where(*filters).order_by(id_column.desc()).limit(limit)
+    if before is not None:
+        query = query.where(id_column < before)
+    return list((await session.scalars(query)).all())
+
+
+async def party_countries(session: AsyncSession, org_id: uuid.UUID, host_office: bool) -> set[str]:
+    """Return the countries of the providers of every agreement this organisation is party to."""
+    named = or_(Agreement.provider_org_id == org_id, Agreement.sender_org_id == org_id)
+    party = or_(named, Agreement.sender_org_id.is_(None)) if host_office else named
+    query = (
+        select(Organisation.country)
+        .join(Agreement, Agreement.provider_org_id == Organisation.id)
+        .where(party)
+        .distinct()
+    )
+    return set((await session.scalars(query)).all())
+
+
+async def situation_page(
+    session: AsyncSession,
+    *,
+    countries: set[str] | None,
+    country: str | None,
+    topic: str | None,
+    before: uuid.UUID | None,
+    limit: int,
+) -> list[SituationReport]:
+    """Return situation reports newest first, of the visible countries (None: every country)."""
+    filters: list[Any] = []
+    if countries is not None:
+        filters.append(SituationReport.country.in_(sorted(countries)))
+    if country:
+        filters.append(SituationReport.country == country)
+    rows = await newest_page(
+        session,
+        SituationReport,
+        before=before,
+        limit=limit * 4 if topic else limit,
+        filters=filters,
+    )
+    # Topics are a short JSON list; filtering them in Python keeps one query for both backends.
+    return [row for row in rows if topic is None or topic in row.topics][:limit]
+
+
+async def latest_versions(
+    session: AsyncSession, series_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, int]:
+    """Return the latest version of each of these report series."""
+    query = (
+        select(SituationReport.series_id, func.max(SituationReport.version))
+        .where(SituationReport.series_id.in_(series_ids))
+        .group_by(SituationReport.series_id)
+    )
+    return {row[0]: int(row[1]) for row in await session.execute(query)}
+
+
+async def report_series(session: AsyncSession, series_id: uuid.UUID) -> list[SituationReport]:
+    """Return the versions of one situation report, oldest first."""
+    query = (
+        select(SituationReport)
+        .where(SituationReport.series_id == series_id)
+        .order_by(SituationReport.version)
+    )
+    return list((await session.scalars(query)).all())
+
+
+async def change_page(
+    session: AsyncSession, *, countries: set[str] | None, before: uuid.UUID | None, limit: int
+) -> list[ChangeRecord]:
+    """Return the feed's changes newest first: every intake change, reports of these countries."""
+    feed_types = ("situation_report", "service_intake")
+    filters: list[Any] = [ChangeRecord.object_type.in_(feed_types)]
+    if countries is not None:
+        visible_report = and_(
+            ChangeRecord.object_type == "situation_report",
+            ChangeRecord.country.in_(sorted(countries)),
+        )
+        filters.append(or_(ChangeRecord.object_type == "service_intake", visible_report))
+    return await newest_page(session, ChangeRecord, before=before, limit=limit, filters=filters)
+
+
+async def intake_of(session: AsyncSession, service_id: uuid.UUID) -> ServiceIntake | None:
+    """Return the stated intake of a service, or None when its provider never stated one."""
+    return await session.get(ServiceIntake, service_id)
+
+
+async def engagement_page(
+    session: AsyncSession, *, org_id: uuid.UUID, before: uuid.UUID | None, limit: int
+) -> list[EngagementChange]:
+    """Return an organisation's engagement changes, newest first."""
+    filters = [EngagementChange.organisation_id == org_id]
+    return await newest_page(session, EngagementChange, before=before, limit=limit, filters=filters)
+
+
+async def contact_page(
+    session: AsyncSession, *, org_id: uuid.UUID, before: uuid.UUID | None, limit: int
+) -> list[PartnerContact]:
+    """Return an organisation's contact log, most recently recorded first."""
+    filters = [PartnerContact.organisation_id == org_id]
+    return await newest_page(session, PartnerContact, before=before, limit=limit, filters=filters)
+
+
+async def capacity_page(
+    session: AsyncSession, *, org_id: uuid.UUID, before: uuid.UUID | None, limit: int
+) -> list[CapacityPlan]:
+    """Return an organisation's capacity-building records, newest first."""
+    filters = [CapacityPlan.organisation_id == org_id]
+    return await newest_page(session, CapacityPlan, before=before, limit=limit, filters=filters)
+
+
+async def opportunity_page(
+    session: AsyncSession,
+    *,
+    after: uuid.UUID | None,
+    limit: int,
+    country: str | None,
+    kind: str | None,
+    organisation_id: uuid.UUID | None,
+) -> list[Opportunity]:
+    """Return a page of opportunities by id, optionally of one country, kind or organisation."""
+    filters: list[Any] = []
+    if country:
+        filters.append(Opportunity.country == country)
+    if kind:
+        filters.append(Opportunity.kind == kind)
+    if organisation_id:
+        filters.append(Opportunity.organisation_id == organisation_id)
+    return await page(session, Opportunity, after=after, limit=limit, filters=filters)
+
+
+async def open_opportunities(
+    session: AsyncSession, *, country: str, kinds: Sequence[str], today: date, cap: int
+) -> list[Opportunity]:
+    """Return up to `cap` opportunities of a country with places left that have not ended."""
+    filters: list[Any] = [
+        Opportunity.country == country,
+        Opportunity.places_left > 0,
+        or_(Opportunity.ends_on.is_(None), Opportunity.ends_on >= today),
+    ]
+    if kinds:
+        filters.append(Opportunity.kind.in_(list(kinds)))
+    query = select(Opportunity).where(*filters).order_by(Opportunity.id).limit(cap)
+    return list((await session.scalars(query)).all())
+
+
+async def by_ids(
+    session: AsyncSession, model: type[Row], ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, Row]:
+    """Return the rows of `model` with these ids, by id."""
+    if not ids:
+        return {}
+    id_column: Any = model.__table__.c.id
+    rows = await session.scalars(select(model).where(id_column.in_(list(ids))))
+    return {row.id: row for row in rows}  # type: ignore[attr-defined]

@@ -283,6 +283,11 @@ class SearchHit(BaseModel):
     admin_areas: list[str]
     languages: list[str]
     accepting_referrals: bool
+    intake_status: Literal["open", "limited", "temporarily_closed"] = Field(
+        "open", description="What the provider says of its intake now (PUT .../intake)."
+    )
+    places_left: int | None = Field(None, examples=[4])
+    waiting_days: int | None = Field(None, examples=[10])
     latitude: float | None
     longitude: float | None
     distance_km: float | None = Field(None, examples=[3.2])

@@ -62,8 +62,12 @@ RANK_CAP = 1000
 EARTH_RADIUS_KM = 6378.168  # the sphere of PostgreSQL's earthdistance extension
 HIT_COLUMNS = (
     "s.id, s.organisation_id, s.category, s.name, s.country, s.admin_areas, s.languages, "
-    "s.accepting_referrals, s.latitude, s.longitude"
+    "s.accepting_referrals, s.latitude, s.longitude, "
+    "i.status AS intake_status, i.places_left, i.waiting_days"
 )
+# The provider's stated intake rides along on its primary key: one join, no query per hit.
+SERVICES = "service s LEFT JOIN service_intake i ON i.service_id = s.id"
+CLOSED = "temporarily_closed"
 OPEN_NOW_BATCH_FACTOR = 4
 Sort = Literal["relevance", "distance"]
 CallerLanguage = Literal["en", "fr"]
@@ -83,6 +87,7 @@ class SearchParams:
     radius_km: float = 50.0
     accepting: bool | None = None
     open_now: bool = False
+    available: bool = False
     sort: Sort = "relevance"
     limit: int = DEFAULT_LIMIT
     cursor: str | None = None
@@ -120,6 +125,9 @@ class SearchQuery(BaseModel):
     radius_km: float = Field(50.0, gt=0, le=20000)
     accepting: bool | None = Field(None, description="Only services taking referrals (or not).")
     open_now: bool = Field(False, description="Only services whose focal point is open now.")
+    available: bool = Field(
+        False, description="Leave out services their provider marked temporarily closed."
+    )
     sort: Sort | None = Field(None, description="Default: distance with near=, else relevance.")
     limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
     cursor: str | None = Field(None, max_length=512)
@@ -178,6 +186,7 @@ def search_params(request: Request) -> SearchParams:
         radius_km=query.radius_km,
         accepting=query.accepting,
         open_now=query.open_now,
+        available=query.available,
         sort=query.sort or ("distance" if point else "relevance"),
         limit=query.limit,
         cursor=query.cursor,
@@ -216,6 +225,8 @@ def _filters(params: SearchParams, sql: Statement) -> list[str]:
         where.append(f"s.languages_key LIKE {sql.arg('%' + list_key([params.language]) + '%')}")
     if params.accepting is not None:
         where.append(f"s.accepting_referrals = {sql.arg(params.accepting)}")
+    if params.available:
+        where.append(f"(i.status IS NULL OR i.status <> '{CLOSED}')")
     return where
 
 
@@ -245,7 +256,7 @@ def _by_id(params: SearchParams, sql: Statement, after: str | None, batch: int) 
     if after is not None:
         clauses.append(f"s.id > {sql.arg(uuid.UUID(after))}")
     return (
-        f"SELECT {HIT_COLUMNS} FROM service s WHERE {_where(clauses)} ORDER BY s.id LIMIT {batch}"
+        f"SELECT {HIT_COLUMNS} FROM {SERVICES} WHERE {_where(clauses)} ORDER BY s.id LIMIT {batch}"
     )
 
 
@@ -262,12 +273,13 @@ def _by_relevance(params: SearchParams, sql: Statement, offset: int, batch: int)
             # MATERIALIZED without a LIMIT inside keeps the GIN bitmap scan (with the cap inside,
             # the planner picks a 5x slower sequential scan); rank ids first, then join columns.
             f"WITH m AS MATERIALIZED (SELECT s.id, s.search_vector, s.languages_key "
-            f"FROM service s WHERE {_where(clauses)}), "
+            f"FROM {SERVICES} WHERE {_where(clauses)}), "
             f"r AS (SELECT c.id, ts_rank(c.search_vector, {tsquery}) AS rank, "
             f"c.languages_key LIKE '{speaks}' AS speaks "
             f"FROM (SELECT * FROM m LIMIT {RANK_CAP}) c "
             f"ORDER BY rank DESC, speaks DESC, c.id LIMIT {batch} OFFSET {offset}) "
             f"SELECT {HIT_COLUMNS} FROM r JOIN service s ON s.id = r.id "
+            f"LEFT JOIN service_intake i ON i.service_id = s.id "
             f"ORDER BY r.rank DESC, r.speaks DESC, r.id"
         )
     match = sql.arg(" ".join(f'"{term}"' for term in terms))
@@ -275,6 +287,7 @@ def _by_relevance(params: SearchParams, sql: Statement, offset: int, batch: int)
         f"SELECT {HIT_COLUMNS} FROM (SELECT service_id, bm25(service_fts, 10.0, 1.0) AS rank "
         f"FROM service_fts WHERE service_fts MATCH {match}) f "
         f"JOIN service s ON s.id = f.service_id "
+        f"LEFT JOIN service_intake i ON i.service_id = s.id "
         f"WHERE {_where(clauses)} "
         f"ORDER BY f.rank, s.languages_key LIKE '{speaks}' DESC, s.id "
         f"LIMIT {batch} OFFSET {offset}"
@@ -311,7 +324,7 @@ def _by_distance_postgresql(params: SearchParams, sql: Statement, offset: int, b
     lat, lon = params.near
     point = f"ll_to_earth({sql.arg(lat)}::float8, {sql.arg(lon)}::float8)"
     return (
-        f"SELECT {HIT_COLUMNS} FROM service s WHERE {_where(clauses)} "
+        f"SELECT {HIT_COLUMNS} FROM {SERVICES} WHERE {_where(clauses)} "
         f"ORDER BY ll_to_earth(s.latitude, s.longitude) <-> {point} LIMIT {batch} OFFSET {offset}"
     )
 
@@ -365,6 +378,7 @@ def _hit(row: dict[str, Any], params: SearchParams) -> dict[str, Any]:
         value = hit[key]
         hit[key] = str(uuid.UUID(value)) if isinstance(value, str) else str(value)
     hit["accepting_referrals"] = bool(hit["accepting_referrals"])
+    hit["intake_status"] = hit["intake_status"] or "open"
     if near is not None and row["latitude"] is not None:
         hit["distance_km"] = round(distance_km(near, (row["latitude"], row["longitude"])), 3)
     return hit
@@ -411,7 +425,7 @@ class _Pager:
             clauses.append(_text_condition(params, terms, sql))
         clauses.append(_radius_condition(params, sql))
         rows = await _fetch(
-            self.session, sql, f"SELECT {HIT_COLUMNS} FROM service s WHERE {_where(clauses)}"
+            self.session, sql, f"SELECT {HIT_COLUMNS} FROM {SERVICES} WHERE {_where(clauses)}"
         )
         near = params.near
         scored = [

@@ -180,6 +180,7 @@ ORGANISATIONS: tuple[DemoOrg, ...] = (
         "private_sector",
         LAGOS,
         (C.HEALTH,),
+        engagement="information",  # the partnership seed walks it up to close management
         coordinator=demo.COORDINATOR_ORG,
     ),
     DemoOrg(
@@ -732,5 +733,10 @@ async def seed_demo(settings: DirectorySettings) -> None:
             await _seed_keys(session, demo.DEMO_KEYS_DIR)
             await _seed_services(session)
             await _seed_agreements(session)
+        async with database.sessionmaker() as session, session.begin():
+            # Imported here: the partnership seed builds on this module's demo ids.
+            from services.directory.partner_seed import seed_partnership
+
+            await seed_partnership(session)
     finally:
         await database.dispose()

@@ -31,6 +31,7 @@ from services.directory.errors import (
 from services.directory.models import (
     Agreement,
     Base,
+    EngagementChange,
     FocalPoint,
     Organisation,
     OrganisationEvent,
@@ -83,7 +84,8 @@ def check_if_match(row: Any, if_match: str | None) -> None:
         raise PreconditionFailed
 
 
-def _bump(row: Any) -> None:
+def bump(row: Any) -> None:
+    """Count a change of a versioned row (its ETag) and stamp it."""
     row.row_version += 1
     row.updated_at = utcnow()
 
@@ -180,7 +182,11 @@ async def checked_webhook_url(url: object, url_policy: UrlPolicy, loc: str = "bo
 
 
 async def create_organisation(
-    *, session: AsyncSession, org_in: OrganisationCreate, url_policy: UrlPolicy = STRICT_URLS
+    *,
+    session: AsyncSession,
+    org_in: OrganisationCreate,
+    url_policy: UrlPolicy = STRICT_URLS,
+    principal: Principal | None = None,
 ) -> Organisation:
     """Register an organisation."""
     webhook_url = await checked_webhook_url(org_in.webhook_url, url_policy)
@@ -193,10 +199,23 @@ async def create_organisation(
     org = Organisation(id=org_id, row_version=1, **values)
     session.add(org)
     await session.flush()
+    # The history starts at registration: from no level to the one registered.
+    session.add(
+        EngagementChange(
+            id=new_id(),
+            organisation_id=org.id,
+            from_level=None,
+            to_level=org.engagement_level,
+            planned_activities=[],
+            actor_client_id=principal.client_id if principal else "refex",
+            actor_org_id=principal.org_id if principal else "refex",
+            changed_at=utcnow(),
+        )
+    )
     return org
 
 
-def _refuse_nulls(row: Any, changes: dict[str, Any]) -> None:
+def refuse_nulls(row: Any, changes: dict[str, Any]) -> None:
     """A required field sent as null is a 422 saying so, not a database error."""
     columns = row.__table__.columns
     for key, value in changes.items():
@@ -252,7 +271,7 @@ async def update_organisation(
     org = await _org(session, org_id)
     _require_edit(principal, org_id)
     changes = org_in.model_dump(mode="json", exclude_unset=True)
-    _refuse_nulls(org, changes)
+    refuse_nulls(org, changes)
     _require_fields(principal, set(changes), PROVIDER_ORGANISATION_FIELDS)
     check_if_match(org, if_match)
     if "webhook_url" in changes:
@@ -265,9 +284,19 @@ async def update_organisation(
     for area in changes.get("admin_areas", org.admin_areas):
         if not area.startswith(f"{country}-"):
             raise InvalidReference(f"Admin area '{area}' is not in country {country}; fix one.")
+    level = changes.get("engagement_level", org.engagement_level)
+    if level != org.engagement_level:
+        add_engagement_change(
+            session,
+            org=org,
+            principal=principal,
+            to_level=level,
+            reason=None,
+            planned_activities=[],
+        )
     for key, value in _plain(changes).items():
         setattr(org, key, value)
-    _bump(org)
+    bump(org)
     await session.flush()
     return org
 
@@ -280,6 +309,31 @@ async def delete_organisation(
     check_if_match(org, if_match)
     await session.delete(org)
     await session.flush()
+
+
+def add_engagement_change(
+    session: AsyncSession,
+    *,
+    org: Organisation,
+    principal: Principal,
+    to_level: str,
+    reason: str | None,
+    planned_activities: list[dict[str, Any]],
+) -> EngagementChange:
+    """Record a move of the organisation's engagement level (the caller sets the level)."""
+    change = EngagementChange(
+        id=new_id(),
+        organisation_id=org.id,
+        from_level=org.engagement_level,
+        to_level=to_level,
+        reason=reason,
+        planned_activities=planned_activities,
+        actor_client_id=principal.client_id,
+        actor_org_id=principal.org_id,
+        changed_at=utcnow(),
+    )
+    session.add(change)
+    return change
 
 
 # Keys
@@ -498,7 +552,7 @@ async def update_service(
     service = await get_service(session=session, service_id=service_id)
     _require_edit(principal, service.organisation_id)
     changes = service_in.model_dump(mode="json", exclude_unset=True)
-    _refuse_nulls(service, changes)
+    refuse_nulls(service, changes)
     _require_fields(principal, set(changes), PROVIDER_SERVICE_FIELDS)
     check_if_match(service, if_match)
     country = changes.get("country", service.country)
@@ -508,7 +562,7 @@ async def update_service(
     for key, value in changes.items():
         setattr(service, key, value)
     _derived_service_columns(service)
-    _bump(service)
+    bump(service)
     await session.flush()
     return service
 
@@ -599,7 +653,7 @@ async def update_focal_point(
     _require_edit(principal, focal_point.organisation_id)
     check_if_match(focal_point, if_match)
     changes = focal_in.model_dump(mode="json", exclude_unset=True)
-    _refuse_nulls(focal_point, changes)
+    refuse_nulls(focal_point, changes)
     if "backup_focal_point_id" in changes:
         changes["backup_focal_point_id"] = focal_in.backup_focal_point_id
         if focal_in.backup_focal_point_id == focal_point.id:
@@ -609,7 +663,7 @@ async def update_focal_point(
         )
     for key, value in changes.items():
         setattr(focal_point, key, value)
-    _bump(focal_point)
+    bump(focal_point)
     await session.flush()
     return focal_point
 
@@ -736,7 +790,7 @@ async def update_agreement(
     agreement = await get_agreement(session=session, agreement_id=agreement_id)
     check_if_match(agreement, if_match)
     changes = agreement_in.model_dump(exclude_unset=True)
-    _refuse_nulls(agreement, changes)
+    refuse_nulls(agreement, changes)
     if "emergency_categories" in changes:
         changes["emergency_categories"] = emergency_categories(
             agreement_in.emergency_categories, agreement.permitted_categories
@@ -748,7 +802,7 @@ async def update_agreement(
         await _refuse_overlaps(session, agreement, until)
     for key, value in changes.items():
         setattr(agreement, key, value)
-    _bump(agreement)
+    bump(agreement)
     await session.flush()
     return agreement
 

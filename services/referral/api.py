@@ -285,12 +285,22 @@ async def referral_stats(
     session: SessionDep,
     context: StatsContext,
     programme: Annotated[str | None, Query(max_length=128)] = None,
+    recipient_org_id: Annotated[
+        uuid.UUID | None,
+        Query(description="Only referrals this organisation received (its SLA performance)."),
+    ] = None,
 ) -> ReferralStats:
     """Counts by status, category and programme, times to acknowledge and accept, outcomes.
 
     Auditors and admins see all referrals; other roles see those of their organisation.
+    `recipient_org_id` narrows them to one recipient, as the directory's partner page links.
     """
-    return await queries.stats(session=session, principal=context.principal, programme=programme)
+    return await queries.stats(
+        session=session,
+        principal=context.principal,
+        programme=programme,
+        recipient_org_id=recipient_org_id,
+    )
 
 
 @router.get(

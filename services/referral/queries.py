@@ -126,12 +126,18 @@ def _median_p90(values: list[float]) -> tuple[float | None, float | None]:
 
 
 async def stats(
-    *, session: AsyncSession, principal: Principal, programme: str | None
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    programme: str | None,
+    recipient_org_id: uuid.UUID | None = None,
 ) -> ReferralStats:
-    """Aggregate figures over the referrals the caller may see."""
+    """Aggregate figures over the referrals the caller may see (optionally of one recipient)."""
     query = _scope(principal, None)
     if programme:
         query = query.where(Referral.programme == programme)
+    if recipient_org_id is not None:
+        query = query.where(Referral.recipient_org_id == recipient_org_id)
     rows = (await session.scalars(query)).all()
     now = utcnow()
     acknowledge = _median_p90(_hours([(r.created_at, r.acknowledged_at) for r in rows]))
