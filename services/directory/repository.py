@@ -17,6 +17,7 @@ from services.directory.models import (
     Organisation,
     OrganisationEvent,
     OrganisationKey,
+    Programme,
     Service,
 )
 
@@ -204,3 +205,21 @@ async def coordinators(session: AsyncSession) -> list[Organisation]:
 async def service_ids_exist(session: AsyncSession, ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
     """Return which of these service ids exist."""
     return set((await session.scalars(select(Service.id).where(Service.id.in_(ids)))).all())
+
+
+async def programme_by_code(session: AsyncSession, code: str) -> Programme | None:
+    """Return the programme with this code, or None."""
+    return await session.scalar(select(Programme).where(Programme.code == code))
+
+
+async def programme_page(
+    session: AsyncSession, *, after: uuid.UUID | None, limit: int
+) -> list[Programme]:
+    """Return a page of programmes by id."""
+    return await page(session, Programme, after=after, limit=limit)
+
+
+async def agreements_in_programme(session: AsyncSession, code: str) -> list[Agreement]:
+    """Return every agreement version that belongs to the programme."""
+    rows = await session.scalars(select(Agreement).where(Agreement.programme == code))
+    return list(rows.all())
