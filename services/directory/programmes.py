@@ -20,7 +20,7 @@ from services.directory.models import Agreement, Programme
 from services.directory.rows import check_if_match, refuse_nulls, unused_id
 from services.directory.schemas import ProgrammeCreate, ProgrammeUpdate
 from shared.clock import utcnow
-from shared.i18n import Message
+from shared.i18n import N_, Message
 
 
 async def list_programmes(
@@ -62,7 +62,10 @@ async def update_programme(
         setattr(programme, key, value)
     if programme.ends_at is not None and programme.ends_at <= programme.starts_at:
         raise OutsideProgramme(
-            "ends_at must be after starts_at; send both, or a later ends_at. Nothing was changed."
+            N_(
+                "ends_at must be after starts_at; send both, or a later ends_at. "
+                "Nothing was changed."
+            )
         )
     for agreement in await repository.agreements_in_programme(session, code):
         await _check_fit(session, programme, agreement)

@@ -16,6 +16,7 @@ from sqlalchemy import (
     ColumnElement,
     Float,
     Integer,
+    String,
     Subquery,
     and_,
     case,
@@ -26,6 +27,7 @@ from sqlalchemy import (
     or_,
     select,
     true,
+    type_coerce,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -74,7 +76,8 @@ def _period_label(dialect: str, period: str | None) -> ColumnElement[str]:
         return func.to_char(utc, formats[period])
     if period == "quarter":
         month = cast(func.strftime("%m", at), Integer)
-        return func.strftime("%Y", at) + "-Q" + cast((month + 2) / 3, Integer)
+        year = type_coerce(func.strftime("%Y", at), String)
+        return year + "-Q" + cast(cast((month + 2) / 3, Integer), String)
     return func.strftime("%Y-%m" if period == "month" else "%Y", at)
 
 

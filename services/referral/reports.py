@@ -38,7 +38,7 @@ from services.referral.schemas import (
 from shared.auth import Principal
 from shared.clock import utcnow
 from shared.errors import BadRequest, ValidationFailed
-from shared.i18n import Message
+from shared.i18n import N_, Message
 from shared.vocabulary import Role
 
 THRESHOLD = 5
@@ -105,9 +105,9 @@ def report_scope(
     first = from_date or date(today.year, 1, 1)
     last = to_date or today
     if last < first:
-        raise BadRequest("'to' is before 'from'; give an end date on or after the start date.")
+        raise BadRequest(N_("'to' is before 'from'; give an end date on or after the start date."))
     if (last - first).days > MAX_DAYS:
-        raise BadRequest("A report covers at most ten years; narrow 'from' and 'to'.")
+        raise BadRequest(N_("A report covers at most ten years; narrow 'from' and 'to'."))
     return ReportScope(
         from_date=first,
         to_date=last,
