@@ -96,8 +96,8 @@ def as_html(report: ReferralReport, lang: str) -> str:
         end=report.to_date.isoformat(),
     ).render(lang)
     note = Message(
-        'Counts under {threshold} show as "<5", as do figures resting on fewer values, and '
-        "one more cell where a single one would be hidden. No personal data.",
+        'Counts under {threshold} show as "<5", as do figures resting on fewer values and '
+        "the further cells the total would otherwise give them back from. No personal data.",
         threshold=report.threshold,
     ).render(lang)
     head = "".join(f"<th>{escape(h)}</th>" for h in headings)

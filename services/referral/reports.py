@@ -4,9 +4,9 @@ Suppression (statistical disclosure control), so nobody can be singled out:
 - primary: every count under `THRESHOLD` (5), zero included, shows as "<5";
 - derived: a median, p90 or mean over fewer than `THRESHOLD` values shows as "<5", and so do
   the derived figures of a row whose `sent` is hidden;
-- secondary: rows partition the total, so in each column where exactly one row is hidden,
-  the next smallest row of that column is hidden too; total minus the visible rows then
-  reveals only the sum of at least two hidden cells, never one of them.
+- secondary: rows partition the total, so in each column the next smallest rows are hidden
+  too until at least two are hidden and the hidden ones add up to 5 or more; total minus the
+  visible rows then reveals only such a sum, never one cell (nor that several are all zero).
 Two reports over overlapping periods can still be subtracted from each other; publish one
 period grid (month, quarter or year) per audience.
 """
@@ -197,10 +197,15 @@ def _entry_count(mapping: str, key: str) -> Callable[[Cell], int]:
 def hidden_cells(values: Sequence[int], total: int) -> set[int]:
     """Indexes of the rows to hide in one column: primary, then secondary suppression."""
     hidden = {i for i, v in enumerate(values) if v < THRESHOLD}
-    if len(hidden) == 1 and len(values) > 1 and total >= THRESHOLD:
-        visible = [i for i in range(len(values)) if i not in hidden]
-        hidden.add(min(visible, key=lambda i: values[i]))
+    by_size = sorted(range(len(values)), key=lambda i: values[i])
+    while hidden and total >= THRESHOLD and _too_revealing(values, hidden):
+        hidden.add(next(i for i in by_size if i not in hidden))
     return hidden
+
+
+def _too_revealing(values: Sequence[int], hidden: set[int]) -> bool:
+    """Total minus the visible rows would give back one hidden cell, or a sum under 5."""
+    return len(hidden) < 2 or sum(values[i] for i in hidden) < THRESHOLD
 
 
 def suppress(cells: Sequence[Cell], total: Cell) -> list[dict[str, Shown]]:

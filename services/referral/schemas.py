@@ -475,8 +475,8 @@ class ReferralReport(BaseModel):
     threshold: int = Field(
         examples=[5],
         description='Counts below it show as "<5", as do figures resting on fewer values; in '
-        "a column where one row is hidden, the next smallest is hidden too, so the total "
-        "cannot give it back.",
+        "each column more rows are hidden until at least two are and they add up to 5 or more, "
+        "so the total cannot give one back.",
     )
     rows: list[ReportRow]
     total: ReportRow
