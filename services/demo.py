@@ -125,6 +125,7 @@ def step_directory(journey: Journey) -> None:
     for hit in hits["items"]:
         names = hit.get("name") or {}
         console.print(f"  {hit['id']}  {names.get('en') or next(iter(names.values()), '')}")
+    _show_programmes(journey)
     agreement = journey.call(
         "admin",
         "GET",
@@ -139,6 +140,51 @@ def step_directory(journey: Journey) -> None:
             "SOP v{version} permits: {categories}",
             version=agreement["version"],
             categories=", ".join(agreement["permitted_categories"]),
+        ).render()
+    )
+
+
+def _show_programmes(journey: Journey) -> None:
+    """The programmes agreements and referrals belong to."""
+    programmes = journey.call("admin", "GET", "directory/programmes")["items"]
+    table = Table(gettext("programme"), gettext("donor"), gettext("host → origin countries"))
+    for programme in programmes:
+        countries = f"{', '.join(programme['host_countries'])} → "
+        table.add_row(
+            programme["code"],
+            programme["donor"] or "-",
+            countries + ", ".join(programme["origin_countries"]),
+        )
+    console.print(table)
+
+
+def _show_report(journey: Journey) -> None:
+    """This year's referrals by programme, small counts suppressed as partners would publish."""
+    report = journey.call(
+        "auditor", "GET", "referrals/reports", period="year", group_by="programme"
+    )
+    table = Table(
+        gettext("year"),
+        gettext("programme"),
+        gettext("sent"),
+        gettext("acknowledged on time"),
+        gettext("median hours to acknowledge"),
+    )
+    for row in [*report["rows"], report["total"]]:
+        table.add_row(
+            str(row["period"]),
+            str(row["group"].get("programme") or "-"),
+            str(row["sent"]),
+            str(row["acknowledged_on_time"]),
+            str(row["median_hours_to_acknowledge"] or "-"),
+        )
+    console.print(table)
+    console.print(
+        "  "
+        + _l(
+            'counts under {threshold} show as "<5"; the same report as CSV: '
+            "referrals/reports?format=csv, printable: ?format=html",
+            threshold=report["threshold"],
         ).render()
     )
 
@@ -353,6 +399,7 @@ def step_audit(journey: Journey) -> None:
             overdue=stats["overdue"],
         ).render()
     )
+    _show_report(journey)
 
 
 def step_partnership(journey: Journey) -> None:

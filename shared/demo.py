@@ -42,3 +42,7 @@ DEMO_HEALTH_SERVICE = _demo_id(101)  # primary care at HEALTH_PROVIDER_ORG (cate
 DEMO_MENTAL_HEALTH_SERVICE = _demo_id(102)  # at MENTAL_HEALTH_ORG (mental_health_psychosocial)
 DEMO_HEALTH_FOCAL_POINT = _demo_id(201)  # referral desk of DEMO_HEALTH_SERVICE
 DEMO_HEALTH_BACKUP_FOCAL_POINT = _demo_id(202)  # the clinic's duty desk, its backup
+
+# Demo programmes: the EU one covers Nigeria and Iraq, the Sahel one Senegal.
+EU_PROGRAMME = "eu-reintegration-2026"
+SAHEL_PROGRAMME = "sahel-return-2026"

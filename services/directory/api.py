@@ -6,10 +6,10 @@ import uuid
 from typing import Annotated, Any, TypeVar
 
 import orjson
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from pydantic import BaseModel
 
-from services.directory import resolution, search
+from services.directory import programmes, resolution, search
 from services.directory import service as directory
 from services.directory.codes import check_admin_area, check_country
 from services.directory.dependencies import Admin, Reader, Resolver, SelfService
@@ -29,6 +29,9 @@ from services.directory.schemas import (
     OrganisationEventRead,
     OrganisationRead,
     OrganisationUpdate,
+    ProgrammeCreate,
+    ProgrammeRead,
+    ProgrammeUpdate,
     Resolution,
     SearchPage,
     ServiceCreate,
@@ -52,6 +55,8 @@ IfMatch = Annotated[
     Header(description="ETag of the version you read; a mismatch answers 412.", examples=['"3"']),
 ]
 Paging = Annotated[PageParams, Depends(page_params)]
+ProgrammeCodeQuery = Annotated[str, Query(max_length=64, examples=["eu-reintegration-2026"])]
+ProgrammeCodePath = Annotated[str, Path(max_length=64, examples=["eu-reintegration-2026"])]
 
 
 def _after(paging: PageParams) -> uuid.UUID | None:
@@ -617,12 +622,17 @@ async def resolve_agreement(
     sender_org: Annotated[uuid.UUID, Query(description="The sending organisation.")],
     service_id: Annotated[uuid.UUID, Query(description="The service referred to.")],
     purpose: Purpose = Purpose.REFERRAL,
+    programme: Annotated[
+        ProgrammeCodeQuery | None,
+        Query(description="The programme the referral belongs to (its code)."),
+    ] = None,
 ) -> Resolution:
     """Return the SOP in force, the service, both parties' current keys and the focal points.
 
     A host office asks with its own organisation as `sender_org` (another is 403) and sees the
     recipient's `webhook_url` as null. `agreement.emergency_categories` is what an emergency
-    override may disclose.
+    override may disclose. When agreements of several programmes apply, name one in
+    `programme` (else 422 `programme-required`, listing their codes).
     """
     return await resolution.resolve(
         session=session,
@@ -630,6 +640,7 @@ async def resolve_agreement(
         sender_org_id=sender_org,
         service_id=service_id,
         purpose=purpose.value,
+        programme=programme,
     )
 
 
@@ -676,6 +687,12 @@ async def create_agreement(
 ) -> AgreementRead:
     """Register an agreement, or a new version with `series_id`; overlapping versions are 409.
 
+    Only versions of the same sender, provider, programme, purpose and service category
+    overlap: one office and one provider may hold agreements under several programmes at once.
+    `programme` must be a registered code (422 `unknown-programme`), and the agreement must lie
+    within the programme's period, its sender in a host country and its provider in a country
+    of origin of the programme (422 `outside-programme`).
+
     `emergency_categories` must be a subset of `permitted_categories` (else 422); left out, it
     is identity.basic, contact and health.mental, keeping only those the agreement permits.
     """
@@ -721,3 +738,96 @@ async def update_agreement(
         session=session, agreement_id=agreement_id, agreement_in=agreement_in, if_match=if_match
     )
     return _tagged(response, agreement, AgreementRead)
+
+
+# Programmes
+
+
+@router.get(
+    "/programmes",
+    name="directory.programmes.list",
+    tags=["programmes"],
+    summary="List programmes",
+    responses=problem_responses(400, 422),
+)
+async def list_programmes(
+    session: SessionDep, _principal: Reader, paging: Paging
+) -> Page[ProgrammeRead]:
+    """List the registered programmes: the codes agreements and referrals name."""
+    rows = await programmes.list_programmes(
+        session=session, after=_after(paging), limit=paging.limit
+    )
+    items = [to_read(row, ProgrammeRead) for row in rows]
+    return Page[ProgrammeRead].model_validate(_paged(items, rows, paging))
+
+
+@router.post(
+    "/programmes",
+    name="directory.programmes.create",
+    status_code=201,
+    tags=["programmes"],
+    summary="Register a programme",
+    responses=problem_responses(409, 422),
+)
+async def create_programme(
+    programme_in: ProgrammeCreate, session: SessionDep, _admin: Admin, response: Response
+) -> ProgrammeRead:
+    """Register a programme with its donor, host and origin countries and period (admins).
+
+    A second programme with the same `code` is 409 `duplicate-programme`.
+    """
+    programme = await programmes.create_programme(session=session, programme_in=programme_in)
+    return _tagged(response, programme, ProgrammeRead)
+
+
+@router.get(
+    "/programmes/{code}",
+    name="directory.programmes.get",
+    tags=["programmes"],
+    summary="Read a programme",
+    responses=problem_responses(404),
+)
+async def get_programme(
+    code: ProgrammeCodePath, session: SessionDep, _principal: Reader, response: Response
+) -> ProgrammeRead:
+    """Return one programme with its ETag."""
+    programme = await programmes.get_programme(session=session, code=code)
+    return _tagged(response, programme, ProgrammeRead)
+
+
+@router.patch(
+    "/programmes/{code}",
+    name="directory.programmes.update",
+    tags=["programmes"],
+    summary="Change a programme",
+    responses=problem_responses(404, 412, 422),
+)
+async def update_programme(
+    code: ProgrammeCodePath,
+    programme_in: ProgrammeUpdate,
+    session: SessionDep,
+    _admin: Admin,
+    response: Response,
+    if_match: IfMatch = None,
+) -> ProgrammeRead:
+    """Change a programme (admins); 422 `outside-programme` if an agreement of it no longer fits."""
+    programme = await programmes.update_programme(
+        session=session, code=code, programme_in=programme_in, if_match=if_match
+    )
+    return _tagged(response, programme, ProgrammeRead)
+
+
+@router.delete(
+    "/programmes/{code}",
+    name="directory.programmes.delete",
+    status_code=204,
+    tags=["programmes"],
+    summary="Remove a programme",
+    responses=problem_responses(404, 409, 412),
+)
+async def delete_programme(
+    code: ProgrammeCodePath, session: SessionDep, _admin: Admin, if_match: IfMatch = None
+) -> Response:
+    """Remove a programme no agreement belongs to (admins); else 409 `programme-in-use`."""
+    await programmes.delete_programme(session=session, code=code, if_match=if_match)
+    return Response(status_code=204)

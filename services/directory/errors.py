@@ -209,3 +209,50 @@ class PartnerRecordsPrivate(Forbidden):
         "Only the organisation itself, admins and auditors may read its engagement history, "
         "contact log and capacity-building records."
     )
+
+
+class ProgrammeNotFound(NotFound):
+    """No programme has this code."""
+
+    slug = "programme-not-found"
+    title = N_("Programme not found")
+    detail = N_("No programme has this code. List the registered programmes with GET /programmes.")
+
+
+class UnknownProgramme(UnprocessableContent):
+    """The body names a programme that is not registered."""
+
+    slug = "unknown-programme"
+    title = N_("Programme not registered")
+
+
+class DuplicateProgramme(Conflict):
+    """A programme with this code is already registered."""
+
+    slug = "duplicate-programme"
+    title = N_("Programme code already registered")
+    detail = N_(
+        "A programme with this code is already registered. Choose another code, or change the "
+        "existing programme with PATCH /programmes/{code}."
+    )
+
+
+class ProgrammeInUse(Conflict):
+    """Agreements still belong to the programme."""
+
+    slug = "programme-in-use"
+    title = N_("Programme still has agreements")
+
+
+class OutsideProgramme(UnprocessableContent):
+    """An agreement falls outside its programme's countries or period."""
+
+    slug = "outside-programme"
+    title = N_("Agreement outside its programme")
+
+
+class ProgrammeRequired(UnprocessableContent):
+    """Agreements of several programmes apply and the request names none."""
+
+    slug = "programme-required"
+    title = N_("Name the programme")

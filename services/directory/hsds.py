@@ -2,7 +2,8 @@
 
 A package is a folder: `organizations.json`, `services.json`, `locations.json`,
 `service_at_locations.json` (HSDS 3.0 records, each valid against the official compiled schema)
-and `refex_agreements.json` (agreements have no HSDS equivalent), plus CSV copies of the core
+`refex_programmes.json` and `refex_agreements.json` (programmes and agreements have no HSDS
+equivalent), plus CSV copies of the core
 HSDS columns (`organizations.csv`, `services.csv`, `locations.csv`, `service_at_location.csv`)
 and a `datapackage.json` listing them. What HSDS has no field for travels in an extra field named
 `refex` on each record (multilingual names, stakeholder type, country, category, keys, focal
@@ -29,7 +30,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.directory import repository
+from services.directory import programmes, repository
 from services.directory import service as directory
 from services.directory.models import (
     Agreement,
@@ -37,6 +38,7 @@ from services.directory.models import (
     FocalPoint,
     Organisation,
     OrganisationKey,
+    Programme,
     Service,
 )
 from services.directory.schemas import (
@@ -47,6 +49,8 @@ from services.directory.schemas import (
     KeyCreate,
     OrganisationCreate,
     OrganisationRead,
+    ProgrammeCreate,
+    ProgrammeRead,
     ServiceCreate,
     ServiceRead,
 )
@@ -141,6 +145,7 @@ class Package:
     locations: list[dict[str, Any]] = field(default_factory=list)
     service_at_locations: list[dict[str, Any]] = field(default_factory=list)
     agreements: list[dict[str, Any]] = field(default_factory=list)
+    programmes: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _organization_record(
@@ -243,6 +248,8 @@ async def build_package(session: AsyncSession) -> Package:
             package.service_at_locations.append(link)
     for agreement in await session.scalars(select(Agreement).order_by(Agreement.id)):
         package.agreements.append(_dump(AgreementRead, agreement))
+    for programme in await session.scalars(select(Programme).order_by(Programme.code)):
+        package.programmes.append(_dump(ProgrammeRead, programme))
     return package
 
 
@@ -289,6 +296,10 @@ def write_package(package: Package, folder: Path) -> dict[str, int]:
         orjson.dumps(package.agreements, option=orjson.OPT_INDENT_2)
     )
     counts["refex_agreements"] = len(package.agreements)
+    (folder / "refex_programmes.json").write_bytes(
+        orjson.dumps(package.programmes, option=orjson.OPT_INDENT_2)
+    )
+    counts["refex_programmes"] = len(package.programmes)
     resources = [
         {"name": n, "path": p, "format": p.rsplit(".", 1)[1]}
         for n in CSV_NAMES
@@ -369,6 +380,7 @@ class Plan:
     focal_points: list[FocalPointCreate] = field(default_factory=list)
     services: list[ServiceCreate] = field(default_factory=list)
     agreements: list[AgreementCreate] = field(default_factory=list)
+    programmes: list[ProgrammeCreate] = field(default_factory=list)
     agreement_versions: list[tuple[uuid.UUID | None, int]] = field(default_factory=list)
     rejected: list[Rejection] = field(default_factory=list)
     accepted: int = 0
@@ -400,6 +412,7 @@ def read_package(folder: Path) -> Package:
         locations=load("locations.json"),
         service_at_locations=load("service_at_locations.json"),
         agreements=load("refex_agreements.json"),
+        programmes=load("refex_programmes.json"),
     )
     for org in package.organizations:  # HSDS allows services nested in their organisation
         for nested in org.get("services") or []:
@@ -530,6 +543,7 @@ def record_count(package: Package) -> int:
             package.locations,
             package.service_at_locations,
             package.agreements,
+            package.programmes,
         )
     )
 
@@ -551,9 +565,18 @@ def plan_import(package: Package, progress: Callable[[], None] = lambda: None) -
         _convert(
             plan, "services.json", index, record, "service", lambda r: _service(plan, r, locations)
         )
+    for index, record in enumerate(package.programmes):
+        _convert(plan, "refex_programmes.json", index, record, "", lambda r: _programme(plan, r))
     for index, record in enumerate(package.agreements):
         _convert(plan, "refex_agreements.json", index, record, "", lambda r: _agreement(plan, r))
     return plan
+
+
+def _programme(plan: Plan, record: dict[str, Any]) -> None:
+    allowed = ProgrammeCreate.model_fields
+    plan.programmes.append(
+        ProgrammeCreate.model_validate({k: v for k, v in record.items() if k in allowed})
+    )
 
 
 def _agreement(plan: Plan, record: dict[str, Any]) -> None:
@@ -612,6 +635,9 @@ async def store(
         await attempt("services.json", service_in.id, _store_service(session, service_in))
     for focal_in in sorted(plan.focal_points, key=lambda f: f.backup_focal_point_id is not None):
         await attempt("organizations.json", focal_in.id, _store_focal_point(session, focal_in))
+    for programme_in in plan.programmes:
+        stored = _store_programme(session, programme_in)
+        await attempt("refex_programmes.json", programme_in.code, stored)
     versions = dict(plan.agreement_versions)
     for agreement_in in sorted(plan.agreements, key=lambda a: versions.get(a.id, 1)):
         stored = _store_agreement(session, agreement_in)
@@ -685,6 +711,11 @@ async def _store_focal_point(session: AsyncSession, focal_in: FocalPointCreate) 
     values["backup_focal_point_id"] = focal_in.backup_focal_point_id
     if await _upsert(session, FocalPoint, focal_in.id, values) is None:
         await directory.create_focal_point(session=session, principal=IMPORTER, focal_in=focal_in)
+
+
+async def _store_programme(session: AsyncSession, programme_in: ProgrammeCreate) -> None:
+    if await repository.programme_by_code(session, programme_in.code) is None:
+        await programmes.create_programme(session=session, programme_in=programme_in)
 
 
 async def _store_agreement(session: AsyncSession, agreement_in: AgreementCreate) -> None:

@@ -148,6 +148,23 @@ class FocalPoint(Versioned, Base):
     first_contact_categories: Mapped[list[str]] = mapped_column(JSONType, default=list)
 
 
+class Programme(Versioned, Base):
+    """A reintegration programme or donor framework that agreements and referrals belong to."""
+
+    __tablename__ = "programme"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[dict[str, str]] = mapped_column(JSONType)
+    # Null only on programmes made from an agreement's free text by migration 0004.
+    donor: Mapped[str | None] = mapped_column(String(200))
+    # Empty only on migrated programmes: their countries were never recorded, so not checked.
+    host_countries: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    origin_countries: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
 class Agreement(Versioned, Base):
     """One version of an SOP/MoU: which data a sender may share with a provider, and why."""
 
@@ -171,7 +188,8 @@ class Agreement(Versioned, Base):
     sealed_required: Mapped[bool] = mapped_column(Boolean, default=False)
     valid_from: Mapped[datetime] = mapped_column(UTCDateTime)
     valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    programme: Mapped[str | None] = mapped_column(String(200))
+    # The code of a registered programme (null: no programme).
+    programme: Mapped[str | None] = mapped_column(String(200), index=True)
     document_sha256: Mapped[str | None] = mapped_column(String(64))
 
 

@@ -22,6 +22,7 @@ from services.directory.models import (
     OrganisationEvent,
     OrganisationKey,
     PartnerContact,
+    Programme,
     Service,
     ServiceIntake,
     SituationReport,
@@ -381,3 +382,21 @@ async def by_ids(
     id_column: Any = model.__table__.c.id
     rows = await session.scalars(select(model).where(id_column.in_(list(ids))))
     return {row.id: row for row in rows}  # type: ignore[attr-defined]
+
+
+async def programme_by_code(session: AsyncSession, code: str) -> Programme | None:
+    """Return the programme with this code, or None."""
+    return await session.scalar(select(Programme).where(Programme.code == code))
+
+
+async def programme_page(
+    session: AsyncSession, *, after: uuid.UUID | None, limit: int
+) -> list[Programme]:
+    """Return a page of programmes by id."""
+    return await page(session, Programme, after=after, limit=limit)
+
+
+async def agreements_in_programme(session: AsyncSession, code: str) -> list[Agreement]:
+    """Return every agreement version that belongs to the programme."""
+    rows = await session.scalars(select(Agreement).where(Agreement.programme == code))
+    return list(rows.all())

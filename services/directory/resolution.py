@@ -17,7 +17,7 @@ from services.directory.errors import (
     ScheduleNeverOpens,
     ServiceNotFound,
 )
-from services.directory.models import FocalPoint, Organisation, Service
+from services.directory.models import FocalPoint, Organisation, Programme, Service
 from services.directory.schemas import (
     AgreementParty,
     Availability,
@@ -25,6 +25,7 @@ from services.directory.schemas import (
     Resolution,
     ResolvedAgreement,
     ResolvedFocalPoint,
+    ResolvedProgramme,
     ResolvedService,
 )
 from services.directory.service import (
@@ -73,8 +74,17 @@ def _focal(focal_point: FocalPoint | None) -> ResolvedFocalPoint | None:
 def _party(principal: Principal, org: Organisation, keys: list[dict[str, Any]]) -> AgreementParty:
     webhook_url = org.webhook_url if sees_private_details(principal, org.id) else None
     return AgreementParty(
-        organisation_id=org.id, webhook_url=webhook_url, keys=Jwks.from_stored(keys)
+        organisation_id=org.id,
+        webhook_url=webhook_url,
+        keys=Jwks.from_stored(keys),
+        country=org.country,
     )
+
+
+def _programme(programme: Programme | None) -> ResolvedProgramme | None:
+    if programme is None:
+        return None
+    return ResolvedProgramme(code=programme.code, donor=programme.donor)
 
 
 async def resolve(
@@ -84,6 +94,7 @@ async def resolve(
     sender_org_id: uuid.UUID,
     service_id: uuid.UUID,
     purpose: str,
+    programme: str | None = None,
 ) -> Resolution:
     """Return the agreement in force, the service, both parties' keys and the focal points.
 
@@ -104,18 +115,25 @@ async def resolve(
     now = utcnow()
     agreements = await repository.agreements_for_provider(session, provider_id, purpose)
     agreement = agreement_in_force(
-        agreements, sender=orgs[sender_org_id], category=service.category, now=now
+        agreements,
+        sender=orgs[sender_org_id],
+        category=service.category,
+        now=now,
+        programme=programme,
     )
     if agreement is None:
+        within = f" within programme '{programme}'" if programme else ""
         raise NoAgreement(
             f"No agreement in force lets organisation {sender_org_id} share data with provider "
             f"organisation {provider_id} for service category '{service.category}' and purpose "
-            f"'{purpose}'. Ask the directory steward to register or renew the SOP.",
+            f"'{purpose}'{within}. Ask the directory steward to register or renew the SOP.",
             sender_org_id=str(sender_org_id),
             provider_org_id=str(provider_id),
             service_category=service.category,
             purpose=purpose,
+            programme=programme,
         )
+    registered = await repository.programme_by_code(session, agreement.programme or "")
     keys = await repository.valid_keys(session, list({sender_org_id, provider_id}), now)
     focal_points = await repository.focal_points_for_services(session, [service.id], [provider_id])
     chosen, backup = pick_focal_point(focal_points, service)
@@ -124,6 +142,7 @@ async def resolve(
         service=ResolvedService.model_validate(service, from_attributes=True),
         recipient=_party(principal, orgs[provider_id], keys[provider_id]),
         sender=_party(principal, orgs[sender_org_id], keys[sender_org_id]),
+        programme=_programme(registered),
         focal_point=_focal(chosen),
         backup_focal_point=_focal(backup),
     )

@@ -27,6 +27,7 @@ from shared.contracts.directory import OrganisationRead as OrganisationRead
 from shared.contracts.directory import Resolution as Resolution
 from shared.contracts.directory import ResolvedAgreement as ResolvedAgreement
 from shared.contracts.directory import ResolvedFocalPoint as ResolvedFocalPoint
+from shared.contracts.directory import ResolvedProgramme as ResolvedProgramme
 from shared.contracts.directory import ResolvedService as ResolvedService
 from shared.contracts.directory import ServiceRead as ServiceRead
 from shared.i18n import N_, Message
@@ -50,6 +51,16 @@ AdminArea = Annotated[str, AfterValidator(check_admin_area), Field(examples=["NG
 Language = Annotated[str, AfterValidator(check_language), Field(examples=["en"])]
 LanguageKey = Annotated[str, AfterValidator(check_language)]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
+ProgrammeCode = Annotated[
+    str,
+    Field(
+        min_length=2,
+        max_length=64,
+        pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$",
+        examples=["eu-reintegration-2026"],
+        description="Lower-case letters, digits and hyphens.",
+    ),
+]
 LongText = Annotated[str, Field(max_length=4000)]
 Names = Annotated[
     dict[LanguageKey, Name],
@@ -401,7 +412,9 @@ class AgreementCreate(BaseModel):
     sealed_required: bool = Field(False, description=SEALED_REQUIRED_DESCRIPTION)
     valid_from: AwareDatetime = Field(examples=["2026-01-01T00:00:00Z"])
     valid_until: AwareDatetime | None = Field(None, examples=["2027-12-31T00:00:00Z"])
-    programme: Name | None = Field(None, examples=["EU-Reintegration-2026"])
+    programme: ProgrammeCode | None = Field(
+        None, description="Code of a registered programme (GET /programmes); null: none."
+    )
     document_sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
 
     @model_validator(mode="after")
@@ -422,8 +435,75 @@ class AgreementUpdate(BaseModel):
         description="A subset of the version's `permitted_categories`.",
         examples=[["identity.basic", "contact"]],
     )
-    programme: Name | None = None
+    programme: ProgrammeCode | None = None
     document_sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
+
+
+Countries = Annotated[list[Country], Field(min_length=1, max_length=250)]
+
+
+def _unique_countries(countries: list[str]) -> list[str]:
+    return sorted(set(countries))
+
+
+class ProgrammeFields(BaseModel):
+    """What an admin registers about a programme."""
+
+    model_config = STRICT
+    name: Names = Field(examples=[{"en": "EU Reintegration Programme", "fr": "Programme UE"}])
+    donor: Name = Field(examples=["European Union"])
+    host_countries: Annotated[Countries, AfterValidator(_unique_countries)] = Field(
+        examples=[["DE", "IT"]]
+    )
+    origin_countries: Annotated[Countries, AfterValidator(_unique_countries)] = Field(
+        examples=[["NG", "SN"]]
+    )
+    starts_at: AwareDatetime = Field(examples=["2026-01-01T00:00:00Z"])
+    ends_at: AwareDatetime | None = Field(None, examples=["2028-01-01T00:00:00Z"])
+
+    @model_validator(mode="after")
+    def _period(self) -> ProgrammeFields:
+        if self.ends_at is not None and self.ends_at <= self.starts_at:
+            raise ValueError(N_("ends_at must be after starts_at"))
+        return self
+
+
+class ProgrammeCreate(ProgrammeFields):
+    """A new programme; its `code` is how agreements and referrals name it."""
+
+    id: uuid.UUID | None = None
+    code: ProgrammeCode
+
+
+class ProgrammeUpdate(BaseModel):
+    """Fields to change; agreements already in the programme must still fit."""
+
+    model_config = STRICT
+    name: Names | None = None
+    donor: Name | None = None
+    host_countries: Annotated[Countries, AfterValidator(_unique_countries)] | None = None
+    origin_countries: Annotated[Countries, AfterValidator(_unique_countries)] | None = None
+    starts_at: AwareDatetime | None = None
+    ends_at: AwareDatetime | None = None
+
+
+class ProgrammeRead(BaseModel):
+    """A registered programme."""
+
+    model_config = STRICT
+    id: uuid.UUID
+    code: str = Field(examples=["eu-reintegration-2026"])
+    name: dict[str, str]
+    donor: str | None = Field(description="Null only on programmes migrated from free text.")
+    host_countries: list[str] = Field(
+        description="Empty only on migrated programmes, whose countries are not checked."
+    )
+    origin_countries: list[str]
+    starts_at: datetime
+    ends_at: datetime | None
+    row_version: int
+    created_at: datetime
+    updated_at: datetime
 
 
 class Availability(BaseModel):

@@ -1,4 +1,5 @@
-"""Demo directory: three origin countries, twenty organisations, sixty services, SOPs and keys.
+"""Demo directory: three origin countries, twenty organisations, sixty services, two
+programmes, SOPs and keys.
 
 Demo only. Everything is derived from fixed ids, so running it again changes nothing, except that
 it repairs what the demo journey relies on when an admin changed it: the demo organisations'
@@ -20,7 +21,7 @@ import orjson
 from joserfc.jwk import ECKey
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.directory import repository
+from services.directory import programmes, repository
 from services.directory import service as directory
 from services.directory.models import (
     Agreement,
@@ -34,6 +35,7 @@ from services.directory.schemas import (
     FocalPointCreate,
     KeyCreate,
     OrganisationCreate,
+    ProgrammeCreate,
     ServiceCreate,
 )
 from services.directory.settings import DirectorySettings
@@ -54,7 +56,29 @@ STEWARD = Principal(
 )
 AGREEMENTS_FROM = datetime(2026, 1, 1, tzinfo=UTC)
 AGREEMENTS_UNTIL = datetime(2028, 1, 1, tzinfo=UTC)
-PROGRAMME = "EU Reintegration Programme 2026"
+PROGRAMMES = (
+    ProgrammeCreate(
+        code=demo.EU_PROGRAMME,
+        name={
+            "en": "EU Reintegration Programme 2026",
+            "fr": "Programme de réintégration de l'UE 2026",
+        },
+        donor="European Union",
+        host_countries=["DE", "IT"],
+        origin_countries=["IQ", "NG"],
+        starts_at=AGREEMENTS_FROM,
+        ends_at=AGREEMENTS_UNTIL,
+    ),
+    ProgrammeCreate(
+        code=demo.SAHEL_PROGRAMME,
+        name={"en": "Sahel Sustainable Return 2026", "fr": "Retour durable au Sahel 2026"},
+        donor="Sahel Reintegration Trust Fund (demo)",
+        host_countries=["DE", "IT"],
+        origin_countries=["SN"],
+        starts_at=AGREEMENTS_FROM,
+        ends_at=AGREEMENTS_UNTIL,
+    ),
+)
 
 
 def demo_id(name: str) -> uuid.UUID:
@@ -539,6 +563,7 @@ def _agreement(
     permitted: list[str],
     *,
     override: bool = False,
+    programme: str = demo.EU_PROGRAMME,
 ) -> AgreementCreate:
     return AgreementCreate.model_validate(
         {
@@ -552,7 +577,7 @@ def _agreement(
             "emergency_override_allowed": override,
             "valid_from": AGREEMENTS_FROM.isoformat(),
             "valid_until": AGREEMENTS_UNTIL.isoformat(),
-            "programme": PROGRAMME,
+            "programme": programme,
             "document_sha256": demo_id(f"document:{name}").hex * 2,
         }
     )
@@ -586,7 +611,12 @@ def _agreements() -> list[AgreementCreate]:
         if org.coordinates:  # open referrals: the coordinator triages with the essentials only
             categories = sorted(str(c) for c in ServiceCategory)
             permitted = PERMITTED["reception"]
-        agreements.append(_agreement(f"host-offices-{org.id}", None, org.id, categories, permitted))
+        programme = demo.SAHEL_PROGRAMME if org.place.country == "SN" else demo.EU_PROGRAMME
+        agreements.append(
+            _agreement(
+                f"host-offices-{org.id}", None, org.id, categories, permitted, programme=programme
+            )
+        )
     return agreements
 
 
@@ -718,6 +748,12 @@ async def _seed_services(session: AsyncSession) -> None:
                 )
 
 
+async def _seed_programmes(session: AsyncSession) -> None:
+    for programme_in in PROGRAMMES:
+        if await repository.programme_by_code(session, programme_in.code) is None:
+            await programmes.create_programme(session=session, programme_in=programme_in)
+
+
 async def _seed_agreements(session: AsyncSession) -> None:
     for agreement_in in _agreements():
         if await repository.get(session, Agreement, agreement_in.id) is None:  # type: ignore[arg-type]
@@ -732,6 +768,7 @@ async def seed_demo(settings: DirectorySettings) -> None:
             await _seed_organisations(session)
             await _seed_keys(session, demo.DEMO_KEYS_DIR)
             await _seed_services(session)
+            await _seed_programmes(session)
             await _seed_agreements(session)
         async with database.sessionmaker() as session, session.begin():
             # Imported here: the partnership seed builds on this module's demo ids.

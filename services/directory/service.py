@@ -8,12 +8,11 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.directory import repository
+from services.directory import programmes, repository
 from services.directory.codes import list_key, search_text
 from services.directory.errors import (
     AgreementNotFound,
     ConfirmationByOrganisationOnly,
-    DuplicateId,
     DuplicateKid,
     EmergencyCategoriesNotPermitted,
     FieldNotEditable,
@@ -26,11 +25,11 @@ from services.directory.errors import (
     NotYourOrganisation,
     OrganisationNotFound,
     OverlappingAgreement,
+    ProgrammeRequired,
     ServiceNotFound,
 )
 from services.directory.models import (
     Agreement,
-    Base,
     EngagementChange,
     FocalPoint,
     Organisation,
@@ -39,6 +38,10 @@ from services.directory.models import (
     Service,
 )
 from services.directory.repository import Row
+from services.directory.rows import check_if_match as check_if_match
+from services.directory.rows import etag as etag
+from services.directory.rows import refuse_nulls as refuse_nulls
+from services.directory.rows import unused_id
 from services.directory.schemas import (
     DEFAULT_EMERGENCY_CATEGORIES,
     AgreementCreate,
@@ -54,7 +57,8 @@ from services.directory.schemas import (
 from shared.auth import Principal
 from shared.clock import utcnow
 from shared.crypto import KEY_ALG, public_jwk_problems, thumbprint
-from shared.errors import PreconditionFailed, ServiceError, ValidationFailed
+from shared.errors import ServiceError
+from shared.i18n import Message
 from shared.ids import new_id
 from shared.partner_urls import UnsafePartnerUrl, UrlPolicy, check_registered_url
 from shared.vocabulary import DataCategory, Role
@@ -70,22 +74,7 @@ PUBLIC_JWK_MEMBERS = ("kty", "crv", "x", "y", "kid")
 OVERSIGHT_ROLES = (Role.ADMIN, Role.AUDITOR, Role.INTERNAL_CALLER)
 
 
-def etag(row: Any) -> str:
-    """Return the ETag of a versioned row."""
-    return f'"{row.row_version}"'
-
-
-def check_if_match(row: Any, if_match: str | None) -> None:
-    """Refuse the change when the caller's If-Match names an older version."""
-    if if_match is None:
-        return
-    candidates = {tag.strip().removeprefix("W/") for tag in if_match.split(",")}
-    if "*" not in candidates and etag(row) not in candidates:
-        raise PreconditionFailed
-
-
 def bump(row: Any) -> None:
-    """Count a change of a versioned row (its ETag) and stamp it."""
     row.row_version += 1
     row.updated_at = utcnow()
 
@@ -146,16 +135,6 @@ async def _referenced_org(session: AsyncSession, org_id: uuid.UUID, field: str) 
     return org
 
 
-async def _unused_id(
-    session: AsyncSession, model: type[Base], row_id: uuid.UUID | None
-) -> uuid.UUID:
-    if row_id is None:
-        return new_id()
-    if await repository.get(session, model, row_id) is not None:
-        raise DuplicateId
-    return row_id
-
-
 def _plain(values: dict[str, Any]) -> dict[str, Any]:
     """Turn URLs and enums from the schemas into the plain JSON values we store."""
     out: dict[str, Any] = {}
@@ -190,7 +169,7 @@ async def create_organisation(
 ) -> Organisation:
     """Register an organisation."""
     webhook_url = await checked_webhook_url(org_in.webhook_url, url_policy)
-    org_id = await _unused_id(session, Organisation, org_in.id)
+    org_id = await unused_id(session, Organisation, org_in.id)
     if org_in.coordinator_org_id is not None:
         await _referenced_org(session, org_in.coordinator_org_id, "coordinator_org_id")
     values = _plain(org_in.model_dump(mode="json", exclude={"id"}))
@@ -213,20 +192,6 @@ async def create_organisation(
         )
     )
     return org
-
-
-def refuse_nulls(row: Any, changes: dict[str, Any]) -> None:
-    """A required field sent as null is a 422 saying so, not a database error."""
-    columns = row.__table__.columns
-    for key, value in changes.items():
-        if value is None and key in columns and not columns[key].nullable:
-            raise ValidationFailed(
-                f"'{key}' cannot be null. Leave it out to keep the current value, or send a "
-                "new one.",
-                errors=[
-                    {"loc": ["body", key], "msg": "may not be null", "type": "null_not_allowed"}
-                ],
-            )
 
 
 async def list_organisations(
@@ -523,7 +488,7 @@ def _derived_service_columns(service: Service) -> None:
 
 async def create_service(*, session: AsyncSession, service_in: ServiceCreate) -> Service:
     """Register a service of an organisation."""
-    service_id = await _unused_id(session, Service, service_in.id)
+    service_id = await unused_id(session, Service, service_in.id)
     await _referenced_org(session, service_in.organisation_id, "organisation_id")
     values = service_in.model_dump(mode="json", exclude={"id", "organisation_id"})
     service = Service(
@@ -622,7 +587,7 @@ async def create_focal_point(
     """Name a focal point of an organisation (or of one of its services)."""
     await _referenced_org(session, focal_in.organisation_id, "organisation_id")
     _require_edit(principal, focal_in.organisation_id)
-    focal_id = await _unused_id(session, FocalPoint, focal_in.id)
+    focal_id = await unused_id(session, FocalPoint, focal_in.id)
     await _check_focal_references(
         session, focal_in.organisation_id, focal_in.service_id, focal_in.backup_focal_point_id
     )
@@ -697,15 +662,17 @@ async def _refuse_overlaps(
     for other in candidates:
         if other.id == scope.id:
             continue
-        same_scope = other.sender_org_id == scope.sender_org_id and categories & set(
-            other.service_categories
+        same_scope = (
+            other.sender_org_id == scope.sender_org_id
+            and other.programme == scope.programme
+            and categories & set(other.service_categories)
         )
         window = _overlaps(scope.valid_from, valid_until, other.valid_from, other.valid_until)
         if same_scope and window:
             raise OverlappingAgreement(
                 f"Version {other.version} of agreement series {other.series_id} covers the same "
-                "sender, provider, category and purpose during this period. End it first "
-                "(PATCH its valid_until) or let this version start after it ends.",
+                "sender, provider, programme, category and purpose during this period. End it "
+                "first (PATCH its valid_until) or let this version start after it ends.",
                 conflicting_agreement_id=str(other.id),
             )
 
@@ -735,7 +702,7 @@ async def create_agreement(*, session: AsyncSession, agreement_in: AgreementCrea
     """Register an agreement, or a new version of one, refusing overlapping versions."""
     permitted = [str(c) for c in agreement_in.permitted_categories]
     emergency = emergency_categories(agreement_in.emergency_categories, permitted)
-    agreement_id = await _unused_id(session, Agreement, agreement_in.id)
+    agreement_id = await unused_id(session, Agreement, agreement_in.id)
     await _referenced_org(session, agreement_in.provider_org_id, "provider_org_id")
     if agreement_in.sender_org_id is not None:
         await _referenced_org(session, agreement_in.sender_org_id, "sender_org_id")
@@ -751,6 +718,7 @@ async def create_agreement(*, session: AsyncSession, agreement_in: AgreementCrea
         ):
             raise InvalidReference("A new version must keep the sender and provider of its series.")
         series_id, version = agreement_in.series_id, last.version + 1
+    await programmes.check_agreement(session, agreement_in)
     await _refuse_overlaps(session, agreement_in, agreement_in.valid_until)
     values = agreement_in.model_dump(
         mode="json", exclude={"id", "series_id", "valid_from", "valid_until"}
@@ -798,10 +766,11 @@ async def update_agreement(
     until = changes.get("valid_until", agreement.valid_until)
     if until is not None and until <= agreement.valid_from:
         raise InvalidReference("valid_until must be after the version's valid_from.")
-    if "valid_until" in changes:
-        await _refuse_overlaps(session, agreement, until)
     for key, value in changes.items():
         setattr(agreement, key, value)
+    await programmes.check_agreement(session, agreement)
+    if changes.keys() & {"valid_until", "programme"}:
+        await _refuse_overlaps(session, agreement, until)
     bump(agreement)
     await session.flush()
     return agreement
@@ -864,11 +833,11 @@ async def list_agreements(
     )
 
 
-def agreement_in_force(
+def agreements_in_force(
     agreements: list[Agreement], *, sender: Organisation, category: str, now: datetime
-) -> Agreement | None:
-    """Pick the version in force: a sender-specific one before an any-host-office one."""
-    matching = [
+) -> list[Agreement]:
+    """Return the versions in force for this sender and category, whatever their programme."""
+    return [
         a
         for a in agreements
         if category in a.service_categories
@@ -876,6 +845,35 @@ def agreement_in_force(
         and (a.valid_until is None or now < a.valid_until)
         and (a.sender_org_id == sender.id or (a.sender_org_id is None and sender.host_office))
     ]
+
+
+def agreement_in_force(
+    agreements: list[Agreement],
+    *,
+    sender: Organisation,
+    category: str,
+    now: datetime,
+    programme: str | None = None,
+) -> Agreement | None:
+    """Pick the version in force (of `programme` if named): a sender's own before an open one.
+
+    Naming no programme when versions of several programmes apply is refused: which SOP
+    governs the data, and which programme reports count the referral, must not be a guess.
+    """
+    matching = agreements_in_force(agreements, sender=sender, category=category, now=now)
+    if programme is not None:
+        matching = [a for a in matching if a.programme == programme]
+    codes = sorted({a.programme or "" for a in matching})
+    if len(codes) > 1:
+        raise ProgrammeRequired(
+            Message(
+                "Your organisation holds agreements with this provider for this service under "
+                "several programmes: {codes}. Name the one this referral belongs to in "
+                "'programme'.",
+                codes=", ".join(code or "(none)" for code in codes),
+            ),
+            programmes=[code or None for code in codes],
+        )
     matching.sort(key=lambda a: (a.sender_org_id is not None, a.valid_from, a.version))
     return matching[-1] if matching else None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
@@ -14,6 +15,8 @@ from services.referral import (
     open_referrals,
     preview,
     queries,
+    report_formats,
+    reports,
     service,
     shaping,
     status_changes,
@@ -37,11 +40,15 @@ from services.referral.schemas import (
     OpenReferralCreate,
     OpenReferralRead,
     OpenReferralSubmit,
+    Period,
     ReferralCreate,
     ReferralPreview,
     ReferralRead,
+    ReferralReport,
     ReferralRequest,
     ReferralStats,
+    ReportDimension,
+    ScorecardPage,
     SealedReferralCreate,
     Status,
     StatusChange,
@@ -53,6 +60,7 @@ from shared.casefile import casefile_json_schema
 from shared.contracts.consent import WithdrawalNotice, WithdrawalResult
 from shared.db import SessionDep
 from shared.errors import problem_responses
+from shared.i18n import current_language
 from shared.outbox import Replayed
 from shared.pagination import Page, PageParams, page_params
 from shared.vocabulary import ServiceCategory
@@ -75,6 +83,23 @@ IfMatch = Annotated[
     ),
 ]
 Paging = Annotated[PageParams, Depends(page_params)]
+ProgrammeQuery = Annotated[
+    str | None,
+    Query(
+        max_length=64,
+        pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$",
+        description="Only this programme (its code).",
+        examples=["eu-reintegration-2026"],
+    ),
+]
+HostCountryQuery = Annotated[
+    str | None,
+    Query(
+        pattern="^[A-Z]{2}$",
+        description="Only referrals sent from this host country (ISO 3166-1 alpha-2).",
+        examples=["DE"],
+    ),
+]
 
 
 @router.get(
@@ -236,10 +261,14 @@ async def list_referrals(
         ),
     ] = None,
     overdue: Annotated[bool | None, Query(description="Only overdue referrals.")] = None,
+    programme: ProgrammeQuery = None,
+    host_country: HostCountryQuery = None,
 ) -> Page[ReferralRead]:
     """List the referrals your organisation is a party to, oldest change first (for polling).
 
-    Auditors see every referral's metadata, never payloads.
+    A provider's or lead organisation's inbox (`box=received`) spans every programme and host
+    country unless `programme` or `host_country` narrows it. Auditors see every referral's
+    metadata, never payloads.
     """
     return await queries.list_referrals(
         session=session,
@@ -250,6 +279,8 @@ async def list_referrals(
         categories=category,
         updated_since=updated_since,
         overdue=overdue,
+        programme=programme,
+        host_country=host_country,
     )
 
 
@@ -301,6 +332,103 @@ async def referral_stats(
         programme=programme,
         recipient_org_id=recipient_org_id,
     )
+
+
+ReportFormat = Annotated[
+    str,
+    Query(
+        alias="format",
+        pattern="^(json|csv|html)$",
+        description="`json`, `csv` (a download) or `html` (a printable page in the language "
+        "of Accept-Language, English or French).",
+    ),
+]
+FromDate = Annotated[
+    date | None,
+    Query(alias="from", description="First day counted (default: 1 January this year)."),
+]
+ToDate = Annotated[
+    date | None, Query(alias="to", description="Last day counted, included (default: today).")
+]
+GroupBy = Annotated[
+    list[str] | None,
+    Query(
+        description="Dimensions to group by besides the period, comma-separated or repeated: "
+        + ", ".join(d.value for d in ReportDimension)
+        + ".",
+        examples=["programme,host_country"],
+    ),
+]
+REPORT_CONTENT: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {
+            "text/csv": {"schema": {"type": "string"}, "example": "period,sent\r\n2026-03,12\r\n"},
+            "text/html": {"schema": {"type": "string"}},
+        }
+    }
+}
+
+
+@router.get(
+    "/referrals/reports",
+    name="referrals.getReport",
+    summary="Report by period, programme, country, partner, category and outcome",
+    response_model=ReferralReport,
+    responses={**REPORT_CONTENT, **problem_responses(400, 422)},
+)
+async def referral_report(
+    session: SessionDep,
+    context: StatsContext,
+    period: Period = Period.MONTH,
+    from_date: FromDate = None,
+    to_date: ToDate = None,
+    group_by: GroupBy = None,
+    programme: ProgrammeQuery = None,
+    host_country: HostCountryQuery = None,
+    output: ReportFormat = "json",
+) -> Response:
+    """Referrals sent, acknowledged and accepted on time, median and p90 hours, outcomes,
+    feedback scores and withheld categories by reason, per period and group, with the total.
+
+    Admins and auditors count every referral; other organisations the referrals they sent or
+    received. No personal data; counts under 5 show as "<5", and figures resting on fewer
+    values too (see `threshold`). `format=csv` downloads the same table, `format=html` is a
+    page to print.
+    """
+    scope = reports.report_scope(
+        from_date=from_date, to_date=to_date, programme=programme, host_country=host_country
+    )
+    report = await reports.report(
+        session=session,
+        principal=context.principal,
+        scope=scope,
+        period=period,
+        group_by=reports.dimensions(group_by),
+    )
+    return report_formats.response(report, output, current_language())
+
+
+@router.get(
+    "/referrals/reports/scorecards",
+    name="referrals.getScorecards",
+    summary="Each provider's response times, month by month",
+    responses=problem_responses(400, 422),
+)
+async def partner_scorecards(
+    session: SessionDep,
+    context: StatsContext,
+    from_date: FromDate = None,
+    to_date: ToDate = None,
+    programme: ProgrammeQuery = None,
+    host_country: HostCountryQuery = None,
+) -> ScorecardPage:
+    """Per provider and month: referrals received, % acknowledged and accepted on time, median
+    hours to acknowledge. Counted and suppressed like the report (a % is hidden when either of
+    its counts is)."""
+    scope = reports.report_scope(
+        from_date=from_date, to_date=to_date, programme=programme, host_country=host_country
+    )
+    return await reports.scorecards(session=session, principal=context.principal, scope=scope)
 
 
 @router.get(

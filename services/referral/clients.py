@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import BaseModel
 
-from services.referral.errors import ConsentEndedWhileSending, NoAgreement
+from services.referral.errors import ConsentEndedWhileSending, NoAgreement, ProgrammeRequired
 from shared.contracts import ProblemAnswer, UnreadableAnswer, read_answer
 from shared.contracts.consent import (
     BasisCheck,
@@ -31,6 +31,7 @@ from shared.pagination import Page
 
 Answer = TypeVar("Answer", bound=BaseModel)
 BASIS_ENDED = "basis-no-longer-valid"
+PROGRAMME_REQUIRED = "programme-required"
 
 
 class DirectoryClient(ServiceClient):
@@ -39,19 +40,27 @@ class DirectoryClient(ServiceClient):
     upstream = "directory"
 
     async def resolve(
-        self, *, sender_org: uuid.UUID, service_id: uuid.UUID, purpose: str, request_id: str | None
+        self,
+        *,
+        sender_org: uuid.UUID,
+        service_id: uuid.UUID,
+        purpose: str,
+        programme: str | None = None,
+        request_id: str | None,
     ) -> Resolution:
         """Return the agreement in force with recipient, keys and focal points, or NoAgreement."""
+        params = {"sender_org": str(sender_org), "service_id": str(service_id), "purpose": purpose}
+        if programme is not None:
+            params["programme"] = programme
         response = await self.request(
-            "GET",
-            "/agreements/resolve",
-            request_id=request_id,
-            params={
-                "sender_org": str(sender_org),
-                "service_id": str(service_id),
-                "purpose": purpose,
-            },
+            "GET", "/agreements/resolve", request_id=request_id, params=params
         )
+        if response.status_code == 422 and _problem(response).slug == PROGRAMME_REQUIRED:
+            body = _body(response)
+            raise ProgrammeRequired(
+                _problem(response).detail or "Name the programme of this referral.",
+                programmes=body.get("programmes", []) if isinstance(body, dict) else [],
+            )
         if response.status_code == 404:
             detail = _problem(response).detail or "No agreement covers this referral."
             raise NoAgreement(

@@ -314,6 +314,7 @@ async def resolve_and_decide(
         sender_org=uuid.UUID(context.principal.org_id),
         service_id=referral_in.service_id,
         purpose=referral_in.purpose,
+        programme=referral_in.programme,
         request_id=context.request_id,
     )
     known = clients.recipients.get(referral_in.service_id)
@@ -434,6 +435,10 @@ def _new_referral(
         service_id=referral_in.service_id,
         service_category=service.category,
         programme=agreement.programme,
+        donor=resolved.programme.donor if resolved.programme else None,
+        host_country=resolved.sender.country,
+        origin_country=service.country,
+        origin_area=service.admin_areas[0] if service.admin_areas else None,
         purpose=str(referral_in.purpose),
         urgency=str(referral_in.urgency),
         subject_digest=subject,

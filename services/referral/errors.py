@@ -27,6 +27,13 @@ class NoAgreement(UnprocessableContent):
     title = N_("No agreement covers this referral")
 
 
+class ProgrammeRequired(UnprocessableContent):
+    """Agreements of several programmes cover this referral and it names none."""
+
+    slug = "programme-required"
+    title = N_("Name the programme")
+
+
 class RecipientNotAccepting(UnprocessableContent):
     """The service currently takes no referrals."""
 

@@ -30,7 +30,13 @@ class Referral(Base):
     recipient_org_id: Mapped[uuid.UUID] = mapped_column(index=True)
     service_id: Mapped[uuid.UUID]
     service_category: Mapped[str] = mapped_column(String(64))
-    programme: Mapped[str | None] = mapped_column(String(128))
+    programme: Mapped[str | None] = mapped_column(String(128), index=True)
+    # Where the referral goes from and to, and who funds it, for reports (revision 0004;
+    # null on older referrals). Not personal data: countries, a region, a donor's name.
+    donor: Mapped[str | None] = mapped_column(String(200))
+    host_country: Mapped[str | None] = mapped_column(String(2), index=True)
+    origin_country: Mapped[str | None] = mapped_column(String(2))
+    origin_area: Mapped[str | None] = mapped_column(String(10))
     purpose: Mapped[str] = mapped_column(String(32))
     urgency: Mapped[str] = mapped_column(String(16))
     # Keyed hash of the host office's pseudonym: finds a subject's referrals, reveals nothing.
@@ -61,7 +67,7 @@ class Referral(Base):
     respond_by: Mapped[datetime | None] = mapped_column(UTCDateTime)
     overdue_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
     escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

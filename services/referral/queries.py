@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import statistics
 import uuid
-from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import or_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.referral import repository
+from services.referral import aggregates, repository
 from services.referral.errors import ContentWithdrawn
 from services.referral.lifecycle import party_of, reads_content
 from services.referral.models import OutboxEvent, Referral
@@ -59,9 +58,15 @@ async def list_referrals(
     categories: list[ServiceCategory] | None,
     updated_since: datetime | None,
     overdue: bool | None,
+    programme: str | None = None,
+    host_country: str | None = None,
 ) -> Page[ReferralRead]:
     """One page of the referrals the caller may see, filtered, in order of last change."""
     query = _scope(principal, box)
+    if programme is not None:
+        query = query.where(Referral.programme == programme)
+    if host_country is not None:
+        query = query.where(Referral.host_country == host_country)
     if statuses:
         query = query.where(Referral.status.in_([str(s) for s in statuses]))
     if categories:
@@ -113,18 +118,6 @@ async def notes(
     ]
 
 
-def _hours(pairs: list[tuple[datetime, datetime | None]]) -> list[float]:
-    return [(end - start).total_seconds() / 3600 for start, end in pairs if end is not None]
-
-
-def _median_p90(values: list[float]) -> tuple[float | None, float | None]:
-    if not values:
-        return None, None
-    ordered = sorted(values)
-    p90 = ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))]
-    return round(statistics.median(ordered), 2), round(p90, 2)
-
-
 async def stats(
     *,
     session: AsyncSession,
@@ -132,31 +125,46 @@ async def stats(
     programme: str | None,
     recipient_org_id: uuid.UUID | None = None,
 ) -> ReferralStats:
-    """Aggregate figures over the referrals the caller may see (optionally of one recipient)."""
-    query = _scope(principal, None)
+    """Aggregate in the database the referrals the caller may see (optionally of one recipient)."""
+    filters = _scope_filters(principal)
     if programme:
-        query = query.where(Referral.programme == programme)
+        filters.append(Referral.programme == programme)
     if recipient_org_id is not None:
-        query = query.where(Referral.recipient_org_id == recipient_org_id)
-    rows = (await session.scalars(query)).all()
-    now = utcnow()
-    acknowledge = _median_p90(_hours([(r.created_at, r.acknowledged_at) for r in rows]))
-    accept = _median_p90(_hours([(r.created_at, r.accepted_at) for r in rows]))
-    completed = [r for r in rows if r.status == Status.COMPLETED]
-    return ReferralStats(
-        total=len(rows),
-        by_status=dict(Counter(r.status for r in rows)),
-        by_category=dict(Counter(r.service_category for r in rows)),
-        by_programme=dict(Counter(r.programme or "none" for r in rows)),
-        median_hours_to_acknowledge=acknowledge[0],
-        p90_hours_to_acknowledge=acknowledge[1],
-        median_hours_to_accept=accept[0],
-        p90_hours_to_accept=accept[1],
-        share_with_outcome=round(sum(1 for r in completed if r.outcome) / len(completed), 3)
-        if completed
-        else None,
-        overdue=sum(1 for r in rows if is_overdue(r, now)),
+        filters.append(Referral.recipient_org_id == recipient_org_id)
+    by_status = await aggregates.counts_by(session, filters=filters, column=Referral.status)
+    by_category = await aggregates.counts_by(
+        session, filters=filters, column=Referral.service_category
     )
+    by_programme = await aggregates.counts_by(session, filters=filters, column=Referral.programme)
+    figures = await aggregates.cells(session, filters=filters, period=None, dimensions=[])
+    total = figures.get(("total",), aggregates.Cell())
+    completed = [*filters, Referral.status == str(Status.COMPLETED)]
+    done = await aggregates.count(session, filters=completed)
+    with_outcome = await aggregates.count(
+        session, filters=[*completed, Referral.outcome.is_not(None)]
+    )
+    overdue = await aggregates.count(
+        session, filters=[*filters, aggregates.overdue_condition(utcnow())]
+    )
+    return ReferralStats(
+        total=sum(by_status.values()),
+        by_status=by_status,
+        by_category=by_category,
+        by_programme={(k or "none"): v for k, v in by_programme.items()},
+        median_hours_to_acknowledge=total.median_hours_to_acknowledge,
+        p90_hours_to_acknowledge=total.p90_hours_to_acknowledge,
+        median_hours_to_accept=total.median_hours_to_accept,
+        p90_hours_to_accept=total.p90_hours_to_accept,
+        share_with_outcome=round(with_outcome / done, 3) if done else None,
+        overdue=overdue,
+    )
+
+
+def _scope_filters(principal: Principal) -> list[Any]:
+    if principal.has_any_role(Role.AUDITOR, Role.ADMIN):
+        return []
+    org = uuid.UUID(principal.org_id)
+    return [or_(Referral.sender_org_id == org, Referral.recipient_org_id == org)]
 
 
 async def dead_letters(*, session: AsyncSession) -> list[WebhookDeadLetter]:

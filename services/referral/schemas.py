@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -43,6 +43,10 @@ def _in_utc(value: datetime) -> datetime:
 
 # A time with its zone, as UTC; a naive one or a bare number is a 422, never a guess.
 UtcDatetime = Annotated[AwareDatetime, BeforeValidator(iso_8601_only), AfterValidator(_in_utc)]
+ProgrammeCode = Annotated[
+    str,
+    Field(min_length=2, max_length=64, pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$"),
+]
 
 
 class Status(StrEnum):
@@ -140,6 +144,12 @@ class ReferralRequest(BaseModel):
     purpose: Purpose = Purpose.REFERRAL
     urgency: Urgency = Urgency.ROUTINE
     requested_categories: RequestedCategories
+    programme: ProgrammeCode | None = Field(
+        None,
+        description="The programme this referral belongs to (a code from the directory's GET "
+        "/programmes). Needed when your organisation holds agreements with this provider under "
+        "several programmes (else 422 `programme-required`, listing them).",
+    )
 
 
 class ReferralCreate(ReferralRequest):
@@ -309,6 +319,8 @@ class ReferralRead(BaseModel):
     service_id: uuid.UUID
     service_category: ServiceCategory
     programme: str | None = None
+    host_country: str | None = Field(None, description="Country of the sending office.")
+    origin_country: str | None = Field(None, description="Country of the service.")
     purpose: Purpose
     urgency: Urgency
     basis: str = Field(examples=["consent"], description="`consent` or `emergency`.")
@@ -554,3 +566,99 @@ class WebhookDeadLetter(DeadLetterRead):
 
     referral_id: uuid.UUID
     target_org_id: uuid.UUID
+
+
+SUPPRESSED = "<5"
+Suppressed = Literal["<5"]
+Count = Annotated[int | Suppressed, Field(examples=[12, "<5"])]
+Figure = Annotated[float | Suppressed | None, Field(examples=[6.5, "<5", None])]
+
+
+class Period(StrEnum):
+    """How a report cuts time."""
+
+    MONTH = "month"
+    QUARTER = "quarter"
+    YEAR = "year"
+
+
+class ReportDimension(StrEnum):
+    """What a report groups by besides the period."""
+
+    PROGRAMME = "programme"
+    DONOR = "donor"
+    HOST_COUNTRY = "host_country"
+    ORIGIN_COUNTRY = "origin_country"
+    AREA = "area"
+    PARTNER = "partner"
+    CATEGORY = "category"
+    OUTCOME = "outcome"
+
+
+class ReportRow(BaseModel):
+    """The figures of one period and group; counts under 5 show as "<5"."""
+
+    period: str = Field(examples=["2026-03", "2026-Q1", "2026", "total"])
+    group: dict[str, str | None] = Field(
+        examples=[{"programme": "eu-reintegration-2026", "host_country": "DE"}],
+        description="The value of each `group_by` dimension (null: not recorded).",
+    )
+    sent: Count
+    acknowledged_on_time: Count = Field(description="Acknowledged by `acknowledge_by`.")
+    accepted_on_time: Count = Field(description="Accepted by `respond_by`.")
+    median_hours_to_acknowledge: Figure
+    p90_hours_to_acknowledge: Figure
+    median_hours_to_accept: Figure
+    p90_hours_to_accept: Figure
+    feedback_responses: Count
+    mean_feedback_score: Figure = Field(description="1 (poor) to 5 (very good).")
+    outcomes: dict[str, Count] = Field(examples=[{"got-help": 7, "could-not-contact": "<5"}])
+    withheld: dict[str, Count] = Field(
+        description="Withheld categories as `category:reason`, counted over referrals.",
+        examples=[{"health.mental:no_consent": "<5"}],
+    )
+
+
+class ReferralReport(BaseModel):
+    """Referral figures per period and group, with the total; no personal data."""
+
+    period: Period
+    from_date: date = Field(serialization_alias="from", examples=["2026-01-01"])
+    to_date: date = Field(serialization_alias="to", examples=["2026-12-31"])
+    programme: str | None = None
+    host_country: str | None = None
+    group_by: list[ReportDimension]
+    threshold: int = Field(
+        examples=[5],
+        description='Counts below it show as "<5", as do figures resting on fewer values; in '
+        "each column more rows are hidden until at least two are and they add up to 5 or more, "
+        "so the total cannot give one back.",
+    )
+    rows: list[ReportRow]
+    total: ReportRow
+
+
+class ScorecardMonth(BaseModel):
+    """A provider's response-time performance in one month."""
+
+    period: str = Field(examples=["2026-03"])
+    sent: Count
+    acknowledged_on_time_pct: Figure
+    accepted_on_time_pct: Figure
+    median_hours_to_acknowledge: Figure
+
+
+class Scorecard(BaseModel):
+    """One provider's months."""
+
+    partner_org_id: str
+    months: list[ScorecardMonth]
+
+
+class ScorecardPage(BaseModel):
+    """Every provider's scorecard over the period; small counts hidden as in reports."""
+
+    from_date: date = Field(serialization_alias="from")
+    to_date: date = Field(serialization_alias="to")
+    threshold: int
+    items: list[Scorecard]

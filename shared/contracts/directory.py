@@ -202,6 +202,18 @@ class AgreementParty(BaseModel):
         description="Given to the refex services, admins, auditors and the organisation itself."
     )
     keys: Jwks
+    country: str | None = Field(
+        None, description="ISO 3166-1 alpha-2; null from a directory older than programmes."
+    )
+
+
+class ResolvedProgramme(BaseModel):
+    """The programme the resolved agreement belongs to, as reports cut by it."""
+
+    model_config = STRICT
+
+    code: str = Field(examples=["eu-reintegration-2026"])
+    donor: str | None = Field(examples=["European Union"])
 
 
 class ResolvedFocalPoint(BaseModel):
@@ -227,3 +239,4 @@ class Resolution(BaseModel):
     sender: AgreementParty
     focal_point: ResolvedFocalPoint | None
     backup_focal_point: ResolvedFocalPoint | None
+    programme: ResolvedProgramme | None = None

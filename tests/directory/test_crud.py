@@ -12,6 +12,7 @@ from shared.demo import (
     DEMO_HEALTH_FOCAL_POINT,
     DEMO_HEALTH_SERVICE,
     DEMO_MENTAL_HEALTH_SERVICE,
+    EU_PROGRAMME,
     HEALTH_PROVIDER_ORG,
     HOST_OFFICE_ORG,
     MENTAL_HEALTH_ORG,
@@ -266,24 +267,38 @@ class TestAgreements:
             headers=directory.admin,
         )
         current = listing.json()["items"][0]
-        await directory.client.post(
-            "/agreements",
-            json=agreement(series_id=current["series_id"], valid_from=current["valid_until"]),
+        # Both versions within the programme's period, so only their overlap is wrong.
+        shortened = await directory.client.patch(
+            f"/agreements/{current['id']}",
+            json={"valid_until": "2027-01-01T00:00:00Z"},
             headers=directory.admin,
         )
+        assert shortened.status_code == 200, shortened.text
+        following = await directory.client.post(
+            "/agreements",
+            json=agreement(
+                series_id=current["series_id"],
+                programme=current["programme"],
+                valid_from="2027-01-01T00:00:00Z",
+                valid_until="2028-01-01T00:00:00Z",
+            ),
+            headers=directory.admin,
+        )
+        assert following.status_code == 201, following.text
         extended = await directory.client.patch(
             f"/agreements/{current['id']}",
-            json={"valid_until": "2030-01-01T00:00:00Z"},
+            json={"valid_until": "2027-06-01T00:00:00Z"},
             headers=directory.admin,
         )
         assert extended.status_code == 409
         after = await directory.client.get(f"/agreements/{current['id']}", headers=directory.admin)
-        assert after.json()["valid_until"] == current["valid_until"]
+        assert after.json()["valid_until"] == shortened.json()["valid_until"]
 
     async def test_overlapping_version_is_409_and_not_stored(self, directory: Directory) -> None:
         before = await directory.snapshot("/agreements?limit=200")
+        same_programme = agreement(programme=EU_PROGRAMME, valid_until="2027-01-01T00:00:00Z")
         response = await directory.client.post(
-            "/agreements", json=agreement(), headers=directory.admin
+            "/agreements", json=same_programme, headers=directory.admin
         )
         assert response.status_code == 409
         assert response.json()["type"].endswith("overlapping-agreement")

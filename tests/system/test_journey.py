@@ -19,7 +19,9 @@ from shared.demo import (
     DEMO_CLIENTS_FILE,
     DEMO_HEALTH_SERVICE,
     DEMO_KEYS_DIR,
+    EU_PROGRAMME,
     HEALTH_PROVIDER_ORG,
+    SAHEL_PROGRAMME,
     SECOND_HOST_OFFICE_ORG,
 )
 from tests.system.conftest import RunningStack
@@ -48,6 +50,26 @@ class TestJourney:
         final = journey.clients["host_office"].get(f"referrals/{referral['id']}")
         assert final["status"] == "completed"
         assert final["outcome"] == "got-help"
+
+    def test_reports_by_programme_reach_partners_through_the_gateway(
+        self, journey: demo.Journey
+    ) -> None:
+        referral = demo.step_referral(journey)
+        assert referral["programme"] == EU_PROGRAMME
+        programmes = journey.clients["provider"].get("directory/programmes")["items"]
+        assert {EU_PROGRAMME, SAHEL_PROGRAMME} <= {p["code"] for p in programmes}
+        report = journey.clients["auditor"].get(
+            "referrals/reports", period="year", group_by="programme"
+        )
+        assert EU_PROGRAMME in {r["group"]["programme"] for r in report["rows"]}
+        sahel = journey.clients["provider"].get(
+            "referrals", box="received", programme=SAHEL_PROGRAMME, limit=200
+        )
+        assert sahel["items"] == []
+        inbox = journey.clients["provider"].get(
+            "referrals", box="received", programme=EU_PROGRAMME, limit=200
+        )
+        assert referral["id"] in {r["id"] for r in inbox["items"]}
 
     def test_only_sender_and_recipient_can_read_and_auditors_see_no_payload(
         self, journey: demo.Journey
