@@ -3,9 +3,10 @@
 Every append must hold the ledger lock until its transaction commits (the next append reads the
 committed size), so per-request transactions serialise their commits one by one. Here one task
 takes the writes waiting at that moment, runs each in its own savepoint, in arrival order, and
-commits them together: the lock is held once per batch instead of once per write. Each write
-still sees the ones before it, a failing write rolls back only its savepoint (its ledger state
-too, so no index is skipped), and other processes queue on the same row lock as before.
+commits them together: the lock is taken once per batch and the appends of the whole batch are
+written in one statement. Each write still sees the ones before it; a failing write is taken out
+and the others run again from the same state (so no index is skipped); other processes queue on
+the same row lock as before.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.consent.ledger import Ledger, release
 
 T = TypeVar("T")
 Work = Callable[[AsyncSession], Coroutine[Any, Any, Any]]
@@ -77,8 +80,10 @@ class GroupCommit:
     async def _commit(self, batch: list[_Pending]) -> None:
         try:
             async with self._sessionmaker() as session, session.begin():
-                for pending in batch:
-                    pending.outcome = await self._one(session, pending)
+                ledger = await Ledger.lock(session, deferred=True)
+                await self._run_all(session, ledger, batch)
+                release(session)
+                await ledger.flush()
         except Exception as error:  # the commit failed: nothing of the batch is stored
             for pending in batch:
                 if pending.outcome is None or pending.outcome[0]:
@@ -87,12 +92,34 @@ class GroupCommit:
         for pending in batch:
             _settle(pending)
 
+    async def _run_all(self, session: AsyncSession, ledger: Ledger, batch: list[_Pending]) -> None:
+        """Run the batch in order; when one write fails, roll back and run the others again.
+
+        One savepoint per attempt, not per write: failures are rare, round trips are not. The
+        ledger stays locked throughout, so the retry sees what the first attempt saw.
+        """
+        remaining = list(batch)
+        while remaining:
+            failed = None
+            async with session.begin_nested() as attempt:
+                for pending in remaining:
+                    pending.outcome = await self._one(session, pending)
+                    if not pending.outcome[0]:
+                        failed = pending
+                        break
+                if failed is None:
+                    return
+                await attempt.rollback()
+            ledger.rewind()
+            remaining.remove(failed)
+            for pending in remaining:
+                pending.outcome = None
+
     async def _one(self, session: AsyncSession, pending: _Pending) -> tuple[bool, Any]:
         try:
-            async with session.begin_nested():
-                # In the caller's context, so its request id and language stay in force.
-                task = asyncio.create_task(pending.work(session), context=pending.context)
-                return True, await task
+            # In the caller's context, so its request id and language stay in force.
+            task = asyncio.create_task(pending.work(session), context=pending.context)
+            return True, await task
         except Exception as error:
             return False, error
 

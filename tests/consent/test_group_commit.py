@@ -112,6 +112,35 @@ class TestBatches:
         report = await verify_ledger(app.state.db.engine, trusted_key=None)
         assert report.ok, report.problems
 
+    async def test_writes_that_fail_anywhere_in_a_batch_are_taken_out_in_order(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        app = app_of(client)
+        writer = GroupCommit(app.state.db.sessionmaker)
+
+        async def appends_then_fails(session: AsyncSession) -> int:
+            await append_one(session, "doomed")
+            raise LookupError("no such thing")
+
+        plan = [appends_then_fails, *[lambda s, n=n: append_one(s, f"k{n}") for n in range(3)]]
+        plan.insert(2, appends_then_fails)
+        plan.append(appends_then_fails)
+        try:
+            results = await asyncio.gather(*(writer.run(w) for w in plan), return_exceptions=True)
+        finally:
+            await writer.close()
+        assert [type(r).__name__ if isinstance(r, Exception) else r for r in results] == [
+            "LookupError",
+            0,
+            "LookupError",
+            1,
+            2,
+            "LookupError",
+        ]
+        assert writer.batches == 1
+        report = await verify_ledger(app.state.db.engine, trusted_key=None)
+        assert report.ok and report.size == 3, report.problems
+
     async def test_two_writers_of_two_processes_never_share_an_index(
         self, client: httpx.AsyncClient
     ) -> None:
