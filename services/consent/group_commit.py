@@ -51,6 +51,7 @@ class GroupCommit:
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._serve(), name="ledger-group-commit")
         pending = _Pending(work, asyncio.get_running_loop().create_future())
+        pending.done.add_done_callback(_retrieved)  # a caller that gave up leaves no warning
         await self._queue.put(pending)
         result: T = await asyncio.shield(pending.done)
         return result
@@ -132,3 +133,8 @@ def _settle(pending: _Pending) -> None:
         pending.done.set_result(value)
     else:
         pending.done.set_exception(value)
+
+
+def _retrieved(done: asyncio.Future[Any]) -> None:
+    if not done.cancelled():
+        done.exception()
