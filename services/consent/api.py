@@ -15,6 +15,7 @@ from services.consent.dependencies import (
     DirectoryDep,
     HostOffice,
     InternalCaller,
+    LedgerWriterDep,
     OverrideEnder,
     OverrideReader,
     ReceiptReader,
@@ -67,14 +68,19 @@ PageDep = Annotated[PageParams, Depends(page_params)]
     responses=problem_responses(422),
 )
 async def create_consent(
-    consent_in: ConsentCreate, session: SessionDep, principal: HostOffice, settings: SettingsDep
+    consent_in: ConsentCreate,
+    writer: LedgerWriterDep,
+    principal: HostOffice,
+    settings: SettingsDep,
 ) -> ConsentRead:
     """Record the returnee's consent before any transfer; it is appended to the ledger.
 
     The subject is an opaque pseudonym your office derives; names never enter this service.
     """
-    consent = await service.create_consent(
-        session=session, principal=principal, consent_in=consent_in, settings=settings
+    consent = await writer.run(
+        lambda session: service.create_consent(
+            session=session, principal=principal, consent_in=consent_in, settings=settings
+        )
     )
     return consent_read(consent)
 
@@ -123,7 +129,7 @@ async def get_consent_receipt(
 async def withdraw_consent(
     consent_id: uuid.UUID,
     withdrawal_in: WithdrawalCreate,
-    session: SessionDep,
+    writer: LedgerWriterDep,
     principal: HostOffice,
     settings: SettingsDep,
 ) -> ConsentRead:
@@ -132,12 +138,14 @@ async def withdraw_consent(
     The referral service is told (reliably, with retries) so it stops further disclosures and
     cancels active referrals that rested on this consent. Withdrawing twice answers 409.
     """
-    consent = await service.withdraw_consent(
-        session=session,
-        principal=principal,
-        consent_id=consent_id,
-        withdrawal_in=withdrawal_in,
-        settings=settings,
+    consent = await writer.run(
+        lambda session: service.withdraw_consent(
+            session=session,
+            principal=principal,
+            consent_id=consent_id,
+            withdrawal_in=withdrawal_in,
+            settings=settings,
+        )
     )
     return consent_read(consent)
 
@@ -172,7 +180,7 @@ async def decide(
 )
 async def record_disclosure(
     disclosure_in: DisclosureCreate,
-    session: SessionDep,
+    writer: LedgerWriterDep,
     principal: InternalCaller,
     settings: SettingsDep,
     response: Response,
@@ -187,8 +195,10 @@ async def record_disclosure(
     still active (409 `basis-no-longer-valid`: withdrawn, expired or ended since the decision;
     send nothing), and cover every category (422 `disclosure-outside-basis`).
     """
-    disclosure, created = await service.record_disclosure(
-        session=session, principal=principal, disclosure_in=disclosure_in, settings=settings
+    disclosure, created = await writer.run(
+        lambda session: service.record_disclosure(
+            session=session, principal=principal, disclosure_in=disclosure_in, settings=settings
+        )
     )
     if not created:
         response.headers["Idempotent-Replayed"] = "true"
@@ -353,7 +363,7 @@ async def get_override(
 async def attest_override(
     override_id: uuid.UUID,
     attest_in: OverrideAttest,
-    session: SessionDep,
+    writer: LedgerWriterDep,
     principal: Clinician,
     settings: SettingsDep,
 ) -> OverrideRead:
@@ -367,12 +377,14 @@ async def attest_override(
     `override-fresh-attestation-needed`); `professional_org_id`, if sent, must be your own
     organisation (422).
     """
-    override = await service.attest_override(
-        session=session,
-        principal=principal,
-        override_id=override_id,
-        attest_in=attest_in,
-        settings=settings,
+    override = await writer.run(
+        lambda session: service.attest_override(
+            session=session,
+            principal=principal,
+            override_id=override_id,
+            attest_in=attest_in,
+            settings=settings,
+        )
     )
     return override_read(override)
 
@@ -387,16 +399,18 @@ async def attest_override(
 async def end_override(
     override_id: uuid.UUID,
     end_in: OverrideEnd,
-    session: SessionDep,
+    writer: LedgerWriterDep,
     principal: OverrideEnder,
     settings: SettingsDep,
 ) -> OverrideRead:
     """End a pending or active override now, e.g. once consent was obtained."""
-    override = await service.end_override(
-        session=session,
-        principal=principal,
-        override_id=override_id,
-        end_in=end_in,
-        settings=settings,
+    override = await writer.run(
+        lambda session: service.end_override(
+            session=session,
+            principal=principal,
+            override_id=override_id,
+            end_in=end_in,
+            settings=settings,
+        )
     )
     return override_read(override)

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from services.consent import api, ledger_api, outbox_api
 from services.consent.clients import DirectoryClient, ReferralClient
+from services.consent.group_commit import GroupCommit
 from services.consent.maintenance import LedgerMaintenance
 from services.consent.models import OutboxEvent
 from services.consent.outbox import withdrawal_outbox
@@ -61,6 +62,7 @@ def create_app(
             settings.referral_url, tokens=provider, transport=referral_transport
         )
         database: Database = app.state.db
+        app.state.ledger_writer = GroupCommit(database.sessionmaker)
         app.state.outbox = withdrawal_outbox(
             sessionmaker=database.sessionmaker,
             client=referral,
@@ -76,6 +78,7 @@ def create_app(
             async with runtime.running(enabled=settings.workers_enabled):
                 yield
         finally:
+            await app.state.ledger_writer.close()
             await app.state.directory.aclose()
             await referral.aclose()
 

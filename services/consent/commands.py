@@ -10,6 +10,9 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from services.cli_progress import QUIET_HELP, Advance, progress_bar
+from shared.i18n import gettext
+
 app = typer.Typer(help="The consent ledger: verify, sign, purge, keys.", no_args_is_help=True)
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -29,6 +32,7 @@ def verify(
             "--tree-head", help="A tree head saved from GET /ledger/tree-head to check against."
         ),
     ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help=QUIET_HELP)] = False,
 ) -> None:
     """Recompute leaves, nodes, roots, signatures and consistency; exit 1 naming the bad entry."""
     from services.consent.signing import configured_public_key
@@ -38,17 +42,18 @@ def verify(
     settings = _settings()
     saved = _read(tree_head) if tree_head else None
 
-    async def run() -> Any:
+    async def run(advance: Advance | None) -> Any:
         engine = build_engine(settings.database_url, pool_size=2)
         try:
             return await verify_ledger(
-                engine, trusted_key=configured_public_key(settings), saved=saved
+                engine, trusted_key=configured_public_key(settings), saved=saved, progress=advance
             )
         finally:
             await engine.dispose()
 
     try:
-        report = asyncio.run(run())
+        with progress_bar(gettext("verifying ledger entries"), console=err, quiet=quiet) as bar:
+            report = asyncio.run(run(bar))
     except SavedHeadError as error:
         err.print(f"refex ledger verify: {tree_head}: {error}", markup=False, highlight=False)
         raise typer.Exit(2) from None

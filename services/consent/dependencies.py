@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from services.consent.clients import DirectoryClient
+from services.consent.group_commit import GroupCommit
 from services.consent.settings import ConsentSettings
 from services.consent.signing import TreeHeadSigner
 from shared.auth import Principal, require_roles
@@ -23,6 +24,11 @@ def _directory(request: Request) -> DirectoryClient:
     return directory
 
 
+def _ledger_writer(request: Request) -> GroupCommit:
+    writer: GroupCommit = request.app.state.ledger_writer
+    return writer
+
+
 def _signer(request: Request) -> TreeHeadSigner:
     signer: TreeHeadSigner = request.app.state.signer
     return signer
@@ -31,6 +37,8 @@ def _signer(request: Request) -> TreeHeadSigner:
 SettingsDep = Annotated[ConsentSettings, Depends(_settings)]
 DirectoryDep = Annotated[DirectoryClient, Depends(_directory)]
 SignerDep = Annotated[TreeHeadSigner, Depends(_signer)]
+# Writes that append to the ledger: run in the next group commit, not in a request session.
+LedgerWriterDep = Annotated[GroupCommit, Depends(_ledger_writer)]
 
 HostOffice = Annotated[Principal, Depends(require_roles(Role.HOST_OFFICE))]
 ConsentReader = Annotated[Principal, Depends(require_roles(Role.HOST_OFFICE, Role.AUDITOR))]

@@ -16,7 +16,15 @@ from services.consent.models import LedgerEntry, LedgerNode, LedgerState, TreeHe
 from services.consent.signing import TreeHeadSigner
 
 STATE_ROW = 1
-# One round trip for the whole append on PostgreSQL (the hot statement of every write).
+ENTRY_ARRAYS = {
+    "index": "indexes",
+    "event_type": "event_types",
+    "appended_at": "appended_ats",
+    "retain_until": "retain_untils",
+    "body": "bodies",
+}
+LEDGER_KEY = "refex.ledger"  # session.info key of the ledger a group commit locked
+# One round trip for any number of appends on PostgreSQL (the hot statement of every write).
 APPEND_POSTGRESQL = text(
     """
     WITH new_nodes AS (
@@ -24,9 +32,13 @@ APPEND_POSTGRESQL = text(
         SELECT * FROM unnest(
             CAST(:levels AS integer[]), CAST(:positions AS bigint[]), CAST(:hashes AS bytea[])
         )
-    ), new_entry AS (
+    ), new_entries AS (
         INSERT INTO ledger_entry ("index", event_type, appended_at, retain_until, body)
-        VALUES (:index, :event_type, :appended_at, :retain_until, :body)
+        SELECT * FROM unnest(
+            CAST(:indexes AS bigint[]), CAST(:event_types AS text[]),
+            CAST(:appended_ats AS timestamptz[]), CAST(:retain_untils AS timestamptz[]),
+            CAST(:bodies AS bytea[])
+        )
     )
     UPDATE ledger_state SET size = :size, frontier = :frontier WHERE id = 1
     """
@@ -55,15 +67,31 @@ def split_frontier(frontier: bytes) -> list[bytes]:
 
 
 class Ledger:
-    """The ledger locked for one transaction: appends here cannot fork or leave gaps."""
+    """The ledger locked for one transaction: appends here cannot fork or leave gaps.
 
-    def __init__(self, session: AsyncSession, *, size: int, frontier: bytes) -> None:
+    Appends are written at once, or, in a group commit (`deferred`), kept until `flush` writes
+    every append of the batch in one statement just before the commit.
+    """
+
+    def __init__(
+        self, session: AsyncSession, *, size: int, frontier: bytes, deferred: bool = False
+    ) -> None:
         self._session = session
+        self._start = (size, frontier)
         self._range = merkle.CompactRange(size, split_frontier(frontier))
+        self._deferred = deferred
+        self._entries: list[dict[str, Any]] = []
+        self._nodes: list[tuple[int, int, bytes]] = []
 
     @classmethod
-    async def lock(cls, session: AsyncSession) -> Ledger:
-        """Lock the ledger until the transaction ends (row lock on PostgreSQL)."""
+    async def lock(cls, session: AsyncSession, *, deferred: bool = False) -> Ledger:
+        """Lock the ledger until the transaction ends (row lock on PostgreSQL).
+
+        Inside a group commit, return the ledger the batch already holds.
+        """
+        held: Ledger | None = session.info.get(LEDGER_KEY)
+        if held is not None:
+            return held
         row = (
             await session.execute(
                 select(LedgerState.size, LedgerState.frontier)
@@ -71,7 +99,10 @@ class Ledger:
                 .with_for_update()
             )
         ).one()
-        return cls(session, size=row.size, frontier=row.frontier)
+        ledger = cls(session, size=row.size, frontier=row.frontier, deferred=deferred)
+        if deferred:
+            session.info[LEDGER_KEY] = ledger
+        return ledger
 
     @property
     def size(self) -> int:
@@ -88,43 +119,64 @@ class Ledger:
         """Append one event; return its index."""
         index = self._range.size
         body = event_body(index=index, event_type=event_type, occurred_at=at, data=data)
-        nodes = self._range.append(merkle.leaf_hash(body))
-        values = {
-            "index": index,
-            "event_type": event_type,
-            "appended_at": at,
-            "retain_until": at + timedelta(days=retain_days),
-            "body": body,
-            "size": self._range.size,
-            "frontier": b"".join(self._range.hashes),
-        }
-        if self._session.get_bind().dialect.name == "postgresql":
-            await self._session.execute(
-                APPEND_POSTGRESQL,
-                {
-                    **values,
-                    "levels": [lv for lv, _, _ in nodes],
-                    "positions": [pos for _, pos, _ in nodes],
-                    "hashes": [h for _, _, h in nodes],
-                },
-            )
-        else:
-            await self._write(values, nodes)
+        self._nodes += self._range.append(merkle.leaf_hash(body))
+        self._entries.append(
+            {
+                "index": index,
+                "event_type": event_type,
+                "appended_at": at,
+                "retain_until": at + timedelta(days=retain_days),
+                "body": body,
+            }
+        )
+        if not self._deferred:
+            await self.flush()
         return index
 
-    async def _write(self, values: dict[str, Any], nodes: list[tuple[int, int, bytes]]) -> None:
+    def rewind(self) -> None:
+        """Drop the appends not yet written (a group commit retries without a failed write)."""
+        size, frontier = self._start
+        self._range = merkle.CompactRange(size, split_frontier(frontier))
+        self._entries, self._nodes = [], []
+
+    async def flush(self) -> None:
+        """Write the appends not yet written, with the new size and right edge."""
+        if not self._entries:
+            return
+        size, frontier = self._range.size, b"".join(self._range.hashes)
+        self._start = (size, frontier)
+        state = {"size": size, "frontier": frontier}
+        if self._session.get_bind().dialect.name == "postgresql":
+            await self._session.execute(APPEND_POSTGRESQL, {**state, **self._columns()})
+        else:
+            await self._write(state)
+        self._entries, self._nodes = [], []
+
+    def _columns(self) -> dict[str, list[Any]]:
+        entries, nodes = self._entries, self._nodes
+        return {
+            "levels": [lv for lv, _, _ in nodes],
+            "positions": [pos for _, pos, _ in nodes],
+            "hashes": [h for _, _, h in nodes],
+            **{plural: [entry[key] for entry in entries] for key, plural in ENTRY_ARRAYS.items()},
+        }
+
+    async def _write(self, state: dict[str, Any]) -> None:
         session = self._session
         await session.execute(
             insert(LedgerNode),
-            [{"level": lv, "position": pos, "hash": h} for lv, pos, h in nodes],
+            [{"level": lv, "position": pos, "hash": h} for lv, pos, h in self._nodes],
         )
-        entry = {k: values[k] for k in ("index", "event_type", "appended_at", "retain_until")}
-        await session.execute(insert(LedgerEntry).values(**entry, body=values["body"]))
+        await session.execute(insert(LedgerEntry), self._entries)
         await session.execute(
-            update(LedgerState)
-            .where(LedgerState.id == STATE_ROW)
-            .values(size=values["size"], frontier=values["frontier"])
+            update(LedgerState).where(LedgerState.id == STATE_ROW).values(**state)
         )
+
+
+def release(session: AsyncSession) -> Ledger | None:
+    """Forget the ledger a group commit held in this session; return it."""
+    held: Ledger | None = session.info.pop(LEDGER_KEY, None)
+    return held
 
 
 async def ledger_size(session: AsyncSession) -> int:

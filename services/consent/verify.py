@@ -14,8 +14,9 @@ import base64
 import binascii
 import hashlib
 import itertools
+from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,8 +29,9 @@ from services.consent.ledger import STATE_ROW, consistency_proof, split_frontier
 from services.consent.models import LedgerEntry, LedgerNode, LedgerState, TreeHead
 from services.consent.signing import key_id_of, signature_is_valid
 
-CHUNK = 1 << 14
+CHUNK = 1 << 14  # a power of two: chunks are aligned subtrees, hashed level by level
 MAX_PROBLEMS = 100
+Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -113,9 +115,16 @@ def _key_id(head: Head) -> str:
 
 
 async def verify_ledger(
-    engine: AsyncEngine, *, trusted_key: bytes | None, saved: bytes | None = None
+    engine: AsyncEngine,
+    *,
+    trusted_key: bytes | None,
+    saved: bytes | None = None,
+    progress: Progress | None = None,
 ) -> Report:
-    """Verify everything; `trusted_key` is the configured public key, `saved` a head file."""
+    """Verify everything; `trusted_key` is the configured public key, `saved` a head file.
+
+    Reads in chunks of CHUNK entries, so memory stays flat; `progress(done, total)` after each.
+    """
     report = Report()
     async with engine.connect() as connection:
         size, frontier = await _state(connection)
@@ -124,7 +133,7 @@ async def verify_ledger(
             heads.append(saved_head(saved, public_key=trusted_key, stored=heads))
         report.size, report.tree_heads = size, len(heads)
         _check_signatures(heads, trusted_key, report)
-        computed = await _walk(connection, size, heads, report)
+        computed = await _walk(connection, size, heads, report, progress)
         if computed.hashes != split_frontier(frontier):
             report.add(size, "the ledger's stored right edge differs from the recomputed tree")
         await _check_beyond(connection, size, report)
@@ -185,28 +194,39 @@ def _check_signatures(heads: list[Head], trusted_key: bytes | None, report: Repo
             report.add(0, f"{head.source} of the empty tree has a wrong root")
 
 
-Fetch = Callable[[str], Awaitable[Sequence[Sequence[Any]]]]
+class _Reader:
+    """Raw reads: asyncpg directly on PostgreSQL (verification reads every row)."""
 
+    def __init__(self, connection: AsyncConnection, driver: Any) -> None:
+        self._connection = connection
+        self._driver = driver
+        self._one_at_a_time = asyncio.Lock()  # the prefetch and the slow paths share it
 
-async def _fetcher(connection: AsyncConnection) -> Fetch:
-    """Return a raw row reader: asyncpg directly on PostgreSQL (verification reads every row)."""
-    one_at_a_time = asyncio.Lock()  # the prefetch and the slow paths share one connection
-    if connection.dialect.name == "postgresql":
+    @classmethod
+    async def of(cls, connection: AsyncConnection) -> _Reader:
+        """Return a reader on this connection."""
+        if connection.dialect.name != "postgresql":
+            return cls(connection, None)
         raw = await connection.get_raw_connection()
-        driver: Any = raw.driver_connection
+        return cls(connection, raw.driver_connection)
 
-        async def through_asyncpg(sql: str) -> Sequence[Sequence[Any]]:
-            async with one_at_a_time:
-                rows: Sequence[Sequence[Any]] = await driver.fetch(sql)
-            return rows
+    async def rows(self, sql: str) -> Sequence[Sequence[Any]]:
+        """Return every row of a statement."""
+        async with self._one_at_a_time:
+            if self._driver is not None:
+                found: Sequence[Sequence[Any]] = await self._driver.fetch(sql)
+                return found
+            return (await self._connection.exec_driver_sql(sql)).all()
 
-        return through_asyncpg
-
-    async def through_sqlalchemy(sql: str) -> Sequence[Sequence[Any]]:
-        async with one_at_a_time:
-            return (await connection.exec_driver_sql(sql)).all()
-
-    return through_sqlalchemy
+    async def column(self, column: str, source: str, order: str) -> list[Any]:
+        """Return one column in order; one array on PostgreSQL (no per-row records to build)."""
+        if self._driver is None:
+            return [row[0] for row in await self.rows(f"SELECT {column} {source} ORDER BY {order}")]
+        async with self._one_at_a_time:
+            values = await self._driver.fetchval(
+                f"SELECT array_agg({column} ORDER BY {order}) {source}"
+            )
+        return list(values or [])
 
 
 # Only integers computed here are formatted into these statements, never input.
@@ -217,106 +237,175 @@ LEAVES_SQL = (
     'AND e."index" >= {start} AND e."index" < {end} '
     "WHERE n.level = 0 AND n.position >= {start} AND n.position < {end} ORDER BY n.position"
 )
+LEAF_SOURCE = "FROM ledger_node WHERE level = 0 AND position >= {start} AND position < {end}"
+BODIES_SQL = (
+    'SELECT body FROM ledger_entry WHERE "index" >= {start} AND "index" < {end} ORDER BY "index"'
+)
+BODILESS_SQL = (
+    'SELECT "index", purged_at IS NOT NULL, purged_at < retain_until FROM ledger_entry '
+    'WHERE "index" >= {start} AND "index" < {end} AND body IS NULL ORDER BY "index"'
+)
 BODY_SQL = 'SELECT body FROM ledger_entry WHERE "index" = {index}'
-NODES_SQL = "SELECT {columns} FROM ledger_node WHERE {ranges} ORDER BY level, position"
+NODES_SOURCE = "FROM ledger_node WHERE {ranges}"
 
 
 def _leaves_sql(start: int, end: int) -> str:
     return LEAVES_SQL.format(start=int(start), end=int(end))
 
 
-def _nodes_sql(start: int, end: int, columns: str = "hash") -> str:
+def _nodes_source(start: int, end: int) -> str:
     """Select the interior nodes completed by leaves [start, end), by level and position."""
     ranges = " OR ".join(
         f"(level = {level} AND position BETWEEN {low} AND {high})"
         for level, low, high in _node_ranges(start, end)
     )
-    return NODES_SQL.format(columns=columns, ranges=ranges or "false")
+    return NODES_SOURCE.format(ranges=ranges or "false")
 
 
-class _Tree:
-    """The right edge of the recomputed tree and, per level, the interior nodes of a chunk."""
+@dataclass
+class _Chunk:
+    """What one chunk of entries [start, end) holds, read in three ordered queries."""
+
+    start: int
+    end: int
+    leaves: list[bytes]
+    bodies: list[bytes | None]
+    nodes: list[bytes]
+
+    @property
+    def complete(self) -> bool:
+        """Return True when every leaf and every record of the range exists (keys are unique)."""
+        count = self.end - self.start
+        return len(self.leaves) == count and len(self.bodies) == count
+
+
+def _levels(leaves: list[bytes]) -> list[list[bytes]]:
+    """Hash a chunk's leaves level by level; level k holds its complete subtrees of 2**k."""
+    sha256, prefix = hashlib.sha256, merkle.NODE_PREFIX
+    levels = [leaves]
+    while len(levels[-1]) > 1:
+        below = levels[-1]  # with an odd count the last one waits for its right sibling
+        pairs = zip(below[::2], below[1::2], strict=False)
+        levels.append([sha256(prefix + left + right).digest() for left, right in pairs])
+    return levels
+
+
+class _Edge:
+    """The right edge of the recomputed tree, advanced one aligned chunk at a time."""
 
     def __init__(self) -> None:
-        self.stack: list[bytes] = []
-        self.created: list[list[bytes]] = []
+        self.hashes: list[bytes] = []
 
-    def push(self, leaf: bytes, index: int) -> None:
-        level = 0
-        while index & 1:
-            leaf = hashlib.sha256(b"\x01" + self.stack.pop() + leaf).digest()
-            level += 1
-            if level > len(self.created):
-                self.created.append([])
-            self.created[level - 1].append(leaf)
-            index >>= 1
-        self.stack.append(leaf)
+    def root_within(self, levels: list[list[bytes]], start: int, size: int) -> bytes:
+        """Return the root at `size`, which lies in the chunk starting at `start`."""
+        inside = [levels[lv][p - (start >> lv)] for lv, p in merkle.range_nodes(start, size)]
+        return merkle.fold(self.hashes + inside)
 
-    def root(self) -> bytes:
-        return merkle.fold(self.stack)
-
-    def take_created(self) -> list[bytes]:
-        """Return this chunk's interior nodes ordered by (level, position), and forget them."""
-        made = [value for level in self.created for value in level]
-        self.created = []
+    def advance(self, levels: list[list[bytes]], start: int, end: int) -> list[bytes]:
+        """Take in the chunk; return the interior nodes it completes by (level, position)."""
+        made = [value for level in levels[1:] for value in level]
+        if end - start < CHUNK:  # the last, partial chunk: only its complete subtrees remain
+            self.hashes += [
+                levels[lv][p - (start >> lv)] for lv, p in merkle.range_nodes(start, end)
+            ]
+            return made
+        top, position = levels[-1][0], start >> (len(levels) - 1)
+        while position & 1:
+            top = merkle.node_hash(self.hashes.pop(), top)
+            made.append(top)
+            position >>= 1
+        self.hashes.append(top)
         return made
 
 
 async def _walk(
-    connection: AsyncConnection, size: int, heads: list[Head], report: Report
+    connection: AsyncConnection,
+    size: int,
+    heads: list[Head],
+    report: Report,
+    progress: Progress | None,
 ) -> merkle.CompactRange:
-    fetch = await _fetcher(connection)
+    reader = await _Reader.of(connection)
+    head_sizes = sorted({h.tree_size for h in heads if 0 < h.tree_size <= size})
     by_size: dict[int, list[Head]] = defaultdict(list)
     for head in heads:
         by_size[head.tree_size].append(head)
-    tree = _Tree()
-    previous_head = 0
+    edge, previous_head = _Edge(), 0
     starts = range(0, size, CHUNK)
-    pending = _prefetch(fetch, starts, 0, size)
+    pending = _prefetch(reader, starts, 0, size)
     for number, start in enumerate(starts):
-        end = min(size, start + CHUNK)
-        rows, stored_nodes = await pending
-        pending = _prefetch(fetch, starts, number + 1, size)
-        expected = start
-        for position, leaf, recorded, body, purged, early in rows:
-            while expected < position:
-                tree.push(await _missing_leaf(fetch, expected, report), expected)
-                expected += 1
-            if body is not None:
-                if hashlib.sha256(b"\x00" + body).digest() != leaf:
-                    report.add(position, _mismatch_reason(position, bytes(body)))
-            else:
-                _check_bodiless(position, bool(recorded), bool(purged), bool(early), report)
-            tree.push(bytes(leaf), position)
-            expected += 1
-            if position + 1 in by_size:
-                _check_heads(by_size[position + 1], tree.root(), previous_head, report)
-                previous_head = position + 1
-        while expected < end:
-            tree.push(await _missing_leaf(fetch, expected, report), expected)
-            expected += 1
-        made = tree.take_created()
-        if stored_nodes != made:
-            await _locate_bad_nodes(fetch, start, end, made, report)
+        chunk = await pending
+        pending = _prefetch(reader, starts, number + 1, size)
+        await asyncio.sleep(0)  # let the prefetch send its first query before hashing starts
+        if chunk.complete:
+            leaves = await _check_records(reader, chunk, report)
+        else:
+            leaves = await _check_rows(reader, chunk.start, chunk.end, report)
+        levels = _levels(leaves)
+        for head_size in head_sizes[bisect_right(head_sizes, start) :]:
+            if head_size > chunk.end:
+                break
+            root = edge.root_within(levels, start, head_size)
+            _check_heads(by_size[head_size], root, previous_head, report)
+            previous_head = head_size
+        made = edge.advance(levels, start, chunk.end)
+        if chunk.nodes != made:
+            await _locate_bad_nodes(reader, start, chunk.end, made, report)
+        if progress is not None:
+            progress(chunk.end, size)
     await pending
-    return merkle.CompactRange(size, tree.stack)
+    return merkle.CompactRange(size, edge.hashes)
 
 
-def _prefetch(
-    fetch: Fetch, starts: range, number: int, size: int
-) -> asyncio.Future[tuple[Sequence[Sequence[Any]], list[bytes]]]:
+def _prefetch(reader: _Reader, starts: range, number: int, size: int) -> asyncio.Future[_Chunk]:
     """Start reading chunk `number` while the previous one is being hashed."""
 
-    async def read() -> tuple[Sequence[Sequence[Any]], list[bytes]]:
+    async def read() -> _Chunk:
         if number >= len(starts):
-            return [], []
+            return _Chunk(0, 0, [], [], [])
         start = starts[number]
         end = min(size, start + CHUNK)
-        rows = await fetch(_leaves_sql(start, end))
-        nodes = [bytes(row[0]) for row in await fetch(_nodes_sql(start, end))]
-        return rows, nodes
+        # Bodies first: the largest answer streams in while the previous chunk is hashed.
+        bodies = [row[0] for row in await reader.rows(BODIES_SQL.format(start=start, end=end))]
+        leaves = await reader.column("hash", LEAF_SOURCE.format(start=start, end=end), "position")
+        nodes = await reader.column("hash", _nodes_source(start, end), "level, position")
+        return _Chunk(start, end, leaves, bodies, nodes)
 
     return asyncio.ensure_future(read())
+
+
+async def _check_records(reader: _Reader, chunk: _Chunk, report: Report) -> list[bytes]:
+    """Check a chunk whose leaves and records all exist; return its leaf hashes."""
+    sha256, prefix, start = hashlib.sha256, merkle.LEAF_PREFIX, chunk.start
+    leaves = [bytes(leaf) for leaf in chunk.leaves]
+    bodiless = False
+    for offset, (leaf, body) in enumerate(zip(leaves, chunk.bodies, strict=True)):
+        if body is None:
+            bodiless = True
+        elif sha256(prefix + body).digest() != leaf:
+            report.add(start + offset, _mismatch_reason(start + offset, bytes(body)))
+    if bodiless:
+        flags = await reader.rows(BODILESS_SQL.format(start=start, end=chunk.end))
+        for index, purged, early in flags:
+            _check_bodiless(int(index), True, bool(purged), bool(early), report)
+    return leaves
+
+
+async def _check_rows(reader: _Reader, start: int, end: int, report: Report) -> list[bytes]:
+    """Check a chunk row by row, naming missing leaves and records; return its leaf hashes."""
+    leaves: list[bytes] = []
+    for position, leaf, recorded, body, purged, early in await reader.rows(_leaves_sql(start, end)):
+        while start + len(leaves) < position:
+            leaves.append(await _missing_leaf(reader, start + len(leaves), report))
+        if body is not None:
+            if hashlib.sha256(b"\x00" + body).digest() != leaf:
+                report.add(position, _mismatch_reason(position, bytes(body)))
+        else:
+            _check_bodiless(position, bool(recorded), bool(purged), bool(early), report)
+        leaves.append(bytes(leaf))
+    while start + len(leaves) < end:
+        leaves.append(await _missing_leaf(reader, start + len(leaves), report))
+    return leaves
 
 
 def _check_heads(heads: list[Head], root: bytes, previous: int, report: Report) -> None:
@@ -331,10 +420,10 @@ def _check_heads(heads: list[Head], root: bytes, previous: int, report: Report) 
             )
 
 
-async def _missing_leaf(fetch: Fetch, index: int, report: Report) -> bytes:
+async def _missing_leaf(reader: _Reader, index: int, report: Report) -> bytes:
     """Report a missing leaf hash; carry on with the record's hash if the record exists."""
     report.add(index, f"entry {index}: its leaf hash is missing from the tree")
-    rows = await fetch(BODY_SQL.format(index=int(index)))
+    rows = await reader.rows(BODY_SQL.format(index=int(index)))
     body = rows[0][0] if rows else None
     return merkle.leaf_hash(bytes(body)) if body is not None else merkle.EMPTY_ROOT
 
@@ -362,10 +451,10 @@ def _node_ranges(start: int, end: int) -> list[tuple[int, int, int]]:
 
 
 async def _locate_bad_nodes(
-    fetch: Fetch, start: int, end: int, made: list[bytes], report: Report
+    reader: _Reader, start: int, end: int, made: list[bytes], report: Report
 ) -> None:
     """Name the stored interior nodes of a chunk that differ from the recomputed ones."""
-    stored = await fetch(_nodes_sql(start, end, "level, position, hash"))
+    stored = await reader.rows(f"SELECT level, position, hash {_nodes_source(start, end)}")
     found = {(int(level), int(position)): bytes(value) for level, position, value in stored}
     ids = [(lv, p) for lv, low, high in _node_ranges(start, end) for p in range(low, high + 1)]
     for (level, position), value in zip(ids, made, strict=True):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +18,7 @@ from shared.ids import new_id
 
 GENESIS_HASH = "0" * 64
 HEAD_ROW_ID = 1
+VERIFY_BATCH = 2000
 
 
 def audit_hash(row: AuditEvent) -> str:
@@ -86,18 +87,69 @@ class ChainBreak:
     reason: str
 
 
-def verify_chain(rows: Iterable[AuditEvent], head_hash: str | None = None) -> ChainBreak | None:
-    """Recompute the chain in order; return the first bad row, or None when all verify."""
-    previous = GENESIS_HASH
-    last_seq = 0
-    for row in rows:
-        if row.prev_hash != previous:
-            return ChainBreak(
+class ChainChecker:
+    """Recompute the chain one row at a time, in order, keeping only the last hash."""
+
+    def __init__(self) -> None:
+        self.previous = GENESIS_HASH
+        self.last_seq = 0
+        self.broken: ChainBreak | None = None
+
+    def feed(self, row: AuditEvent) -> ChainBreak | None:
+        """Check the next row; return the first break found so far."""
+        if self.broken is not None:
+            return self.broken
+        if row.prev_hash != self.previous:
+            self.broken = ChainBreak(
                 row.seq, "does not follow the previous row (deleted, inserted or reordered rows)"
             )
-        if audit_hash(row) != row.hash:
-            return ChainBreak(row.seq, "content does not match its hash (row edited)")
-        previous, last_seq = row.hash, row.seq
-    if head_hash is not None and head_hash != previous:
-        return ChainBreak(last_seq + 1, "rows after this point are missing (chain truncated)")
-    return None
+        elif audit_hash(row) != row.hash:
+            self.broken = ChainBreak(row.seq, "content does not match its hash (row edited)")
+        else:
+            self.previous, self.last_seq = row.hash, row.seq
+        return self.broken
+
+    def finish(self, head_hash: str | None) -> ChainBreak | None:
+        """Compare the end of the chain with the stored head; return the first break."""
+        if self.broken is None and head_hash is not None and head_hash != self.previous:
+            self.broken = ChainBreak(
+                self.last_seq + 1, "rows after this point are missing (chain truncated)"
+            )
+        return self.broken
+
+
+def verify_chain(rows: Iterable[AuditEvent], head_hash: str | None = None) -> ChainBreak | None:
+    """Recompute the chain in order; return the first bad row, or None when all verify."""
+    checker = ChainChecker()
+    for row in rows:
+        if checker.feed(row) is not None:
+            break
+    return checker.finish(head_hash)
+
+
+async def verify_stored_chain(
+    session: AsyncSession,
+    *,
+    batch: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> ChainBreak | None:
+    """Verify the stored chain in keyset-paginated batches (memory stays flat)."""
+    if session.get_bind().dialect.name == "postgresql":
+        # One snapshot for the head and every batch, so concurrent appends do not count.
+        await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+    head = await session.get(ChainHead, HEAD_ROW_ID)
+    total = head.seq if head else 0
+    checker, after, read = ChainChecker(), 0, 0
+    while checker.broken is None:
+        query = select(AuditEvent).where(AuditEvent.seq > after).order_by(AuditEvent.seq)
+        rows = (await session.scalars(query.limit(batch or VERIFY_BATCH))).all()
+        if not rows:
+            break
+        for row in rows:
+            if checker.feed(row) is not None:
+                break
+        after, read = rows[-1].seq, read + len(rows)
+        session.expunge_all()  # forget the batch: the identity map would keep every row
+        if progress is not None:
+            progress(read, max(total, read))
+    return checker.finish(head.hash if head else None)

@@ -13,6 +13,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from services.cli_progress import QUIET_HELP, Advance, progress_bar
+from shared.i18n import gettext
+
 if TYPE_CHECKING:
     from services.referral.settings import ReferralSettings
 
@@ -99,14 +102,17 @@ def open_referral(
 
 
 @audit.command("verify")
-def verify() -> None:
+def verify(
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help=QUIET_HELP)] = False,
+) -> None:
     """Recompute the audit hash chain from the referral database; name the first bad row."""
     from services.referral.settings import ReferralSettings
     from services.registry import load_settings
 
     settings = load_settings("referral")
     assert isinstance(settings, ReferralSettings)
-    found = asyncio.run(_verify(settings))
+    with progress_bar(gettext("verifying audit rows"), console=notice, quiet=quiet) as bar:
+        found = asyncio.run(_verify(settings, bar))
     if found is None:
         console.print("[green]audit chain verifies[/]")
         return
@@ -114,19 +120,14 @@ def verify() -> None:
     raise typer.Exit(1)
 
 
-async def _verify(settings: ReferralSettings) -> tuple[int, str] | None:
-    from sqlalchemy import select
-
-    from services.referral.audit import HEAD_ROW_ID, verify_chain
-    from services.referral.models import AuditEvent, ChainHead
+async def _verify(settings: ReferralSettings, bar: Advance | None) -> tuple[int, str] | None:
+    from services.referral.audit import verify_stored_chain
     from shared.db import Database
 
-    database = Database(settings.database_url)
+    database = Database(settings.database_url, pool_size=1)
     try:
         async with database.sessionmaker() as session:
-            rows = (await session.scalars(select(AuditEvent).order_by(AuditEvent.seq))).all()
-            head = await session.get(ChainHead, HEAD_ROW_ID)
-            found = verify_chain(rows, head_hash=head.hash if head else None)
+            found = await verify_stored_chain(session, progress=bar)
     finally:
         await database.dispose()
     return None if found is None else (found.seq, found.reason)

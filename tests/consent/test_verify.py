@@ -228,6 +228,9 @@ class TestCommand:
         )
         assert good.exit_code == 0, good.output
         assert "ledger OK: 12 entries" in good.output
+        quiet = await asyncio.to_thread(runner.invoke, cli, ["ledger", "verify", "--quiet"])
+        assert quiet.exit_code == 0, quiet.output
+        assert quiet.stdout.startswith("note:") or quiet.stdout.startswith("ledger OK")
         body = forged(await body_of(filled, 2), language="fr")
         await sql(filled, 'UPDATE ledger_entry SET body = :b WHERE "index" = 2', b=body)
         bad = await asyncio.to_thread(runner.invoke, cli, ["ledger", "verify"])
@@ -260,3 +263,48 @@ class TestChunks:
         assert any(
             p.reason.startswith("entries 8-9: the stored tree node") for p in report.problems
         )
+
+    async def test_progress_is_reported_after_each_chunk(
+        self, filled: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from services.consent import verify as verify_module
+
+        monkeypatch.setattr(verify_module, "CHUNK", 4)
+        seen: list[tuple[int, int]] = []
+        app = app_of(filled)
+        report = await verify_ledger(
+            app.state.db.engine,
+            trusted_key=app.state.signer.public_key,
+            progress=lambda done, total: seen.append((done, total)),
+        )
+        assert report.ok, report.problems
+        assert seen == [(4, EVENTS), (8, EVENTS), (12, EVENTS)]
+
+    @pytest.mark.parametrize("chunk", [4, 8, 16])
+    async def test_an_edited_record_is_named_whatever_the_chunking(
+        self, filled: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch, chunk: int
+    ) -> None:
+        from services.consent import verify as verify_module
+
+        monkeypatch.setattr(verify_module, "CHUNK", chunk)
+        body = forged(await body_of(filled, 10), categories=["skills"])
+        await sql(filled, 'UPDATE ledger_entry SET body = :b WHERE "index" = 10', b=body)
+        report = await verify(filled)
+        assert [(p.index, p.reason) for p in report.problems] == [
+            (10, "entry 10: its record does not match its leaf hash (edited)")
+        ]
+
+    @pytest.mark.parametrize("chunk", [4, 8])
+    async def test_a_rewritten_tree_node_is_named_whatever_the_chunking(
+        self, filled: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch, chunk: int
+    ) -> None:
+        from services.consent import verify as verify_module
+
+        monkeypatch.setattr(verify_module, "CHUNK", chunk)
+        await sql(
+            filled,
+            "UPDATE ledger_node SET hash = :h WHERE level = 2 AND position = 1",
+            h=bytes(32),
+        )
+        index, reason = first_problem(await verify(filled))
+        assert (index, reason.split(":")[0]) == (4, "entries 4-7")

@@ -25,9 +25,9 @@ AGREEMENT = uuid.UUID("0192f000-0000-7000-8000-00000000aa01")
 PROVIDER = uuid.UUID("0192f000-0000-7000-8000-00000000aa02")
 
 
-def revision_programme_registry() -> ModuleType:
+def registry_revision() -> ModuleType:
     path = ROOT / "services/directory/migrations/versions/0006_programme_registry.py"
-    spec = importlib.util.spec_from_file_location("revision_programme_registry", path)
+    spec = importlib.util.spec_from_file_location("registry_revision", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -123,5 +123,5 @@ async def test_free_text_becomes_a_registered_programme(url: str) -> None:
             await connection.execute(sa.text("SELECT code, donor, starts_at FROM programme"))
         ).all()
     await engine.dispose()
-    assert code == revision_programme_registry().slug(FREE_TEXT) == "eu-reintegration-programme-2026"
+    assert code == registry_revision().slug(FREE_TEXT) == "eu-reintegration-programme-2026"
     assert [(row[0], row[1]) for row in registered] == [(code, None)]
