@@ -46,6 +46,12 @@ def _in_utc(value: datetime) -> datetime:
 UtcDatetime = Annotated[AwareDatetime, BeforeValidator(iso_8601_only), AfterValidator(_in_utc)]
 
 
+class Include(StrEnum):
+    """What a list leaves out unless asked for."""
+
+    PAYLOAD = "payload"
+
+
 class Status(StrEnum):
     """FHIR Task status codes used for referrals."""
 
@@ -218,7 +224,9 @@ class ReferralRead(BaseModel):
     outcome: Outcome | None = None
     feedback_score: int | None = None
     feedback: dict[str, Any] | None = Field(
-        None, description="JWE of the feedback comment, readable by both parties only."
+        None,
+        description="JWE of the feedback comment, readable by both parties only; left out of "
+        "lists unless asked with `include=payload`.",
     )
     allowed_moves: list[Status] = Field(
         default_factory=list, description="Statuses the caller may move this referral to now."
@@ -226,7 +234,8 @@ class ReferralRead(BaseModel):
     payload: dict[str, Any] | None = Field(
         None,
         description="The minimised CaseFile as JWE (general JSON serialisation), "
-        "encrypted to the recipient's and the sender's keys. Absent for auditors.",
+        "encrypted to the recipient's and the sender's keys. Absent for auditors, and left out "
+        "of lists unless asked with `include=payload`.",
     )
     encrypted_to: list[EncryptedTo] = Field(
         default_factory=list,
@@ -295,7 +304,11 @@ class NoteRead(BaseModel):
     author_org_id: uuid.UUID
     kind: str
     created_at: datetime
-    body: dict[str, Any] = Field(description="JWE of the note, readable by both parties only.")
+    body: dict[str, Any] | None = Field(
+        None,
+        description="JWE of the note, readable by both parties only. Lists leave it out unless "
+        "asked with `include=payload`.",
+    )
 
 
 class ReferralStats(BaseModel):
