@@ -9,6 +9,7 @@ from services.referral.models import Referral
 from services.referral.schemas import (
     AgreementRef,
     EncryptedTo,
+    PayloadMode,
     ReasonCode,
     ReferralRead,
     Status,
@@ -69,6 +70,7 @@ def to_read(
         feedback_score=referral.feedback_score,
         feedback=referral.feedback if content else None,
         allowed_moves=allowed_moves(referral, party),
+        payload_mode=PayloadMode(referral.payload_mode),
         payload=referral.payload if content else None,
         encrypted_to=_encrypted_to(referral),
     )
