@@ -170,7 +170,7 @@ def run_journey(stack: ProofStack, c: dict[str, str]) -> list[str]:
         for status in ("received", "accepted", "in-progress"):
             provider.set_status(referral["id"], status)
         provider.post(f"referrals/{referral['id']}/notes", {"text": c["note_text"]})
-        notes = host.get(f"referrals/{referral['id']}/notes")
+        notes = host.notes(referral["id"])
         seen.append(open_note(notes[0], stack.private_key(HOST_OFFICE_ORG)))
         provider.set_status(referral["id"], "completed", outcome="got-help",
                             feedback={"score": 4, "comment": c["feedback_comment"]})  # fmt: skip

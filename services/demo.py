@@ -249,7 +249,9 @@ def step_referral(journey: Journey) -> dict[str, Any]:
             "feedback": {"score": 5, "comment": "Quick appointment, kind staff."},
         },
     )
-    notes = journey.call("host_office", "GET", f"referrals/{referral['id']}/notes")
+    notes = journey.call(
+        "host_office", "GET", f"referrals/{referral['id']}/notes", include="payload"
+    )
     console.print(
         "  "
         + _l(

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from shared.auth import FileJwks, TokenVerifier, UrlJwks
+from shared.compression import Compression
 from shared.db import Database
 from shared.errors import Problem, install_problem_handlers
 from shared.logging import configure_logging
@@ -125,6 +126,8 @@ def build_service_app(
     app.add_middleware(
         RequestContextMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes
     )
+    # Outermost, so every answer (413s of the context middleware too) can be compressed.
+    app.add_middleware(Compression)
     install_problem_handlers(app)
     _add_operational_routes(app, settings, metrics)
     if configure_tracing(settings.service_name):

@@ -106,7 +106,11 @@ class RefexClient:
         return self.request("POST", path, json=body, headers=headers).json()
 
     def inbox(self, **filters: Any) -> list[dict[str, Any]]:
-        """Every referral received by the caller's organisation (all pages)."""
+        """Every referral received by the caller's organisation (all pages), metadata only.
+
+        Read one referral (`get(f"referrals/{id}")`) for its payload, or pass
+        `include="payload"` to have every item carry it.
+        """
         items: list[dict[str, Any]] = []
         params: dict[str, Any] = {"box": "received", **filters}
         while True:
@@ -115,6 +119,11 @@ class RefexClient:
             if not page.get("next_cursor"):
                 return items
             params["cursor"] = page["next_cursor"]
+
+    def notes(self, referral_id: str) -> list[dict[str, Any]]:
+        """A referral's notes with their JWE bodies, to open with `open_note`."""
+        notes: list[dict[str, Any]] = self.get(f"referrals/{referral_id}/notes", include="payload")
+        return notes
 
     def set_status(self, referral_id: str, status: str, **fields: Any) -> dict[str, Any]:
         """Move a referral to `status` (with reason, outcome or feedback as needed)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,6 +12,7 @@ from fastapi import Depends, Request
 from sqlalchemy import JSON, DateTime, MetaData, event, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -28,6 +30,10 @@ NAMING_CONVENTION = {
 }
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
+SQLITE_READERS = 4
+# A pooled connection idle this long is pinged before use (a restarted server or a proxy may
+# have closed it); pinging every checkout would add a round trip to every request.
+PING_IF_IDLE_S = 10.0
 
 
 def service_metadata() -> MetaData:
@@ -74,6 +80,35 @@ def _sqlite_begin(connection: Any) -> None:
     connection.exec_driver_sql("BEGIN")
 
 
+def _sqlite_reader_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None  # each SELECT sees the last committed state
+    cursor = dbapi_connection.cursor()
+    for pragma in ("busy_timeout=10000", "query_only=ON"):
+        cursor.execute(f"PRAGMA {pragma}")
+    cursor.close()
+
+
+def _mark_returned(_dbapi_connection: Any, record: Any, *_: Any) -> None:
+    record.info["returned_at"] = time.monotonic()
+
+
+def _ping_when_idle(dialect: Dialect) -> Any:
+    def checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        if time.monotonic() - record.info.get("returned_at", time.monotonic()) < PING_IF_IDLE_S:
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except Exception:
+            raise DisconnectionError("stale pooled connection") from None  # the pool retries
+
+    return checkout
+
+
+def _is_sqlite_file(url: str) -> bool:
+    parsed = make_url(url)
+    return parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:")
+
+
 def build_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     """Create the engine for `url`; SQLite gets WAL and a single writer connection."""
     parsed = make_url(url)
@@ -84,9 +119,29 @@ def build_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
-    return create_async_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_recycle=1800
+    engine = create_async_engine(
+        url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800
     )
+    event.listen(engine.sync_engine, "connect", _mark_returned)
+    event.listen(engine.sync_engine, "checkin", _mark_returned)
+    event.listen(engine.sync_engine, "checkout", _ping_when_idle(engine.sync_engine.dialect))
+    return engine
+
+
+def build_read_engine(url: str, writer: AsyncEngine) -> AsyncEngine:
+    """Return the engine for read-only requests.
+
+    SQLite (a file): a few read-only connections of their own, which WAL lets read while the
+    one writer writes. PostgreSQL: the writer's pool in autocommit, so a one-statement read
+    costs no BEGIN and no COMMIT round trip. An in-memory SQLite database has one connection.
+    """
+    if _is_sqlite_file(url):
+        engine = create_async_engine(url, pool_size=SQLITE_READERS, max_overflow=0, pool_timeout=30)
+        event.listen(engine.sync_engine, "connect", _sqlite_reader_pragmas)
+        return engine
+    if writer.dialect.name == "postgresql":
+        return writer.execution_options(isolation_level="AUTOCOMMIT")
+    return writer
 
 
 class Database:
@@ -95,6 +150,8 @@ class Database:
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
         self.engine = build_engine(url, pool_size=pool_size)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.read_engine = build_read_engine(url, self.engine)
+        self.read_sessionmaker = async_sessionmaker(self.read_engine, expire_on_commit=False)
 
     @property
     def backend(self) -> str:
@@ -118,6 +175,8 @@ class Database:
     async def dispose(self) -> None:
         """Close every pooled connection."""
         await self.engine.dispose()
+        if self.read_engine.sync_engine.pool is not self.engine.sync_engine.pool:
+            await self.read_engine.dispose()
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -132,5 +191,17 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
             raise
 
 
+async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """Yield a session for a request that only reads, one statement at a time (no transaction).
+
+    Use it only where one statement answers the request: statements of one request may see
+    different committed states, and writing through it fails.
+    """
+    database: Database = request.app.state.db
+    async with database.read_sessionmaker() as session:
+        yield session
+
+
 # "function" scope: the commit happens before the response is sent, so a 2xx means stored.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session, scope="function")]

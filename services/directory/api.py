@@ -40,7 +40,7 @@ from services.directory.schemas import (
 )
 from services.directory.shaping import event_read, key_read, organisation_read, to_read
 from shared.auth import Principal
-from shared.db import SessionDep
+from shared.db import ReadSessionDep, SessionDep
 from shared.errors import BadRequest, problem_responses
 from shared.openapi import IsoDateTime
 from shared.pagination import Page, PageParams, decode_cursor, encode_cursor, page_params
@@ -432,7 +432,7 @@ async def create_service(
     responses=problem_responses(404),
 )
 async def get_service(
-    service_id: uuid.UUID, session: SessionDep, _principal: Reader, response: Response
+    service_id: uuid.UUID, session: ReadSessionDep, _principal: Reader, response: Response
 ) -> ServiceRead:
     """Return one service with its ETag."""
     service = await directory.get_service(session=session, service_id=service_id)

@@ -270,7 +270,7 @@ class OpenApiCatalog:
             reply = await self._client.send(
                 method="GET",
                 url=f"{base_url.rstrip('/')}/openapi.json",
-                headers=[("accept", "application/json")],
+                headers=[("accept", "application/json"), ("accept-encoding", "identity")],
                 body=b"",
             )
             try:

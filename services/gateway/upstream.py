@@ -144,6 +144,9 @@ class HttpxProxyClient:
 
     async def send(self, *, method: str, url: str, headers: Headers, body: bytes) -> UpstreamReply:
         request = self._client.build_request(method, url, headers=list(headers), content=body)
+        if not any(name.lower() == "accept-encoding" for name, _ in headers):
+            # httpx would ask for gzip on the client's behalf and relay it to one that did not.
+            del request.headers["accept-encoding"]
         try:
             response = await self._client.send(request, stream=True)
         except httpx.ConnectTimeout:

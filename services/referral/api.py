@@ -33,6 +33,7 @@ from services.referral.dependencies import (
     StatsContext,
 )
 from services.referral.schemas import (
+    Include,
     KeySetRead,
     NoteCreate,
     NoteRead,
@@ -100,6 +101,20 @@ HostCountryQuery = Annotated[
         examples=["DE"],
     ),
 ]
+Included = Annotated[
+    list[Include] | None,
+    Query(
+        alias="include",
+        description="`payload` adds each item's JWE (a referral's payload and feedback, a note's "
+        "body) under the single read's rules; left out by default so that pages stay small on "
+        "slow links. A referral's payload also comes with its single read.",
+        examples=[["payload"]],
+    ),
+]
+
+
+def _with_payload(included: list[Include] | None) -> bool:
+    return Include.PAYLOAD in (included or ())
 
 
 @router.get(
@@ -263,12 +278,14 @@ async def list_referrals(
     overdue: Annotated[bool | None, Query(description="Only overdue referrals.")] = None,
     programme: ProgrammeQuery = None,
     host_country: HostCountryQuery = None,
+    include: Included = None,
 ) -> Page[ReferralRead]:
     """List the referrals your organisation is a party to, oldest change first (for polling).
 
     A provider's or lead organisation's inbox (`box=received`) spans every programme and host
-    country unless `programme` or `host_country` narrows it. Auditors see every referral's
-    metadata, never payloads.
+    country unless `programme` or `host_country` narrows it. Items carry metadata only; add
+    `include=payload` for the JWEs (audited like single reads), or read one referral. Auditors
+    see every referral's metadata, never payloads.
     """
     return await queries.list_referrals(
         session=session,
@@ -281,6 +298,8 @@ async def list_referrals(
         overdue=overdue,
         programme=programme,
         host_country=host_country,
+        include_payload=_with_payload(include),
+        request_id=context.request_id,
     )
 
 
@@ -291,9 +310,12 @@ async def list_referrals(
     responses=problem_responses(422),
 )
 async def list_overdue(
-    session: SessionDep, context: ReaderContext, paging: Paging
+    session: SessionDep, context: ReaderContext, paging: Paging, include: Included = None
 ) -> Page[ReferralRead]:
-    """List your active referrals whose acknowledge or respond deadline has passed."""
+    """List your active referrals whose acknowledge or respond deadline has passed.
+
+    Metadata only unless `include=payload`, as for the referral list.
+    """
     return await queries.list_referrals(
         session=session,
         principal=context.principal,
@@ -303,6 +325,8 @@ async def list_overdue(
         categories=None,
         updated_since=None,
         overdue=True,
+        include_payload=_with_payload(include),
+        request_id=context.request_id,
     )
 
 
@@ -656,14 +680,18 @@ async def add_note(
     responses=problem_responses(404, 409),
 )
 async def list_notes(
-    referral_id: uuid.UUID, session: SessionDep, context: PartyContext
+    referral_id: uuid.UUID, session: SessionDep, context: PartyContext, include: Included = None
 ) -> list[NoteRead]:
-    """Return the notes in the order they were written, each as JWE for both parties.
+    """Return the notes in the order they were written; with `include=payload` each carries
+    its body as JWE for both parties.
 
     After the returnee withdrew the consent, the recipient gets 409 `content-withdrawn`.
     """
     return await queries.notes(
-        session=session, principal=context.principal, referral_id=referral_id
+        session=session,
+        principal=context.principal,
+        referral_id=referral_id,
+        include_payload=_with_payload(include),
     )
 
 

@@ -11,6 +11,7 @@ from sqlalchemy import or_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.referral import aggregates, repository
+from services.referral.audit import append_audit
 from services.referral.errors import ContentWithdrawn
 from services.referral.lifecycle import party_of, reads_content
 from services.referral.models import OutboxEvent, Referral
@@ -60,13 +61,21 @@ async def list_referrals(
     overdue: bool | None,
     programme: str | None = None,
     host_country: str | None = None,
+    include_payload: bool = False,
+    request_id: str | None = None,
 ) -> Page[ReferralRead]:
-    """One page of the referrals the caller may see, filtered, in order of last change."""
+    """One page of the referrals the caller may see, filtered, in order of last change.
+
+    The JWEs come only with `include_payload`, under the single read's rules, and each one
+    handed out is audited like a single read.
+    """
     query = _scope(principal, box)
     if programme is not None:
         query = query.where(Referral.programme == programme)
     if host_country is not None:
         query = query.where(Referral.host_country == host_country)
+    if not include_payload:
+        query = repository.without_content(query)
     if statuses:
         query = query.where(Referral.status.in_([str(s) for s in statuses]))
     if categories:
@@ -77,7 +86,19 @@ async def list_referrals(
         session, query, decode_time_id_cursor(paging.cursor), paging.limit, overdue
     )
     now = utcnow()
-    items = [to_read(row, principal, now) for row in rows[: paging.limit]]
+    items = [
+        to_read(row, principal, now, with_content=include_payload) for row in rows[: paging.limit]
+    ]
+    for item in items:
+        if item.payload is not None:
+            await append_audit(
+                session,
+                action="referral.read",
+                actor=principal,
+                referral_id=item.id,
+                request_id=request_id,
+                details={"listed": True},
+            )
     next_cursor = None
     if len(rows) > paging.limit:
         last = rows[paging.limit - 1]
@@ -103,18 +124,30 @@ async def _page_rows(
 
 
 async def notes(
-    *, session: AsyncSession, principal: Principal, referral_id: uuid.UUID
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    referral_id: uuid.UUID,
+    include_payload: bool = False,
 ) -> list[NoteRead]:
-    """The notes of a referral the caller is a party to."""
+    """The notes of a referral the caller is a party to; their JWEs only with `include_payload`."""
     referral = await get_visible(session, principal=principal, referral_id=referral_id)
     party = party_of(referral, principal)
     if party is None:
         raise NotFound("No referral with this id is visible to your organisation.")
     if not reads_content(referral, party):
         raise ContentWithdrawn
+    rows = await repository.notes(session, referral_id=referral_id, with_body=include_payload)
     return [
-        NoteRead.model_validate(n, from_attributes=True)
-        for n in await repository.notes(session, referral_id=referral_id)
+        NoteRead(
+            id=n.id,
+            referral_id=n.referral_id,
+            author_org_id=n.author_org_id,
+            kind=n.kind,
+            created_at=n.created_at,
+            body=n.body if include_payload else None,
+        )
+        for n in rows
     ]
 
 

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import defer
 
 from services.referral.models import IdempotencyRecord, Referral, ReferralNote
 from services.referral.schemas import CLOSED_STATUSES
@@ -74,6 +75,13 @@ def visible_to(org_id: uuid.UUID | None, *, auditor: bool) -> Select[Referral]:
     return query
 
 
+def without_content(query: Select[Referral]) -> Select[Referral]:
+    """Leave the JWE columns unread (the bulk of a row); touching them raises, never loads."""
+    return query.options(
+        defer(Referral.payload, raiseload=True), defer(Referral.feedback, raiseload=True)
+    )
+
+
 async def list_page(
     session: AsyncSession,
     *,
@@ -111,15 +119,18 @@ async def open_for_subject(
     return [row for row in rows if consent_id in row.consent_ids]
 
 
-async def notes(session: AsyncSession, *, referral_id: uuid.UUID) -> Sequence[ReferralNote]:
-    """Notes of a referral in the order they were written."""
-    return (
-        await session.scalars(
-            select(ReferralNote)
-            .where(ReferralNote.referral_id == referral_id)
-            .order_by(ReferralNote.created_at, ReferralNote.id)
-        )
-    ).all()
+async def notes(
+    session: AsyncSession, *, referral_id: uuid.UUID, with_body: bool = True
+) -> Sequence[ReferralNote]:
+    """Notes of a referral in the order they were written, with their JWE when asked."""
+    query = (
+        select(ReferralNote)
+        .where(ReferralNote.referral_id == referral_id)
+        .order_by(ReferralNote.created_at, ReferralNote.id)
+    )
+    if not with_body:
+        query = query.options(defer(ReferralNote.body, raiseload=True))
+    return (await session.scalars(query)).all()
 
 
 async def count_notes(session: AsyncSession, *, referral_id: uuid.UUID) -> int:

@@ -49,6 +49,12 @@ ProgrammeCode = Annotated[
 ]
 
 
+class Include(StrEnum):
+    """What a list leaves out unless asked for."""
+
+    PAYLOAD = "payload"
+
+
 class Status(StrEnum):
     """FHIR Task status codes used for referrals."""
 
@@ -350,7 +356,9 @@ class ReferralRead(BaseModel):
     outcome: Outcome | None = None
     feedback_score: int | None = None
     feedback: dict[str, Any] | None = Field(
-        None, description="JWE of the feedback comment, readable by both parties only."
+        None,
+        description="JWE of the feedback comment, readable by both parties only; left out of "
+        "lists unless asked with `include=payload`.",
     )
     allowed_moves: list[Status] = Field(
         default_factory=list, description="Statuses the caller may move this referral to now."
@@ -366,7 +374,8 @@ class ReferralRead(BaseModel):
         description="The minimised CaseFile, readable by the recipient's and the sender's keys "
         "only. Server mode: one JWE (general JSON serialisation) of the whole CaseFile, AAD "
         '`refex:referral:<id>`. Sealed mode: `{"sections": {<category>: JWE}}`, each JWE '
-        "one CaseFile section, AAD `refex:referral:<id>:section:<category>`. Absent for auditors.",
+        "one CaseFile section, AAD `refex:referral:<id>:section:<category>`. Absent for auditors, "
+        "and left out of lists unless asked with `include=payload`.",
     )
     encrypted_to: list[EncryptedTo] = Field(
         default_factory=list,
@@ -463,7 +472,11 @@ class NoteRead(BaseModel):
     author_org_id: uuid.UUID
     kind: str
     created_at: datetime
-    body: dict[str, Any] = Field(description="JWE of the note, readable by both parties only.")
+    body: dict[str, Any] | None = Field(
+        None,
+        description="JWE of the note, readable by both parties only. Lists leave it out unless "
+        "asked with `include=payload`.",
+    )
 
 
 class ReferralStats(BaseModel):

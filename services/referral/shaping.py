@@ -22,10 +22,20 @@ from shared.clock import utcnow
 from shared.vocabulary import DataCategory
 
 
-def to_read(referral: Referral, principal: Principal, now: datetime | None = None) -> ReferralRead:
-    """Shape a referral for this caller: parties get the JWE, auditors metadata only."""
+def to_read(
+    referral: Referral,
+    principal: Principal,
+    now: datetime | None = None,
+    *,
+    with_content: bool = True,
+) -> ReferralRead:
+    """Shape a referral for this caller: parties get the JWE, auditors metadata only.
+
+    Without `with_content` (lists not asked for the payload) nobody gets the JWEs.
+    """
     party = party_of(referral, principal)
     now = now or utcnow()
+    content = with_content and reads_content(referral, party)
     return ReferralRead(
         id=referral.id,
         version=referral.version,
@@ -60,10 +70,10 @@ def to_read(referral: Referral, principal: Principal, now: datetime | None = Non
         closed_at=referral.closed_at,
         outcome=referral.outcome,
         feedback_score=referral.feedback_score,
-        feedback=referral.feedback if reads_content(referral, party) else None,
+        feedback=referral.feedback if content else None,
         allowed_moves=allowed_moves(referral, party),
         payload_mode=PayloadMode(referral.payload_mode),
-        payload=referral.payload if reads_content(referral, party) else None,
+        payload=referral.payload if content else None,
         encrypted_to=_encrypted_to(referral),
     )
 

@@ -262,7 +262,9 @@ class TestLifecycle:
         assert done.status_code == 200, done.text
         assert done.json()["outcome"] == "got-help" and done.json()["allowed_moves"] == []
         notes = await exchange.referral.get(
-            f"{path}/notes", headers=exchange.as_role("host_office", HOST_OFFICE_ORG)
+            f"{path}/notes",
+            params={"include": "payload"},
+            headers=exchange.as_role("host_office", HOST_OFFICE_ORG),
         )
         text_ = open_note(notes.json()[0], exchange.private_key(HOST_OFFICE_ORG))
         assert text_ == "CANARY first appointment booked"

@@ -53,9 +53,9 @@ def after(original: Call, step: Callable[[], Awaitable[None]]) -> Call:
     return wrapped
 
 
-async def provider_sees(exchange: Exchange) -> list[dict[str, Any]]:
+async def provider_sees(exchange: Exchange, **params: str) -> list[dict[str, Any]]:
     response = await exchange.referral.get(
-        "/referrals", headers=exchange.as_role("provider", HEALTH_PROVIDER_ORG)
+        "/referrals", params=params, headers=exchange.as_role("provider", HEALTH_PROVIDER_ORG)
     )
     assert response.status_code == 200
     items: list[dict[str, Any]] = response.json()["items"]
@@ -143,8 +143,8 @@ class TestAfterWithdrawal:
         notes = await exchange.referral.get(f"/referrals/{referral_id}/notes", headers=provider)
         assert notes.status_code == 409
         assert notes.json()["type"] == "urn:refex:problem:content-withdrawn"
-        [listed] = await provider_sees(exchange)
-        assert listed["payload"] is None
+        [listed] = await provider_sees(exchange, include="payload")
+        assert listed["payload"] is None and listed["feedback"] is None
         sender = exchange.as_role("host_office", HOST_OFFICE_ORG)
         own = (await exchange.referral.get(f"/referrals/{referral_id}", headers=sender)).json()
         assert own["payload"] is not None

@@ -87,7 +87,9 @@ class TestSealedJourney:
         sent = send(host)
         assert sent["payload_mode"] == "sealed"
         assert "health.mental" not in sent["shared_categories"]  # not in the demo SOP
-        received = next(r for r in provider.inbox() if r["id"] == sent["id"])
+        listed = next(r for r in provider.inbox() if r["id"] == sent["id"])
+        assert listed.get("payload") is None  # lists carry metadata; the single read the payload
+        received = provider.referral(listed["id"])
         casefile = open_referral(received, private_key(running_stack, HEALTH_PROVIDER_ORG))
         assert casefile["identity_basic"] == CASEFILE["identity_basic"]
         assert "health_mental" not in casefile

@@ -189,7 +189,11 @@ class RefexClient:
         return cast(ReferralRead, self.request("GET", f"referrals/{referral_id}"))
 
     def inbox(self, **filters: Any) -> list[ReferralRead]:
-        """Every referral received by your organisation (all pages)."""
+        """Every referral received by your organisation (all pages), metadata only.
+
+        Read one with `referral(id)` for its payload, or pass `include="payload"` to have
+        every item carry it.
+        """
         items: list[ReferralRead] = []
         params: dict[str, Any] = {"box": "received", **filters}
         while True:
@@ -224,8 +228,9 @@ class RefexClient:
         )
 
     def notes(self, referral_id: str) -> list[NoteRead]:
-        """The referral's notes (still sealed)."""
-        return cast(list[NoteRead], self.request("GET", f"referrals/{referral_id}/notes"))
+        """The referral's notes with their bodies (still sealed)."""
+        notes = self.request("GET", f"referrals/{referral_id}/notes", params={"include": "payload"})
+        return cast(list[NoteRead], notes)
 
     def webhook_jwks(self) -> dict[str, Any]:
         """The public keys refex signs webhooks with."""

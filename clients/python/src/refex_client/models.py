@@ -100,14 +100,14 @@ class ReferralRead(TypedDict):
 
 
 class NoteRead(TypedDict):
-    """A stored note: metadata and its JWE."""
+    """A stored note: metadata, and its JWE when asked for (`include=payload`)."""
 
     id: str
     referral_id: str
     author_org_id: str
     kind: str
     created_at: str
-    body: dict[str, Any]
+    body: NotRequired[dict[str, Any] | None]
 
 
 class Problem(TypedDict, total=False):
