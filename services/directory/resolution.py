@@ -37,6 +37,7 @@ from shared import business_hours
 from shared.auth import Principal
 from shared.business_hours import Schedule
 from shared.clock import utcnow
+from shared.i18n import N_, Message
 
 
 def pick_focal_point(
@@ -91,8 +92,10 @@ async def resolve(
     """
     if not principal.has_any_role(*OVERSIGHT_ROLES) and principal.org_id != str(sender_org_id):
         raise NotYourOrganisation(
-            "You may look up agreements only with your own organisation as the sender: set "
-            "sender_org to your organisation's id."
+            N_(
+                "You may look up agreements only with your own organisation as the sender: set "
+                "sender_org to your organisation's id."
+            )
         )
     service = await repository.get(session, Service, service_id)
     if service is None:
@@ -100,7 +103,9 @@ async def resolve(
     provider_id = service.organisation_id
     orgs = await repository.organisations(session, [sender_org_id, provider_id])
     if sender_org_id not in orgs:
-        raise OrganisationNotFound("The sending organisation (sender_org) is not in the directory.")
+        raise OrganisationNotFound(
+            N_("The sending organisation (sender_org) is not in the directory.")
+        )
     now = utcnow()
     agreements = await repository.agreements_for_provider(session, provider_id, purpose)
     agreement = agreement_in_force(
@@ -108,9 +113,16 @@ async def resolve(
     )
     if agreement is None:
         raise NoAgreement(
-            f"No agreement in force lets organisation {sender_org_id} share data with provider "
-            f"organisation {provider_id} for service category '{service.category}' and purpose "
-            f"'{purpose}'. Ask the directory steward to register or renew the SOP.",
+            Message(
+                "No agreement in force lets organisation {sender_org_id} share data "
+                "with provider organisation {provider_id} for service category "
+                "'{category}' and purpose '{purpose}'. Ask the directory steward to "
+                "register or renew the SOP.",
+                sender_org_id=sender_org_id,
+                provider_id=provider_id,
+                category=service.category,
+                purpose=purpose,
+            ),
             sender_org_id=str(sender_org_id),
             provider_org_id=str(provider_id),
             service_category=service.category,
@@ -140,8 +152,10 @@ async def availability(
     chosen, _backup = pick_focal_point(focal_points, service)
     if chosen is None:
         raise InvalidReference(
-            "This service has no focal point, so it has no opening hours; "
-            "ask its organisation to name one."
+            N_(
+                "This service has no focal point, so it has no opening hours; "
+                "ask its organisation to name one."
+            )
         )
     schedule = Schedule.model_validate(chosen.schedule)
     moment = at or utcnow()
@@ -149,7 +163,7 @@ async def availability(
         opens = schedule.next_opening(moment)
         due = schedule.add_business_hours(moment, chosen.response_time_hours)
     except business_hours.ScheduleNeverOpens as error:
-        raise ScheduleNeverOpens(str(error).capitalize() + ".") from None
+        raise ScheduleNeverOpens(error.args[0]) from None
     return Availability(
         service_id=service.id,
         focal_point_id=chosen.id,

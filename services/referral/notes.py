@@ -21,6 +21,7 @@ from services.referral.models import Referral, ReferralNote
 from services.referral.schemas import CLOSED_STATUSES, NoteCreate, ReasonCode, Status
 from services.referral.service import Clients, Context, get_visible
 from shared.clock import utcnow
+from shared.i18n import N_, Message
 from shared.ids import new_id
 
 
@@ -40,20 +41,30 @@ async def _check_note(
         or Status(referral.status) in CLOSED_STATUSES
     ):
         raise ReferralClosed(
-            "This referral is closed; notes can no longer be added. "
-            "Start a new referral if the returnee still needs help."
+            N_(
+                "This referral is closed; notes can no longer be added. "
+                "Start a new referral if the returnee still needs help."
+            )
         )
     if len(note_in.text) > limits.max_chars:
         raise NoteTooLong(
-            f"A note may have at most {limits.max_chars} characters; this one has "
-            f"{len(note_in.text)}. Split it into several shorter notes.",
+            Message(
+                "A note may have at most {max_chars} characters; this one has {length}. "
+                "Split it into several shorter notes.",
+                max_chars=limits.max_chars,
+                length=len(note_in.text),
+            ),
             max_chars=limits.max_chars,
         )
     if await repository.count_notes(session, referral_id=referral.id) >= limits.max_per_referral:
         raise NoteLimitReached(
-            f"This referral already holds {limits.max_per_referral} notes, the most one referral "
-            "may hold. Put what you need to add into fewer, longer notes in your own system, "
-            "or contact support if this referral really needs more.",
+            Message(
+                "This referral already holds {max_per_referral} notes, the most one "
+                "referral may hold. Put what you need to add into fewer, longer notes "
+                "in your own system, or contact support if this referral really needs "
+                "more.",
+                max_per_referral=limits.max_per_referral,
+            ),
             max_notes=limits.max_per_referral,
         )
 

@@ -19,6 +19,7 @@ from pydantic import (
 )
 
 from shared.casefile import CaseFile
+from shared.i18n import N_, Message
 from shared.openapi import iso_8601_only
 from shared.outbox import DeadLetterRead
 from shared.vocabulary import DataCategory, Purpose, ServiceCategory, WithheldReason
@@ -39,7 +40,7 @@ def _in_utc(value: datetime) -> datetime:
     try:
         return value.astimezone(UTC)
     except OverflowError:
-        raise ValueError("Input should be a time between the years 1 and 9999 in UTC") from None
+        raise ValueError(N_("Input should be a time between the years 1 and 9999 in UTC")) from None
 
 
 # A time with its zone, as UTC; a naive one or a bare number is a 422, never a guess.
@@ -139,7 +140,7 @@ class ReferralCreate(BaseModel):
     @classmethod
     def _unique(cls, value: list[DataCategory]) -> list[DataCategory]:
         if len(set(value)) != len(value):
-            raise ValueError("list each category once")
+            raise ValueError(N_("list each category once"))
         return value
 
 
@@ -353,7 +354,11 @@ class OpenReferralCreate(BaseModel):
         # The directory refuses the pair; checked here it is a 422, not an upstream failure.
         if self.admin_area and not self.admin_area.startswith(f"{self.country}-"):
             raise ValueError(
-                f"admin_area {self.admin_area} is not in country {self.country}; fix one of them"
+                Message(
+                    "admin_area {admin_area} is not in country {country}; fix one of them",
+                    admin_area=self.admin_area,
+                    country=self.country,
+                )
             )
         return self
 
