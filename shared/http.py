@@ -13,7 +13,7 @@ import httpx
 from httpx_aiohttp import AiohttpTransport
 
 from shared.errors import UpstreamTimeout, UpstreamUnavailable
-from shared.i18n import N_, Message
+from shared.i18n import N_, Message, current_language
 
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=2.0)
 TOKEN_REFRESH_MARGIN_S = 30
@@ -149,7 +149,10 @@ class ServiceClient:
         params: dict[str, Any] | None,
         request_id: str | None,
     ) -> httpx.Response:
-        headers = {"X-Request-ID": request_id} if request_id else {}
+        # Upstream problems are relayed to our caller, so they are asked for in its language.
+        headers = {"Accept-Language": current_language()}
+        if request_id:
+            headers["X-Request-ID"] = request_id
         if self._tokens is not None:
             headers["Authorization"] = f"Bearer {await self._tokens.token()}"
         try:

@@ -362,7 +362,7 @@ async def resolve_coordinator(
         if admin_area:
             check_admin_area(admin_area, country)
     except ValueError as error:
-        raise BadRequest(Message("{error}.", error=error)) from None
+        raise BadRequest(Message("{error}.", error=error.args[0])) from None
     org = await directory.resolve_coordinator(
         session=session,
         country=country,

@@ -31,7 +31,7 @@ from services.gateway.upstream import (
 )
 from shared.auth import Principal, TokenVerifier
 from shared.errors import ServiceError, Unauthenticated, problem_response
-from shared.i18n import N_, _l
+from shared.i18n import N_, Joined, _l
 
 logger = logging.getLogger("refex.gateway.proxy")
 API_PREFIX = "/api/v1"
@@ -255,11 +255,6 @@ class GatewayProxy:
         raise AssertionError("unreachable")
 
     def _problem(self, service: str, method: str, failure: UpstreamFailure) -> Exception:
-        check_first = (
-            ""
-            if method in IDEMPOTENT
-            else " If you sent a change, check whether it was applied before sending it again."
-        )
         if isinstance(failure, ConnectFailed):
             return UpstreamDown(
                 _l(
@@ -268,23 +263,30 @@ class GatewayProxy:
                     service=service,
                 )
             )
+        detail = self._failure_detail(service, failure)
+        if method not in IDEMPOTENT:
+            detail = Joined(
+                [
+                    detail,
+                    N_(
+                        "If you sent a change, check whether it was applied before sending it "
+                        "again."
+                    ),
+                ]
+            )
+        return UpstreamSlow(detail) if isinstance(failure, TimedOut) else UpstreamDown(detail)
+
+    def _failure_detail(self, service: str, failure: UpstreamFailure) -> _l:
         if isinstance(failure, TimedOut):
-            return UpstreamSlow(
-                _l(
-                    "The {service} service did not answer within {upstream_timeout_s:g} s. "
-                    "Try again shortly.{check_first}",
-                    service=service,
-                    upstream_timeout_s=self._settings.upstream_timeout_s,
-                    check_first=check_first,
-                )
-            )
-        return UpstreamDown(
-            _l(
-                "The {service} service closed the connection before answering. Try "
-                "again shortly.{check_first}",
+            return _l(
+                "The {service} service did not answer within {upstream_timeout_s:g} s. "
+                "Try again shortly.",
                 service=service,
-                check_first=check_first,
+                upstream_timeout_s=self._settings.upstream_timeout_s,
             )
+        return _l(
+            "The {service} service closed the connection before answering. Try again shortly.",
+            service=service,
         )
 
     async def _relay(self, reply: UpstreamReply, send: Send, service: str, method: str) -> None:

@@ -54,7 +54,7 @@ class DirectoryClient(ServiceClient):
             },
         )
         if response.status_code == 404:
-            detail = _problem(response).detail or "No agreement covers this referral."
+            detail = _problem(response).detail or Message("No agreement covers this referral.")
             raise NoAgreement(
                 Message(
                     "{detail} Ask the directory admin for an agreement (SOP) between your "
