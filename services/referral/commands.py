@@ -92,7 +92,9 @@ def open_referral(
     casefile = open_payload(referral, orjson.loads(key.read_bytes()))
     console.print(f"shared: {', '.join(referral['shared_categories'])}")
     for withheld in referral["withheld"]:
-        console.print(f"withheld: {withheld['category']} ({withheld['reason']})")
+        console.print(
+            f"withheld: {withheld['category']} ({withheld['reason']}): {withheld['explanation']}"
+        )
     for warning in referral["warnings"]:
         console.print(f"[yellow]warning:[/] {warning}")
     console.print_json(data=casefile)

@@ -149,6 +149,12 @@ class WithheldCategory(BaseModel):
 
     category: DataCategory
     reason: WithheldReason
+    explanation: str = Field(
+        description="What `reason` means, in the language `Accept-Language` asks for.",
+        examples=[
+            "The returnee's consent does not cover this category for this recipient and purpose."
+        ],
+    )
 
 
 class AgreementRef(BaseModel):
@@ -204,7 +210,9 @@ class ReferralRead(BaseModel):
         examples=[
             [
                 "The provider needs health.mental at first contact, but it was withheld "
-                "(no_consent). Ask the returnee for consent for it, then send a new referral."
+                "(no_consent). The returnee's consent does not cover this category for this "
+                "recipient and purpose. Ask the returnee for consent for it, or agree it in the "
+                "SOP, then send a new referral."
             ]
         ],
     )
