@@ -185,6 +185,25 @@ class TestGatewayProblems:
         )
         assert unrouted.json()["title"] == ("Introuvable" if french else "Not found")
 
+    @pytest.mark.parametrize("accept", FRENCH + ENGLISH)
+    async def test_oauth_errors_keep_their_code_and_explain_in_the_callers_language(
+        self, gateway_http: httpx.AsyncClient, accept: str | None
+    ) -> None:
+        french = accept in FRENCH
+        response = await gateway_http.post(
+            "/oauth/token",
+            content=b"grant_type=client_credentials&grant_type=client_credentials",
+            headers=_with_language({"Content-Type": "application/x-www-form-urlencoded"}, accept),
+        )
+        assert response.status_code == 400
+        assert response.json() == {
+            "error": "invalid_request",
+            "error_description": "Le paramètre 'grant_type' est répété ; envoyez-le une seule fois."
+            if french
+            else "The parameter 'grant_type' is repeated; send it once.",
+        }
+        assert response.headers["content-language"] == ("fr" if french else "en")
+
 
 @pytest.fixture
 async def gateway_http(
@@ -235,6 +254,49 @@ class TestCommandLine:
         assert result.exit_code == 2
         assert "aucun identifiant de démonstration" in result.output
         assert "démarrez d'abord la plateforme avec `make run`" in result.output
+
+    @pytest.mark.parametrize(
+        ("args", "env"),
+        [
+            (["--lang", "fr", "migrate", "--help"], {"LANG": "C", "LC_ALL": None}),
+            (["migrate", "--help"], {"LANG": "fr_FR.UTF-8", "LC_ALL": None, "LC_MESSAGES": None}),
+        ],
+    )
+    def test_help_is_french(self, args: list[str], env: dict[str, str | None]) -> None:
+        with use_language("en"):
+            result = CliRunner().invoke(cli_app, args, env=env)
+        assert result.exit_code == 0, result.output
+        assert "Appliquer les migrations de base de données" in result.output
+        assert "Seulement ce service." in result.output
+        assert "Apply every service's database migrations" not in result.output
+
+    def test_help_stays_english_without_a_french_locale(self) -> None:
+        env = {"LANG": "en_GB.UTF-8", "LC_ALL": None, "LC_MESSAGES": None}
+        with use_language("en"):
+            french = CliRunner().invoke(cli_app, ["--lang", "fr", "--help"], env=env)
+            english = CliRunner().invoke(cli_app, ["--help"], env=env)
+        assert "exécuter et administrer" in french.output
+        assert "run and administer the refex services" in english.output
+        assert "Commandes" not in english.output
+
+    def test_errors_follow_lang(self) -> None:
+        env = {"LANG": "fr_FR.UTF-8", "LC_ALL": None, "LC_MESSAGES": None}
+        args = ["provider", "inbox", "--url", "http://127.0.0.1:9", "--client-id", "x"]
+        with use_language("en"):
+            result = CliRunner().invoke(cli_app, [*args, "--client-secret", "y"], env=env)
+        assert result.exit_code == 1
+        assert "impossible de joindre la passerelle à http://127.0.0.1:9" in result.output
+        assert "démarrez-la avec `make run`" in result.output
+
+    def test_every_help_text_is_in_the_catalog(self) -> None:
+        import typer.main
+
+        from services.cli_language import help_texts
+
+        catalog = read_catalog("fr")
+        texts = help_texts(typer.main.get_command(cli_app))
+        assert "Print the refex version." in texts
+        assert [t for t in texts if catalog.get(t) is None] == []
 
     def test_refex_demo_speaks_english_by_default(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
