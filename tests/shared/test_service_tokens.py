@@ -41,6 +41,7 @@ def _client(issuer: TokenIssuer) -> ServiceClient:
     return ServiceClient("http://upstream", tokens=tokens, transport=transport)
 
 
+@pytest.mark.promise(6)
 def test_a_refused_token_is_renewed_and_the_request_sent_again() -> None:
     issuer = TokenIssuer()
     client = _client(issuer)
