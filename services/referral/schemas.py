@@ -19,10 +19,16 @@ from pydantic import (
 )
 
 from shared.casefile import CaseFile
-from shared.i18n import N_, Message
+from shared.i18n import N_, Message, gettext
 from shared.openapi import iso_8601_only
 from shared.outbox import DeadLetterRead
-from shared.vocabulary import DataCategory, Purpose, ServiceCategory, WithheldReason
+from shared.vocabulary import (
+    WITHHELD_EXPLANATIONS,
+    DataCategory,
+    Purpose,
+    ServiceCategory,
+    WithheldReason,
+)
 
 SUBJECT_REF_PATTERN = r"^[A-Za-z0-9_-]{16,128}$"
 SubjectRef = Annotated[
@@ -150,11 +156,17 @@ class WithheldCategory(BaseModel):
     category: DataCategory
     reason: WithheldReason
     explanation: str = Field(
+        "",
         description="What `reason` means, in the language `Accept-Language` asks for.",
         examples=[
             "The returnee's consent does not cover this category for this recipient and purpose."
         ],
     )
+
+    @model_validator(mode="after")
+    def _explained(self) -> WithheldCategory:
+        self.explanation = self.explanation or gettext(WITHHELD_EXPLANATIONS[self.reason])
+        return self
 
 
 class AgreementRef(BaseModel):

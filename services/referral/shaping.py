@@ -44,7 +44,9 @@ def to_read(referral: Referral, principal: Principal, now: datetime | None = Non
         override_id=referral.override_id,
         agreement=AgreementRef(id=referral.agreement_id, version=referral.agreement_version),
         shared_categories=[DataCategory(c) for c in referral.shared_categories],
-        withheld=[_withheld(c, WithheldReason(r)) for c, r in sorted(referral.withheld.items())],
+        withheld=[
+            WithheldCategory(category=c, reason=r) for c, r in sorted(referral.withheld.items())
+        ],
         warnings=_warnings(referral) + _withdrawal_notice(referral, party),
         acknowledge_by=referral.acknowledge_by,
         respond_by=referral.respond_by,
@@ -73,11 +75,6 @@ def _encrypted_to(referral: Referral) -> list[EncryptedTo]:
         else EncryptedTo(kid=kid, party="recipient", org_id=referral.recipient_org_id)
         for kid in referral.recipient_kids
     ]
-
-
-def _withheld(category: str, reason: WithheldReason) -> WithheldCategory:
-    explanation = gettext(WITHHELD_EXPLANATIONS[reason])
-    return WithheldCategory(category=DataCategory(category), reason=reason, explanation=explanation)
 
 
 def _warnings(referral: Referral) -> list[str]:
