@@ -34,7 +34,7 @@ run: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy shared services
+	$(BIN)/mypy shared services clients/python/src
 	$(BIN)/deptry .
 
 test: lint

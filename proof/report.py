@@ -51,6 +51,24 @@ def _canary(r: dict[str, Any], name: str) -> list[Row]:
     return [(f"PII canary ({name})", figure, "0 hits", c.get("plaintext_hits") == 0)]
 
 
+def _sealed_canary(r: dict[str, Any]) -> list[Row]:
+    c = r.get("canary_sealed", {})
+    memory, control = c.get("memory", {}), c.get("server_mode_memory", {})
+    memory_hits = len(memory.get("canaries_found") or [])
+    figure = (f"{_canary(r, 'canary_sealed')[0][1]}; {memory_hits} in {memory.get('dumps')} "
+              f"process memory dumps ({memory.get('megabytes_read')} MB, referral during "
+              "creation and all four after)")  # fmt: skip
+    passes = ", ".join(control.get("found_in") or []) or "no process"
+    return [
+        ("PII canary, sealed mode (SDK seals; logs, DBs, bodies, process memory)", figure,
+         "0 hits, 0 in memory", c.get("plaintext_hits") == 0 and memory_hits == 0
+         and bool(memory.get("dumps"))),
+        ("server mode, for contrast: where plaintext passes (memory dumps)",
+         f"{len(control.get('canaries_found') or [])} canaries found in {passes}",
+         "documented, not a target", True),
+    ]  # fmt: skip
+
+
 def _matrix(r: dict[str, Any]) -> list[Row]:
     m = r.get("authorisation", {})
     return [
@@ -124,6 +142,7 @@ def rows(results: dict[str, Any]) -> list[Row]:
         ("promises", lambda: _promises(results)),
         ("canary", lambda: _canary(results, "canary")),
         ("canary_sqlite", lambda: _canary(results, "canary_sqlite")),
+        ("canary_sealed", lambda: _sealed_canary(results)),
         ("authorisation", lambda: _matrix(results)),
         ("fuzz", lambda: _fuzz(results)),
         (main_tamper, lambda: _tamper(results, main_tamper)),

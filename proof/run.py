@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from proof import authorisation, canary, faults, fuzz, promises, soak, tamper
+from proof import authorisation, canary, faults, fuzz, promises, sealed, soak, tamper
 from proof.harness import ProofStack, postgres_admin_url, running_stack
 
 REPORTS = Path.cwd() / "reports"
@@ -112,6 +112,7 @@ def run(quick: bool) -> dict[str, Any]:
     _timed(results, "promises", promises.run)
     with running_stack(main_backend, workdir / "main") as stack:
         _timed(results, "canary", lambda: canary.prove_no_leak(stack).as_dict())
+        _timed(results, "canary_sealed", lambda: sealed.prove_sealed(stack))
         _timed(results, "authorisation", lambda: _matrix(stack))
         seconds = 10 if quick else 40
         _timed(results, "fuzz", lambda: fuzz.summary(fuzz.fuzz(stack, seconds, REPORTS / "fuzz")))

@@ -11,8 +11,10 @@ from typing import Any
 import httpx
 import orjson
 
+from shared.casefile import CASEFILE_VERSION, SECTION_OF
 from shared.crypto import decrypt_with
 from shared.i18n import current_language
+from shared.vocabulary import DataCategory
 
 TOKEN_MARGIN_S = 30
 
@@ -129,12 +131,23 @@ class RefexClient:
 
 
 def open_payload(referral: dict[str, Any], private_jwk: dict[str, Any]) -> dict[str, Any]:
-    """Decrypt a referral's case file with the caller's private key (bound to that referral)."""
-    plaintext = decrypt_with(
-        referral["payload"], private_jwk, aad=f"refex:referral:{referral['id']}".encode()
-    )
-    casefile: dict[str, Any] = orjson.loads(plaintext)
-    return casefile
+    """Decrypt a referral's case file with the caller's private key (bound to that referral).
+
+    Sealed referrals hold one JWE per section; they are opened one by one and put together
+    into the same CaseFile shape a server-mode referral decrypts to.
+    """
+    payload, aad = referral["payload"], f"refex:referral:{referral['id']}"
+    if "sections" not in payload:
+        casefile: dict[str, Any] = orjson.loads(
+            decrypt_with(payload, private_jwk, aad=aad.encode())
+        )
+        return casefile
+    assembled: dict[str, Any] = {"schema_version": CASEFILE_VERSION}
+    for category, jwe in payload["sections"].items():
+        section_aad = f"{aad}:section:{category}".encode()
+        section_name = SECTION_OF[DataCategory(category)]
+        assembled[section_name] = orjson.loads(decrypt_with(jwe, private_jwk, aad=section_aad))
+    return assembled
 
 
 def open_note(note: dict[str, Any], private_jwk: dict[str, Any]) -> str:

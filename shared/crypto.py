@@ -676,3 +676,44 @@ def decrypt_with(
         return AESGCM(cek).decrypt(iv, ciphertext + tag, authenticated.encode("ascii"))
     except InvalidTag:
         raise UndecryptablePayload() from None
+
+
+# --- inspection without decrypting --------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class JweShape:
+    """What a JWE says about itself in the clear: recipient key ids and its bound AAD."""
+
+    kids: tuple[str, ...]
+    aad: bytes | None
+    ciphertext_bytes: int
+
+
+def inspect_jwe(jwe: Mapping[str, Any], *, max_bytes: int = DEFAULT_MAX_BYTES) -> JweShape:
+    """Check a JWE's structure and algorithms and read its clear parts; never decrypts."""
+    body = _as_object(jwe)
+    parsed = _parse(body)
+    kids: list[str] = []
+    for entry in parsed.recipients:
+        header = _header_of(parsed, entry)
+        _check_algorithms(header)
+        kid = header.get("kid")
+        if not isinstance(kid, str) or not _is_kid(kid):
+            raise MalformedPayload(N_("Every recipient entry must name its key ('kid')."))
+        if "epk" not in header:
+            raise MalformedPayload(N_("A recipient entry lacks its ephemeral public key ('epk')."))
+        if len(b64url_decode(entry.get("encrypted_key"), member="encrypted_key")) != 40:
+            raise MalformedPayload(N_("A recipient entry's wrapped key has the wrong length."))
+        kids.append(kid)
+    if len(set(kids)) != len(kids):
+        raise MalformedPayload(N_("The JWE names the same key in several recipient entries."))
+    _, ciphertext, _ = _content_parts(body, max_bytes)
+    aad = None if parsed.aad_b64 is None else b64url_decode(parsed.aad_b64, member="aad")
+    return JweShape(kids=tuple(kids), aad=aad, ciphertext_bytes=len(ciphertext))
+
+
+def key_set_fingerprint(jwks: list[Mapping[str, Any]]) -> str:
+    """Fingerprint of a key set: SHA-256 over its sorted `kid:thumbprint` pairs (base64url)."""
+    pairs = sorted(f"{jwk['kid']}:{thumbprint(jwk)}" for jwk in jwks)
+    return b64url_encode(hashlib.sha256("\n".join(pairs).encode()).digest())

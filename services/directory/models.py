@@ -168,6 +168,7 @@ class Agreement(Versioned, Base):
     retention_days: Mapped[int] = mapped_column(Integer)
     emergency_override_allowed: Mapped[bool] = mapped_column(Boolean, default=False)
     emergency_categories: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    sealed_required: Mapped[bool] = mapped_column(Boolean, default=False)
     valid_from: Mapped[datetime] = mapped_column(UTCDateTime)
     valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     programme: Mapped[str | None] = mapped_column(String(200))

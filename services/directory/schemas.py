@@ -366,6 +366,12 @@ EMERGENCY_CATEGORIES_DESCRIPTION = (
 )
 
 
+SEALED_REQUIRED_DESCRIPTION = (
+    "True: referrals under this agreement must be sealed by the sender (one JWE per section, "
+    "encrypted by the sender's own system); refex refuses plaintext case files for it."
+)
+
+
 class AgreementCreate(BaseModel):
     """A new agreement, or (with `series_id`) a new version of an existing one."""
 
@@ -387,6 +393,7 @@ class AgreementCreate(BaseModel):
         description=EMERGENCY_CATEGORIES_DESCRIPTION,
         examples=[["identity.basic", "contact"]],
     )
+    sealed_required: bool = Field(False, description=SEALED_REQUIRED_DESCRIPTION)
     valid_from: AwareDatetime = Field(examples=["2026-01-01T00:00:00Z"])
     valid_until: AwareDatetime | None = Field(None, examples=["2027-12-31T00:00:00Z"])
     programme: Name | None = Field(None, examples=["EU-Reintegration-2026"])

@@ -12,6 +12,7 @@ from services.referral import (
     fhir,
     notes,
     open_referrals,
+    preview,
     queries,
     service,
     shaping,
@@ -29,6 +30,7 @@ from services.referral.dependencies import (
     StatsContext,
 )
 from services.referral.schemas import (
+    KeySetRead,
     NoteCreate,
     NoteRead,
     OpenReferralAssign,
@@ -36,8 +38,11 @@ from services.referral.schemas import (
     OpenReferralRead,
     OpenReferralSubmit,
     ReferralCreate,
+    ReferralPreview,
     ReferralRead,
+    ReferralRequest,
     ReferralStats,
+    SealedReferralCreate,
     Status,
     StatusChange,
     UtcDatetime,
@@ -107,7 +112,9 @@ async def create_referral(
     `Accept-Language` asks for (English or French), the reason codes never change. The payload
     is stored only as JWE readable by the provider and your organisation.
     A consent withdrawn or expired while the referral was being sent answers 409
-    `consent-ended-while-sending`: nothing was sent or stored.
+    `consent-ended-while-sending`: nothing was sent or stored. An agreement that requires
+    sealed referrals refuses this (422 `sealed-mode-required`): use `POST /referrals/preview`
+    and `POST /referrals/sealed`, where refex never reads the case file.
     """
     referral, _ = await creation.create(
         session=session,
@@ -119,6 +126,91 @@ async def create_referral(
     response.headers["Location"] = f"/referrals/{referral.id}"
     response.headers["ETag"] = f'"{_version_of(referral)}"'
     return referral
+
+
+@router.post(
+    "/referrals/preview",
+    name="referrals.preview",
+    summary="Preview a sealed referral",
+    responses=problem_responses(404, 422, 503, 504),
+)
+async def preview_referral(
+    request_in: ReferralRequest,
+    context: SenderContext,
+    clients: ClientsDep,
+    settings: SettingsDep,
+) -> ReferralPreview:
+    """Ask what may be sent before sealing: the permitted categories (requested ∩ agreement ∩
+    consent), the withheld ones with reasons, the agreement version, every key to encrypt to
+    with the key set's fingerprint, and a referral id reserved for `sealed_reservation_ttl_s`
+    seconds (10 minutes by default).
+
+    Seal each permitted section as its own JWE to all `keys`, with `aad[category]` as AAD, and
+    send them to `POST /referrals/sealed` with `reservation`. Nothing is stored and nothing is
+    disclosed by a preview.
+    """
+    return await preview.preview(
+        context=context,
+        request_in=request_in,
+        clients=clients,
+        ttl_s=settings.sealed_reservation_ttl_s,
+    )
+
+
+@router.post(
+    "/referrals/sealed",
+    name="referrals.createSealed",
+    status_code=201,
+    summary="Send a sealed referral",
+    responses=problem_responses(404, 409, 422, 503, 504),
+)
+async def create_sealed_referral(
+    sealed_in: SealedReferralCreate,
+    session: SessionDep,
+    context: SenderContext,
+    clients: ClientsDep,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> ReferralRead:
+    """Send sections your own system encrypted; refex checks each envelope and never decrypts.
+
+    The decision is taken again: a section labelled with a category that may not be shared now
+    is refused (422 `section-not-permitted`) and nothing is stored. Refused as well: a
+    reservation not issued for this sender, service, returnee and purpose (422
+    `reservation-invalid`), an expired or already used one (409 `reservation-expired`,
+    `reservation-used`), keys changed since the preview (409 `key-set-changed`: fetch the
+    preview again), and a section not encrypted to exactly the preview's keys, not bound to
+    `refex:referral:<id>:section:<category>` or carrying other clear-text members (422
+    `sealed-section-invalid`). Withheld categories, warnings, consent ending while sending
+    (409 `consent-ended-while-sending`), duplicates and idempotency work as for
+    `POST /referrals`. The referral's `payload_mode` is `sealed`.
+    """
+    referral, _ = await creation.create_sealed(
+        session=session,
+        context=context,
+        sealed_in=sealed_in,
+        clients=clients,
+        idempotency_key=idempotency_key,
+    )
+    response.headers["Location"] = f"/referrals/{referral.id}"
+    response.headers["ETag"] = f'"{_version_of(referral)}"'
+    return referral
+
+
+@router.get(
+    "/referrals/{referral_id}/keys",
+    name="referrals.keys",
+    summary="Keys to seal a note to",
+    responses=problem_responses(404, 503, 504),
+)
+async def referral_keys(
+    referral_id: uuid.UUID, session: SessionDep, context: PartyContext, clients: ClientsDep
+) -> KeySetRead:
+    """Both parties' encryption keys valid now and their fingerprint: seal a note to all of
+    them (AAD `refex:note:<referral_id>`) and send it with that `key_set_fingerprint`."""
+    return await notes.party_keys(
+        session=session, context=context, referral_id=referral_id, clients=clients
+    )
 
 
 @router.get(
@@ -392,7 +484,13 @@ async def add_note(
     clients: ClientsDep,
     settings: SettingsDep,
 ) -> NoteRead:
-    """Add a follow-up note or document; it is encrypted to both parties before it is stored.
+    """Add a follow-up note or document, encrypted to both parties before it is stored.
+
+    Send `text` and refex encrypts it, or `sealed`: a JWE you encrypted to exactly the keys of
+    `GET /referrals/{referral_id}/keys` (AAD `refex:note:<referral_id>`) with their
+    `key_set_fingerprint` (409 `key-set-changed` when they changed since; 422
+    `sealed-section-invalid` when it does not match). On a sealed referral only sealed notes
+    are accepted (422 `sealed-note-required`).
 
     A note goes to the other party only while the basis for sharing holds: 409 `basis-ended`
     (with `reason`: `consent-withdrawn`, `consent-expired`, `override-ended`,

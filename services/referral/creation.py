@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,11 +19,30 @@ from services.referral.errors import (
     NoRecipientKey,
     NothingToShare,
     RecipientNotAccepting,
+    ReservationUsed,
+    SealedModeRequired,
 )
 from services.referral.lifecycle import Party
 from services.referral.models import IdempotencyRecord, Referral
 from services.referral.notifications import enqueue
-from services.referral.schemas import ReferralCreate, ReferralRead, Status, Urgency
+from services.referral.schemas import (
+    PayloadMode,
+    ReferralCreate,
+    ReferralRead,
+    ReferralRequest,
+    SealedReferralCreate,
+    Status,
+    Urgency,
+)
+from services.referral.sealing import (
+    Reservation,
+    check_sealed,
+    key_set,
+    read_reservation,
+    require_permitted,
+    require_same_keys,
+    section_aad,
+)
 from services.referral.service import Clients, Context, subject_digest
 from services.referral.shaping import to_read
 from services.referral.sharing import SharingDecision, decide_sharing
@@ -36,9 +57,31 @@ from shared.ids import new_id
 from shared.vocabulary import DataCategory
 
 
-def request_digest(referral_in: ReferralCreate) -> str:
+def request_digest(referral_in: ReferralRequest) -> str:
     """Digest of a create request, to tell a retry from a different request."""
     return sha256_hex(canonical_json(referral_in.model_dump(mode="json")))
+
+
+@dataclass(frozen=True)
+class Sealed:
+    """The referral's id and payload, however they were made."""
+
+    referral_id: uuid.UUID
+    payload: dict[str, Any]
+    mode: PayloadMode
+    shared: frozenset[DataCategory]
+
+
+class Sealer(Protocol):
+    """How a send turns the decision into a stored payload (server side or by the sender)."""
+
+    def admit(self, context: Context) -> None:
+        """Refuse the request before any upstream call."""
+
+    async def seal(
+        self, session: AsyncSession, resolved: Resolution, sharing: SharingDecision
+    ) -> Sealed:
+        """Return the payload to store under `resolved` and `sharing`."""
 
 
 async def create(
@@ -50,6 +93,41 @@ async def create(
     idempotency_key: str | None,
 ) -> tuple[ReferralRead, bool]:
     """Send a referral; return it and whether it was created now (False: an idempotent replay)."""
+    present = referral_in.casefile.present_categories()
+    return await _send(
+        session, context, referral_in, clients, idempotency_key, present, ServerSide(referral_in)
+    )
+
+
+async def create_sealed(
+    *,
+    session: AsyncSession,
+    context: Context,
+    sealed_in: SealedReferralCreate,
+    clients: Clients,
+    idempotency_key: str | None,
+) -> tuple[ReferralRead, bool]:
+    """Store a referral whose sections the sender sealed, after checking every envelope."""
+    return await _send(
+        session,
+        context,
+        sealed_in,
+        clients,
+        idempotency_key,
+        set(sealed_in.sections),
+        SenderSealed(sealed_in),
+    )
+
+
+async def _send(
+    session: AsyncSession,
+    context: Context,
+    referral_in: ReferralCreate | SealedReferralCreate,
+    clients: Clients,
+    idempotency_key: str | None,
+    present: set[DataCategory],
+    sealer: Sealer,
+) -> tuple[ReferralRead, bool]:
     principal = context.principal
     sender_org = uuid.UUID(principal.org_id)
     digest = request_digest(referral_in)
@@ -57,10 +135,12 @@ async def create(
         replay = await _replay(session, sender_org=sender_org, key=idempotency_key, digest=digest)
         if replay is not None:
             return to_read(replay, principal), False
-    resolved, decision = await _resolve_and_decide(context, referral_in, clients)
-    sharing = _sharing(referral_in, resolved, decision)
+    sealer.admit(context)
+    resolved, decision = await resolve_and_decide(context, referral_in, clients)
+    sharing = sharing_for(referral_in, resolved, decision, present)
+    sealed = await sealer.seal(session, resolved, sharing)
     subject = subject_digest(referral_in.subject_ref, context.subject_key)
-    referral = _new_referral(context, referral_in, resolved, decision, sharing, subject)
+    referral = _new_referral(context, referral_in, resolved, decision, sharing, subject, sealed)
     await repository.lock_subject(session, subject_digest=subject)
     if idempotency_key:
         claimed = await _claim_key(
@@ -71,7 +151,7 @@ async def create(
     await _refuse_duplicate(session, subject=subject, referral_in=referral_in, referral=referral)
     await _record_disclosure(clients, context, referral_in, referral, resolved.service)
     session.add(referral)
-    await session.flush()
+    await _flush_new(session, sealed)
     await append_audit(
         session,
         action="referral.created",
@@ -82,10 +162,84 @@ async def create(
             "shared": referral.shared_categories,
             "basis": referral.basis,
             "agreement_id": str(referral.agreement_id),
+            "payload_mode": referral.payload_mode,
         },
     )
     enqueue(session, referral, "referral.requested", to=(Party.RECIPIENT,))
     return to_read(referral, principal), True
+
+
+async def _flush_new(session: AsyncSession, sealed: Sealed) -> None:
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError:
+        # Only a reserved id can collide: two sends raced with one preview.
+        if sealed.mode is PayloadMode.SEALED:
+            raise ReservationUsed from None
+        raise
+
+
+class ServerSide:
+    """Server mode: minimise the plaintext case file here, then encrypt it to both parties."""
+
+    def __init__(self, referral_in: ReferralCreate) -> None:
+        self.referral_in = referral_in
+
+    def admit(self, context: Context) -> None:
+        """Nothing to check before resolving."""
+
+    async def seal(
+        self, session: AsyncSession, resolved: Resolution, sharing: SharingDecision
+    ) -> Sealed:
+        """Minimise and encrypt the case file; the agreement may forbid this mode."""
+        if resolved.agreement.sealed_required:
+            raise SealedModeRequired
+        referral_id = new_id()
+        keys = key_set(resolved.recipient, resolved.sender)
+        minimised = self.referral_in.casefile.minimised(set(sharing.shared))
+        payload = encrypt_for(
+            minimised.model_dump_json(exclude_none=True).encode(),
+            [key.jwk for key in keys.keys],
+            aad=referral_aad(referral_id),
+        )
+        return Sealed(referral_id, payload, PayloadMode.SERVER, sharing.shared)
+
+
+class SenderSealed:
+    """Sealed mode: check the sender's envelopes against the preview; never decrypt them."""
+
+    def __init__(self, sealed_in: SealedReferralCreate) -> None:
+        self.sealed_in = sealed_in
+        self.reservation: Reservation | None = None
+
+    def admit(self, context: Context) -> None:
+        """Verify the reservation before anything else is asked."""
+        self.reservation = read_reservation(
+            self.sealed_in.reservation, context, self.sealed_in, now=utcnow()
+        )
+
+    async def seal(
+        self, session: AsyncSession, resolved: Resolution, sharing: SharingDecision
+    ) -> Sealed:
+        """Check labels, key set, recipients and AAD of every section; store them as sent."""
+        assert self.reservation is not None
+        referral_id = self.reservation.referral_id
+        sections = self.sealed_in.sections
+        require_permitted(set(sections), sharing)
+        if await repository.get(session, referral_id=referral_id) is not None:
+            raise ReservationUsed
+        keys = key_set(resolved.recipient, resolved.sender)
+        require_same_keys(self.reservation, keys)
+        for category, jwe in sorted(sections.items()):
+            check_sealed(
+                jwe,
+                keys=keys,
+                aad=section_aad(referral_id, category),
+                label=Message("Section {category}", category=str(category)),
+            )
+        payload = {"sections": {str(c): jwe for c, jwe in sorted(sections.items())}}
+        return Sealed(referral_id, payload, PayloadMode.SEALED, frozenset(sections))
 
 
 async def _claim_key(
@@ -118,7 +272,7 @@ async def _claim_key(
 async def _record_disclosure(
     clients: Clients,
     context: Context,
-    referral_in: ReferralCreate,
+    referral_in: ReferralRequest,
     referral: Referral,
     service: ResolvedService,
 ) -> None:
@@ -152,8 +306,8 @@ async def _replay(
     return await repository.get(session, referral_id=record.referral_id)
 
 
-async def _resolve_and_decide(
-    context: Context, referral_in: ReferralCreate, clients: Clients
+async def resolve_and_decide(
+    context: Context, referral_in: ReferralRequest, clients: Clients
 ) -> tuple[Resolution, Decision]:
     """Ask the directory and consent; concurrently once the recipient is known."""
     resolve = clients.directory.resolve(
@@ -182,7 +336,7 @@ def _recipient_of(service: ResolvedService) -> tuple[uuid.UUID, str, str]:
 
 
 async def _decide(
-    context: Context, referral_in: ReferralCreate, clients: Clients, service: ResolvedService
+    context: Context, referral_in: ReferralRequest, clients: Clients, service: ResolvedService
 ) -> Decision:
     return await clients.consent.decide(
         DecisionRequest(
@@ -217,14 +371,18 @@ def _check_recipient(resolved: Resolution) -> None:
         )
 
 
-def _sharing(
-    referral_in: ReferralCreate, resolved: Resolution, decision: Decision
+def sharing_for(
+    referral_in: ReferralRequest,
+    resolved: Resolution,
+    decision: Decision,
+    present: set[DataCategory],
 ) -> SharingDecision:
+    """Decide what may be shared; refuse (422) when nothing may."""
     sharing = decide_sharing(
         requested=referral_in.requested_categories,
         permitted_by_sop=[DataCategory(c) for c in resolved.agreement.permitted_categories],
         consented=decision.permitted_categories,
-        present=referral_in.casefile.present_categories(),
+        present=present,
     )
     if not sharing.shared:
         reasons = ", ".join(f"{c} ({r})" for c, r in sorted(sharing.withheld.items()))
@@ -243,7 +401,7 @@ def _sharing(
 
 
 async def _refuse_duplicate(
-    session: AsyncSession, *, subject: str, referral_in: ReferralCreate, referral: Referral
+    session: AsyncSession, *, subject: str, referral_in: ReferralRequest, referral: Referral
 ) -> None:
     # Scoped by sender: pseudonyms are each office's own, and another office's referral id
     # must never be revealed to this one.
@@ -268,27 +426,20 @@ async def _refuse_duplicate(
 
 def _new_referral(
     context: Context,
-    referral_in: ReferralCreate,
+    referral_in: ReferralRequest,
     resolved: Resolution,
     decision: Decision,
     sharing: SharingDecision,
     subject: str,
+    sealed: Sealed,
 ) -> Referral:
     now = utcnow()
-    referral_id = new_id()
     service, agreement, focal = resolved.service, resolved.agreement, resolved.focal_point
-    sender_keys = resolved.sender.keys.keys
-    keys = resolved.recipient.keys.keys + sender_keys
-    minimised = referral_in.casefile.minimised(set(sharing.shared))
-    payload = encrypt_for(
-        minimised.model_dump_json(exclude_none=True).encode(),
-        [key.as_jwk() for key in keys],
-        aad=referral_aad(referral_id),
-    )
+    keys = key_set(resolved.recipient, resolved.sender)
     acknowledge_by, respond_by = sla_deadlines(focal, now, Urgency(referral_in.urgency))
     first_contact = focal.first_contact_categories if focal else []
     return Referral(
-        id=referral_id,
+        id=sealed.referral_id,
         sender_org_id=uuid.UUID(context.principal.org_id),
         sender_client_id=context.principal.client_id,
         recipient_org_id=service.organisation_id,
@@ -304,12 +455,13 @@ def _new_referral(
         override_id=str(decision.override_id) if decision.override_id else None,
         agreement_id=agreement.id,
         agreement_version=agreement.version,
-        shared_categories=sorted(str(c) for c in sharing.shared),
+        shared_categories=sorted(str(c) for c in sealed.shared),
         withheld={str(c): str(r) for c, r in sharing.withheld.items()},
-        first_contact_missing=sorted(c for c in first_contact if c not in sharing.shared),
-        payload=payload,
-        recipient_kids=[k.kid for k in keys],
-        sender_kids=[k.kid for k in sender_keys],
+        first_contact_missing=sorted(c for c in first_contact if c not in sealed.shared),
+        payload=sealed.payload,
+        payload_mode=str(sealed.mode),
+        recipient_kids=[key.kid for key in keys.keys],
+        sender_kids=keys.kids_of("sender"),
         recipient_webhook_url=resolved.recipient.webhook_url,
         sender_webhook_url=resolved.sender.webhook_url,
         focal_point_id=str(focal.id) if focal else None,

@@ -144,3 +144,81 @@ class ContentWithdrawn(Conflict):
         "The returnee withdrew the consent this referral rested on, so its case file, feedback "
         "and notes are no longer shared with your organisation. Delete any copy you keep."
     )
+
+
+class SealedModeRequired(UnprocessableContent):
+    """The agreement accepts only referrals sealed by the sender's own system."""
+
+    slug = "sealed-mode-required"
+    title = N_("Sealed referral required")
+    detail = N_(
+        "The agreement with this provider requires sealed referrals: your system must encrypt "
+        "each case-file section itself, so refex never reads it. Fetch a decision preview "
+        "(POST /referrals/preview), seal the permitted sections, then send them to "
+        "POST /referrals/sealed (the partner SDK does all three)."
+    )
+
+
+class ReservationInvalid(UnprocessableContent):
+    """The reservation of a sealed referral is not one refex issued, or not for this request."""
+
+    slug = "reservation-invalid"
+    title = N_("Preview reservation not valid")
+    detail = N_(
+        "The reservation is not one refex issued for this sender, service, returnee and "
+        "purpose. Fetch the preview again with the same details, then seal and send."
+    )
+
+
+class ReservationExpired(Conflict):
+    """The preview a sealed referral was made for has expired."""
+
+    slug = "reservation-expired"
+    title = N_("Preview expired")
+    detail = N_(
+        "The preview these sections were sealed for has expired. Fetch the preview again, "
+        "seal the sections for its new referral id and keys, then send."
+    )
+
+
+class ReservationUsed(Conflict):
+    """The reserved referral id was already used by another referral."""
+
+    slug = "reservation-used"
+    title = N_("Preview already used")
+    detail = N_(
+        "A referral was already sent with this preview. Fetch a new preview for a new "
+        "referral; to retry the same send, repeat it with the same Idempotency-Key."
+    )
+
+
+class KeySetChanged(Conflict):
+    """A party's keys changed since the sections were sealed."""
+
+    slug = "key-set-changed"
+    title = N_("Encryption keys changed")
+
+
+class SectionNotPermitted(UnprocessableContent):
+    """A sealed section is labelled with a category that may not be shared."""
+
+    slug = "section-not-permitted"
+    title = N_("Section may not be shared")
+
+
+class SealedSectionInvalid(UnprocessableContent):
+    """A sealed section (or note) is not encrypted as the preview says."""
+
+    slug = "sealed-section-invalid"
+    title = N_("Sealed section not acceptable")
+
+
+class SealedNoteRequired(UnprocessableContent):
+    """Notes on a sealed referral must be sealed by their writer."""
+
+    slug = "sealed-note-required"
+    title = N_("Sealed note required")
+    detail = N_(
+        "This referral was sealed by its sender, so its notes must be sealed too: encrypt the "
+        "note to the keys of GET /referrals/{id}/keys and send it as `sealed`."
+    )

@@ -12,6 +12,7 @@ from services.referral.schemas import EncryptedTo, ReferralRead, Status
 
 SYSTEM = "urn:refex"
 ORG_SYSTEM = f"{SYSTEM}:organisation"
+PAYLOAD_MODE_SYSTEM = f"{SYSTEM}:payload-mode"
 # HL7 purpose of use: shared under a life-at-risk override, not under consent.
 EMERGENCY_LABEL = {
     "system": "http://terminology.hl7.org/CodeSystem/v3-ActReason",
@@ -84,8 +85,12 @@ def _service_request(referral: ReferralRead) -> dict[str, Any]:
         resource["supportingInfo"] = info
     if referral.encrypted_to:
         resource["extension"] = [_encrypted_to(key) for key in referral.encrypted_to]
+    # Who encrypted the case file (refex on receipt, or the sender's own system) tags the view.
+    resource["meta"] = {
+        "tag": [{"system": PAYLOAD_MODE_SYSTEM, "code": str(referral.payload_mode)}]
+    }
     if referral.emergency:
-        resource["meta"] = {"security": [EMERGENCY_LABEL]}
+        resource["meta"]["security"] = [EMERGENCY_LABEL]
     if referral.payload is not None:
         resource["contained"] = [
             {

@@ -46,6 +46,9 @@ class Referral(Base):
     withheld: Mapped[dict[str, str]] = mapped_column(JSONType)
     first_contact_missing: Mapped[list[str]] = mapped_column(JSONType)
     payload: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    # "server": refex minimised and encrypted the case file; "sealed": the sender's system did,
+    # one JWE per section, and refex never held the plaintext.
+    payload_mode: Mapped[str] = mapped_column(String(8), default="server")
     # Every key the payload is encrypted to; sender_kids says which are the sender's (null on
     # referrals made before migration 0003).
     recipient_kids: Mapped[list[str]] = mapped_column(JSONType)

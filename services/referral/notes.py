@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -11,16 +13,28 @@ from services.referral import repository
 from services.referral.basis import require_basis
 from services.referral.encryption import encrypt_for_parties
 from services.referral.errors import (
+    KeySetChanged,
     NoteLimitReached,
     NoteTooLong,
     ReferralClosed,
     ReferralNotFound,
+    SealedNoteRequired,
 )
 from services.referral.lifecycle import other_party, party_of, record_change
 from services.referral.models import Referral, ReferralNote
-from services.referral.schemas import CLOSED_STATUSES, NoteCreate, ReasonCode, Status
+from services.referral.schemas import (
+    CLOSED_STATUSES,
+    KeySetRead,
+    NoteCreate,
+    PayloadMode,
+    ReasonCode,
+    Status,
+)
+from services.referral.sealing import KeySet, check_sealed, key_set, note_aad
 from services.referral.service import Clients, Context, get_visible
 from shared.clock import utcnow
+from shared.contracts.directory import AgreementParty
+from shared.crypto import inspect_jwe
 from shared.i18n import N_, Message
 from shared.ids import new_id
 
@@ -46,13 +60,14 @@ async def _check_note(
                 "Start a new referral if the returnee still needs help."
             )
         )
-    if len(note_in.text) > limits.max_chars:
+    length = _length_of(note_in)
+    if length > limits.max_chars:
         raise NoteTooLong(
             Message(
                 "A note may have at most {max_chars} characters; this one has {length}. "
                 "Split it into several shorter notes.",
                 max_chars=limits.max_chars,
-                length=len(note_in.text),
+                length=length,
             ),
             max_chars=limits.max_chars,
         )
@@ -88,7 +103,7 @@ async def add_note(
         raise ReferralNotFound
     await _check_note(session, referral, note_in, limits)
     await require_basis(clients, referral, context.request_id)
-    body = await encrypt_for_parties(clients, referral, note_in.text.encode(), "note")
+    body = await _body_of(clients, referral, note_in)
     note = ReferralNote(
         id=new_id(),
         referral_id=referral.id,
@@ -111,3 +126,57 @@ async def add_note(
         notify=(other_party(party),),
     )
     return note
+
+
+def _length_of(note_in: NoteCreate) -> int:
+    if note_in.text is not None:
+        return len(note_in.text)
+    # Sealed: the plaintext length is unknown; UTF-8 needs at least one byte per character.
+    return inspect_jwe(note_in.sealed or {}).ciphertext_bytes // 4
+
+
+async def _body_of(clients: Clients, referral: Referral, note_in: NoteCreate) -> dict[str, Any]:
+    """The stored JWE: sealed by the writer (checked), or encrypted here from the text."""
+    if note_in.sealed is None:
+        if referral.payload_mode == PayloadMode.SEALED:
+            raise SealedNoteRequired
+        return await encrypt_for_parties(clients, referral, (note_in.text or "").encode(), "note")
+    keys = await current_keys(clients, referral)
+    if note_in.key_set_fingerprint != keys.fingerprint():
+        raise KeySetChanged(
+            Message(
+                "The parties' encryption keys changed since you fetched them (a key was added, "
+                "rotated or revoked). Fetch GET /referrals/{{id}}/keys again and seal the note "
+                "to its keys."
+            )
+        )
+    check_sealed(
+        note_in.sealed,
+        keys=keys,
+        aad=note_aad(referral.id),
+        label=Message("The sealed note"),
+    )
+    return note_in.sealed
+
+
+async def current_keys(clients: Clients, referral: Referral) -> KeySet:
+    """Both parties' keys valid now, as the directory lists them."""
+    recipient, sender = await asyncio.gather(
+        clients.directory.jwks(referral.recipient_org_id),
+        clients.directory.jwks(referral.sender_org_id),
+    )
+    return key_set(
+        AgreementParty(organisation_id=referral.recipient_org_id, webhook_url=None, keys=recipient),
+        AgreementParty(organisation_id=referral.sender_org_id, webhook_url=None, keys=sender),
+    )
+
+
+async def party_keys(
+    *, session: AsyncSession, context: Context, referral_id: uuid.UUID, clients: Clients
+) -> KeySetRead:
+    """Return the keys a party must seal a note to now (parties only)."""
+    referral = await get_visible(session, principal=context.principal, referral_id=referral_id)
+    if party_of(referral, context.principal) is None:
+        raise ReferralNotFound
+    keys = await current_keys(clients, referral)
+    return KeySetRead(keys=list(keys.keys), key_set_fingerprint=keys.fingerprint())

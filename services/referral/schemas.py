@@ -14,7 +14,6 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    field_validator,
     model_validator,
 )
 
@@ -111,43 +110,164 @@ class ReasonCode(StrEnum):
     OTHER = "other"
 
 
-class ReferralCreate(BaseModel):
-    """A referral of one returnee to one service."""
+def _unique_categories(value: list[DataCategory]) -> list[DataCategory]:
+    if len(set(value)) != len(value):
+        raise ValueError(N_("list each category once"))
+    return value
+
+
+RequestedCategories = Annotated[
+    list[DataCategory],
+    Field(min_length=1, max_length=12),
+    AfterValidator(_unique_categories),
+]
+REQUEST_EXAMPLE: dict[str, Any] = {
+    "service_id": EXAMPLE_ID,
+    "subject_ref": "hof-2026-7f3a9c1e5b2d4a60",
+    "purpose": "referral",
+    "urgency": "routine",
+    "requested_categories": ["identity.basic", "contact", "health.physical", "health.mental"],
+}
+
+
+class PayloadMode(StrEnum):
+    """Who encrypted the case file: refex on receipt (`server`) or the sender (`sealed`)."""
+
+    SERVER = "server"
+    SEALED = "sealed"
+
+
+class ReferralRequest(BaseModel):
+    """Who is referred to which service, for what, asking for which categories."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [REQUEST_EXAMPLE]})
+
+    service_id: uuid.UUID
+    subject_ref: SubjectRef
+    purpose: Purpose = Purpose.REFERRAL
+    urgency: Urgency = Urgency.ROUTINE
+    requested_categories: RequestedCategories
+
+
+class ReferralCreate(ReferralRequest):
+    """A referral of one returnee to one service, the case file in the clear (server mode)."""
 
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
             "examples": [
                 {
-                    "service_id": EXAMPLE_ID,
-                    "subject_ref": "hof-2026-7f3a9c1e5b2d4a60",
-                    "purpose": "referral",
-                    "urgency": "routine",
-                    "requested_categories": [
-                        "identity.basic",
-                        "contact",
-                        "health.physical",
-                        "health.mental",
-                    ],
+                    **REQUEST_EXAMPLE,
                     "casefile": CaseFile.model_config["json_schema_extra"]["examples"][0],  # type: ignore[index]
                 }
             ]
         },
     )
 
-    service_id: uuid.UUID
-    subject_ref: SubjectRef
-    purpose: Purpose = Purpose.REFERRAL
-    urgency: Urgency = Urgency.ROUTINE
-    requested_categories: list[DataCategory] = Field(min_length=1, max_length=12)
     casefile: CaseFile
 
-    @field_validator("requested_categories")
-    @classmethod
-    def _unique(cls, value: list[DataCategory]) -> list[DataCategory]:
-        if len(set(value)) != len(value):
-            raise ValueError(N_("list each category once"))
-        return value
+
+JWE_EXAMPLE: dict[str, Any] = {
+    "protected": "eyJlbmMiOiJBMjU2R0NNIiwiY3R5IjoiYXBwbGljYXRpb24vanNvbiJ9",
+    "recipients": [
+        {
+            "header": {
+                "alg": "ECDH-ES+A256KW",
+                "kid": "clinic-2026-enc-1",
+                "epk": {"kty": "EC", "crv": "P-256", "x": "...", "y": "..."},
+            },
+            "encrypted_key": "...",
+        }
+    ],
+    "aad": "cmVmZXg6cmVmZXJyYWw6MDE5MmYwYzQtN2QxZS03Y2MzLTlhNTUtM2MxZjJhM2I0YzVkOnNlY3Rpb246"
+    "Y29udGFjdA",
+    "iv": "...",
+    "ciphertext": "...",
+    "tag": "...",
+}
+SECTIONS_DESCRIPTION = (
+    "One JWE (general JSON serialisation, ECDH-ES+A256KW, A256GCM) per CaseFile section, keyed "
+    "by the section's data category. Each JWE holds that section as JSON (the object the "
+    "CaseFile has under the section's name), is encrypted to exactly the key set of the "
+    "preview (one recipient entry per `kid`) and binds as `aad` the UTF-8 text "
+    "`refex:referral:<referral_id>:section:<category>`. Only `enc` and `cty` may appear in the "
+    "protected header and only `alg`, `kid` and `epk` in each recipient header."
+)
+
+
+class SealedReferralCreate(ReferralRequest):
+    """A referral whose sections the sender's own system encrypted (sealed mode)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    **REQUEST_EXAMPLE,
+                    "reservation": "eyJyaWQiOiIwMTkyZjBjNC0uLi4ifQ.c2lnbmF0dXJl",
+                    "sections": {"contact": JWE_EXAMPLE},
+                }
+            ]
+        },
+    )
+
+    reservation: str = Field(
+        min_length=16,
+        max_length=2048,
+        pattern=r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$",
+        description="The `reservation` of the decision preview these sections were sealed for.",
+    )
+    sections: dict[DataCategory, dict[str, Any]] = Field(
+        min_length=1, max_length=12, description=SECTIONS_DESCRIPTION
+    )
+
+
+class RecipientKey(BaseModel):
+    """One key a sealed section must be encrypted to."""
+
+    party: Literal["sender", "recipient"]
+    org_id: uuid.UUID
+    thumbprint: str = Field(description="RFC 7638 SHA-256 thumbprint of the key (base64url).")
+    jwk: dict[str, Any] = Field(description="The public JWK, `kid` included.")
+
+    @property
+    def kid(self) -> str:
+        """The key's id in the directory."""
+        return str(self.jwk["kid"])
+
+
+class ReferralPreview(BaseModel):
+    """What may be sent, to which keys, under which reserved referral id, until when."""
+
+    referral_id: uuid.UUID = Field(
+        examples=[EXAMPLE_ID], description="Reserved for the referral; bind it in every AAD."
+    )
+    reservation: str = Field(description="Send it back with the sealed sections.")
+    expires_at: datetime
+    agreement: AgreementRef
+    sealed_required: bool = Field(description="Whether the agreement accepts only sealed mode.")
+    permitted_categories: list[DataCategory] = Field(
+        description="Requested ∩ agreement ∩ consent: seal only these sections."
+    )
+    withheld: list[WithheldCategory]
+    basis: str = Field(examples=["consent"], description="`consent` or `emergency`.")
+    keys: list[RecipientKey] = Field(description="Encrypt every section to all of these.")
+    key_set_fingerprint: str = Field(
+        description="SHA-256 over the sorted `kid:thumbprint` pairs of `keys` (base64url)."
+    )
+    aad: dict[DataCategory, str] = Field(
+        description="The exact AAD text to bind to each permitted section.",
+        examples=[
+            {"contact": "refex:referral:0192f0c4-7d1e-7cc3-9a55-3c1f2a3b4c5d:section:contact"}
+        ],
+    )
+
+
+class KeySetRead(BaseModel):
+    """Both parties' keys valid now: what a sealed note must be encrypted to."""
+
+    keys: list[RecipientKey]
+    key_set_fingerprint: str
 
 
 class WithheldCategory(BaseModel):
@@ -244,10 +364,18 @@ class ReferralRead(BaseModel):
     allowed_moves: list[Status] = Field(
         default_factory=list, description="Statuses the caller may move this referral to now."
     )
+    payload_mode: PayloadMode = Field(
+        PayloadMode.SERVER,
+        description="`server`: refex minimised and encrypted the case file on receipt (it held "
+        "the plaintext for that moment); `sealed`: the sender's system encrypted each section "
+        "and refex never saw the plaintext.",
+    )
     payload: dict[str, Any] | None = Field(
         None,
-        description="The minimised CaseFile as JWE (general JSON serialisation), "
-        "encrypted to the recipient's and the sender's keys. Absent for auditors.",
+        description="The minimised CaseFile, readable by the recipient's and the sender's keys "
+        "only. Server mode: one JWE (general JSON serialisation) of the whole CaseFile, AAD "
+        '`refex:referral:<id>`. Sealed mode: `{"sections": {<category>: JWE}}`, each JWE '
+        "one CaseFile section, AAD `refex:referral:<id>:section:<category>`. Absent for auditors.",
     )
     encrypted_to: list[EncryptedTo] = Field(
         default_factory=list,
@@ -295,17 +423,45 @@ class StatusChange(BaseModel):
 
 
 class NoteCreate(BaseModel):
-    """A follow-up note, encrypted to both parties before it is stored."""
+    """A follow-up note: its text (refex encrypts it) or a JWE sealed by the writer."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"kind": "note", "text": "First appointment booked."},
+                {"kind": "note", "sealed": JWE_EXAMPLE, "key_set_fingerprint": "b64url-sha256"},
+            ]
+        },
+    )
     kind: str = Field("note", pattern=r"^(note|document)$", examples=["note"])
-    text: str = Field(
+    text: str | None = Field(
+        None,
         min_length=1,
         max_length=200_000,
         examples=["First appointment booked."],
         description="The note; the service's `note_max_chars` (20,000 by default) applies "
         "first (413), 200,000 characters is the bound of the API (422).",
     )
+    sealed: dict[str, Any] | None = Field(
+        None,
+        description="Instead of `text`: the note as a JWE the writer encrypted to exactly the "
+        "key set of `GET /referrals/{id}/keys`, AAD `refex:note:<referral_id>`. Required on "
+        "sealed referrals.",
+    )
+    key_set_fingerprint: str | None = Field(
+        None,
+        max_length=64,
+        description="With `sealed`: the `key_set_fingerprint` the note was encrypted to.",
+    )
+
+    @model_validator(mode="after")
+    def _text_or_sealed(self) -> NoteCreate:
+        if (self.text is None) == (self.sealed is None):
+            raise ValueError("give either text or sealed (a JWE), not both and not neither")
+        if self.sealed is not None and self.key_set_fingerprint is None:
+            raise ValueError("a sealed note needs the key_set_fingerprint it was encrypted to")
+        return self
 
 
 class NoteRead(BaseModel):

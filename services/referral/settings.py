@@ -43,3 +43,10 @@ class ReferralSettings(OutboxSettings):
         description="Characters one note may have; longer ones are refused (413). At most "
         "200,000, the bound of the API itself.",
     )
+    sealed_reservation_ttl_s: int = Field(
+        600,
+        ge=30,
+        le=86_400,
+        description="Seconds a sealed-referral preview (its reserved referral id and key set) "
+        "stays valid; after that the sender fetches the preview again.",
+    )

@@ -9,6 +9,7 @@ from services.referral.models import Referral
 from services.referral.schemas import (
     AgreementRef,
     EncryptedTo,
+    PayloadMode,
     ReasonCode,
     ReferralRead,
     Status,
@@ -60,6 +61,7 @@ def to_read(referral: Referral, principal: Principal, now: datetime | None = Non
         feedback_score=referral.feedback_score,
         feedback=referral.feedback if reads_content(referral, party) else None,
         allowed_moves=allowed_moves(referral, party),
+        payload_mode=PayloadMode(referral.payload_mode),
         payload=referral.payload if reads_content(referral, party) else None,
         encrypted_to=_encrypted_to(referral),
     )

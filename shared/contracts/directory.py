@@ -135,6 +135,9 @@ class AgreementRead(BaseModel):
     retention_days: int
     emergency_override_allowed: bool
     emergency_categories: list[str] = Field(examples=[["identity.basic", "contact"]])
+    sealed_required: bool = Field(
+        False, description="Referrals under it must be sealed by the sender's own system."
+    )
     valid_from: datetime
     valid_until: datetime | None
     programme: str | None
@@ -164,6 +167,10 @@ class ResolvedAgreement(BaseModel):
         default_factory=lambda: [str(c) for c in DEFAULT_EMERGENCY_CATEGORIES],
         description="What an emergency override may disclose (a subset of the permitted ones).",
         examples=[["identity.basic", "contact", "health.mental"]],
+    )
+    sealed_required: bool = Field(
+        False,
+        description="True: only sealed referrals (sections encrypted by the sender) are accepted.",
     )
     valid_from: datetime
     valid_until: datetime | None

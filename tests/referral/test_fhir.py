@@ -343,7 +343,9 @@ class TestConsentReferences:
         )
         (info,) = request.supportingInfo
         assert info.identifier.value == EMERGENCY_AUDITOR_VIEW["override_id"]
-        assert parsed(referral())[1].meta is None
+        # A consent-based referral carries no security label (its meta only tags the mode).
+        plain_meta = parsed(referral())[1].meta
+        assert plain_meta is not None and plain_meta.security is None
 
 
 class TestOverHttp:

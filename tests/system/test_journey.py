@@ -122,7 +122,12 @@ class TestReadmeExamples:
     def test_every_guide_example_runs_against_the_stack(self, running_stack: RunningStack) -> None:
         refex = str(Path(sys.executable).parent / "refex")
         local = {"http://127.0.0.1:8000": running_stack.base_url, ".venv/bin/refex": refex}
-        env = {**os.environ, "REFEX_URL": running_stack.base_url, "PYTHONPATH": str(README.parent)}
+        sdk = README.parent / "clients" / "python" / "src"  # the README's Python uses the SDK
+        env = {
+            **os.environ,
+            "REFEX_URL": running_stack.base_url,
+            "PYTHONPATH": f"{README.parent}{os.pathsep}{sdk}",
+        }
         script = "\n".join(code for language, code in guide_blocks() if language == "bash")
         for old, new in local.items():
             script = script.replace(old, new)
