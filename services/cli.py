@@ -37,7 +37,7 @@ from services.registry import (
 )
 from services.stack import Stack, StackError, fork_call, seconds_since_start
 from shared.demo import DEMO_CLIENTS_FILE, SERVICE_CLIENTS_FILE
-from shared.i18n import cli_language, set_language
+from shared.i18n import N_, Message, cli_language, gettext, set_language
 from shared.logging import set_process_service
 from shared.settings import ServiceSettings
 
@@ -121,7 +121,13 @@ def migrate(
                 upgrade(entry.migrations, settings.database_url)
             except Exception as error:
                 fail("migrate", error, service=entry.name)
-            console.print(f"[green]migrated[/] {entry.name} ({settings.database_backend})")
+            console.print(
+                Message(
+                    "[green]migrated[/] {service} ({backend})",
+                    service=entry.name,
+                    backend=settings.database_backend,
+                ).render()
+            )
 
 
 @app.command()
@@ -139,7 +145,7 @@ def seed(
             asyncio.run(seeder(settings))
         except Exception as error:
             fail("seed", error, service=entry.name)
-        console.print(f"[green]seeded[/] {entry.name}")
+        console.print(Message("[green]seeded[/] {service}", service=entry.name).render())
 
 
 async def _database_problem(settings: ServiceSettings) -> str | None:
@@ -149,9 +155,12 @@ async def _database_problem(settings: ServiceSettings) -> str | None:
     try:
         await database.ping()
         if await database.migration_head() is None:
-            return "the database has no schema yet; run `refex migrate` first"
+            return gettext(N_("the database has no schema yet; run `refex migrate` first"))
     except Exception as error:
-        return f"database unreachable ({type(error).__name__}); check it runs and the URL is right"
+        return Message(
+            "database unreachable ({kind}); check it runs and the URL is right",
+            kind=type(error).__name__,
+        ).render()
     finally:
         await database.dispose()
     return None
@@ -267,19 +276,27 @@ def _with_service_clients(env: dict[str, str]) -> dict[str, str]:
 
 def _print_welcome(ports: dict[str, int], seconds: float) -> None:
     base = f"http://127.0.0.1:{ports['gateway']}"
-    console.print(f"[bold green]refex is ready[/] in {seconds:.1f} s")
+    console.print(
+        Message("[bold green]refex is ready[/] in {seconds:.1f} s", seconds=seconds).render()
+    )
     for name, port in ports.items():
         console.print(f"  {name:<10} http://127.0.0.1:{port}")
-    console.print(f"API docs: [bold]{base}/docs[/]   (ReDoc: {base}/redoc)")
+    console.print(
+        Message("API docs: [bold]{base}/docs[/]   (ReDoc: {base}/redoc)", base=base).render()
+    )
     if DEMO_CLIENTS_FILE.exists():
-        console.print(f"Demo credentials ({DEMO_CLIENTS_FILE}, demo only):")
+        console.print(
+            Message("Demo credentials ({file}, demo only):", file=DEMO_CLIENTS_FILE).render()
+        )
         for role, creds in json.loads(DEMO_CLIENTS_FILE.read_text()).items():
             console.print(
                 f"  {role:<28} {creds['client_id']}  {creds['client_secret']}",
                 markup=False,
                 highlight=False,
             )
-    console.print("Next, in another terminal: [bold].venv/bin/refex demo[/]   Stop: Ctrl-C")
+    console.print(
+        gettext(N_("Next, in another terminal: [bold].venv/bin/refex demo[/]   Stop: Ctrl-C"))
+    )
 
 
 class _Stop(Exception):
@@ -325,13 +342,15 @@ def up(
         while (stopped := stack.first_exited()) is None:
             if _stop_requested.wait(0.5):
                 raise _Stop
-        err.print(f"the {stopped} service stopped; stopping the others")
+        err.print(
+            Message("the {service} service stopped; stopping the others", service=stopped).render()
+        )
         raise typer.Exit(1)
     except StackError as error:
         err.print(f"refex up: {error}", markup=False, highlight=False)
         raise typer.Exit(1) from None
     except (KeyboardInterrupt, _Stop):
-        console.print("stopping…")
+        console.print(gettext(N_("stopping…")))
     finally:
         stack.stop()
 

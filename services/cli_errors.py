@@ -16,13 +16,15 @@ from rich.console import Console
 from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
+from services.cli_language import start_in_language
 from services.registry import InvalidSettings, settings_class
 from shared.client import RefexError
+from shared.i18n import N_, Message, gettext
 
 err = Console(stderr=True, soft_wrap=True)
-GATEWAY_HINT = "start it with `make run`, or point --url (REFEX_URL) at a running gateway"
-MIGRATE_HINT = "run `refex migrate` first"
-RETRY_HINT = "check that it runs, then try again"
+GATEWAY_HINT = N_("start it with `make run`, or point --url (REFEX_URL) at a running gateway")
+MIGRATE_HINT = N_("run `refex migrate` first")
+RETRY_HINT = N_("check that it runs, then try again")
 # Which service's database each command group reads.
 COMMAND_DATABASES = {
     "ledger": "consent",
@@ -37,27 +39,41 @@ def _origin(error: httpx.RequestError) -> str:
     try:
         url = error.request.url
     except RuntimeError:
-        return "the configured address"
+        return gettext(N_("the configured address"))
     return f"{url.scheme}://{url.host}:{url.port}" if url.port else f"{url.scheme}://{url.host}"
 
 
 def gateway_problem(error: BaseException) -> str | None:
     """Say what went wrong talking to the gateway, or None when it was something else."""
+    problem = _gateway_problem(error)
+    return None if problem is None else problem.render()
+
+
+def _gateway_problem(error: BaseException) -> Message | None:
     if isinstance(error, httpx.ConnectError | httpx.ConnectTimeout):
-        return f"cannot reach the gateway at {_origin(error)} — {GATEWAY_HINT}"
+        return Message(
+            "cannot reach the gateway at {origin} — {hint}",
+            origin=_origin(error),
+            hint=Message(GATEWAY_HINT),
+        )
     if isinstance(error, httpx.TimeoutException):
-        return f"the gateway at {_origin(error)} did not answer in time — {RETRY_HINT}"
+        return Message(
+            "the gateway at {origin} did not answer in time — {hint}",
+            origin=_origin(error),
+            hint=Message(RETRY_HINT),
+        )
     if isinstance(error, httpx.TransportError):
-        return (
-            f"the connection to the gateway at {_origin(error)} broke — check it runs, then retry"
+        return Message(
+            "the connection to the gateway at {origin} broke — check it runs, then retry",
+            origin=_origin(error),
         )
     if isinstance(error, RefexError):
         if error.problem.get("title") in ("invalid_client", "unauthorized_client"):
-            return (
+            return Message(
                 "the gateway refused the client id or secret — check --client-id and "
                 "--client-secret (REFEX_CLIENT_ID, REFEX_CLIENT_SECRET)"
             )
-        return f"the gateway answered {error}"
+        return Message("the gateway answered {answer}", answer=str(error))
     return None
 
 
@@ -68,27 +84,41 @@ def _sqlstate(error: BaseException) -> str | None:
 
 def database_problem(error: BaseException) -> str | None:
     """Say what is wrong with the database, or None when the error is not the database's."""
+    problem = _database_problem(error)
+    return None if problem is None else problem.render()
+
+
+def _database_problem(error: BaseException) -> Message | None:
     state = _sqlstate(error)
     text = str(getattr(error, "orig", "")) if isinstance(error, sqlalchemy.exc.DBAPIError) else ""
     if state == UNDEFINED_TABLE or "no such table" in text:
-        return f"the database has no schema yet — {MIGRATE_HINT}"
+        return Message("the database has no schema yet — {hint}", hint=Message(MIGRATE_HINT))
     if state == UNDEFINED_COLUMN or "no such column" in text:
-        return f"the database schema is older than this refex — {MIGRATE_HINT}"
+        return Message(
+            "the database schema is older than this refex — {hint}", hint=Message(MIGRATE_HINT)
+        )
     if state == UNKNOWN_DATABASE:
-        return "the database does not exist — create it, or correct the URL"
+        return Message("the database does not exist — create it, or correct the URL")
     if isinstance(
         error, OSError | sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError
     ) and not isinstance(error, FileNotFoundError | PermissionError):
         kind = type(error).__name__
-        return f"cannot reach the database ({kind}) — check that it runs and that the URL is right"
+        return Message(
+            "cannot reach the database ({kind}) — check that it runs and that the URL is right",
+            kind=kind,
+        )
     if isinstance(error, sqlalchemy.exc.DBAPIError):
-        return f"the database refused a statement ({type(error).__name__}) — {MIGRATE_HINT}"
+        return Message(
+            "the database refused a statement ({kind}) — {hint}",
+            kind=type(error).__name__,
+            hint=Message(MIGRATE_HINT),
+        )
     return None
 
 
 def _database_variable(service: str | None) -> str:
     if service is None:
-        return "the database"
+        return gettext(N_("the database"))
     return settings_class(service).env_name("database_url")
 
 
@@ -103,11 +133,14 @@ def explain(error: BaseException, *, service: str | None = None) -> str:
     if database is not None:
         return f"{_database_variable(service)}: {database}"
     if isinstance(error, FileNotFoundError | PermissionError | IsADirectoryError):
-        return f"cannot read {error.filename}: {error.strerror}"
-    return (
-        f"failed with {type(error).__name__}, which is a bug in refex — please report it with "
-        "the command you ran; REFEX_TRACEBACK=1 shows where it happened"
-    )
+        return Message(
+            "cannot read {filename}: {reason}", filename=error.filename, reason=error.strerror
+        ).render()
+    return Message(
+        "failed with {kind}, which is a bug in refex — please report it with the command you "
+        "ran; REFEX_TRACEBACK=1 shows where it happened",
+        kind=type(error).__name__,
+    ).render()
 
 
 def report(command: str, error: BaseException, *, service: str | None = None) -> int:
@@ -125,6 +158,13 @@ def fail(command: str, error: BaseException, *, service: str | None = None) -> N
 
 class OperableGroup(TyperGroup):
     """The root `refex` group: any subcommand's failure becomes one line and exit code 1."""
+
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any
+    ) -> Any:
+        if parent is None:  # the root: choose the language before any help is shown
+            start_in_language(self, args)
+        return super().make_context(info_name, args, parent=parent, **extra)
 
     def resolve_command(self, ctx: Any, args: list[str]) -> tuple[str | None, Any, list[str]]:
         name, command, rest = super().resolve_command(ctx, args)

@@ -27,7 +27,19 @@ def extract() -> Catalog:
         if isinstance(message, str):
             template.add(message, locations=[(filename, lineno)], auto_comments=comments)
         del context
+    for text in sorted(_command_help()):
+        template.add(text, auto_comments=["help of the refex command"])
     return template
+
+
+def _command_help() -> set[str]:
+    """The help texts of the `refex` command tree (docstrings and `help=`), unmarked msgids."""
+    import typer.main
+
+    from services.cli import app
+    from services.cli_language import help_texts
+
+    return help_texts(typer.main.get_command(app))
 
 
 def placeholders(text: str) -> set[str]:

@@ -20,6 +20,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from shared.errors import Forbidden, Unauthenticated, UpstreamUnavailable
+from shared.i18n import N_, Message
 from shared.vocabulary import Role
 
 ALLOWED_TOKEN_ALGORITHMS = ("ES256",)
@@ -137,7 +138,7 @@ class UrlJwks:
             if self._keys is not None:
                 return self._keys
             raise UpstreamUnavailable(
-                "The token-signing keys cannot be fetched from the gateway. Try again shortly."
+                N_("The token-signing keys cannot be fetched from the gateway. Try again shortly.")
             ) from None
         self._fetched_at = self._clock()
         return keys
@@ -148,9 +149,9 @@ def _token_header(token: str) -> dict[str, Any]:
         segment = token.split(".")[0]
         header = orjson.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
     except (ValueError, orjson.JSONDecodeError):
-        raise Unauthenticated("The access token is not a well-formed JWT.") from None
+        raise Unauthenticated(N_("The access token is not a well-formed JWT.")) from None
     if not isinstance(header, dict):
-        raise Unauthenticated("The access token is not a well-formed JWT.")
+        raise Unauthenticated(N_("The access token is not a well-formed JWT."))
     return header
 
 
@@ -194,28 +195,30 @@ class TokenVerifier:
 
     async def _verify_uncached(self, token: str) -> tuple[Principal, str]:
         if len(token) > MAX_TOKEN_BYTES:
-            raise Unauthenticated("The access token is too large to be one of ours.")
+            raise Unauthenticated(N_("The access token is too large to be one of ours."))
         header = _token_header(token)
         if header.get("alg") not in ALLOWED_TOKEN_ALGORITHMS:
-            raise Unauthenticated("The access token must be signed with ES256.")
+            raise Unauthenticated(N_("The access token must be signed with ES256."))
         kid = str(header.get("kid", ""))
         keys = await self._key_set_with(kid)
         try:
             decoded = jwt.decode(token, keys, algorithms=list(ALLOWED_TOKEN_ALGORITHMS))
         except JoseError:
-            raise Unauthenticated("The access token's signature is not valid.") from None
+            raise Unauthenticated(N_("The access token's signature is not valid.")) from None
         return self._principal(decoded.claims), kid
 
     async def _key_set_with(self, kid: str) -> KeySet:
         if not kid:
-            raise Unauthenticated("The access token names no signing key (kid).")
+            raise Unauthenticated(N_("The access token names no signing key (kid)."))
         keys = await self._source.key_set(refresh=False)
         if not any(key.kid == kid for key in keys.keys):
             keys = await self._source.key_set(refresh=True)
         if not any(key.kid == kid for key in keys.keys):
             raise Unauthenticated(
-                "The access token was signed with a key that is unknown or withdrawn; "
-                "get a new token at /oauth/token."
+                N_(
+                    "The access token was signed with a key that is unknown or withdrawn; "
+                    "get a new token at /oauth/token."
+                )
             )
         return keys
 
@@ -271,8 +274,10 @@ async def current_principal(
     """Verify the bearer token of this request."""
     if "access_token" in request.query_params:
         raise Unauthenticated(
-            "Tokens in the URL are refused because URLs get logged; "
-            "send it in the Authorization header.",
+            N_(
+                "Tokens in the URL are refused because URLs get logged; "
+                "send it in the Authorization header."
+            ),
             error="invalid_request",
         )
     if credentials is None:
@@ -293,7 +298,9 @@ def require_roles(*roles: Role) -> Callable[..., Awaitable[Principal]]:
         principal: Annotated[Principal, Depends(current_principal)],
     ) -> Principal:
         if not principal.has_any_role(*roles):
-            raise Forbidden(f"This operation needs one of the roles: {', '.join(roles)}.")
+            raise Forbidden(
+                Message("This operation needs one of the roles: {roles}.", roles=", ".join(roles))
+            )
         return principal
 
     return dependency

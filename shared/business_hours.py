@@ -18,6 +18,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
+from shared.i18n import N_, Message
+
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 # Look this far ahead for an opening before concluding the schedule never opens.
@@ -40,7 +42,9 @@ def _parse_clock(value: str) -> time | None:
     try:
         parsed = datetime.strptime(value, "%H:%M").time()
     except ValueError:
-        raise ValueError(f"'{value}' is not a time of day; write it as HH:MM, e.g. 08:30") from None
+        raise ValueError(
+            Message("'{value}' is not a time of day; write it as HH:MM, e.g. 08:30", value=value)
+        ) from None
     return parsed
 
 
@@ -51,7 +55,7 @@ def _minutes(value: str) -> int:
 
 def _require_aware(at: datetime) -> datetime:
     if at.tzinfo is None or at.utcoffset() is None:
-        raise ValueError("give an aware datetime (with a time zone), e.g. 2026-03-02T09:00:00Z")
+        raise ValueError(N_("give an aware datetime (with a time zone), e.g. 2026-03-02T09:00:00Z"))
     return at.astimezone(UTC)
 
 
@@ -78,7 +82,11 @@ class Schedule(BaseModel):
     @classmethod
     def _known_zone(cls, value: str) -> str:
         if value not in _zone_names():
-            raise ValueError(f"'{value}' is not an IANA time zone; use a name like Africa/Lagos")
+            raise ValueError(
+                Message(
+                    "'{value}' is not an IANA time zone; use a name like Africa/Lagos", value=value
+                )
+            )
         return value
 
     @field_validator("weekly_hours")
@@ -91,11 +99,18 @@ class Schedule(BaseModel):
             for start, end in intervals:
                 if _minutes(start) >= _minutes(end) or start == "24:00":
                     raise ValueError(
-                        f"{day}: interval {start}-{end} must start before it ends; "
-                        "split an overnight shift across two days"
+                        Message(
+                            "{day}: interval {start}-{end} must start before it ends; split an "
+                            "overnight shift across two days",
+                            day=day,
+                            start=start,
+                            end=end,
+                        )
                     )
                 if _minutes(start) < previous_end:
-                    raise ValueError(f"{day}: intervals overlap or are out of order; sort them")
+                    raise ValueError(
+                        Message("{day}: intervals overlap or are out of order; sort them", day=day)
+                    )
                 previous_end = _minutes(end)
         return value
 
@@ -104,7 +119,9 @@ class Schedule(BaseModel):
         try:
             self._zone = ZoneInfo(self.timezone)
         except ZoneInfoNotFoundError:  # pragma: no cover - validated above
-            raise ValueError(f"unknown time zone {self.timezone}") from None
+            raise ValueError(
+                Message("unknown time zone {timezone}", timezone=self.timezone)
+            ) from None
         self._holidays = frozenset(self.holidays)
 
     def intervals_from(self, at: datetime) -> Iterator[tuple[datetime, datetime]]:
@@ -145,7 +162,7 @@ class Schedule(BaseModel):
     def add_business_hours(self, start: datetime, hours: float) -> datetime:
         """Return the UTC instant when `hours` of opening time have elapsed since `start`."""
         if hours < 0:
-            raise ValueError("business hours to add must be zero or more")
+            raise ValueError(N_("business hours to add must be zero or more"))
         cursor = _require_aware(start)
         remaining = timedelta(hours=hours)
         for opens, closes in self.intervals_from(cursor):
@@ -161,10 +178,12 @@ class Schedule(BaseModel):
         raise ScheduleNeverOpens(_never_opens_message(self.timezone))
 
 
-def _never_opens_message(zone: str) -> str:
-    return (
-        f"the schedule ({zone}) has no opening hours in the next {HORIZON_DAYS} days; "
-        "add weekly hours or remove holidays"
+def _never_opens_message(zone: str) -> Message:
+    return Message(
+        "The schedule ({zone}) has no opening hours in the next {horizon_days} days; "
+        "add weekly hours or remove holidays.",
+        zone=zone,
+        horizon_days=HORIZON_DAYS,
     )
 
 

@@ -13,6 +13,7 @@ import orjson
 
 from shared.casefile import CASEFILE_VERSION, SECTION_OF
 from shared.crypto import decrypt_with
+from shared.i18n import current_language
 from shared.vocabulary import DataCategory
 
 TOKEN_MARGIN_S = 30
@@ -40,7 +41,12 @@ class RefexClient:
         timeout: float = 30.0,
     ) -> None:
         self._http = httpx.Client(
-            base_url=base_url.rstrip("/"), transport=transport, timeout=timeout, trust_env=False
+            base_url=base_url.rstrip("/"),
+            transport=transport,
+            timeout=timeout,
+            trust_env=False,
+            # Problems, warnings and explanations come back in the language the user reads.
+            headers={"Accept-Language": current_language()},
         )
         self._credentials = (client_id, client_secret)
         self._token = ""

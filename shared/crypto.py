@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap, aes_key_wrap
 
 from shared.errors import UnprocessableContent
-from shared.i18n import N_, Message
+from shared.i18n import N_, Joined, Message
 
 KEY_ALG = "ECDH-ES+A256KW"
 CONTENT_ENC = "A256GCM"
@@ -159,7 +159,7 @@ def strict_json_object(raw: bytes | str, *, what: str, error: type[CryptoError])
 def _coordinate(jwk: Mapping[str, Any], name: str) -> bytes:
     raw = b64url_decode(jwk.get(name), member=name, error=InvalidKey)
     if len(raw) != 32:
-        raise InvalidKey(f"Key coordinate '{name}' must be 32 bytes.")
+        raise InvalidKey(Message("Key coordinate '{name}' must be 32 bytes.", name=name))
     return raw
 
 
@@ -167,7 +167,11 @@ def _key_kind(jwk: Mapping[str, Any]) -> tuple[str, str]:
     kind = (str(jwk.get("kty")), str(jwk.get("crv")))
     if kind not in CURVES:
         raise InvalidKey(
-            f"Key type {kind[0]}/{kind[1]} is not accepted; use EC P-256 or OKP X25519."
+            Message(
+                "Key type {kty}/{crv} is not accepted; use EC P-256 or OKP X25519.",
+                kty=kind[0],
+                crv=kind[1],
+            )
         )
     return kind
 
@@ -187,7 +191,7 @@ def _public_key_from(
     try:
         return numbers.public_key()
     except ValueError:
-        raise InvalidKey("The key's point is not on the P-256 curve.") from None
+        raise InvalidKey(N_("The key's point is not on the P-256 curve.")) from None
 
 
 def load_public_key(jwk: Mapping[str, Any]) -> ec.EllipticCurvePublicKey | x25519.X25519PublicKey:
@@ -195,7 +199,7 @@ def load_public_key(jwk: Mapping[str, Any]) -> ec.EllipticCurvePublicKey | x2551
     kty, crv = _key_kind(jwk)
     x, y = jwk.get("x"), jwk.get("y")
     if not isinstance(x, str) or (kty == "EC" and not isinstance(y, str)):
-        raise InvalidKey("The key lacks its coordinates ('x', and 'y' for EC).")
+        raise InvalidKey(N_("The key lacks its coordinates ('x', and 'y' for EC)."))
     return _public_key_from(kty, crv, x, y if kty == "EC" else None)
 
 
@@ -204,12 +208,12 @@ def load_private_key(
 ) -> ec.EllipticCurvePrivateKey | x25519.X25519PrivateKey:
     """Turn a private JWK into a key object, checking it matches its public part."""
     if not isinstance(jwk, Mapping):
-        raise InvalidKey("The private key must be a JWK (a JSON object).")
+        raise InvalidKey(N_("The private key must be a JWK (a JSON object)."))
     kty, _ = _key_kind(jwk)
     d = b64url_decode(jwk.get("d"), member="d", error=InvalidKey)
     if kty == "OKP":
         if len(d) != 32:
-            raise InvalidKey("The private key 'd' must be 32 bytes.")
+            raise InvalidKey(N_("The private key 'd' must be 32 bytes."))
         private: Any = x25519.X25519PrivateKey.from_private_bytes(d)
     else:
         public = load_public_key(jwk)
@@ -219,9 +223,9 @@ def load_private_key(
                 int.from_bytes(d, "big"), public.public_numbers()
             ).private_key()
         except ValueError:
-            raise InvalidKey("The private key 'd' does not match its public part.") from None
+            raise InvalidKey(N_("The private key 'd' does not match its public part.")) from None
     if kty == "OKP" and "x" in jwk and _okp_x(private.public_key()) != jwk["x"]:
-        raise InvalidKey("The private key 'd' does not match its public part.")
+        raise InvalidKey(N_("The private key 'd' does not match its public part."))
     return private  # type: ignore[no-any-return]
 
 
@@ -253,20 +257,27 @@ def _is_kid(kid: object) -> bool:
     return isinstance(kid, str) and 0 < len(kid) <= MAX_KID_CHARS and kid.isprintable()
 
 
-def public_jwk_problems(jwk: dict[str, Any]) -> list[str]:
+def public_jwk_problems(jwk: dict[str, Any]) -> list[str | Message]:
     """Say why `jwk` cannot be registered as an encryption key; an empty list means it can."""
     if not isinstance(jwk, Mapping):
-        return ["The key must be a JWK (a JSON object)."]
-    problems: list[str] = []
+        return [Message("The key must be a JWK (a JSON object).")]
+    problems: list[str | Message] = []
     if PRIVATE_MEMBERS & jwk.keys():
-        problems.append("The key contains private parts ('d'); register only the public key.")
+        problems.append(
+            Message("The key contains private parts ('d'); register only the public key.")
+        )
     kid = jwk.get("kid")
     if not _is_kid(kid):
-        problems.append(f"'kid' must be 1 to {MAX_KID_CHARS} printable characters.")
+        problems.append(
+            Message(
+                "'kid' must be 1 to {max_kid_chars} printable characters.",
+                max_kid_chars=MAX_KID_CHARS,
+            )
+        )
     if jwk.get("use") != "enc":
-        problems.append("'use' must be \"enc\" for an encryption key.")
+        problems.append(Message("'use' must be \"enc\" for an encryption key."))
     if "alg" in jwk and jwk["alg"] != KEY_ALG:
-        problems.append(f"'alg' must be \"{KEY_ALG}\" when given.")
+        problems.append(Message("'alg' must be \"{key_alg}\" when given.", key_alg=KEY_ALG))
     try:
         _check_usable_public(jwk)
     except InvalidKey as error:
@@ -281,7 +292,9 @@ def _check_usable_public(jwk: Mapping[str, Any]) -> None:
         try:
             x25519.X25519PrivateKey.generate().exchange(public)
         except ValueError:
-            raise InvalidKey("The X25519 key is a small-order point and cannot be used.") from None
+            raise InvalidKey(
+                N_("The X25519 key is a small-order point and cannot be used.")
+            ) from None
 
 
 def generate_encryption_key(kid: str | None = None, *, curve: str = "P-256") -> dict[str, Any]:
@@ -295,7 +308,9 @@ def generate_encryption_key(kid: str | None = None, *, curve: str = "P-256") -> 
         members = public_members(private_ec.public_key())
         d = private_ec.private_numbers().private_value.to_bytes(32, "big")
     else:
-        raise InvalidKey(f"Curve {curve} is not accepted; use P-256 or X25519.")
+        raise InvalidKey(
+            Message("Curve {curve} is not accepted; use P-256 or X25519.", curve=curve)
+        )
     return {
         **members,
         "d": b64url_encode(d),
@@ -349,17 +364,25 @@ _PROTECTED_B64 = b64url_encode(
 
 def _checked_recipients(recipients: list[dict[str, Any]]) -> list[tuple[str, Any]]:
     if not recipients:
-        raise NoUsableKey("There is no recipient key to encrypt to; register a key first.")
+        raise NoUsableKey(N_("There is no recipient key to encrypt to; register a key first."))
     checked: dict[str, Any] = {}
     for jwk in recipients:
         problems = public_jwk_problems(jwk)
         if problems:
-            raise InvalidKey(f"Recipient key {_kid_of(jwk)} cannot be used: {' '.join(problems)}")
+            raise InvalidKey(
+                Message(
+                    "Recipient key {kid} cannot be used: {problems}",
+                    kid=_kid_of(jwk),
+                    problems=Joined(problems),
+                )
+            )
         public = load_public_key(jwk)
         known = checked.setdefault(jwk["kid"], public)
         # The same key listed twice (e.g. by two parties' key sets) is one recipient, not a clash.
         if public_members(known) != public_members(public):
-            raise InvalidKey(f"Two different recipient keys share the kid '{jwk['kid']}'.")
+            raise InvalidKey(
+                Message("Two different recipient keys share the kid '{kid}'.", kid=jwk["kid"])
+            )
     return list(checked.items())
 
 
@@ -413,10 +436,10 @@ class _Parsed:
 def _as_object(jwe: Mapping[str, Any] | str | bytes) -> Mapping[str, Any]:
     if isinstance(jwe, str | bytes):
         if len(jwe) > 64 * 1024 * 1024:
-            raise EncryptedPayloadTooLarge("The encrypted payload is far larger than allowed.")
+            raise EncryptedPayloadTooLarge(N_("The encrypted payload is far larger than allowed."))
         return strict_json_object(jwe, what="encrypted payload", error=MalformedPayload)
     if not isinstance(jwe, Mapping):
-        raise MalformedPayload("The encrypted payload must be a JWE JSON object.")
+        raise MalformedPayload(N_("The encrypted payload must be a JWE JSON object."))
     return jwe
 
 
@@ -424,32 +447,36 @@ def _optional_object(value: object, *, member: str) -> dict[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise MalformedPayload(f"'{member}' must be a JSON object.")
+        raise MalformedPayload(Message("'{member}' must be a JSON object.", member=member))
     return value
 
 
 def _recipients_of(jwe: Mapping[str, Any]) -> list[dict[str, Any]]:
     if "recipients" not in jwe:
         if "encrypted_key" not in jwe and "header" not in jwe:
-            raise MalformedPayload("The JWE has no 'recipients' (nor a flattened recipient).")
+            raise MalformedPayload(N_("The JWE has no 'recipients' (nor a flattened recipient)."))
         return [{"header": jwe.get("header"), "encrypted_key": jwe.get("encrypted_key")}]
     if "encrypted_key" in jwe or "header" in jwe:
-        raise MalformedPayload("The JWE mixes 'recipients' with flattened recipient members.")
+        raise MalformedPayload(N_("The JWE mixes 'recipients' with flattened recipient members."))
     recipients = jwe["recipients"]
     if not isinstance(recipients, list) or not recipients:
-        raise MalformedPayload("'recipients' must be a non-empty list.")
+        raise MalformedPayload(N_("'recipients' must be a non-empty list."))
     if len(recipients) > MAX_RECIPIENTS:
-        raise MalformedPayload(f"The JWE has more than {MAX_RECIPIENTS} recipients.")
+        raise MalformedPayload(
+            Message(
+                "The JWE has more than {max_recipients} recipients.", max_recipients=MAX_RECIPIENTS
+            )
+        )
     if not all(isinstance(r, dict) for r in recipients):
-        raise MalformedPayload("Each entry of 'recipients' must be a JSON object.")
+        raise MalformedPayload(N_("Each entry of 'recipients' must be a JSON object."))
     return recipients
 
 
 def _protected_header(protected_b64: object) -> dict[str, Any]:
     if not isinstance(protected_b64, str) or not protected_b64:
-        raise MalformedPayload("The JWE lacks its 'protected' header.")
+        raise MalformedPayload(N_("The JWE lacks its 'protected' header."))
     if len(protected_b64) > MAX_HEADER_CHARS:
-        raise MalformedPayload("The JWE's protected header is too large.")
+        raise MalformedPayload(N_("The JWE's protected header is too large."))
     raw = b64url_decode(protected_b64, member="protected")
     return strict_json_object(raw, what="protected header", error=MalformedPayload)
 
@@ -461,7 +488,7 @@ def _parse(jwe: Mapping[str, Any] | str | bytes) -> _Parsed:
     _check_disjoint(protected, unprotected)
     aad = body.get("aad")
     if aad is not None and not isinstance(aad, str):
-        raise MalformedPayload("'aad' must be base64url text.")
+        raise MalformedPayload(N_("'aad' must be base64url text."))
     if aad is not None:
         b64url_decode(aad, member="aad")  # refuses non-base64url text before it is authenticated
     return _Parsed(
@@ -476,7 +503,7 @@ def _check_disjoint(*headers: Mapping[str, Any]) -> None:
     seen: set[str] = set()
     for header in headers:
         if seen & header.keys():
-            raise MalformedPayload("A header member appears in more than one JWE header.")
+            raise MalformedPayload(N_("A header member appears in more than one JWE header."))
         seen |= header.keys()
 
 
@@ -501,37 +528,53 @@ def _select_entry(parsed: _Parsed, kid: str) -> tuple[dict[str, Any], dict[str, 
     ]
     if not matches:
         raise NoUsableKey(
-            f"This payload was not encrypted to your key '{kid}'. Check that you use the key "
-            "registered in the directory, or ask the sender to encrypt it to your current key."
+            Message(
+                "This payload was not encrypted to your key '{kid}'. Check that you use "
+                "the key registered in the directory, or ask the sender to encrypt it "
+                "to your current key.",
+                kid=kid,
+            )
         )
     if len(matches) > 1:
-        raise MalformedPayload(f"The JWE has several recipient entries for key '{kid}'.")
+        raise MalformedPayload(
+            Message("The JWE has several recipient entries for key '{kid}'.", kid=kid)
+        )
     return matches[0]
 
 
-def describe_algorithm(value: object) -> str:
+def describe_algorithm(value: object) -> str | Message:
     """Name a header's algorithm for an error message without echoing arbitrary text."""
     if value is None:
-        return "none given"
+        return Message("none given")
     known = isinstance(value, str) and value in JOSE_ALGORITHM_NAMES
-    return repr(value) if known else "an unrecognised value"
+    return repr(value) if known else Message("an unrecognised value")
 
 
 def _check_algorithms(header: Mapping[str, Any]) -> None:
     if header.get("alg") != KEY_ALG:
         raise DisallowedAlgorithm(
-            f"Key management algorithm {describe_algorithm(header.get('alg'))} is not allowed; "
-            f"only {KEY_ALG} is accepted."
+            Message(
+                "Key management algorithm {alg} is not allowed; only {key_alg} is accepted.",
+                alg=describe_algorithm(header.get("alg")),
+                key_alg=KEY_ALG,
+            )
         )
     if header.get("enc") != CONTENT_ENC:
         raise DisallowedAlgorithm(
-            f"Content encryption {describe_algorithm(header.get('enc'))} is not allowed; "
-            f"only {CONTENT_ENC} is accepted."
+            Message(
+                "Content encryption {enc} is not allowed; only {content_enc} is accepted.",
+                enc=describe_algorithm(header.get("enc")),
+                content_enc=CONTENT_ENC,
+            )
         )
     if "zip" in header:
-        raise DisallowedAlgorithm("Compressed JWE ('zip') is not accepted; send it uncompressed.")
+        raise DisallowedAlgorithm(
+            N_("Compressed JWE ('zip') is not accepted; send it uncompressed.")
+        )
     if "crit" in header:
-        raise DisallowedAlgorithm("The JWE requires extensions ('crit') that we do not support.")
+        raise DisallowedAlgorithm(
+            N_("The JWE requires extensions ('crit') that we do not support.")
+        )
 
 
 def _party_info(header: Mapping[str, Any], member: str) -> bytes:
@@ -539,27 +582,27 @@ def _party_info(header: Mapping[str, Any], member: str) -> bytes:
         return b""
     value = b64url_decode(header[member], member=member)
     if len(value) > MAX_PARTY_INFO_BYTES:
-        raise MalformedPayload(f"'{member}' is too long.")
+        raise MalformedPayload(Message("'{member}' is too long.", member=member))
     return value
 
 
 def _ephemeral_public(header: Mapping[str, Any], private: Any) -> Any:
     epk = header.get("epk")
     if not isinstance(epk, dict):
-        raise MalformedPayload("The recipient entry lacks its ephemeral public key ('epk').")
+        raise MalformedPayload(N_("The recipient entry lacks its ephemeral public key ('epk')."))
     if PRIVATE_MEMBERS & epk.keys():
-        raise MalformedPayload("The ephemeral key ('epk') must not contain private parts.")
+        raise MalformedPayload(N_("The ephemeral key ('epk') must not contain private parts."))
     try:
         public = load_public_key(epk)
     except InvalidKey as error:
         raise UndecryptablePayload(
-            f"The ephemeral key ('epk') is not usable: {error.detail}"
+            Message("The ephemeral key ('epk') is not usable: {detail}", detail=error.detail)
         ) from None
     same_kind = isinstance(private, x25519.X25519PrivateKey) == isinstance(
         public, x25519.X25519PublicKey
     )
     if not same_kind:
-        raise UndecryptablePayload("The ephemeral key ('epk') is not on your key's curve.")
+        raise UndecryptablePayload(N_("The ephemeral key ('epk') is not on your key's curve."))
     return public
 
 
@@ -568,11 +611,11 @@ def _unwrap_cek(header: Mapping[str, Any], entry: Mapping[str, Any], private: An
     try:
         shared_secret = _agree(private, epk)
     except ValueError:
-        raise UndecryptablePayload("The ephemeral key ('epk') is a weak point.") from None
+        raise UndecryptablePayload(N_("The ephemeral key ('epk') is a weak point.")) from None
     kek = concat_kdf(shared_secret, apu=_party_info(header, "apu"), apv=_party_info(header, "apv"))
     wrapped = b64url_decode(entry.get("encrypted_key"), member="encrypted_key")
     if len(wrapped) != WRAPPED_KEY_BYTES:
-        raise UndecryptablePayload("The wrapped content key has the wrong length.")
+        raise UndecryptablePayload(N_("The wrapped content key has the wrong length."))
     try:
         return aes_key_unwrap(kek, wrapped)
     except InvalidUnwrap:
@@ -583,14 +626,21 @@ def _content_parts(jwe: Mapping[str, Any], max_bytes: int) -> tuple[bytes, bytes
     ciphertext_b64 = jwe.get("ciphertext")
     if isinstance(ciphertext_b64, str) and len(ciphertext_b64) * 3 // 4 > max_bytes:
         raise EncryptedPayloadTooLarge(
-            f"The encrypted payload is larger than the {max_bytes} bytes allowed here."
+            Message(
+                "The encrypted payload is larger than the {max_bytes} bytes allowed here.",
+                max_bytes=max_bytes,
+            )
         )
     iv = b64url_decode(jwe.get("iv"), member="iv")
     tag = b64url_decode(jwe.get("tag"), member="tag")
     ciphertext = b64url_decode(ciphertext_b64, member="ciphertext")
     if len(iv) != IV_BYTES or len(tag) != TAG_BYTES:
         raise UndecryptablePayload(
-            f"The JWE needs a {IV_BYTES}-byte 'iv' and a {TAG_BYTES}-byte 'tag'."
+            Message(
+                "The JWE needs a {iv_bytes}-byte 'iv' and a {tag_bytes}-byte 'tag'.",
+                iv_bytes=IV_BYTES,
+                tag_bytes=TAG_BYTES,
+            )
         )
     return iv, ciphertext, tag
 
@@ -605,7 +655,7 @@ def decrypt_with(
     """Decrypt the recipient entry named by `private_jwk`'s kid; `aad`, if given, must match."""
     kid = private_jwk.get("kid") if isinstance(private_jwk, Mapping) else None
     if not isinstance(kid, str) or not kid:
-        raise InvalidKey("Your private key has no 'kid'; add the kid it was registered with.")
+        raise InvalidKey(N_("Your private key has no 'kid'; add the kid it was registered with."))
     private = load_private_key(private_jwk)
     body = _as_object(jwe)
     parsed = _parse(body)
@@ -615,10 +665,12 @@ def decrypt_with(
     authenticated = parsed.protected_b64
     if parsed.aad_b64 is not None:
         if aad is not None and b64url_decode(parsed.aad_b64, member="aad") != aad:
-            raise UndecryptablePayload("The payload belongs to another record (its 'aad' differs).")
+            raise UndecryptablePayload(
+                N_("The payload belongs to another record (its 'aad' differs).")
+            )
         authenticated += "." + parsed.aad_b64
     elif aad is not None:
-        raise UndecryptablePayload("The payload is not bound to this record (it has no 'aad').")
+        raise UndecryptablePayload(N_("The payload is not bound to this record (it has no 'aad')."))
     cek = _unwrap_cek(header, entry, private)
     try:
         return AESGCM(cek).decrypt(iv, ciphertext + tag, authenticated.encode("ascii"))
@@ -648,14 +700,14 @@ def inspect_jwe(jwe: Mapping[str, Any], *, max_bytes: int = DEFAULT_MAX_BYTES) -
         _check_algorithms(header)
         kid = header.get("kid")
         if not isinstance(kid, str) or not _is_kid(kid):
-            raise MalformedPayload("Every recipient entry must name its key ('kid').")
+            raise MalformedPayload(N_("Every recipient entry must name its key ('kid')."))
         if "epk" not in header:
-            raise MalformedPayload("A recipient entry lacks its ephemeral public key ('epk').")
+            raise MalformedPayload(N_("A recipient entry lacks its ephemeral public key ('epk')."))
         if len(b64url_decode(entry.get("encrypted_key"), member="encrypted_key")) != 40:
-            raise MalformedPayload("A recipient entry's wrapped key has the wrong length.")
+            raise MalformedPayload(N_("A recipient entry's wrapped key has the wrong length."))
         kids.append(kid)
     if len(set(kids)) != len(kids):
-        raise MalformedPayload("The JWE names the same key in several recipient entries.")
+        raise MalformedPayload(N_("The JWE names the same key in several recipient entries."))
     _, ciphertext, _ = _content_parts(body, max_bytes)
     aad = None if parsed.aad_b64 is None else b64url_decode(parsed.aad_b64, member="aad")
     return JweShape(kids=tuple(kids), aad=aad, ciphertext_bytes=len(ciphertext))

@@ -13,6 +13,7 @@ import httpx
 from httpx_aiohttp import AiohttpTransport
 
 from shared.errors import UpstreamTimeout, UpstreamUnavailable
+from shared.i18n import N_, Message, current_language
 
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=2.0)
 TOKEN_REFRESH_MARGIN_S = 30
@@ -81,9 +82,9 @@ class ClientCredentialsTokens:
                     self._token_url, data={"grant_type": "client_credentials"}, auth=self._auth
                 )
         except httpx.HTTPError:
-            raise UpstreamUnavailable("The gateway cannot issue a service token now.") from None
+            raise UpstreamUnavailable(N_("The gateway cannot issue a service token now.")) from None
         if response.status_code != 200:
-            raise UpstreamUnavailable("The gateway refused this service's credentials.")
+            raise UpstreamUnavailable(N_("The gateway refused this service's credentials."))
         body = response.json()
         self._token = str(body["access_token"])
         self._valid_until = time.monotonic() + int(body["expires_in"]) - TOKEN_REFRESH_MARGIN_S
@@ -151,7 +152,10 @@ class ServiceClient:
         params: dict[str, Any] | None,
         request_id: str | None,
     ) -> httpx.Response:
-        headers = {"X-Request-ID": request_id} if request_id else {}
+        # Upstream problems are relayed to our caller, so they are asked for in its language.
+        headers = {"Accept-Language": current_language()}
+        if request_id:
+            headers["X-Request-ID"] = request_id
         if self._tokens is not None:
             headers["Authorization"] = f"Bearer {await self._tokens.token()}"
         try:
@@ -160,16 +164,25 @@ class ServiceClient:
             )
         except httpx.TimeoutException:
             raise UpstreamTimeout(
-                f"The {self.upstream} service did not answer in time. Nothing was changed; "
-                "try again shortly."
+                Message(
+                    "The {upstream} service did not answer in time. Nothing was changed; "
+                    "try again shortly.",
+                    upstream=self.upstream,
+                )
             ) from None
         except httpx.TransportError:
             raise UpstreamUnavailable(
-                f"The {self.upstream} service is unreachable. Nothing was changed; try again."
+                Message(
+                    "The {upstream} service is unreachable. Nothing was changed; try again.",
+                    upstream=self.upstream,
+                )
             ) from None
         if response.status_code >= 500:
             raise UpstreamUnavailable(
-                f"The {self.upstream} service failed to answer. Nothing was changed; try again."
+                Message(
+                    "The {upstream} service failed to answer. Nothing was changed; try again.",
+                    upstream=self.upstream,
+                )
             )
         return response
 
@@ -177,7 +190,9 @@ class ServiceClient:
         """Raise when the upstream's /healthz does not answer 200."""
         response = await self.request("GET", "/healthz")
         if response.status_code != 200:
-            raise UpstreamUnavailable(f"The {self.upstream} service is not healthy.")
+            raise UpstreamUnavailable(
+                Message("The {upstream} service is not healthy.", upstream=self.upstream)
+            )
 
     async def aclose(self) -> None:
         """Close pooled connections."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import gettext as _gettext
 import io
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import cache, lru_cache
@@ -160,6 +160,31 @@ class Message:
 
     def __hash__(self) -> int:
         return hash(self.msgid)
+
+
+class Joined(Message):
+    """Texts shown one after the other, each rendered in the reader's language."""
+
+    __slots__ = ("parts", "separator")
+
+    def __init__(self, parts: Iterable[str | Message], separator: str = " ") -> None:
+        super().__init__("")
+        self.parts, self.separator = tuple(parts), separator
+
+    def render(self, lang: str | None = None) -> str:
+        """Every part in `lang`, joined by the separator."""
+        return self.separator.join(str(localize(part, lang)) for part in self.parts)
+
+    def __repr__(self) -> str:
+        return f"Joined({list(self.parts)!r}, {self.separator!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Joined):
+            return (self.parts, self.separator) == (other.parts, other.separator)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.parts)
 
 
 _l = Message

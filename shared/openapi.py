@@ -37,6 +37,7 @@ from shared.errors import (
     problem_response,
     problem_type,
 )
+from shared.i18n import N_
 
 PROBLEM_REF = "#/components/schemas/Problem"
 NUMBER = re.compile(r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*")
@@ -86,7 +87,9 @@ CONVENTIONS: dict[int, tuple[str, type[ServiceError], str | None]] = {
 def iso_8601_only(value: Any) -> Any:
     """Refuse the Unix timestamps pydantic would read as a time: the document says date-time."""
     if isinstance(value, int | float) or (isinstance(value, str) and NUMBER.fullmatch(value)):
-        raise ValueError("give an ISO 8601 date-time such as 2026-11-25T08:00:00Z, not a number")
+        raise ValueError(
+            N_("give an ISO 8601 date-time such as 2026-11-25T08:00:00Z, not a number")
+        )
     return value
 
 
@@ -218,7 +221,7 @@ class DocumentedMethods:
             status=405,
             title=MethodNotAllowed.title,
             slug=MethodNotAllowed.slug,
-            detail="This address does not accept this method; 'Allow' lists the ones it does.",
+            detail=N_("This address does not accept this method; 'Allow' lists the ones it does."),
             headers={"Allow": ", ".join(sorted(allowed))},
         )
 

@@ -25,7 +25,7 @@ import httpx
 from fastapi import Depends, Request
 
 from shared.errors import ServiceError
-from shared.i18n import N_, Message, _l
+from shared.i18n import N_, Joined, Message, _l
 from shared.settings import ServiceSettings
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -58,18 +58,35 @@ class UnsafePartnerUrl(ServiceError):
     detail = Message("The exchange will not call this URL. {advice}", advice=_l(PUBLIC_ADVICE))
 
     def __init__(
-        self, reason: str | None = None, advice: str = PUBLIC_ADVICE, *, field: str = "URL"
+        self,
+        reason: str | Message | None = None,
+        advice: str | Message = PUBLIC_ADVICE,
+        *,
+        field: str | None = None,
     ) -> None:
-        self.reason, self.advice = reason or "is not allowed", advice
-        super().__init__(f"The {field} {self.reason}; the exchange will not call it. {advice}")
+        # `reason` and `advice` are msgids (marked with N_ where they are written) or Messages.
+        self.reason, self.advice = _text(reason or N_("is not allowed")), _text(advice)
+        subject = Message("The '{field}'", field=field) if field else Message("The URL")
+        super().__init__(
+            Message(
+                "{subject} {reason}; the exchange will not call it. {advice}",
+                subject=subject,
+                reason=self.reason,
+                advice=self.advice,
+            )
+        )
 
     def for_field(self, field: str, loc: Iterable[str | int]) -> UnsafePartnerUrl:
         """Return the same refusal naming the input field (`loc` as in validation errors)."""
-        named = UnsafePartnerUrl(self.reason, self.advice, field=f"'{field}'")
+        named = UnsafePartnerUrl(self.reason, self.advice, field=field)
         named.extensions["errors"] = [
             {"loc": list(loc), "msg": self.reason, "type": "unsafe_partner_url"}
         ]
         return named
+
+
+def _text(value: str | Message) -> Message:
+    return value if isinstance(value, Message) else Message(value)
 
 
 class PartnerAddressRefused(httpx.ConnectError):
@@ -141,26 +158,30 @@ def check_partner_url(url: str, policy: UrlPolicy) -> str:
         _check_name(host, port, policy)
     if parsed.scheme == "http" and policy.require_https:
         raise UnsafePartnerUrl(
-            "uses http", "Use https: outside development every partner URL must be https."
+            N_("uses http"),
+            N_("Use https: outside development every partner URL must be https."),
         )
     return str(parsed.copy_with(host=host.strip("[]")))
 
 
 def _parsed(url: str) -> httpx.URL:
     if len(url) > MAX_URL_CHARS:
-        raise UnsafePartnerUrl(f"is longer than {MAX_URL_CHARS} characters", "Use a shorter URL.")
+        raise UnsafePartnerUrl(
+            Message("is longer than {max_url_chars} characters", max_url_chars=MAX_URL_CHARS),
+            N_("Use a shorter URL."),
+        )
     if any(c.isspace() or ord(c) < 32 or c == "\\" for c in url):
-        raise UnsafePartnerUrl("contains spaces, control characters or backslashes")
+        raise UnsafePartnerUrl(N_("contains spaces, control characters or backslashes"))
     try:
         parsed = httpx.URL(url)
     except (httpx.InvalidURL, TypeError):
-        raise UnsafePartnerUrl("is not a valid URL") from None
+        raise UnsafePartnerUrl(N_("is not a valid URL")) from None
     if parsed.scheme not in ("http", "https") or not parsed.raw_host:
-        raise UnsafePartnerUrl("is not an absolute http(s) URL")
+        raise UnsafePartnerUrl(N_("is not an absolute http(s) URL"))
     if parsed.userinfo:
         raise UnsafePartnerUrl(
-            "contains a user name or password",
-            "Remove them: the exchange signs every call instead. " + PUBLIC_ADVICE,
+            N_("contains a user name or password"),
+            Joined([N_("Remove them: the exchange signs every call instead."), PUBLIC_ADVICE]),
         )
     return parsed
 
@@ -172,7 +193,7 @@ def _host(parsed: httpx.URL) -> str:
     host = host.removesuffix(".")
     labels = host.split(".")
     if len(host) > 253 or not all(NAME_LABEL.match(label) for label in labels):
-        raise UnsafePartnerUrl("has a host name that is not a valid DNS name")
+        raise UnsafePartnerUrl(N_("has a host name that is not a valid DNS name"))
     return host
 
 
@@ -183,7 +204,7 @@ def literal_address(host: str) -> IPAddress | None:
         try:
             return ipaddress.IPv6Address(host)
         except ValueError:
-            raise UnsafePartnerUrl("has an IPv6 address that is not valid") from None
+            raise UnsafePartnerUrl(N_("has an IPv6 address that is not valid")) from None
     parts = host.split(".")
     if not ENDS_IN_NUMBER.match(parts[-1]):
         return None
@@ -193,11 +214,11 @@ def literal_address(host: str) -> IPAddress | None:
 def _ipv4(parts: list[str]) -> ipaddress.IPv4Address:
     """Parse an IPv4 host as browsers do (WHATWG URL): 1 to 4 decimal, octal or hex parts."""
     if len(parts) > 4 or not all(IPV4_PART.match(part) for part in parts):
-        raise UnsafePartnerUrl("has a host that looks like an IPv4 address but is not one")
+        raise UnsafePartnerUrl(N_("has a host that looks like an IPv4 address but is not one"))
     numbers = [_ipv4_number(part) for part in parts]
     last_limit = 256 ** (5 - len(numbers))
     if any(n > 255 for n in numbers[:-1]) or numbers[-1] >= last_limit:
-        raise UnsafePartnerUrl("has a host that looks like an IPv4 address but is not one")
+        raise UnsafePartnerUrl(N_("has a host that looks like an IPv4 address but is not one"))
     value = numbers[-1] + sum(n * 256 ** (3 - i) for i, n in enumerate(numbers[:-1]))
     return ipaddress.IPv4Address(value)
 
@@ -238,27 +259,29 @@ def _embedded_ipv4(address: IPAddress) -> IPAddress:
 
 def _never_allowed(address: IPAddress) -> str | None:
     if address.is_unspecified or address in THIS_NETWORK:
-        return "points to an unspecified address (0.0.0.0 or ::)"
+        return N_("points to an unspecified address (0.0.0.0 or ::)")
     if address.is_link_local:
-        return "points to a link-local address (169.254.x.x, fe80::; cloud metadata lives there)"
+        return N_(
+            "points to a link-local address (169.254.x.x, fe80::; cloud metadata lives there)"
+        )
     if address.is_multicast:
-        return "points to a multicast address"
+        return N_("points to a multicast address")
     if address.version == 4 and address.is_reserved:
-        return "points to a reserved or broadcast address"
+        return N_("points to a reserved or broadcast address")
     return None
 
 
 def _private_kind(address: IPAddress) -> str | None:
     if address.is_loopback:
-        return "points to a loopback address (the exchange's own machine)"
+        return N_("points to a loopback address (the exchange's own machine)")
     if any(address in network for network in RFC1918):
-        return "points to a private network address (RFC 1918)"
+        return N_("points to a private network address (RFC 1918)")
     if address in UNIQUE_LOCAL:
-        return "points to a unique local IPv6 address (RFC 4193)"
+        return N_("points to a unique local IPv6 address (RFC 4193)")
     if address in CGNAT:
-        return "points to a shared carrier-grade NAT address (100.64.0.0/10)"
+        return N_("points to a shared carrier-grade NAT address (100.64.0.0/10)")
     if not address.is_global:
-        return "points to an address that is not reachable on the public internet"
+        return N_("points to an address that is not reachable on the public internet")
     return None
 
 
@@ -283,16 +306,16 @@ def _loopback_host(host: str) -> bool:
 def _check_address(address: IPAddress, port: int, policy: UrlPolicy) -> None:
     problem = address_problem(address, policy)
     if problem is None and _is_own(str(_embedded_ipv4(address)), port, policy):
-        problem = "points to one of the exchange's own services"
+        problem = N_("points to one of the exchange's own services")
     if problem is not None:
         raise UnsafePartnerUrl(problem)
 
 
 def _check_name(host: str, port: int, policy: UrlPolicy) -> None:
     if _is_own(host, port, policy):
-        raise UnsafePartnerUrl("points to one of the exchange's own services")
+        raise UnsafePartnerUrl(N_("points to one of the exchange's own services"))
     if _loopback_host(host) and not policy.allow_private:
-        raise UnsafePartnerUrl("points to a loopback address (the exchange's own machine)")
+        raise UnsafePartnerUrl(N_("points to a loopback address (the exchange's own machine)"))
 
 
 # Resolving

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from shared.i18n import N_
+
 
 class DataCategory(StrEnum):
     """A category of personal data; SOPs and consents speak in these, never in field names."""
@@ -66,3 +68,18 @@ class WithheldReason(StrEnum):
     NOT_IN_SOP = "not_in_sop"
     NO_CONSENT = "no_consent"
     NOT_REQUESTED = "not_requested"
+
+
+# What each reason means for the caseworker; the code itself is never translated.
+WITHHELD_EXPLANATIONS: dict[WithheldReason, str] = {
+    WithheldReason.NOT_IN_SOP: N_(
+        "The agreement (SOP) with this provider does not permit sharing this category for "
+        "this service."
+    ),
+    WithheldReason.NO_CONSENT: N_(
+        "The returnee's consent does not cover this category for this recipient and purpose."
+    ),
+    WithheldReason.NOT_REQUESTED: N_(
+        "The case file holds this category, but the referral did not request it."
+    ),
+}

@@ -26,7 +26,7 @@ from shared.crypto import (
     strict_json_object,
     thumbprint,
 )
-from shared.i18n import N_
+from shared.i18n import N_, Message
 
 SIGNATURE_ALG = "ES256"
 SIGNATURE_HEADER = "X-Refex-Signature"
@@ -66,10 +66,10 @@ def sign_body(body: bytes, private_jwk: dict[str, Any]) -> str:
     """Sign `body` and return the detached compact JWS `header..signature`."""
     kid = private_jwk.get("kid")
     if not isinstance(kid, str) or not kid:
-        raise InvalidKey("The signing key has no 'kid'; receivers need it to pick the key.")
+        raise InvalidKey(N_("The signing key has no 'kid'; receivers need it to pick the key."))
     private = load_private_key(private_jwk)
     if not isinstance(private, ec.EllipticCurvePrivateKey):
-        raise InvalidKey("Webhook signing needs an EC P-256 key (ES256).")
+        raise InvalidKey(N_("Webhook signing needs an EC P-256 key (ES256)."))
     header = json.dumps({"alg": SIGNATURE_ALG, "kid": kid}, separators=(",", ":"))
     header_b64 = b64url_encode(header.encode())
     der = private.sign(_signing_input(header_b64, body), ec.ECDSA(hashes.SHA256()))
@@ -79,13 +79,13 @@ def sign_body(body: bytes, private_jwk: dict[str, Any]) -> str:
 
 def _split(signature: object) -> tuple[str, str]:
     if not isinstance(signature, str) or not signature:
-        raise WebhookSignatureError("The webhook carries no signature.")
+        raise WebhookSignatureError(N_("The webhook carries no signature."))
     if len(signature) > MAX_SIGNATURE_CHARS:
-        raise WebhookSignatureError("The webhook signature is too long to be valid.")
+        raise WebhookSignatureError(N_("The webhook signature is too long to be valid."))
     parts = signature.split(".")
     if len(parts) != 3 or parts[1]:
         raise WebhookSignatureError(
-            "The webhook signature must be a detached JWS of the form 'header..signature'."
+            N_("The webhook signature must be a detached JWS of the form 'header..signature'.")
         )
     return parts[0], parts[2]
 
@@ -95,15 +95,20 @@ def _checked_header(header_b64: str) -> dict[str, Any]:
     header = strict_json_object(raw, what="signature header", error=WebhookSignatureError)
     if header.get("alg") != SIGNATURE_ALG:
         raise WebhookSignatureError(
-            f"The webhook signature must use {SIGNATURE_ALG}, "
-            f"not {describe_algorithm(header.get('alg'))}."
+            Message(
+                "The webhook signature must use {signature_alg}, not {alg}.",
+                signature_alg=SIGNATURE_ALG,
+                alg=describe_algorithm(header.get("alg")),
+            )
         )
     if not isinstance(header.get("kid"), str) or not header["kid"]:
-        raise WebhookSignatureError("The webhook signature names no key ('kid').")
+        raise WebhookSignatureError(N_("The webhook signature names no key ('kid')."))
     if header.get("b64", True) is not True:
-        raise WebhookSignatureError("Unencoded payloads ('b64': false) are not accepted.")
+        raise WebhookSignatureError(N_("Unencoded payloads ('b64': false) are not accepted."))
     if header.get("crit", ["b64"]) != ["b64"]:
-        raise WebhookSignatureError("The signature requires extensions ('crit') we do not support.")
+        raise WebhookSignatureError(
+            N_("The signature requires extensions ('crit') we do not support.")
+        )
     return header
 
 
@@ -112,18 +117,28 @@ def _verification_key(jwks: Mapping[str, Any], kid: str) -> ec.EllipticCurvePubl
     matches = [k for k in keys or [] if isinstance(k, Mapping) and k.get("kid") == kid]
     if len(matches) != 1:
         raise WebhookSignatureError(
-            "The webhook was signed with a key the sender does not publish. "
-            "Refresh the sender's JWKS; if it is still missing, discard the delivery."
+            N_(
+                "The webhook was signed with a key the sender does not publish. "
+                "Refresh the sender's JWKS; if it is still missing, discard the delivery."
+            )
         )
     jwk = matches[0]
     if jwk.get("use", "sig") != "sig" or jwk.get("alg", SIGNATURE_ALG) != SIGNATURE_ALG:
-        raise WebhookSignatureError(f"Key '{kid[:80]}' is not an {SIGNATURE_ALG} signing key.")
+        raise WebhookSignatureError(
+            Message(
+                "Key '{kid}' is not an {signature_alg} signing key.",
+                kid=kid[:80],
+                signature_alg=SIGNATURE_ALG,
+            )
+        )
     try:
         public = load_public_key(jwk)
     except InvalidKey as error:
-        raise WebhookSignatureError(f"Key '{kid[:80]}' is not usable: {error.detail}") from None
+        raise WebhookSignatureError(
+            Message("Key '{kid}' is not usable: {detail}", kid=kid[:80], detail=error.detail)
+        ) from None
     if not isinstance(public, ec.EllipticCurvePublicKey):
-        raise WebhookSignatureError(f"Key '{kid[:80]}' is not an EC P-256 key.")
+        raise WebhookSignatureError(Message("Key '{kid}' is not an EC P-256 key.", kid=kid[:80]))
     return public
 
 
@@ -134,12 +149,14 @@ def verify_body(body: bytes, signature: str, jwks: dict[str, Any]) -> None:
     public = _verification_key(jwks, header["kid"])
     raw = b64url_decode(signature_b64, member="signature", error=WebhookSignatureError)
     if len(raw) != SIGNATURE_BYTES:
-        raise WebhookSignatureError("The webhook signature has the wrong length for ES256.")
+        raise WebhookSignatureError(N_("The webhook signature has the wrong length for ES256."))
     der = encode_dss_signature(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big"))
     try:
         public.verify(der, _signing_input(header_b64, body), ec.ECDSA(hashes.SHA256()))
     except InvalidSignature:
         raise WebhookSignatureError(
-            "The webhook signature does not match the body: it was altered or signed by "
-            "another key. Discard the delivery."
+            N_(
+                "The webhook signature does not match the body: it was altered or signed by "
+                "another key. Discard the delivery."
+            )
         ) from None

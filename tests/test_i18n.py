@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import ast
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -184,6 +185,25 @@ class TestGatewayProblems:
         )
         assert unrouted.json()["title"] == ("Introuvable" if french else "Not found")
 
+    @pytest.mark.parametrize("accept", FRENCH + ENGLISH)
+    async def test_oauth_errors_keep_their_code_and_explain_in_the_callers_language(
+        self, gateway_http: httpx.AsyncClient, accept: str | None
+    ) -> None:
+        french = accept in FRENCH
+        response = await gateway_http.post(
+            "/oauth/token",
+            content=b"grant_type=client_credentials&grant_type=client_credentials",
+            headers=_with_language({"Content-Type": "application/x-www-form-urlencoded"}, accept),
+        )
+        assert response.status_code == 400
+        assert response.json() == {
+            "error": "invalid_request",
+            "error_description": "Le paramètre 'grant_type' est répété ; envoyez-le une seule fois."
+            if french
+            else "The parameter 'grant_type' is repeated; send it once.",
+        }
+        assert response.headers["content-language"] == ("fr" if french else "en")
+
 
 @pytest.fixture
 async def gateway_http(
@@ -235,6 +255,49 @@ class TestCommandLine:
         assert "aucun identifiant de démonstration" in result.output
         assert "démarrez d'abord la plateforme avec `make run`" in result.output
 
+    @pytest.mark.parametrize(
+        ("args", "env"),
+        [
+            (["--lang", "fr", "migrate", "--help"], {"LANG": "C", "LC_ALL": None}),
+            (["migrate", "--help"], {"LANG": "fr_FR.UTF-8", "LC_ALL": None, "LC_MESSAGES": None}),
+        ],
+    )
+    def test_help_is_french(self, args: list[str], env: dict[str, str | None]) -> None:
+        with use_language("en"):
+            result = CliRunner().invoke(cli_app, args, env=env)
+        assert result.exit_code == 0, result.output
+        assert "Appliquer les migrations de base de données" in result.output
+        assert "Seulement ce service." in result.output
+        assert "Apply every service's database migrations" not in result.output
+
+    def test_help_stays_english_without_a_french_locale(self) -> None:
+        env = {"LANG": "en_GB.UTF-8", "LC_ALL": None, "LC_MESSAGES": None}
+        with use_language("en"):
+            french = CliRunner().invoke(cli_app, ["--lang", "fr", "--help"], env=env)
+            english = CliRunner().invoke(cli_app, ["--help"], env=env)
+        assert "exécuter et administrer" in french.output
+        assert "run and administer the refex services" in english.output
+        assert "Commandes" not in english.output
+
+    def test_errors_follow_lang(self) -> None:
+        env = {"LANG": "fr_FR.UTF-8", "LC_ALL": None, "LC_MESSAGES": None}
+        args = ["provider", "inbox", "--url", "http://127.0.0.1:9", "--client-id", "x"]
+        with use_language("en"):
+            result = CliRunner().invoke(cli_app, [*args, "--client-secret", "y"], env=env)
+        assert result.exit_code == 1
+        assert "impossible de joindre la passerelle à http://127.0.0.1:9" in result.output
+        assert "démarrez-la avec `make run`" in result.output
+
+    def test_every_help_text_is_in_the_catalog(self) -> None:
+        import typer.main
+
+        from services.cli_language import help_texts
+
+        catalog = read_catalog("fr")
+        texts = help_texts(typer.main.get_command(cli_app))
+        assert "Print the refex version." in texts
+        assert [t for t in texts if catalog.get(t) is None] == []
+
     def test_refex_demo_speaks_english_by_default(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
@@ -243,3 +306,81 @@ class TestCommandLine:
         with use_language("en"):
             result = CliRunner().invoke(cli_app, ["demo"], env=env)
         assert "no demo credentials" in result.output
+
+
+ROOT = Path(__file__).resolve().parent.parent
+HUMAN_TEXT_ARGUMENTS = ("detail", "description", "reason", "advice", "title")
+
+
+def _sources() -> dict[Path, ast.Module]:
+    files = [p for d in ("services", "shared") for p in (ROOT / d).rglob("*.py")]
+    return {p: ast.parse(p.read_text()) for p in files if "migrations" not in p.parts}
+
+
+def _error_classes(trees: Iterable[ast.Module]) -> set[str]:
+    """Every class that derives, by name, from ServiceError or the gateway's OAuthError."""
+    bases: dict[str, set[str]] = {}
+    for tree in trees:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ClassDef):
+                named = {
+                    b.id if isinstance(b, ast.Name) else getattr(b, "attr", "") for b in node.bases
+                }
+                bases.setdefault(node.name, set()).update(named)
+    errors = {"ServiceError", "OAuthError"}
+    while grown := {name for name, parents in bases.items() if parents & errors} - errors:
+        errors |= grown
+    return errors
+
+
+def _plain_text(node: ast.expr) -> bool:
+    """A text that never reaches the catalog: a literal, an f-string, or one built by hand."""
+    if isinstance(node, ast.IfExp):
+        return _plain_text(node.body) or _plain_text(node.orelse)
+    built = isinstance(node, ast.Call) and getattr(node.func, "attr", "") in ("format", "join")
+    literal = isinstance(node, ast.Constant) and isinstance(node.value, str)
+    return literal or built or isinstance(node, ast.JoinedStr | ast.BinOp)
+
+
+def _untranslated(tree: ast.Module, errors: set[str]) -> Iterator[int]:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
+            texts = [k.value for k in node.keywords if k.arg in HUMAN_TEXT_ARGUMENTS]
+            if name in errors:
+                texts += node.args[:2]
+            elif name != "problem_response":
+                continue
+            if any(_plain_text(text) for text in texts):
+                yield node.lineno
+        elif isinstance(node, ast.ClassDef) and node.name in errors:
+            for statement in node.body:
+                target = getattr(statement, "target", None) or next(
+                    iter(getattr(statement, "targets", [])), None
+                )
+                value = getattr(statement, "value", None)
+                named = isinstance(target, ast.Name) and target.id in ("title", "detail")
+                if named and isinstance(value, ast.expr) and _plain_text(value):
+                    yield statement.lineno
+
+
+class TestNoUntranslatedDetail:
+    def test_every_problem_text_goes_through_the_catalog(self) -> None:
+        trees = _sources()
+        errors = _error_classes(trees.values())
+        found = [
+            f"{path.relative_to(ROOT)}:{line}"
+            for path, tree in trees.items()
+            for line in _untranslated(tree, errors)
+        ]
+        assert found == [], "wrap the text in N_(...) or Message('... {name} ...', name=...)"
+
+    def test_the_check_sees_a_plain_detail(self) -> None:
+        tree = ast.parse(
+            "class Gone(NotFound): title = 'Gone'\n"
+            "raise Gone(f'No {thing} here.')\n"
+            "raise Gone(N_('Nothing here.'))\n"
+            "raise Gone(Message('No {thing} here.', thing=thing))\n"
+            "problem_response(status=400, detail='Bad.' + hint)\n"
+        )
+        assert list(_untranslated(tree, {"ServiceError", "NotFound", "Gone"})) == [1, 2, 5]

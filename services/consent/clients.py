@@ -9,6 +9,7 @@ from shared.contracts.consent import WithdrawalNotice
 from shared.contracts.directory import Resolution
 from shared.errors import UpstreamUnavailable
 from shared.http import ServiceClient
+from shared.i18n import N_
 
 NO_AGREEMENT_STATUSES = (404, 409, 422)
 
@@ -31,14 +32,20 @@ class DirectoryClient(ServiceClient):
             return None
         if response.status_code != 200:
             raise UpstreamUnavailable(
-                "The directory did not answer the agreement query. Nothing was changed; try again."
+                N_(
+                    "The directory did not answer the agreement query. Nothing was changed; "
+                    "try again."
+                )
             )
         try:
             return read_answer(Resolution, response.json())
         except (UnreadableAnswer, ValueError):
             raise UpstreamUnavailable(
-                "The directory's answer about the agreement could not be read. Nothing was "
-                "changed; tell your administrator the directory and consent versions may differ."
+                N_(
+                    "The directory's answer about the agreement could not be read. Nothing was "
+                    "changed; tell your administrator the directory and consent versions may "
+                    "differ."
+                )
             ) from None
 
 

@@ -67,6 +67,7 @@ from shared.auth import Principal
 from shared.clock import utcnow
 from shared.contracts.consent import BasisCheck, BasisEndReason, BasisStatus, WithdrawalNotice
 from shared.errors import Conflict
+from shared.i18n import N_, Message
 from shared.ids import new_id
 from shared.vocabulary import DataCategory, Purpose, Role, WithheldReason
 
@@ -401,8 +402,10 @@ def _same_disclosure(existing: Disclosure, disclosure_in: DisclosureCreate) -> N
     )
     if not same:
         raise Conflict(
-            "A different disclosure was already recorded for this referral_id. "
-            "Retries must repeat the first request exactly."
+            N_(
+                "A different disclosure was already recorded for this referral_id. "
+                "Retries must repeat the first request exactly."
+            )
         )
 
 
@@ -495,8 +498,12 @@ async def _check_disclosure_basis(
     outside = [c.value for c in disclosure_in.categories if c.value not in covered]
     if outside:
         raise DisclosureOutsideBasis(
-            f"The named consents or override do not cover: {', '.join(outside)}. Disclose only "
-            "the categories the decision permitted, or record a consent that covers them.",
+            Message(
+                "The named consents or override do not cover: {categories}. Disclose only "
+                "the categories the decision permitted, or record a consent that covers "
+                "them.",
+                categories=", ".join(outside),
+            ),
             categories=outside,
         )
 
@@ -583,17 +590,23 @@ async def request_override(
         raise OverrideNotAllowed
     if str(resolution.service.organisation_id) != override_in.recipient_org_id:
         raise OverrideOutsideAgreement(
-            "This service belongs to another organisation than recipient_org_id. "
-            "Check the service and recipient in the directory."
+            N_(
+                "This service belongs to another organisation than recipient_org_id. "
+                "Check the service and recipient in the directory."
+            )
         )
     agreement = resolution.agreement
     allowed = [c for c in agreement.emergency_categories if c in agreement.permitted_categories]
     outside = [c.value for c in override_in.categories if c.value not in allowed]
     if outside:
         raise OverrideOutsideAgreement(
-            "An emergency override may carry only the agreement's emergency categories "
-            f"({', '.join(allowed) or 'none'}); remove {', '.join(outside)}. Seek the "
-            "returnee's consent for anything more.",
+            Message(
+                "An emergency override may carry only the agreement's emergency "
+                "categories ({allowed}); remove {outside}. Seek the returnee's consent for "
+                "anything more.",
+                allowed=", ".join(allowed) or Message("none"),
+                outside=", ".join(outside),
+            ),
             categories=outside,
         )
     return await _store_override(
@@ -724,8 +737,11 @@ def _check_attestable(
         raise OverrideRequestExpired
     if status != OverrideStatus.PENDING:
         raise OverrideStateConflict(
-            f"This override is {status.value}; only a pending override can be attested. "
-            "Request a new one if the risk continues."
+            Message(
+                "This override is {value}; only a pending override can be attested. "
+                "Request a new one if the risk continues.",
+                value=status.value,
+            )
         )
     if principal.client_id == override.requested_by_client:
         raise SelfAttestation
@@ -751,10 +767,13 @@ async def _check_renewal(
     run, attesters = continuous_run(earlier, now)
     if covered([*run, (now, until)]) > CONTINUOUS_LIMIT and principal.client_id in attesters:
         raise FreshAttestationNeeded(
-            "This override would extend emergency sharing for this returnee and recipient "
-            f"beyond {CONTINUOUS_LIMIT.total_seconds() / 3600:.0f} hours in total, and you "
-            "attested an earlier one. Another mental-health professional must assess the risk "
-            "afresh and attest; meanwhile seek the returnee's consent."
+            Message(
+                "This override would extend emergency sharing for this returnee and "
+                "recipient beyond {hours:.0f} hours in total, and you attested an "
+                "earlier one. Another mental-health professional must assess the risk "
+                "afresh and attest; meanwhile seek the returnee's consent.",
+                hours=CONTINUOUS_LIMIT.total_seconds() / 3600,
+            )
         )
 
 
@@ -817,7 +836,9 @@ async def end_override(
     now = utcnow()
     status = override_status(override, now)
     if status not in (OverrideStatus.PENDING, OverrideStatus.ACTIVE):
-        raise OverrideStateConflict(f"This override is already {status.value}; nothing changed.")
+        raise OverrideStateConflict(
+            Message("This override is already {value}; nothing changed.", value=status.value)
+        )
     override.status = OverrideStatus.ENDED.value
     override.ended_at = now
     override.ended_by_client = principal.client_id
@@ -918,8 +939,14 @@ async def inclusion_proof(
     size, current = await _size_or_current(session, tree_size)
     if size > current or index >= size:
         raise LedgerRangeInvalid(
-            f"Entry {index} in a tree of {size} entries does not exist; the ledger holds "
-            f"{current} entries. Use an index below tree_size and a tree_size up to {current}."
+            Message(
+                "Entry {index} in a tree of {size} entries does not exist; the ledger "
+                "holds {current} entries. Use an index below tree_size and a tree_size "
+                "up to {current}.",
+                index=index,
+                size=size,
+                current=current,
+            )
         )
     return size, await transparency_log.inclusion_proof(session, index=index, tree_size=size)
 
@@ -931,8 +958,13 @@ async def consistency_proof(
     size, current = await _size_or_current(session, second)
     if not first <= size <= current:
         raise LedgerRangeInvalid(
-            f"Need 1 <= first <= second <= {current} (the current size); "
-            f"got first={first}, second={size}."
+            Message(
+                "Need 1 <= first <= second <= {current} (the current size); got "
+                "first={first}, second={size}.",
+                current=current,
+                first=first,
+                size=size,
+            )
         )
     proof, first_root, second_root = await transparency_log.consistency_proof(
         session, first=first, second=size
@@ -947,8 +979,11 @@ async def ledger_entries(
     stop = start + 100 if end is None else end
     if stop <= start or stop - start > MAX_LEDGER_ENTRIES:
         raise LedgerRangeInvalid(
-            f"Ask for 1 to {MAX_LEDGER_ENTRIES} entries: end must be above start and at most "
-            f"start+{MAX_LEDGER_ENTRIES}."
+            Message(
+                "Ask for 1 to {max_ledger_entries} entries: end must be above start and "
+                "at most start+{max_ledger_entries}.",
+                max_ledger_entries=MAX_LEDGER_ENTRIES,
+            )
         )
     return await repository.ledger_entries(session=session, start=start, stop=stop)
 

@@ -42,6 +42,7 @@ from services.directory.shaping import event_read, key_read, organisation_read, 
 from shared.auth import Principal
 from shared.db import ReadSessionDep, SessionDep
 from shared.errors import BadRequest, problem_responses
+from shared.i18n import N_, Message
 from shared.openapi import IsoDateTime
 from shared.pagination import Page, PageParams, decode_cursor, encode_cursor, page_params
 from shared.partner_urls import UrlPolicyDep
@@ -66,7 +67,9 @@ def _after(paging: PageParams) -> uuid.UUID | None:
     try:
         return uuid.UUID(str(key[0]))
     except (ValueError, IndexError):
-        raise BadRequest("The cursor is not one we issued; start again without 'cursor'.") from None
+        raise BadRequest(
+            N_("The cursor is not one we issued; start again without 'cursor'.")
+        ) from None
 
 
 def _paged(items: list[Any], rows: list[Any], paging: PageParams) -> dict[str, Any]:
@@ -366,7 +369,7 @@ async def resolve_coordinator(
         if admin_area:
             check_admin_area(admin_area, country)
     except ValueError as error:
-        raise BadRequest(f"{error}.") from None
+        raise BadRequest(Message("{error}.", error=error.args[0])) from None
     org = await directory.resolve_coordinator(
         session=session,
         country=country,
@@ -502,7 +505,7 @@ async def service_availability(
 ) -> Availability:
     """Say whether the focal point is open at `at`, when it next opens and when an answer is due."""
     if at is not None and at.tzinfo is None:
-        raise BadRequest("Give 'at' with a time zone, e.g. 2026-03-02T09:00:00Z.")
+        raise BadRequest(N_("Give 'at' with a time zone, e.g. 2026-03-02T09:00:00Z."))
     return await resolution.availability(session=session, service_id=service_id, at=at)
 
 

@@ -7,6 +7,8 @@ from functools import cache
 
 import pycountry
 
+from shared.i18n import Message
+
 
 @cache
 def _countries() -> frozenset[str]:
@@ -26,23 +28,33 @@ def _languages() -> frozenset[str]:
 def check_country(code: str) -> str:
     """Return `code` when it is an ISO 3166-1 alpha-2 country code, else raise saying so."""
     if code not in _countries():
-        raise ValueError(f"'{code}' is not an ISO 3166-1 alpha-2 country code (e.g. NG, SN, IQ)")
+        raise ValueError(
+            Message(
+                "'{code}' is not an ISO 3166-1 alpha-2 country code (e.g. NG, SN, IQ)", code=code
+            )
+        )
     return code
 
 
 def check_admin_area(code: str, country: str | None = None) -> str:
     """Return `code` when it is an ISO 3166-2 subdivision (of `country`, if given)."""
     if code not in _subdivisions():
-        raise ValueError(f"'{code}' is not an ISO 3166-2 admin-area code (e.g. NG-LA)")
+        raise ValueError(
+            Message("'{code}' is not an ISO 3166-2 admin-area code (e.g. NG-LA)", code=code)
+        )
     if country and not code.startswith(f"{country}-"):
-        raise ValueError(f"admin area '{code}' is not in country {country}")
+        raise ValueError(
+            Message("admin area '{code}' is not in country {country}", code=code, country=country)
+        )
     return code
 
 
 def check_language(code: str) -> str:
     """Return `code` when it is an ISO 639-1 language code."""
     if code not in _languages():
-        raise ValueError(f"'{code}' is not an ISO 639-1 language code (e.g. en, fr, ar)")
+        raise ValueError(
+            Message("'{code}' is not an ISO 639-1 language code (e.g. en, fr, ar)", code=code)
+        )
     return code
 
 

@@ -56,7 +56,7 @@ from services.directory.schemas import (
 )
 from shared.auth import Principal
 from shared.errors import ServiceError
-from shared.i18n import localize
+from shared.i18n import N_, Message, localize
 from shared.partner_urls import UrlPolicy
 
 SCHEMA_DIR = Path(__file__).resolve().parent / "hsds_schema"
@@ -403,7 +403,7 @@ def read_package(folder: Path) -> Package:
             return []
         data = orjson.loads(path.read_bytes())
         if not isinstance(data, list):
-            raise ValueError(f"{name} must hold a JSON array of records")
+            raise ValueError(Message("{name} must hold a JSON array of records", name=name))
         return data
 
     package = Package(
@@ -468,7 +468,7 @@ def _organisation(plan: Plan, record: dict[str, Any]) -> None:
             values[key] = record[key]
     if "country" not in values:
         raise ValueError(
-            "refex.country: missing; say which ISO 3166-1 country the organisation is in"
+            N_("refex.country: missing; say which ISO 3166-1 country the organisation is in")
         )
     org_in = OrganisationCreate.model_validate({**values, "id": record["id"]})
     keys = [
@@ -506,7 +506,11 @@ def _service(plan: Plan, record: dict[str, Any], locations: dict[str, dict[str, 
         }
     for needed in ("category", "country"):
         if needed not in values:
-            raise ValueError(f"refex.{needed}: missing; refex needs the service's {needed}")
+            raise ValueError(
+                Message(
+                    "refex.{needed}: missing; refex needs the service's {needed}", needed=needed
+                )
+            )
     plan.services.append(
         ServiceCreate.model_validate(
             {**values, "id": record["id"], "organisation_id": record.get("organization_id")}
@@ -523,7 +527,7 @@ def _locations_by_service(package: Package, plan: Plan) -> dict[str, dict[str, A
 
     def attach(link: dict[str, Any]) -> None:
         if link.get("location_id") not in locations:
-            raise ValueError("location_id: names no location of this package")
+            raise ValueError(N_("location_id: names no location of this package"))
         by_service[str(link.get("service_id"))] = locations[link["location_id"]]
 
     for index, record in enumerate(package.locations):

@@ -38,6 +38,7 @@ from shared import business_hours
 from shared.auth import Principal
 from shared.business_hours import Schedule
 from shared.clock import utcnow
+from shared.i18n import N_, Message
 
 
 def pick_focal_point(
@@ -102,8 +103,10 @@ async def resolve(
     """
     if not principal.has_any_role(*OVERSIGHT_ROLES) and principal.org_id != str(sender_org_id):
         raise NotYourOrganisation(
-            "You may look up agreements only with your own organisation as the sender: set "
-            "sender_org to your organisation's id."
+            N_(
+                "You may look up agreements only with your own organisation as the sender: set "
+                "sender_org to your organisation's id."
+            )
         )
     service = await repository.get(session, Service, service_id)
     if service is None:
@@ -111,7 +114,9 @@ async def resolve(
     provider_id = service.organisation_id
     orgs = await repository.organisations(session, [sender_org_id, provider_id])
     if sender_org_id not in orgs:
-        raise OrganisationNotFound("The sending organisation (sender_org) is not in the directory.")
+        raise OrganisationNotFound(
+            N_("The sending organisation (sender_org) is not in the directory.")
+        )
     now = utcnow()
     agreements = await repository.agreements_for_provider(session, provider_id, purpose)
     agreement = agreement_in_force(
@@ -122,11 +127,29 @@ async def resolve(
         programme=programme,
     )
     if agreement is None:
-        within = f" within programme '{programme}'" if programme else ""
         raise NoAgreement(
-            f"No agreement in force lets organisation {sender_org_id} share data with provider "
-            f"organisation {provider_id} for service category '{service.category}' and purpose "
-            f"'{purpose}'{within}. Ask the directory steward to register or renew the SOP.",
+            Message(
+                "No agreement in force lets organisation {sender_org_id} share data "
+                "with provider organisation {provider_id} for service category "
+                "'{category}' and purpose '{purpose}' within programme '{programme}'. Ask "
+                "the directory steward to register or renew the SOP.",
+                sender_org_id=sender_org_id,
+                provider_id=provider_id,
+                category=service.category,
+                purpose=purpose,
+                programme=programme,
+            )
+            if programme
+            else Message(
+                "No agreement in force lets organisation {sender_org_id} share data "
+                "with provider organisation {provider_id} for service category "
+                "'{category}' and purpose '{purpose}'. Ask the directory steward to "
+                "register or renew the SOP.",
+                sender_org_id=sender_org_id,
+                provider_id=provider_id,
+                category=service.category,
+                purpose=purpose,
+            ),
             sender_org_id=str(sender_org_id),
             provider_org_id=str(provider_id),
             service_category=service.category,
@@ -159,8 +182,10 @@ async def availability(
     chosen, _backup = pick_focal_point(focal_points, service)
     if chosen is None:
         raise InvalidReference(
-            "This service has no focal point, so it has no opening hours; "
-            "ask its organisation to name one."
+            N_(
+                "This service has no focal point, so it has no opening hours; "
+                "ask its organisation to name one."
+            )
         )
     schedule = Schedule.model_validate(chosen.schedule)
     moment = at or utcnow()
@@ -168,7 +193,7 @@ async def availability(
         opens = schedule.next_opening(moment)
         due = schedule.add_business_hours(moment, chosen.response_time_hours)
     except business_hours.ScheduleNeverOpens as error:
-        raise ScheduleNeverOpens(str(error).capitalize() + ".") from None
+        raise ScheduleNeverOpens(error.args[0]) from None
     return Availability(
         service_id=service.id,
         focal_point_id=chosen.id,

@@ -11,6 +11,7 @@ from services.directory import repository
 from services.directory.errors import DuplicateId
 from services.directory.models import Base
 from shared.errors import PreconditionFailed, ValidationFailed
+from shared.i18n import Message
 from shared.ids import new_id
 
 
@@ -45,8 +46,11 @@ def refuse_nulls(row: Any, changes: dict[str, Any]) -> None:
     for key, value in changes.items():
         if value is None and key in columns and not columns[key].nullable:
             raise ValidationFailed(
-                f"'{key}' cannot be null. Leave it out to keep the current value, or send a "
-                "new one.",
+                Message(
+                    "'{key}' cannot be null. Leave it out to keep the current value, or "
+                    "send a new one.",
+                    key=key,
+                ),
                 errors=[
                     {"loc": ["body", key], "msg": "may not be null", "type": "null_not_allowed"}
                 ],

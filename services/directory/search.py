@@ -54,7 +54,7 @@ from services.directory.schemas import SearchHit
 from shared.business_hours import Schedule
 from shared.clock import utcnow
 from shared.errors import BadRequest
-from shared.i18n import negotiate
+from shared.i18n import N_, negotiate
 from shared.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
 from shared.vocabulary import ServiceCategory
 
@@ -104,9 +104,9 @@ def _parse_near(near: str) -> tuple[float, float]:
         lat_text, lon_text = near.split(",")
         lat, lon = float(lat_text), float(lon_text)
     except ValueError:
-        raise ValueError("write near as latitude,longitude, e.g. 6.52,3.38") from None
+        raise ValueError(N_("write near as latitude,longitude, e.g. 6.52,3.38")) from None
     if not (-90 <= lat <= 90 and -180 <= lon <= 180) or math.isnan(lat + lon):
-        raise ValueError("latitude must be within -90..90 and longitude within -180..180")
+        raise ValueError(N_("latitude must be within -90..90 and longitude within -180..180"))
     return lat, lon
 
 
@@ -157,7 +157,7 @@ class SearchQuery(BaseModel):
     @model_validator(mode="after")
     def _distance_needs_near(self) -> SearchQuery:
         if self.sort == "distance" and self.near is None:
-            raise ValueError("sort=distance needs near=latitude,longitude")
+            raise ValueError(N_("sort=distance needs near=latitude,longitude"))
         return self
 
 
@@ -442,7 +442,9 @@ class _Pager:
             return None if self.mode() == "i" else 0
         key = decode_cursor(self.params.cursor)
         if len(key) != 2 or key[0] != self.mode() or not _valid_position(key[0], key[1]):
-            raise BadRequest("The cursor belongs to another search; start again without 'cursor'.")
+            raise BadRequest(
+                N_("The cursor belongs to another search; start again without 'cursor'.")
+            )
         return key[1]
 
 

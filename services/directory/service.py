@@ -58,7 +58,7 @@ from shared.auth import Principal
 from shared.clock import utcnow
 from shared.crypto import KEY_ALG, public_jwk_problems, thumbprint
 from shared.errors import ServiceError
-from shared.i18n import Message
+from shared.i18n import N_, Joined, Message
 from shared.ids import new_id
 from shared.partner_urls import UnsafePartnerUrl, UrlPolicy, check_registered_url
 from shared.vocabulary import DataCategory, Role
@@ -99,8 +99,10 @@ def sees_private_details(principal: Principal, org_id: uuid.UUID) -> bool:
 def _require_private_view(principal: Principal, org_id: uuid.UUID) -> None:
     if not sees_private_details(principal, org_id):
         raise NotYourOrganisation(
-            "Only the organisation itself, admins and auditors may see its keys' history and "
-            "events. To encrypt to it, read its current keys at GET .../jwks."
+            N_(
+                "Only the organisation itself, admins and auditors may see its keys' history and "
+                "events. To encrypt to it, read its current keys at GET .../jwks."
+            )
         )
 
 
@@ -110,8 +112,12 @@ def _require_fields(principal: Principal, changed: set[str], allowed: frozenset[
     refused = sorted(changed - allowed)
     if refused:
         raise FieldNotEditable(
-            f"Only the directory steward (admin) may change: {', '.join(refused)}. "
-            f"Your organisation may change: {', '.join(sorted(allowed))}."
+            Message(
+                "Only the directory steward (admin) may change: {refused}. Your "
+                "organisation may change: {allowed}.",
+                refused=", ".join(refused),
+                allowed=", ".join(sorted(allowed)),
+            )
         )
 
 
@@ -131,7 +137,9 @@ async def _org(session: AsyncSession, org_id: uuid.UUID) -> Organisation:
 async def _referenced_org(session: AsyncSession, org_id: uuid.UUID, field: str) -> Organisation:
     org = await repository.get(session, Organisation, org_id)
     if org is None:
-        raise InvalidReference(f"'{field}' names no organisation; check the id.")
+        raise InvalidReference(
+            Message("'{field}' names no organisation; check the id.", field=field)
+        )
     return org
 
 
@@ -248,7 +256,13 @@ async def update_organisation(
     country = changes.get("country", org.country)
     for area in changes.get("admin_areas", org.admin_areas):
         if not area.startswith(f"{country}-"):
-            raise InvalidReference(f"Admin area '{area}' is not in country {country}; fix one.")
+            raise InvalidReference(
+                Message(
+                    "Admin area '{area}' is not in country {country}; fix one.",
+                    area=area,
+                    country=country,
+                )
+            )
     level = changes.get("engagement_level", org.engagement_level)
     if level != org.engagement_level:
         add_engagement_change(
@@ -312,13 +326,15 @@ def public_jwk(jwk: dict[str, Any]) -> dict[str, Any]:
     """
     if any(member in jwk for member in PRIVATE_JWK_MEMBERS):
         raise InvalidKey(
-            "The JWK contains private key material ('d'). Register only the public part and "
-            "keep the private key with you; nothing was stored."
+            N_(
+                "The JWK contains private key material ('d'). Register only the public part and "
+                "keep the private key with you; nothing was stored."
+            )
         )
     candidate = {"use": "enc", **jwk}
     problems = public_jwk_problems(candidate)
     if problems:
-        raise InvalidKey(" ".join(problems) + " Nothing was stored.")
+        raise InvalidKey(Joined([*problems, N_("Nothing was stored.")]))
     public = {member: candidate[member] for member in PUBLIC_JWK_MEMBERS if member in candidate}
     return {**public, "use": "enc", "alg": KEY_ALG}
 
@@ -369,7 +385,7 @@ async def add_key(
     now = utcnow()
     valid_from = key_in.valid_from or now
     if key_in.valid_until is not None and key_in.valid_until <= max(now, valid_from):
-        raise InvalidKey("The key's validity has ended (valid_until); register a current key.")
+        raise InvalidKey(N_("The key's validity has ended (valid_until); register a current key."))
     if await repository.key_by_kid(session, jwk["kid"]) is not None:
         raise DuplicateKid
     by_admin = _by_admin(principal, org_id)
@@ -411,8 +427,11 @@ async def confirm_key(
     key = await _key_of(session, org_id, kid)
     if key.status != "pending":
         raise KeyNotPending(
-            f"This key is {key.status}, not pending: only a key an admin registered for your "
-            "organisation waits for confirmation. Nothing was changed."
+            Message(
+                "This key is {status}, not pending: only a key an admin registered for "
+                "your organisation waits for confirmation. Nothing was changed.",
+                status=key.status,
+            )
         )
     key.status = "active"
     key.confirmed_at = utcnow()
@@ -429,11 +448,13 @@ async def change_key_status(
     _require_edit(principal, org_id)
     key = await _key_of(session, org_id, kid)
     if key.status == "revoked" and status != "revoked":
-        raise InvalidKey("A revoked key stays revoked; register a new key instead.")
+        raise InvalidKey(N_("A revoked key stays revoked; register a new key instead."))
     if key.status == "pending" and status == "retired":
         raise InvalidKey(
-            "A pending key was never used, so it cannot be retired: revoke it to refuse it, or "
-            "let the organisation confirm it."
+            N_(
+                "A pending key was never used, so it cannot be retired: revoke it to refuse it, or "
+                "let the organisation confirm it."
+            )
         )
     if key.status != status:
         key.status = status
@@ -523,7 +544,13 @@ async def update_service(
     country = changes.get("country", service.country)
     for area in changes.get("admin_areas", service.admin_areas):
         if not area.startswith(f"{country}-"):
-            raise InvalidReference(f"Admin area '{area}' is not in country {country}; fix one.")
+            raise InvalidReference(
+                Message(
+                    "Admin area '{area}' is not in country {country}; fix one.",
+                    area=area,
+                    country=country,
+                )
+            )
     for key, value in changes.items():
         setattr(service, key, value)
     _derived_service_columns(service)
@@ -572,12 +599,12 @@ async def _check_focal_references(
     if service_id is not None:
         service = await repository.get(session, Service, service_id)
         if service is None or service.organisation_id != org_id:
-            raise InvalidReference("'service_id' names no service of this organisation.")
+            raise InvalidReference(N_("'service_id' names no service of this organisation."))
     if backup_id is not None:
         backup = await repository.get(session, FocalPoint, backup_id)
         if backup is None or backup.organisation_id != org_id:
             raise InvalidReference(
-                "'backup_focal_point_id' names no focal point of this organisation."
+                N_("'backup_focal_point_id' names no focal point of this organisation.")
             )
 
 
@@ -622,7 +649,7 @@ async def update_focal_point(
     if "backup_focal_point_id" in changes:
         changes["backup_focal_point_id"] = focal_in.backup_focal_point_id
         if focal_in.backup_focal_point_id == focal_point.id:
-            raise InvalidReference("A focal point cannot be its own backup; name another one.")
+            raise InvalidReference(N_("A focal point cannot be its own backup; name another one."))
         await _check_focal_references(
             session, focal_point.organisation_id, None, focal_in.backup_focal_point_id
         )
@@ -670,9 +697,13 @@ async def _refuse_overlaps(
         window = _overlaps(scope.valid_from, valid_until, other.valid_from, other.valid_until)
         if same_scope and window:
             raise OverlappingAgreement(
-                f"Version {other.version} of agreement series {other.series_id} covers the same "
-                "sender, provider, programme, category and purpose during this period. End it "
-                "first (PATCH its valid_until) or let this version start after it ends.",
+                Message(
+                    "Version {version} of agreement series {series_id} covers the same "
+                    "sender, provider, programme, category and purpose during this period. End it "
+                    "first (PATCH its valid_until) or let this version start after it ends.",
+                    version=other.version,
+                    series_id=other.series_id,
+                ),
                 conflicting_agreement_id=str(other.id),
             )
 
@@ -684,9 +715,12 @@ def emergency_categories(requested: list[DataCategory] | None, permitted: list[s
     outside = sorted({str(c) for c in requested} - set(permitted))
     if outside:
         raise EmergencyCategoriesNotPermitted(
-            "emergency_categories may name only categories the agreement permits; not in "
-            f"permitted_categories: {', '.join(outside)}. Remove them, or permit them first. "
-            "Nothing was stored.",
+            Message(
+                "emergency_categories may name only categories the agreement permits; "
+                "not in permitted_categories: {categories}. Remove them, or permit them "
+                "first. Nothing was stored.",
+                categories=", ".join(outside),
+            ),
             errors=[
                 {
                     "loc": ["body", "emergency_categories"],
@@ -710,13 +744,17 @@ async def create_agreement(*, session: AsyncSession, agreement_in: AgreementCrea
     if agreement_in.series_id is not None:
         versions = await repository.agreement_series(session, agreement_in.series_id)
         if not versions:
-            raise InvalidReference("'series_id' names no agreement; omit it to start a new one.")
+            raise InvalidReference(
+                N_("'series_id' names no agreement; omit it to start a new one.")
+            )
         last = versions[-1]
         if (last.sender_org_id, last.provider_org_id) != (
             agreement_in.sender_org_id,
             agreement_in.provider_org_id,
         ):
-            raise InvalidReference("A new version must keep the sender and provider of its series.")
+            raise InvalidReference(
+                N_("A new version must keep the sender and provider of its series.")
+            )
         series_id, version = agreement_in.series_id, last.version + 1
     await programmes.check_agreement(session, agreement_in)
     await _refuse_overlaps(session, agreement_in, agreement_in.valid_until)
@@ -765,7 +803,7 @@ async def update_agreement(
         )
     until = changes.get("valid_until", agreement.valid_until)
     if until is not None and until <= agreement.valid_from:
-        raise InvalidReference("valid_until must be after the version's valid_from.")
+        raise InvalidReference(N_("valid_until must be after the version's valid_from."))
     for key, value in changes.items():
         setattr(agreement, key, value)
     await programmes.check_agreement(session, agreement)
@@ -909,7 +947,11 @@ async def resolve_coordinator(
     if not eligible:
         where = f"{country}/{admin_area}" if admin_area else country
         raise NoCoordinator(
-            f"No organisation coordinates {category or 'services'} in {where}. Refer to a "
-            "provider directly, or ask the directory steward to register a coordinator."
+            Message(
+                "No organisation coordinates {category} in {where}. Refer to a provider "
+                "directly, or ask the directory steward to register a coordinator.",
+                category=category or Message("services"),
+                where=where,
+            )
         )
     return max(eligible, key=lambda pair: pair[0])[1]

@@ -33,6 +33,7 @@ from services.gateway.settings import GatewaySettings
 from services.gateway.shaping import client_read, signing_key_read
 from shared.db import SessionDep
 from shared.errors import TooManyRequests, problem_responses
+from shared.i18n import N_, localize
 from shared.pagination import PageParams, decode_cursor, encode_cursor, page_params
 
 router = APIRouter()
@@ -64,7 +65,7 @@ def _oauth_error(error: OAuthError) -> JSONResponse:
     headers = dict(NO_STORE)
     if error.status == 401:
         headers["WWW-Authenticate"] = 'Basic realm="refex"'
-    body = {"error": error.error, "error_description": error.description}
+    body = {"error": error.error, "error_description": localize(error.description)}
     return JSONResponse(body, status_code=error.status, headers=headers)
 
 
@@ -83,8 +84,10 @@ async def _limit_by_address(request: Request) -> None:
     wait = await request.app.state.token_address_limiter.take(address)
     if wait > 0:
         raise TooManyRequests(
-            "Too many token requests from your network address. Reuse your token until it "
-            "expires (expires_in); wait the seconds in Retry-After before asking again.",
+            N_(
+                "Too many token requests from your network address. Reuse your token until it "
+                "expires (expires_in); wait the seconds in Retry-After before asking again."
+            ),
             headers=_retry_after(wait),
         )
 
@@ -94,8 +97,10 @@ async def _limit_by_client(request: Request, client_id: str) -> None:
     wait = await request.app.state.token_limiter.take(client_id)
     if wait > 0:
         raise TooManyRequests(
-            "Too many token requests for this client. Reuse your token until it expires "
-            "(expires_in), then ask again.",
+            N_(
+                "Too many token requests for this client. Reuse your token until it expires "
+                "(expires_in), then ask again."
+            ),
             headers=_retry_after(wait),
         )
 

@@ -12,7 +12,7 @@ from shared.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from shared.i18n import N_
+from shared.i18n import N_, Message, localize
 
 
 class OAuthError(Exception):
@@ -21,9 +21,10 @@ class OAuthError(Exception):
     status = 400
     error = "invalid_request"
 
-    def __init__(self, description: str) -> None:
+    def __init__(self, description: str | Message) -> None:
+        # `error` is a code and stays as it is; `description` is shown in the caller's language.
         self.description = description
-        super().__init__(description)
+        super().__init__(localize(description, "en"))
 
 
 class InvalidRequest(OAuthError):

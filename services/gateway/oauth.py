@@ -30,6 +30,7 @@ from services.gateway.keys import KeyRing
 from services.gateway.models import ApiClient
 from services.gateway.settings import GatewaySettings
 from shared.clock import utcnow
+from shared.i18n import N_, Message
 from shared.ids import new_id
 
 FORM_MEDIA_TYPE = "application/x-www-form-urlencoded"
@@ -69,21 +70,29 @@ def parse_form(content_type: str, body: bytes) -> dict[str, str]:
     """Parse a form-encoded body, refusing other media types and repeated parameters."""
     if content_type.split(";")[0].strip().lower() != FORM_MEDIA_TYPE:
         raise InvalidRequest(
-            "Send the parameters form-encoded (Content-Type: application/x-www-form-urlencoded)."
+            N_(
+                "Send the parameters form-encoded "
+                "(Content-Type: application/x-www-form-urlencoded)."
+            )
         )
     if len(body) > MAX_FORM_BYTES:
         raise InvalidRequest(
-            f"The token request is larger than {MAX_FORM_BYTES} bytes; send only the "
-            "parameters this endpoint takes."
+            Message(
+                "The token request is larger than {max_form_bytes} bytes; send only the "
+                "parameters this endpoint takes.",
+                max_form_bytes=MAX_FORM_BYTES,
+            )
         )
     try:
         pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True)
     except (UnicodeDecodeError, ValueError):
-        raise InvalidRequest("The form body is not valid UTF-8 form encoding.") from None
+        raise InvalidRequest(N_("The form body is not valid UTF-8 form encoding.")) from None
     form: dict[str, str] = {}
     for name, value in pairs:
         if name in form:
-            raise InvalidRequest(f"The parameter '{name}' is repeated; send it once.")
+            raise InvalidRequest(
+                Message("The parameter '{name}' is repeated; send it once.", name=name)
+            )
         if value:  # RFC 6749 §3.1: a parameter without a value counts as omitted
             form[name] = value
     return form
@@ -98,13 +107,17 @@ def read_client_auth(form: dict[str, str], authorization: str | None) -> ClientA
     ]
     if len(candidates) > 1:
         raise InvalidRequest(
-            "Use exactly one client authentication method: HTTP Basic, client_secret in the "
-            "form, or a client_assertion."
+            N_(
+                "Use exactly one client authentication method: HTTP Basic, client_secret in the "
+                "form, or a client_assertion."
+            )
         )
     if not candidates:
         raise InvalidClient(
-            "No client authentication: send your client id and secret with HTTP Basic, "
-            "or a signed client_assertion."
+            N_(
+                "No client authentication: send your client id and secret with HTTP Basic, "
+                "or a signed client_assertion."
+            )
         )
     return _checked_lengths(candidates[0])
 
@@ -112,13 +125,19 @@ def read_client_auth(form: dict[str, str], authorization: str | None) -> ClientA
 def _checked_lengths(auth: ClientAuth) -> ClientAuth:
     if len(auth.client_id) > MAX_CLIENT_ID_CHARS:
         raise InvalidRequest(
-            f"The client_id is longer than {MAX_CLIENT_ID_CHARS} characters, so no client has "
-            "it; check the client id you were given."
+            Message(
+                "The client_id is longer than {max_client_id_chars} characters, so no "
+                "client has it; check the client id you were given.",
+                max_client_id_chars=MAX_CLIENT_ID_CHARS,
+            )
         )
     if len(auth.secret) > MAX_SECRET_CHARS:
         raise InvalidRequest(
-            f"The client secret is longer than {MAX_SECRET_CHARS} characters, so it cannot be "
-            "ours; check the secret you were given."
+            Message(
+                "The client secret is longer than {max_secret_chars} characters, so it "
+                "cannot be ours; check the secret you were given.",
+                max_secret_chars=MAX_SECRET_CHARS,
+            )
         )
     return auth
 
@@ -128,18 +147,18 @@ def _basic(form: dict[str, str], authorization: str | None) -> ClientAuth | None
         return None
     scheme, _, encoded = authorization.partition(" ")
     if scheme.lower() != "basic":
-        raise InvalidClient("Authenticate to the token endpoint with HTTP Basic, not a token.")
+        raise InvalidClient(N_("Authenticate to the token endpoint with HTTP Basic, not a token."))
     try:
         decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError):
-        raise InvalidRequest("The Basic credentials are not valid base64.") from None
+        raise InvalidRequest(N_("The Basic credentials are not valid base64.")) from None
     client_id, colon, secret = decoded.partition(":")
     if not colon or not client_id:
-        raise InvalidRequest("The Basic credentials must be 'client_id:client_secret'.")
+        raise InvalidRequest(N_("The Basic credentials must be 'client_id:client_secret'."))
     # RFC 6749 §2.3.1: both parts are form-encoded before base64.
     client_id, secret = unquote_plus(client_id), unquote_plus(secret)
     if form.get("client_id", client_id) != client_id:
-        raise InvalidRequest("The client_id in the form differs from the one in HTTP Basic.")
+        raise InvalidRequest(N_("The client_id in the form differs from the one in HTTP Basic."))
     return ClientAuth("client_secret_basic", client_id, secret=secret)
 
 
@@ -147,7 +166,7 @@ def _posted_secret(form: dict[str, str]) -> ClientAuth | None:
     if "client_secret" not in form:
         return None
     if "client_id" not in form:
-        raise InvalidRequest("client_secret was sent without client_id.")
+        raise InvalidRequest(N_("client_secret was sent without client_id."))
     return ClientAuth("client_secret_post", form["client_id"], secret=form["client_secret"])
 
 
@@ -155,18 +174,22 @@ def _assertion(form: dict[str, str]) -> ClientAuth | None:
     if "client_assertion" not in form and "client_assertion_type" not in form:
         return None
     if form.get("client_assertion_type") != ASSERTION_TYPE:
-        raise InvalidRequest(f"client_assertion_type must be '{ASSERTION_TYPE}'.")
+        raise InvalidRequest(
+            Message(
+                "client_assertion_type must be '{assertion_type}'.", assertion_type=ASSERTION_TYPE
+            )
+        )
     assertion = form.get("client_assertion", "")
     if not assertion:
-        raise InvalidRequest("client_assertion is missing.")
+        raise InvalidRequest(N_("client_assertion is missing."))
     if len(assertion) > MAX_ASSERTION_BYTES:
-        raise InvalidClient("The client assertion is too large.")
+        raise InvalidClient(N_("The client assertion is too large."))
     claims = _unverified_claims(assertion)
     client_id = str(claims.get("sub") or "")
     if not client_id or claims.get("iss") != client_id:
-        raise InvalidClient("The client assertion's iss and sub must both be your client id.")
+        raise InvalidClient(N_("The client assertion's iss and sub must both be your client id."))
     if form.get("client_id", client_id) != client_id:
-        raise InvalidRequest("The client_id in the form differs from the assertion's subject.")
+        raise InvalidRequest(N_("The client_id in the form differs from the assertion's subject."))
     return ClientAuth("private_key_jwt", client_id, assertion=assertion)
 
 
@@ -178,9 +201,9 @@ def _unverified_claims(assertion: str) -> dict[str, Any]:
         payload = base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4))
         claims = orjson.loads(payload)
     except (ValueError, binascii.Error):
-        raise InvalidClient("The client assertion is not a well-formed JWT.") from None
+        raise InvalidClient(N_("The client assertion is not a well-formed JWT.")) from None
     if not isinstance(claims, dict):
-        raise InvalidClient("The client assertion is not a well-formed JWT.")
+        raise InvalidClient(N_("The client assertion is not a well-formed JWT."))
     return claims
 
 
@@ -194,11 +217,13 @@ async def authenticate(
     elif not await verify_secret(
         client.secret_hash if client else None, auth.secret, pepper=settings.secret_pepper()
     ):
-        raise InvalidClient("Unknown client or wrong secret. Check both, or ask for a new secret.")
+        raise InvalidClient(
+            N_("Unknown client or wrong secret. Check both, or ask for a new secret.")
+        )
     assert client is not None
     if not client.enabled:
         raise UnauthorizedClient(
-            "This client is disabled and may not obtain tokens; ask an administrator."
+            N_("This client is disabled and may not obtain tokens; ask an administrator.")
         )
     return client
 
@@ -213,7 +238,9 @@ async def _check_assertion(
     *, session: AsyncSession, client: ApiClient | None, auth: ClientAuth, settings: GatewaySettings
 ) -> None:
     if client is None or not client.jwks:
-        raise InvalidClient("No public key is registered for this client; register a JWKS first.")
+        raise InvalidClient(
+            N_("No public key is registered for this client; register a JWKS first.")
+        )
     claims = _verified_claims(auth.assertion, client.jwks)
     _check_assertion_claims(claims, settings)
     expires_at = datetime.fromtimestamp(int(claims["exp"]), UTC)
@@ -225,7 +252,7 @@ async def _check_assertion(
         now=utcnow(),
     )
     if not fresh:
-        raise InvalidClient("This client assertion was already used; sign a new one (new jti).")
+        raise InvalidClient(N_("This client assertion was already used; sign a new one (new jti)."))
 
 
 def _verified_claims(assertion: str, jwks: dict[str, Any]) -> dict[str, Any]:
@@ -234,7 +261,7 @@ def _verified_claims(assertion: str, jwks: dict[str, Any]) -> dict[str, Any]:
         token = jwt.decode(assertion, keys, algorithms=ASSERTION_ALGORITHMS)
     except (JoseError, ValueError):
         raise InvalidClient(
-            "The client assertion's signature does not verify with your registered keys."
+            N_("The client assertion's signature does not verify with your registered keys.")
         ) from None
     return token.claims
 
@@ -244,30 +271,35 @@ def _check_assertion_claims(claims: dict[str, Any], settings: GatewaySettings) -
     audience = claims.get("aud")
     audiences = set(audience) if isinstance(audience, list) else {audience}
     if not audiences & assertion_audiences(settings):
-        raise InvalidClient(f"The client assertion's aud must be {settings.token_url}.")
+        raise InvalidClient(
+            Message("The client assertion's aud must be {token_url}.", token_url=settings.token_url)
+        )
     if not isinstance(claims.get("jti"), str) or not claims["jti"]:
-        raise InvalidClient("The client assertion needs a unique jti.")
+        raise InvalidClient(N_("The client assertion needs a unique jti."))
     exp = claims.get("exp")
     if not isinstance(exp, int | float) or exp + LEEWAY_S < now:
-        raise InvalidClient("The client assertion has expired (or has no exp); sign a new one.")
+        raise InvalidClient(N_("The client assertion has expired (or has no exp); sign a new one."))
     if exp - now > settings.assertion_max_lifetime_s + LEEWAY_S:
         raise InvalidClient(
-            f"The client assertion lives too long; exp must be within "
-            f"{settings.assertion_max_lifetime_s} s."
+            Message(
+                "The client assertion lives too long; exp must be within "
+                "{assertion_max_lifetime_s} s.",
+                assertion_max_lifetime_s=settings.assertion_max_lifetime_s,
+            )
         )
     for claim in ("nbf", "iat"):
         value = claims.get(claim)
         if isinstance(value, int | float) and value - LEEWAY_S > now:
-            raise InvalidClient("The client assertion is not valid yet; check your clock.")
+            raise InvalidClient(N_("The client assertion is not valid yet; check your clock."))
 
 
 def check_grant_type(form: dict[str, str]) -> None:
     """Accept only the client_credentials grant."""
     grant_type = form.get("grant_type")
     if grant_type is None:
-        raise InvalidRequest("grant_type is missing; send grant_type=client_credentials.")
+        raise InvalidRequest(N_("grant_type is missing; send grant_type=client_credentials."))
     if grant_type != GRANT_TYPE:
-        raise UnsupportedGrantType("Only grant_type=client_credentials is supported.")
+        raise UnsupportedGrantType(N_("Only grant_type=client_credentials is supported."))
 
 
 def granted_roles(requested: str | None, roles: list[str]) -> list[str]:
@@ -276,12 +308,17 @@ def granted_roles(requested: str | None, roles: list[str]) -> list[str]:
         return list(roles)
     wanted = requested.split(" ")
     if any(not SCOPE_TOKEN.match(token) for token in wanted):
-        raise InvalidScope("The scope is malformed; send role names separated by single spaces.")
+        raise InvalidScope(
+            N_("The scope is malformed; send role names separated by single spaces.")
+        )
     unknown = sorted(set(wanted) - set(roles))
     if unknown:
         raise InvalidScope(
-            f"This client may not request {', '.join(unknown)}; "
-            f"it may request: {', '.join(roles) or 'nothing'}."
+            Message(
+                "This client may not request {unknown}; it may request: {allowed}.",
+                unknown=", ".join(unknown),
+                allowed=", ".join(roles) or Message("nothing"),
+            )
         )
     return [role for role in roles if role in wanted]
 

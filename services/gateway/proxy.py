@@ -31,6 +31,7 @@ from services.gateway.upstream import (
 )
 from shared.auth import Principal, TokenVerifier
 from shared.errors import ServiceError, Unauthenticated, problem_response
+from shared.i18n import N_, Joined, _l
 
 logger = logging.getLogger("refex.gateway.proxy")
 API_PREFIX = "/api/v1"
@@ -88,7 +89,9 @@ def resolve(raw_path: bytes) -> Target:
         raise RouteNotFound()
     service, drop_first = ROUTES[decoded[0]]
     if any(s in (".", "..") or "/" in s for s in decoded):
-        raise RouteNotFound("Paths with '.' or '..' segments or encoded slashes are not served.")
+        raise RouteNotFound(
+            N_("Paths with '.' or '..' segments or encoded slashes are not served.")
+        )
     upstream_segments = raw_segments[1:] if drop_first else raw_segments
     first = decoded[1] if drop_first and len(decoded) > 1 else decoded[0]
     if (drop_first and len(decoded) < 2) or first in INTERNAL_FIRST_SEGMENTS:
@@ -142,8 +145,10 @@ def _bearer_token(scope: Scope) -> str:
         name == "access_token" for name, _ in parse_qsl(query.decode("latin-1"))
     ):
         raise Unauthenticated(
-            "Tokens in the URL are refused because URLs get logged; "
-            "send it in the Authorization header.",
+            N_(
+                "Tokens in the URL are refused because URLs get logged; "
+                "send it in the Authorization header."
+            ),
             error="invalid_request",
         )
     values = [v for n, v in scope["headers"] if n == b"authorization"]
@@ -152,7 +157,7 @@ def _bearer_token(scope: Scope) -> str:
     scheme, _, token = bytes(values[0]).decode("latin-1").partition(" ")
     if scheme.lower() != "bearer" or not token.strip() or " " in token.strip():
         raise Unauthenticated(
-            "The Authorization header must be 'Bearer <token>'; get a token at /oauth/token.",
+            N_("The Authorization header must be 'Bearer <token>'; get a token at /oauth/token."),
             error="invalid_request",
         )
     return token.strip()
@@ -223,8 +228,11 @@ class GatewayProxy:
     @staticmethod
     def _too_large(limit: int) -> ProxyBodyTooLarge:
         return ProxyBodyTooLarge(
-            f"The request body is larger than the {limit // 1024} KiB this endpoint accepts. "
-            "Send less data, or split documents into several requests."
+            _l(
+                "The request body is larger than the {limit_kib} KiB this endpoint accepts. "
+                "Send less data, or split documents into several requests.",
+                limit_kib=limit // 1024,
+            )
         )
 
     async def _forward(self, scope: Scope, target: Target, body: bytes) -> UpstreamReply:
@@ -247,24 +255,38 @@ class GatewayProxy:
         raise AssertionError("unreachable")
 
     def _problem(self, service: str, method: str, failure: UpstreamFailure) -> Exception:
-        check_first = (
-            ""
-            if method in IDEMPOTENT
-            else " If you sent a change, check whether it was applied before sending it again."
-        )
         if isinstance(failure, ConnectFailed):
             return UpstreamDown(
-                f"The {service} service is unreachable right now. Nothing was changed; "
-                "try again in a minute."
+                _l(
+                    "The {service} service is unreachable right now. Nothing was changed; "
+                    "try again in a minute.",
+                    service=service,
+                )
             )
+        detail = self._failure_detail(service, failure)
+        if method not in IDEMPOTENT:
+            detail = Joined(
+                [
+                    detail,
+                    N_(
+                        "If you sent a change, check whether it was applied before sending it "
+                        "again."
+                    ),
+                ]
+            )
+        return UpstreamSlow(detail) if isinstance(failure, TimedOut) else UpstreamDown(detail)
+
+    def _failure_detail(self, service: str, failure: UpstreamFailure) -> _l:
         if isinstance(failure, TimedOut):
-            return UpstreamSlow(
-                f"The {service} service did not answer within "
-                f"{self._settings.upstream_timeout_s:g} s. Try again shortly.{check_first}"
+            return _l(
+                "The {service} service did not answer within {upstream_timeout_s:g} s. "
+                "Try again shortly.",
+                service=service,
+                upstream_timeout_s=self._settings.upstream_timeout_s,
             )
-        return UpstreamDown(
-            f"The {service} service closed the connection before answering. "
-            f"Try again shortly.{check_first}"
+        return _l(
+            "The {service} service closed the connection before answering. Try again shortly.",
+            service=service,
         )
 
     async def _relay(self, reply: UpstreamReply, send: Send, service: str, method: str) -> None:

@@ -21,6 +21,7 @@ from services.gateway.models import ApiClient, SigningKey
 from services.gateway.schemas import ClientCreate
 from shared.clock import utcnow
 from shared.demo import PLATFORM_ORG
+from shared.i18n import N_
 from shared.ids import new_id
 from shared.vocabulary import Role
 
@@ -38,8 +39,10 @@ def checked_jwks(jwks: dict[str, Any]) -> dict[str, Any]:
             raise InvalidClientJwks()
         if PRIVATE_MEMBERS & set(key):
             raise InvalidClientJwks(
-                "The key set contains private key material. Register only the public keys; "
-                "keep private keys on your own systems."
+                N_(
+                    "The key set contains private key material. Register only the public keys; "
+                    "keep private keys on your own systems."
+                )
             )
     try:
         KeySet.import_key_set({"keys": keys})

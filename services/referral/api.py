@@ -147,8 +147,10 @@ async def create_referral(
     consent allow.
 
     The answer lists the shared categories and each withheld one with its reason (`not_in_sop`,
-    `no_consent`, `not_requested`), and warns when the provider needs a withheld category at first
-    contact. The payload is stored only as JWE readable by the provider and your organisation.
+    `no_consent`, `not_requested`) and an `explanation` of it, and warns when the provider needs a
+    withheld category at first contact; explanations and warnings are in the language
+    `Accept-Language` asks for (English or French), the reason codes never change. The payload
+    is stored only as JWE readable by the provider and your organisation.
     A consent withdrawn or expired while the referral was being sent answers 409
     `consent-ended-while-sending`: nothing was sent or stored. An agreement that requires
     sealed referrals refuses this (422 `sealed-mode-required`): use `POST /referrals/preview`

@@ -10,6 +10,7 @@ from services.referral.models import Referral
 from services.referral.service import Clients
 from shared.clock import utcnow
 from shared.contracts.consent import BasisCheck
+from shared.i18n import Message
 
 BASIS_ENDED = {
     "consent-withdrawn": "The returnee withdrew the consent this referral rests on",
@@ -38,8 +39,11 @@ async def require_basis(clients: Clients, referral: Referral, request_id: str | 
         reason = "" if in_force else "agreement-ended"
     if reason:
         raise BasisEnded(
-            f"{BASIS_ENDED[reason]}, so nothing more may be sent on it. Ask the returnee for a "
-            "new consent (or the directory admin for the agreement); the sender can then cancel "
-            "this referral and send a new one.",
+            Message(
+                "{reason}, so nothing more may be sent on it. Ask the returnee for a new "
+                "consent (or the directory admin for the agreement); the sender can "
+                "then cancel this referral and send a new one.",
+                reason=Message(BASIS_ENDED[reason]),
+            ),
             reason=reason,
         )

@@ -27,6 +27,7 @@ from shared.contracts.directory import (
 )
 from shared.errors import UnprocessableContent, UpstreamUnavailable
 from shared.http import ServiceClient
+from shared.i18n import N_, Message
 from shared.pagination import Page
 
 Answer = TypeVar("Answer", bound=BaseModel)
@@ -55,17 +56,20 @@ class DirectoryClient(ServiceClient):
         response = await self.request(
             "GET", "/agreements/resolve", request_id=request_id, params=params
         )
-        if response.status_code == 422 and _problem(response).slug == PROGRAMME_REQUIRED:
-            body = _body(response)
+        problem = _problem(response)
+        if response.status_code == 422 and problem.slug == PROGRAMME_REQUIRED:
             raise ProgrammeRequired(
-                _problem(response).detail or "Name the programme of this referral.",
-                programmes=body.get("programmes", []) if isinstance(body, dict) else [],
+                problem.detail or N_("Name the programme of this referral."),
+                programmes=problem.programmes,
             )
         if response.status_code == 404:
-            detail = _problem(response).detail or "No agreement covers this referral."
+            detail = _problem(response).detail or Message("No agreement covers this referral.")
             raise NoAgreement(
-                f"{detail} Ask the directory admin for an agreement (SOP) between your "
-                "organisation and this provider for this service and purpose."
+                Message(
+                    "{detail} Ask the directory admin for an agreement (SOP) between your "
+                    "organisation and this provider for this service and purpose.",
+                    detail=detail,
+                )
             )
         return _answer(Resolution, response, self.upstream)
 
@@ -86,13 +90,18 @@ class DirectoryClient(ServiceClient):
         )
         if response.status_code == 404:
             raise NoAgreement(
-                "No organisation coordinates this service category in this area. Refer "
-                "directly to a provider's service instead (search the directory)."
+                N_(
+                    "No organisation coordinates this service category in this area. Refer "
+                    "directly to a provider's service instead (search the directory)."
+                )
             )
         if response.status_code in (400, 422):  # the area itself is wrong, e.g. an unknown country
             raise UnprocessableContent(
-                f"The directory does not know the area {country}"
-                f"{'/' + admin_area if admin_area else ''}; check the country and admin_area codes."
+                Message(
+                    "The directory does not know the area {area}; check the "
+                    "country and admin_area codes.",
+                    area=country + ("/" + admin_area if admin_area else ""),
+                )
             )
         return _answer(OrganisationRead, response, self.upstream)
 
@@ -114,7 +123,7 @@ class DirectoryClient(ServiceClient):
         """Return a service's directory record, or a 422 problem if there is none."""
         response = await self.request("GET", f"/services/{service_id}")
         if response.status_code == 404:
-            raise UnprocessableContent("No service with this id exists in the directory.")
+            raise UnprocessableContent(N_("No service with this id exists in the directory."))
         return _answer(ServiceRead, response, self.upstream)
 
     async def member_ids(self, coordinator_id: uuid.UUID) -> set[uuid.UUID]:
@@ -185,6 +194,11 @@ def _answer(model: type[Answer], response: httpx.Response, upstream: str) -> Ans
         except UnreadableAnswer:
             pass
     raise UpstreamUnavailable(
-        f"The {upstream} service refused a request from the referral service "
-        f"(HTTP {response.status_code}). Nothing was changed; contact support if this persists."
+        Message(
+            "The {upstream} service refused a request from the referral service "
+            "(HTTP {status_code}). Nothing was changed; contact support if this "
+            "persists.",
+            upstream=upstream,
+            status_code=response.status_code,
+        )
     )

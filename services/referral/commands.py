@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from services.cli_progress import QUIET_HELP, Advance, progress_bar
-from shared.i18n import gettext
+from shared.i18n import N_, Message, gettext
 
 if TYPE_CHECKING:
     from services.referral.settings import ReferralSettings
@@ -27,6 +27,14 @@ provider = typer.Typer(
 )
 audit = typer.Typer(help="The referral audit trail.", no_args_is_help=True)
 console = Console()
+INBOX_COLUMNS = (
+    N_("id"),
+    N_("status"),
+    N_("category"),
+    N_("shared"),
+    N_("respond by"),
+    N_("overdue"),
+)
 notice = Console(stderr=True)  # messages about files, so stdout carries only the public JWK
 GatewayOption = Annotated[str, typer.Option(envvar="REFEX_URL", help="Gateway base URL.")]
 ClientIdOption = Annotated[str, typer.Option(envvar="REFEX_CLIENT_ID", help="Your client id.")]
@@ -46,13 +54,19 @@ def generate(
     from shared.webhooks import generate_signing_key
 
     if out.exists():
-        notice.print(f"[red]{out} exists[/]; choose another path so no key is overwritten.")
+        notice.print(
+            Message(
+                "[red]{path} exists[/]; choose another path so no key is overwritten.", path=out
+            ).render()
+        )
         raise typer.Exit(2)
     private = generate_encryption_key(kid) if use == "enc" else generate_signing_key(kid)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(orjson.dumps(private))
     os.chmod(out, 0o600)
-    notice.print(f"private key written to {out} (keep it secret, back it up)")
+    notice.print(
+        Message("private key written to {path} (keep it secret, back it up)", path=out).render()
+    )
     print(json.dumps(public_part(private), indent=2))
 
 
@@ -66,7 +80,7 @@ def inbox(
     from shared.client import RefexClient
 
     with RefexClient(url, client_id, client_secret) as client:
-        table = Table("id", "status", "category", "shared", "respond by", "overdue")
+        table = Table(*(gettext(h) for h in INBOX_COLUMNS))
         for item in client.inbox():
             table.add_row(
                 item["id"],
@@ -74,7 +88,7 @@ def inbox(
                 item["service_category"],
                 ", ".join(item["shared_categories"]),
                 str(item["respond_by"] or ""),
-                "yes" if item["overdue"] else "",
+                gettext(N_("yes")) if item["overdue"] else "",
             )
         console.print(table)
 
@@ -93,11 +107,14 @@ def open_referral(
     with RefexClient(url, client_id, client_secret) as client:
         referral = client.get(f"referrals/{referral_id}")
     casefile = open_payload(referral, orjson.loads(key.read_bytes()))
-    console.print(f"shared: {', '.join(referral['shared_categories'])}")
+    shared = ", ".join(referral["shared_categories"])
+    console.print(Message("shared: {categories}", categories=shared).render())
     for withheld in referral["withheld"]:
-        console.print(f"withheld: {withheld['category']} ({withheld['reason']})")
+        console.print(
+            Message("withheld: {category} ({reason}): {explanation}", **withheld).render()
+        )
     for warning in referral["warnings"]:
-        console.print(f"[yellow]warning:[/] {warning}")
+        console.print(Message("[yellow]warning:[/] {warning}", warning=warning).render())
     console.print_json(data=casefile)
 
 
@@ -114,9 +131,13 @@ def verify(
     with progress_bar(gettext("verifying audit rows"), console=notice, quiet=quiet) as bar:
         found = asyncio.run(_verify(settings, bar))
     if found is None:
-        console.print("[green]audit chain verifies[/]")
+        console.print(gettext(N_("[green]audit chain verifies[/]")))
         return
-    console.print(f"[red]audit chain broken at row {found[0]}[/]: {found[1]}")
+    console.print(
+        Message(
+            "[red]audit chain broken at row {row}[/]: {reason}", row=found[0], reason=found[1]
+        ).render()
+    )
     raise typer.Exit(1)
 
 

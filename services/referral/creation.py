@@ -52,7 +52,7 @@ from shared.clock import utcnow
 from shared.contracts.consent import Decision, DecisionRequest, DisclosureCreate
 from shared.contracts.directory import Resolution, ResolvedService
 from shared.crypto import encrypt_for
-from shared.i18n import Message
+from shared.i18n import N_, Message
 from shared.ids import new_id
 from shared.vocabulary import DataCategory
 
@@ -358,13 +358,17 @@ def _check_recipient(resolved: Resolution) -> None:
         raise RecipientNotAccepting
     if not resolved.recipient.keys.keys:
         raise NoRecipientKey(
-            "The provider has no valid encryption key registered, so nothing can be sent to it "
-            "securely. Ask the provider to register a key in the directory."
+            N_(
+                "The provider has no valid encryption key registered, so nothing can be sent to it "
+                "securely. Ask the provider to register a key in the directory."
+            )
         )
     if not resolved.sender.keys.keys:
         raise NoRecipientKey(
-            "Your organisation has no valid encryption key registered, so you could not read "
-            "your own referral. Register a key (refex keys generate), then resend."
+            N_(
+                "Your organisation has no valid encryption key registered, so you could not read "
+                "your own referral. Register a key (refex keys generate), then resend."
+            )
         )
 
 
@@ -384,8 +388,12 @@ def sharing_for(
     if not sharing.shared:
         reasons = ", ".join(f"{c} ({r})" for c, r in sorted(sharing.withheld.items()))
         raise NothingToShare(
-            f"None of the requested categories may be shared: {reasons}. Record the returnee's "
-            "consent for what the provider needs, or check the agreement, then resend.",
+            Message(
+                "None of the requested categories may be shared: {reasons}. Record the "
+                "returnee's consent for what the provider needs, or check the "
+                "agreement, then resend.",
+                reasons=reasons,
+            ),
             withheld=[
                 {"category": str(c), "reason": str(r)} for c, r in sorted(sharing.withheld.items())
             ],
@@ -407,8 +415,12 @@ async def _refuse_duplicate(
     )
     if existing is not None:
         raise DuplicateActiveReferral(
-            "Your organisation already has an active referral of this returnee to this service "
-            f"({existing.id}). Follow that one, or cancel it before sending a new one.",
+            Message(
+                "Your organisation already has an active referral of this returnee to "
+                "this service ({id}). Follow that one, or cancel it before sending a "
+                "new one.",
+                id=existing.id,
+            ),
             existing_referral_id=str(existing.id),
         )
 

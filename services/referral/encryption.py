@@ -10,6 +10,7 @@ from services.referral.errors import NoRecipientKey
 from services.referral.models import Referral
 from services.referral.service import Clients
 from shared.crypto import encrypt_for
+from shared.i18n import N_
 
 
 def referral_aad(referral_id: uuid.UUID) -> bytes:
@@ -27,6 +28,6 @@ async def encrypt_for_parties(
     )
     keys = [key.as_jwk() for key in recipient.keys + sender.keys]
     if not keys:
-        raise NoRecipientKey("Neither party has a valid encryption key; register one first.")
+        raise NoRecipientKey(N_("Neither party has a valid encryption key; register one first."))
     aad = f"refex:{purpose}:{referral.id}".encode()
     return encrypt_for(plaintext, keys, aad=aad)

@@ -146,8 +146,8 @@ class ContentWithdrawn(Conflict):
     """The returnee withdrew the consent: the recipient no longer reads the referral's content."""
 
     slug = "content-withdrawn"
-    title = "Consent withdrawn"
-    detail = (
+    title = N_("Consent withdrawn")
+    detail = N_(
         "The returnee withdrew the consent this referral rested on, so its case file, feedback "
         "and notes are no longer shared with your organisation. Delete any copy you keep."
     )

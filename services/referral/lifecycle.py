@@ -15,6 +15,7 @@ from services.referral.models import Referral
 from services.referral.notifications import enqueue
 from services.referral.schemas import CLOSED_STATUSES, ReasonCode, Status, StatusChange
 from shared.auth import Principal
+from shared.i18n import N_, Message
 from shared.vocabulary import Role
 
 
@@ -93,8 +94,13 @@ def check_move(referral: Referral, target: Status, party: Party | None) -> None:
         return
     allowed = allowed_moves(referral, party)
     raise IllegalTransition(
-        f"A referral in status '{referral.status}' cannot be moved to '{target}' by you. "
-        f"You may move it to: {', '.join(allowed) or 'nothing (no move is yours now)'}.",
+        Message(
+            "A referral in status '{status}' cannot be moved to '{target}' by you. "
+            "You may move it to: {allowed}.",
+            status=referral.status,
+            target=target,
+            allowed=", ".join(allowed) or Message("nothing (no move is yours now)"),
+        ),
         allowed=[str(s) for s in allowed],
     )
 
@@ -103,12 +109,16 @@ def require_reason(change: StatusChange) -> None:
     """Refuse a move that needs a reason code or an outcome without one."""
     if change.status in NEEDS_REASON and change.reason is None:
         raise MissingReason(
-            f"Moving a referral to '{change.status}' needs a reason code "
-            f"(field 'reason'), e.g. {ReasonCode.OTHER.value!r}."
+            Message(
+                "Moving a referral to '{status}' needs a reason code (field 'reason'), "
+                "e.g. {value}.",
+                status=change.status,
+                value=repr(ReasonCode.OTHER.value),
+            )
         )
     if change.status == Status.COMPLETED and change.outcome is None:
         raise MissingReason(
-            "Completing a referral needs an outcome (field 'outcome'), e.g. 'got-help'."
+            N_("Completing a referral needs an outcome (field 'outcome'), e.g. 'got-help'.")
         )
 
 

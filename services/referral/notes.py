@@ -35,7 +35,7 @@ from services.referral.service import Clients, Context, get_visible
 from shared.clock import utcnow
 from shared.contracts.directory import AgreementParty
 from shared.crypto import inspect_jwe
-from shared.i18n import Message
+from shared.i18n import N_, Message
 from shared.ids import new_id
 
 
@@ -55,21 +55,31 @@ async def _check_note(
         or Status(referral.status) in CLOSED_STATUSES
     ):
         raise ReferralClosed(
-            "This referral is closed; notes can no longer be added. "
-            "Start a new referral if the returnee still needs help."
+            N_(
+                "This referral is closed; notes can no longer be added. "
+                "Start a new referral if the returnee still needs help."
+            )
         )
     length = _length_of(note_in)
     if length > limits.max_chars:
         raise NoteTooLong(
-            f"A note may have at most {limits.max_chars} characters; this one has "
-            f"{length}. Split it into several shorter notes.",
+            Message(
+                "A note may have at most {max_chars} characters; this one has {length}. "
+                "Split it into several shorter notes.",
+                max_chars=limits.max_chars,
+                length=length,
+            ),
             max_chars=limits.max_chars,
         )
     if await repository.count_notes(session, referral_id=referral.id) >= limits.max_per_referral:
         raise NoteLimitReached(
-            f"This referral already holds {limits.max_per_referral} notes, the most one referral "
-            "may hold. Put what you need to add into fewer, longer notes in your own system, "
-            "or contact support if this referral really needs more.",
+            Message(
+                "This referral already holds {max_per_referral} notes, the most one "
+                "referral may hold. Put what you need to add into fewer, longer notes "
+                "in your own system, or contact support if this referral really needs "
+                "more.",
+                max_per_referral=limits.max_per_referral,
+            ),
             max_notes=limits.max_per_referral,
         )
 

@@ -23,7 +23,7 @@ from services.referral.service import Clients, Context
 from shared.clock import utcnow
 from shared.contracts.directory import ServiceRead
 from shared.errors import UnprocessableContent
-from shared.i18n import N_
+from shared.i18n import N_, Message
 from shared.ids import new_id
 
 
@@ -143,7 +143,11 @@ async def assign(
         raise ReferralNotFound
     if row.status != OpenReferralStatus.OPEN:
         raise IllegalTransition(
-            f"This open referral is '{row.status}'; only open ones can be assigned.", allowed=[]
+            Message(
+                "This open referral is '{status}'; only open ones can be assigned.",
+                status=row.status,
+            ),
+            allowed=[],
         )
     chosen = await _member_service(clients, row, assign_in.service_id)
     row.assigned_service_id = assign_in.service_id
@@ -170,8 +174,12 @@ async def _member_service(
         raise NotAMember
     if chosen.category != row.service_category:
         raise UnprocessableContent(
-            f"The chosen service offers '{chosen.category}', but this open referral asks "
-            f"for '{row.service_category}'. Choose a matching service."
+            Message(
+                "The chosen service offers '{category}', but this open referral asks "
+                "for '{service_category}'. Choose a matching service.",
+                category=chosen.category,
+                service_category=row.service_category,
+            )
         )
     return chosen
 
@@ -190,8 +198,11 @@ async def submit(
         raise ReferralNotFound
     if row.status != OpenReferralStatus.ASSIGNED or row.assigned_service_id is None:
         raise IllegalTransition(
-            f"This open referral is '{row.status}'; submit the case file "
-            "once the coordinator has assigned a provider.",
+            Message(
+                "This open referral is '{status}'; submit the case file once the "
+                "coordinator has assigned a provider.",
+                status=row.status,
+            ),
             allowed=[],
         )
     referral, _ = await creation.create(

@@ -29,6 +29,7 @@ from shared import outbox
 from shared.auth import Principal
 from shared.clock import utcnow
 from shared.errors import NotFound
+from shared.i18n import N_
 from shared.outbox import Replayed
 from shared.pagination import Page, PageParams, decode_time_id_cursor, time_id_cursor
 from shared.vocabulary import Role, ServiceCategory
@@ -134,7 +135,7 @@ async def notes(
     referral = await get_visible(session, principal=principal, referral_id=referral_id)
     party = party_of(referral, principal)
     if party is None:
-        raise NotFound("No referral with this id is visible to your organisation.")
+        raise NotFound(N_("No referral with this id is visible to your organisation."))
     if not reads_content(referral, party):
         raise ContentWithdrawn
     rows = await repository.notes(session, referral_id=referral_id, with_body=include_payload)

@@ -18,9 +18,16 @@ from pydantic import (
 )
 
 from shared.casefile import CaseFile
+from shared.i18n import N_, Message, gettext
 from shared.openapi import iso_8601_only
 from shared.outbox import DeadLetterRead
-from shared.vocabulary import DataCategory, Purpose, ServiceCategory, WithheldReason
+from shared.vocabulary import (
+    WITHHELD_EXPLANATIONS,
+    DataCategory,
+    Purpose,
+    ServiceCategory,
+    WithheldReason,
+)
 
 SUBJECT_REF_PATTERN = r"^[A-Za-z0-9_-]{16,128}$"
 SubjectRef = Annotated[
@@ -38,7 +45,7 @@ def _in_utc(value: datetime) -> datetime:
     try:
         return value.astimezone(UTC)
     except OverflowError:
-        raise ValueError("Input should be a time between the years 1 and 9999 in UTC") from None
+        raise ValueError(N_("Input should be a time between the years 1 and 9999 in UTC")) from None
 
 
 # A time with its zone, as UTC; a naive one or a bare number is a 422, never a guess.
@@ -115,7 +122,7 @@ class ReasonCode(StrEnum):
 
 def _unique_categories(value: list[DataCategory]) -> list[DataCategory]:
     if len(set(value)) != len(value):
-        raise ValueError("list each category once")
+        raise ValueError(N_("list each category once"))
     return value
 
 
@@ -284,6 +291,18 @@ class WithheldCategory(BaseModel):
 
     category: DataCategory
     reason: WithheldReason
+    explanation: str = Field(
+        "",
+        description="What `reason` means, in the language `Accept-Language` asks for.",
+        examples=[
+            "The returnee's consent does not cover this category for this recipient and purpose."
+        ],
+    )
+
+    @model_validator(mode="after")
+    def _explained(self) -> WithheldCategory:
+        self.explanation = self.explanation or gettext(WITHHELD_EXPLANATIONS[self.reason])
+        return self
 
 
 class AgreementRef(BaseModel):
@@ -341,7 +360,9 @@ class ReferralRead(BaseModel):
         examples=[
             [
                 "The provider needs health.mental at first contact, but it was withheld "
-                "(no_consent). Ask the returnee for consent for it, then send a new referral."
+                "(no_consent). The returnee's consent does not cover this category for this "
+                "recipient and purpose. Ask the returnee for consent for it, or agree it in the "
+                "SOP, then send a new referral."
             ]
         ],
     )
@@ -534,7 +555,11 @@ class OpenReferralCreate(BaseModel):
         # The directory refuses the pair; checked here it is a 422, not an upstream failure.
         if self.admin_area and not self.admin_area.startswith(f"{self.country}-"):
             raise ValueError(
-                f"admin_area {self.admin_area} is not in country {self.country}; fix one of them"
+                Message(
+                    "admin_area {admin_area} is not in country {country}; fix one of them",
+                    admin_area=self.admin_area,
+                    country=self.country,
+                )
             )
         return self
 

@@ -19,7 +19,8 @@ from services.referral.schemas import (
 from services.referral.sla import is_overdue
 from shared.auth import Principal
 from shared.clock import utcnow
-from shared.vocabulary import DataCategory
+from shared.i18n import N_, Message, gettext
+from shared.vocabulary import WITHHELD_EXPLANATIONS, DataCategory, WithheldReason
 
 
 def to_read(
@@ -91,18 +92,27 @@ def _encrypted_to(referral: Referral) -> list[EncryptedTo]:
 
 
 def _warnings(referral: Referral) -> list[str]:
-    return [
-        f"The provider needs {category} at first contact, but it was withheld "
-        f"({referral.withheld.get(category, 'not_requested')}). Ask the returnee for consent "
-        "for it, or agree it in the SOP, then send a new referral."
-        for category in referral.first_contact_missing
-    ]
+    """Name each category the provider needs at first contact that was withheld, and why."""
+    warnings = []
+    for category in referral.first_contact_missing:
+        reason = WithheldReason(referral.withheld.get(category, WithheldReason.NOT_REQUESTED))
+        warning = Message(
+            "The provider needs {category} at first contact, but it was withheld ({reason}). "
+            "{explanation} Ask the returnee for consent for it, or agree it in the SOP, then "
+            "send a new referral.",
+            category=category,
+            reason=reason.value,
+            explanation=Message(WITHHELD_EXPLANATIONS[reason]),
+        )
+        warnings.append(warning.render())
+    return warnings
 
 
 def _withdrawal_notice(referral: Referral, party: Party | None) -> list[str]:
     if party is None or reads_content(referral, party):
         return []
-    return [
+    notice = N_(
         "The returnee withdrew the consent this referral rested on: its case file, feedback and "
         "notes are no longer shared with you. Delete any copy you keep, as your agreement says."
-    ]
+    )
+    return [gettext(notice)]

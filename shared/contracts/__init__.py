@@ -27,13 +27,14 @@ def read_answer(model: type[Answer], body: Any) -> Answer:
 
 
 class ProblemAnswer(BaseModel):
-    """The members of an RFC 9457 problem another service reads: its type and a reason code."""
+    """The members of an RFC 9457 problem another service reads: type, reason, extensions."""
 
     model_config = ConfigDict(extra="ignore")
 
     type: str | None = None
     detail: str | None = None
     reason: str | None = None
+    programmes: list[str] = []  # programme-required: the codes the caller may choose from
 
     @property
     def slug(self) -> str | None:

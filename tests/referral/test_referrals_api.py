@@ -555,3 +555,45 @@ class TestOpenReferrals:
         )
         assert response.status_code == 422
         assert "CANARY" not in response.text
+
+
+class TestAnswersInTheCallersLanguage:
+    @pytest.mark.parametrize("accept", ["fr-SN;q=0.9,en;q=0.5", "de"])
+    async def test_withheld_reasons_and_first_contact_warnings_are_explained(
+        self, exchange: Exchange, accept: str
+    ) -> None:
+        await record_consent(exchange, REQUESTED)
+        response = await send(exchange, headers={"Accept-Language": accept})
+        assert response.status_code == 201, response.text
+        body = response.json()
+        french = accept.startswith("fr")
+        assert response.headers["content-language"] == ("fr" if french else "en")
+        withheld = {w["category"]: w for w in body["withheld"]}
+        assert withheld["health.mental"]["reason"] == "not_in_sop"  # codes never change
+        assert withheld["health.mental"]["explanation"] == (
+            "L'accord (SOP) avec ce prestataire ne permet pas de partager cette catégorie pour "
+            "ce service."
+            if french
+            else "The agreement (SOP) with this provider does not permit sharing this category "
+            "for this service."
+        )
+        assert withheld["protection"]["explanation"].startswith(
+            "Le dossier contient" if french else "The case file holds"
+        )
+        [warning] = [w for w in body["warnings"] if "health.mental" in w]
+        expected = "Le prestataire a besoin de health.mental" if french else "The provider needs"
+        assert warning.startswith(expected)
+        assert "(not_in_sop)" in warning
+
+    async def test_a_refusal_with_placeholders_is_translated(self, exchange: Exchange) -> None:
+        await record_consent(exchange, REQUESTED)
+        assert (await send(exchange)).status_code == 201
+        again = await send(exchange, headers={"Accept-Language": "fr"})
+        assert again.status_code == 409, again.text
+        problem = again.json()
+        assert problem["type"] == "urn:refex:problem:duplicate-open-referral"
+        assert problem["detail"].startswith(
+            "Votre organisation a déjà une orientation active de cette personne de retour"
+        )
+        assert problem["existing_referral_id"] in problem["detail"]
+        assert await stored(exchange) == 1

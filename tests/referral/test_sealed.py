@@ -136,6 +136,14 @@ def problem_type(response: Any) -> str:
     return str(response.json()["type"]).rsplit(":", 1)[-1]
 
 
+NOT_IN_SOP = {
+    "category": "health.mental",
+    "reason": "not_in_sop",
+    "explanation": "The agreement (SOP) with this provider does not permit sharing this category "
+    "for this service.",
+}
+
+
 class TestPreview:
     async def test_lists_permitted_categories_keys_and_a_reserved_id(
         self, exchange: Exchange
@@ -143,7 +151,7 @@ class TestPreview:
         await record_consent(exchange, REQUESTED)
         plan = await preview(exchange)
         assert plan["permitted_categories"] == PERMITTED
-        assert plan["withheld"] == [{"category": "health.mental", "reason": "not_in_sop"}]
+        assert plan["withheld"] == [NOT_IN_SOP]
         parties = {(key["party"], key["org_id"]) for key in plan["keys"]}
         assert parties == {
             ("recipient", str(HEALTH_PROVIDER_ORG)),
@@ -187,7 +195,7 @@ class TestSealedReferral:
         assert created["id"] == plan["referral_id"]
         assert created["payload_mode"] == "sealed"
         assert created["shared_categories"] == PERMITTED
-        assert {"category": "health.mental", "reason": "not_in_sop"} in created["withheld"]
+        assert NOT_IN_SOP in created["withheld"]
         assert created["payload"] == {"sections": sections}
         for org in (HEALTH_PROVIDER_ORG, HOST_OFFICE_ORG):
             casefile = open_payload(created, exchange.private_key(org))

@@ -86,7 +86,7 @@ class TestRoundTrip:
     def test_a_key_not_among_the_recipients_is_told_so_by_kid(self) -> None:
         with pytest.raises(NoUsableKey) as caught:
             decrypt_with(to_alice_and_bob(), CAROL)
-        assert "'carol'" in caught.value.detail
+        assert "'carol'" in str(caught.value.detail)
         assert caught.value.status == 422
 
     def test_another_key_posing_under_a_recipient_kid_cannot_decrypt(self) -> None:
@@ -183,11 +183,11 @@ class TestKeys:
     def test_unusable_public_keys_are_explained(self, change: dict[str, Any], problem: str) -> None:
         jwk = {k: v for k, v in {**public_part(ALICE), **change}.items() if v is not None}
         problems = public_jwk_problems(jwk)
-        assert any(problem in p for p in problems), problems
+        assert any(problem in str(p) for p in problems), problems
 
     def test_a_small_order_x25519_point_is_refused(self) -> None:
         jwk = {**public_part(BOB), "x": b64(b"\x00" * 32)}
-        assert any("small-order" in p for p in public_jwk_problems(jwk))
+        assert any("small-order" in str(p) for p in public_jwk_problems(jwk))
 
     def test_a_non_object_is_refused(self) -> None:
         assert public_jwk_problems("key")  # type: ignore[arg-type]
@@ -452,8 +452,8 @@ class TestAdversarialInput:
             decrypt_with(jwe, ALICE)
         assert type(caught.value) is expected, caught.value.detail
         assert caught.value.status == 422
-        assert "CANARY" not in caught.value.detail
-        assert caught.value.detail.endswith(".")
+        assert "CANARY" not in str(caught.value.detail)
+        assert str(caught.value.detail).endswith(".")
 
     def test_small_order_x25519_epk_is_refused(self) -> None:
         with pytest.raises(UndecryptablePayload):
@@ -555,7 +555,7 @@ def test_crypto_errors_carry_no_plaintext_even_when_the_payload_is_in_the_header
     jwe = alice_header(alg=CANARY.decode())(to_alice_and_bob())
     with pytest.raises(DisallowedAlgorithm) as caught:
         decrypt_with(jwe, ALICE)
-    assert "Okafor" not in caught.value.detail
+    assert "Okafor" not in str(caught.value.detail)
 
 
 def test_base64url_helper_matches_the_standard_library() -> None:
