@@ -4,6 +4,8 @@
 adds an entry (with empty expectations) for every operation of the gateway's merged OpenAPI that
 has none, so a new operation fails the suite until someone decides who may call it;
 `--record URL` fills empty cells from what a running stack answers, for review before commit.
+Files in `proof/authorisation.d/` hold the entries of one piece of work each (same format); they
+are read with the main table, and the tools never rewrite them.
 """
 
 from __future__ import annotations
@@ -24,12 +26,15 @@ from shared.client import RefexClient
 from shared.demo import (
     DEMO_HEALTH_SERVICE,
     DEMO_MENTAL_HEALTH_SERVICE,
+    EU_PROGRAMME,
     HEALTH_PROVIDER_ORG,
     MENTAL_HEALTH_ORG,
+    SAHEL_PROGRAMME,
     SECOND_HOST_OFFICE_ORG,
 )
 
 MATRIX_FILE = Path(__file__).with_name("authorisation.yaml")
+MATRIX_FRAGMENTS = Path(__file__).with_name("authorisation.d")
 ROLES = ("host_office", "provider", "coordinator", "mental_health_professional", "auditor", "admin")
 # Roles bound to one organisation: they must never read or change another organisation's objects.
 ORG_SCOPED_ROLES = ("host_office", "provider", "coordinator", "mental_health_professional")
@@ -43,6 +48,8 @@ KIND_OF_PARAM = {
     "org_id": "organisation", "kid": "key", "service_id": "service",
     "focal_point_id": "focal_point", "agreement_id": "agreement", "client_id": "client",
     "subject_ref": "subject", "open_id": "open_referral", "event_id": "event", "index": "index",
+    "code": "programme", "plan_id": "capacity_plan", "opportunity_id": "opportunity",
+    "report_id": "situation_report",
 }  # fmt: skip
 STALE_ETAG = '"999999"'  # writes never land: an allowed caller gets 412, not a changed object
 
@@ -64,7 +71,23 @@ def object_kind(operation: str) -> str:
 
 
 def load_matrix(path: Path = MATRIX_FILE) -> dict[str, Any]:
-    """The reviewed matrix (operation → entry)."""
+    """The reviewed matrix (operation → entry): the main table and every fragment beside it."""
+    matrix = _read_table(path)
+    for fragment in sorted(path.with_name(MATRIX_FRAGMENTS.name).glob("*.yaml")):
+        for operation, entry in _read_table(fragment).items():
+            if operation in matrix:
+                raise ValueError(f"{fragment.name}: {operation} is already in the matrix")
+            matrix[operation] = entry
+    return matrix
+
+
+def fragment_operations(path: Path = MATRIX_FILE) -> set[str]:
+    """Operations whose entries live in a fragment (never written to the main table)."""
+    folder = path.with_name(MATRIX_FRAGMENTS.name)
+    return {operation for f in folder.glob("*.yaml") for operation in _read_table(f)}
+
+
+def _read_table(path: Path) -> dict[str, Any]:
     if not path.exists():
         return {}
     loaded: dict[str, Any] = yaml.safe_load(path.read_text()) or {}
@@ -92,7 +115,9 @@ def save_matrix(matrix: dict[str, Any], path: Path = MATRIX_FILE) -> None:
         "# ('own') and of another organisation ('foreign'); 'any' where the path names no\n"
         "# object. Skeleton from `python -m proof.authorisation --skeleton`, reviewed by hand.\n"
     )
-    path.write_text(header + yaml.safe_dump(matrix, sort_keys=False, width=100))
+    in_fragments = fragment_operations(path)
+    own = {operation: entry for operation, entry in matrix.items() if operation not in in_fragments}
+    path.write_text(header + yaml.safe_dump(own, sort_keys=False, width=100))
 
 
 @dataclass
@@ -154,7 +179,7 @@ def _second_office_agreement(admin: RefexClient) -> None:
         "purpose": "referral", "retention_days": 365, "emergency_override_allowed": True,
         "valid_from": (now - timedelta(days=1)).isoformat(),
         "valid_until": (now + timedelta(days=365)).isoformat(),
-        "programme": "proof", "document_sha256": secrets.token_hex(32)})  # fmt: skip
+        "programme": EU_PROGRAMME, "document_sha256": secrets.token_hex(32)})  # fmt: skip
 
 
 def build_objects(stack: ProofStack) -> Objects:
@@ -184,6 +209,7 @@ def build_objects(stack: ProofStack) -> Objects:
             headers={"Authorization": f"Bearer {admin.token()}"},
             json={"name": "authorisation matrix", "org_id": orgs["admin"], "roles": ["auditor"]},
         ).json()["client"]  # fmt: skip
+        partnership = _partnership_records(admin, orgs.values())
         focal = admin.get("directory/focal-points", limit=200)["items"]
         agreements = admin.get("directory/agreements", limit=200)["items"]
         keys = {org: admin.get(f"directory/organisations/{org}/keys")
@@ -211,6 +237,14 @@ def build_objects(stack: ProofStack) -> Objects:
             "referral": ({"referral_id": own_referral["id"]},
                          {"referral_id": foreign_referral["id"]}),
             "consent": ({"consent_id": mine["id"]}, {"consent_id": theirs["id"]}),
+            # Programmes belong to no organisation: every caller reads the same two.
+            "programme": ({"code": EU_PROGRAMME}, {"code": SAHEL_PROGRAMME}),
+            "opportunity": _split(partnership["opportunity"], org, "opportunity_id",
+                                  ("organisation_id",)),
+            "situation_report": _split(partnership["situation_report"], org, "report_id",
+                                       ("organisation_id",)),
+            "capacity_plan": _split(partnership["capacity_plan"], org, "plan_id",
+                                    ("organisation_id",)),
             "override": ({"override_id": own_override["id"]},
                          {"override_id": foreign_override["id"]}),
             "subject": ({"subject_ref": mine["subject_ref"]},
@@ -226,6 +260,28 @@ def build_objects(stack: ProofStack) -> Objects:
         for kind, (own, foreign) in table.items():
             objects.ids.setdefault(kind, {})[role] = {"own": own, "foreign": foreign}
     return objects
+
+
+def _partnership_records(admin: RefexClient, orgs: Any) -> dict[str, list[dict[str, Any]]]:
+    """The demo's opportunities, situation reports and capacity plans (any organisation's)."""
+    # The demo's one plan is the clinic's: the second office's gives the clinic a foreign one.
+    admin.post(f"directory/organisations/{SECOND_HOST_OFFICE_ORG}/capacity-plans",
+               {"assessed_on": "2026-10-01", "areas": ["case management"]})  # fmt: skip
+    # Likewise the one situation report is the coordinator's: the clinic publishes a second.
+    admin.post("directory/situation-reports", {
+        "organisation_id": str(HEALTH_PROVIDER_ORG), "country": "NG", "topics": ["security"],
+        "language": "en", "title": "Proof report", "summary": "Roads open.",
+        "valid_from": "2026-01-01T00:00:00Z"})  # fmt: skip
+    plans = [
+        plan
+        for org in {*orgs, str(HEALTH_PROVIDER_ORG), str(SECOND_HOST_OFFICE_ORG)}
+        for plan in admin.get(f"directory/organisations/{org}/capacity-plans")["items"]
+    ]
+    return {
+        "opportunity": admin.get("directory/opportunities", limit=200)["items"],
+        "situation_report": admin.get("directory/situation-reports", limit=200)["items"],
+        "capacity_plan": plans,
+    }
 
 
 def _first(items: list[dict[str, Any]], key: str, default: str) -> str:

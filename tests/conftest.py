@@ -24,6 +24,7 @@ from tests.postgres import (
     drop_database,
     empty_database,
     find_postgres,
+    recreate_database,
     with_database,
 )
 
@@ -67,7 +68,7 @@ class DatabaseFactory:
             else:
                 assert self.admin_url is not None
                 name = f"refex_t{RUN_ID}_{service}_template"
-                create_database(self.admin_url, name)
+                recreate_database(self.admin_url, name)
                 migrate_now(service, asyncpg_url(with_database(self.admin_url, name)))
                 self.templates[key] = name
         return self.templates[key]

@@ -82,6 +82,16 @@ def create_database(admin_url: str, name: str, template: str | None = None) -> N
     run_sync(lambda: _execute(admin_url, f'CREATE DATABASE "{name}"{clause}'))
 
 
+def recreate_database(admin_url: str, name: str) -> None:
+    """Create database `name` afresh, dropping what an earlier, failed attempt left behind.
+
+    A template whose migration failed stays behind; without this every later test would fail
+    with "already exists" instead of showing the migration's own error again.
+    """
+    drop_database(admin_url, name)
+    create_database(admin_url, name)
+
+
 def drop_database(admin_url: str, name: str) -> None:
     """Drop database `name`, closing whatever still uses it."""
     run_sync(lambda: _execute(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

@@ -22,7 +22,14 @@ from shared.demo import ADMIN_ORG, PLATFORM_ORG
 from shared.migrations import upgrade
 from shared.testing import TokenMinter
 from tests.conftest import RUN_ID
-from tests.postgres import asyncpg_url, create_database, drop_database, run_sync, with_database
+from tests.postgres import (
+    asyncpg_url,
+    create_database,
+    drop_database,
+    recreate_database,
+    run_sync,
+    with_database,
+)
 
 
 @dataclass
@@ -74,7 +81,7 @@ class SeededDatabases:
             else:
                 assert self.admin_url is not None
                 name = f"refex_t{RUN_ID}_directory_seeded"
-                create_database(self.admin_url, name)
+                recreate_database(self.admin_url, name)
                 url = asyncpg_url(with_database(self.admin_url, name))
             with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
                 pool.submit(upgrade, "directory", url).result()  # it runs its own event loop
