@@ -23,6 +23,7 @@ import yaml
 
 from proof.harness import ProofStack
 from shared.client import RefexClient
+from shared.crypto import generate_encryption_key, public_part
 from shared.demo import (
     DEMO_HEALTH_SERVICE,
     DEMO_MENTAL_HEALTH_SERVICE,
@@ -212,8 +213,10 @@ def build_objects(stack: ProofStack) -> Objects:
         partnership = _partnership_records(admin, orgs.values())
         focal = admin.get("directory/focal-points", limit=200)["items"]
         agreements = admin.get("directory/agreements", limit=200)["items"]
-        keys = {org: admin.get(f"directory/organisations/{org}/keys")
-                for org in {*orgs.values(), str(SECOND_HOST_OFFICE_ORG)}}  # fmt: skip
+        keys = {orgs[role]: [_throwaway_key(stack, role, orgs[role])] for role in ROLES}
+        keys[str(SECOND_HOST_OFFICE_ORG)] = [
+            _throwaway_key(stack, "host_office_2", str(SECOND_HOST_OFFICE_ORG))
+        ]
     objects = Objects()
     for role in ROLES:
         org = orgs[role]
@@ -260,6 +263,20 @@ def build_objects(stack: ProofStack) -> Objects:
         for kind, (own, foreign) in table.items():
             objects.ids.setdefault(kind, {})[role] = {"own": own, "foreign": foreign}
     return objects
+
+
+def _throwaway_key(stack: ProofStack, role: str, org: str) -> dict[str, Any]:
+    """A key of `org` the matrix may retire: the organisation's own keys must outlive the matrix
+    (the sealed canary and every later referral need them). Registered by the organisation
+    itself where its role may, so it is active at once; otherwise by the admin (pending)."""
+    registrar = (
+        role if role in ("host_office", "host_office_2", "provider", "coordinator") else "admin"
+    )
+    with stack.client(registrar) as client:
+        key: dict[str, Any] = client.post(
+            f"directory/organisations/{org}/keys", {"jwk": public_part(generate_encryption_key())}
+        )
+    return key
 
 
 def _partnership_records(admin: RefexClient, orgs: Any) -> dict[str, list[dict[str, Any]]]:
