@@ -324,7 +324,7 @@ PYDANTIC_MESSAGES: dict[str, str] = {
 VALUE_ERROR = N_("Value error, {error}")
 
 
-def _validation_message(error: Mapping[str, Any]) -> str:
+def validation_message(error: Mapping[str, Any]) -> str:
     """pydantic's message as it is in English; in another language, from our catalog."""
     msg = str(error.get("msg", ""))
     if current_language() == "en":
@@ -348,7 +348,7 @@ def _validation_errors(errors: Iterable[Mapping[str, Any]]) -> list[dict[str, An
     return [
         {
             "loc": list(e.get("loc", ())),
-            "msg": _validation_message(e),
+            "msg": validation_message(e),
             "type": str(e.get("type", "")),
         }
         for e in errors

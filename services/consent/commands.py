@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 
 from services.cli_progress import QUIET_HELP, Advance, progress_bar
-from shared.i18n import gettext
+from shared.i18n import N_, Message, gettext
 
 app = typer.Typer(help="The consent ledger: verify, sign, purge, keys.", no_args_is_help=True)
 console = Console(soft_wrap=True)
@@ -52,25 +52,33 @@ def verify(
             await engine.dispose()
 
     try:
-        with progress_bar(gettext("verifying ledger entries"), console=err, quiet=quiet) as bar:
+        with progress_bar(gettext(N_("verifying ledger entries")), console=err, quiet=quiet) as bar:
             report = asyncio.run(run(bar))
     except SavedHeadError as error:
         err.print(f"refex ledger verify: {tree_head}: {error}", markup=False, highlight=False)
         raise typer.Exit(2) from None
     for note in report.notes:
-        console.print(f"note: {note}", markup=False, highlight=False)
+        console.print(Message("note: {note}", note=note).render(), markup=False, highlight=False)
     first = report.first()
     if first is not None:
         err.print(
-            f"ledger INVALID: first bad index {first.index}: {first.reason} "
-            f"({len(report.problems)} problem(s) found)",
+            Message(
+                "ledger INVALID: first bad index {index}: {reason} ({count} problem(s) found)",
+                index=first.index,
+                reason=first.message,
+                count=len(report.problems),
+            ).render(),
             markup=False,
             highlight=False,
         )
         raise typer.Exit(1)
     console.print(
-        f"ledger OK: {report.size} entries ({report.purged} bodies purged), "
-        f"{report.tree_heads} tree heads verified",
+        Message(
+            "ledger OK: {size} entries ({purged} bodies purged), {heads} tree heads verified",
+            size=report.size,
+            purged=report.purged,
+            heads=report.tree_heads,
+        ).render(),
         markup=False,
         highlight=False,
     )
@@ -80,7 +88,8 @@ def _read(path: Path) -> bytes:
     try:
         return path.read_bytes()
     except OSError as error:
-        err.print(f"refex ledger verify: cannot read {path}: {error.strerror}", markup=False)
+        problem = Message("cannot read {filename}: {reason}", filename=path, reason=error.strerror)
+        err.print(f"refex ledger verify: {problem}", markup=False)
         raise typer.Exit(2) from None
 
 
@@ -126,7 +135,10 @@ def purge() -> None:
         finally:
             await database.dispose()
 
-    console.print(f"purged {asyncio.run(run())} event bodies past their retention")
+    purged = asyncio.run(run())
+    console.print(
+        Message("purged {count} event bodies past their retention", count=purged).render()
+    )
 
 
 @app.command()

@@ -55,7 +55,7 @@ from services.directory.schemas import (
     ServiceRead,
 )
 from shared.auth import Principal
-from shared.errors import ServiceError
+from shared.errors import ServiceError, validation_message
 from shared.i18n import N_, Message, localize
 from shared.partner_urls import UrlPolicy
 
@@ -391,7 +391,9 @@ def read_package(folder: Path) -> Package:
     """Read a package folder: each JSON file, else its CSV counterpart (missing: empty)."""
     if not folder.is_dir():
         raise FileNotFoundError(
-            f"{folder} is not a folder; give the folder of an HSDS data package"
+            Message(
+                "{folder} is not a folder; give the folder of an HSDS data package", folder=folder
+            )
         )
 
     def load(name: str) -> list[dict[str, Any]]:
@@ -424,7 +426,7 @@ def read_package(folder: Path) -> Package:
 
 def _pydantic_reasons(error: ValidationError) -> list[str]:
     return [
-        f"{'/'.join(str(p) for p in e['loc']) or '(record)'}: {e['msg']}"
+        f"{'/'.join(str(p) for p in e['loc']) or '(record)'}: {validation_message(e)}"
         for e in error.errors(include_url=False, include_input=False)
     ]
 
