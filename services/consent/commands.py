@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -35,7 +35,7 @@ def verify(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help=QUIET_HELP)] = False,
 ) -> None:
     """Recompute leaves, nodes, roots, signatures and consistency; exit 1 naming the bad entry."""
-    from services.consent.signing import configured_public_key
+    from services.consent.signing import SigningKeyError, configured_public_key
     from services.consent.verify import SavedHeadError, verify_ledger
     from shared.db import build_engine
 
@@ -57,6 +57,8 @@ def verify(
     except SavedHeadError as error:
         err.print(f"refex ledger verify: {tree_head}: {error}", markup=False, highlight=False)
         raise typer.Exit(2) from None
+    except SigningKeyError as error:
+        _unusable_key("verify", error)
     for note in report.notes:
         console.print(Message("note: {note}", note=note).render(), markup=False, highlight=False)
     first = report.first()
@@ -98,7 +100,7 @@ def sign() -> None:
     """Sign a tree head now and print it as JSON (save it to check later with --tree-head)."""
     from services.consent.ledger import sign_tree_head
     from services.consent.shaping import tree_head_read
-    from services.consent.signing import load_signer
+    from services.consent.signing import SigningKeyError, load_signer
     from shared.db import Database
 
     settings = _settings()
@@ -115,7 +117,16 @@ def sign() -> None:
         finally:
             await database.dispose()
 
-    print(asyncio.run(run()))
+    try:
+        print(asyncio.run(run()))
+    except SigningKeyError as error:
+        _unusable_key("sign", error)
+
+
+def _unusable_key(command: str, error: ValueError) -> NoReturn:
+    """Say which key setting to fix, in one line, and exit 2 (a setting, not a bug)."""
+    err.print(f"refex ledger {command}: {error}", markup=False, highlight=False)
+    raise typer.Exit(2) from None
 
 
 @app.command()
