@@ -322,6 +322,7 @@ PYDANTIC_MESSAGES: dict[str, str] = {
     "url_type": N_("Input should be a valid URL"),
 }
 VALUE_ERROR = N_("Value error, {error}")
+CHOICES = N_("{choices} or {last}")  # the end of pydantic's list of allowed values
 
 
 def validation_message(error: Mapping[str, Any]) -> str:
@@ -337,6 +338,10 @@ def validation_message(error: Mapping[str, Any]) -> str:
     template = PYDANTIC_MESSAGES.get(str(error.get("type", "")))
     if template is None:
         return gettext(msg)
+    expected = ctx.get("expected")
+    if isinstance(expected, str) and " or " in expected:  # pydantic's "'a', 'b' or 'c'"
+        choices, _, last = expected.rpartition(" or ")
+        ctx = {**ctx, "expected": gettext(CHOICES).format(choices=choices, last=last)}
     try:
         return gettext(template).format(**ctx)
     except (KeyError, IndexError):

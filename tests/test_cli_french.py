@@ -75,7 +75,10 @@ class Refex:
 
     def __call__(self, *args: str, **env: str | None) -> Result:
         with use_language("en"):  # the command sets the process language; keep it to the call
-            return self.runner.invoke(cli_app, [*self.flag, *args], env={**self.env, **env})
+            args_with_flag = [*self.flag, *args]
+            return self.runner.invoke(
+                cli_app, args_with_flag, env={**self.env, **env}, prog_name="refex"
+            )
 
 
 def french_only(result: Result, *expected: str) -> str:
@@ -307,7 +310,7 @@ class TestAdmin:
         french_only(bad_org, "--org doit être l'UUID d'une organisation")
         bad_role = refex("admin", "create-client", "--org", ORG, "--roles", "astrologer")
         assert bad_role.exit_code == 2
-        french_only(bad_role, "roles.0: Valeurs acceptées")
+        french_only(bad_role, "roles.0: Valeurs acceptées", "'auditor', 'admin' ou 'service'")
         short = refex(
             "admin", "create-client", "--org", ORG, "--roles", "service", "--secret-env", "S"
         )
@@ -339,3 +342,39 @@ class TestPartnerCommands:
         demo = refex("demo")
         assert demo.exit_code == 2
         french_only(demo, "aucun identifiant de démonstration")
+
+
+class TestUsageErrorsAndHelp:
+    @pytest.mark.parametrize(
+        ("args", "expected"),
+        [
+            (["admin", "create-client"], "Option '--org' manquante."),
+            (["ledger", "verfy"], "La commande 'verfy' n'existe pas. Vouliez-vous dire 'verify' ?"),
+            (["ledger", "verify", "--nope"], "Option inconnue : --nope"),
+            (["keys", "generate", "--out"], "L'option '--out' demande un argument."),
+            (["up", "--ready-timeout", "soon"], "Valeur invalide pour '--ready-timeout' :"),
+            (["version", "extra"], "Argument(s) supplémentaire(s) inattendu(s) (extra)"),
+        ],
+    )
+    def test_a_usage_error_is_explained_in_french(
+        self, refex: Refex, args: list[str], expected: str
+    ) -> None:
+        result = refex(*args)
+        assert result.exit_code == 2
+        output = french_only(result, expected, "Erreur")
+        if "Usage:" in output:  # with the command's usage comes the way to its help
+            assert f"Essayez 'refex {args[0]}" in output and "pour obtenir de l'aide" in output
+
+    def test_the_same_error_stays_english_in_english(self, urls: dict[str, str]) -> None:
+        english = Refex(ENGLISH, [])
+        result = english("admin", "create-client")
+        assert result.exit_code == 2
+        assert "Missing option '--org'." in _words(result.output)
+        assert "Try 'refex admin create-client --help' for help." in _words(result.output)
+
+    def test_help_labels_are_french(self, refex: Refex) -> None:
+        result = refex("admin", "create-client", "--help")
+        assert result.exit_code == 0, result.output
+        french_only(result, "Afficher ce message et quitter.", "[obligatoire]", "[par défaut :")
+        english = Refex(ENGLISH, [])("admin", "create-client", "--help")
+        assert "Show this message and exit." in _words(english.output)
