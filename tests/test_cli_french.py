@@ -298,6 +298,10 @@ class TestDirectory:
         nowhere = refex("directory", "import", str(tmp_path / "nowhere"))
         assert nowhere.exit_code == 2
         french_only(nowhere, "n'est pas un dossier")
+        (package / "services.json").write_text("[{")
+        broken = refex("directory", "import", str(package))
+        assert broken.exit_code == 2
+        french_only(broken, "services.json n'est pas du JSON valide")
 
 
 class TestAdmin:

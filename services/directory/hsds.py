@@ -453,7 +453,12 @@ def read_package(folder: Path) -> Package:
             return _read_csv(folder / csv_name)  # a CSV-only data package
         if not path.exists():
             return []
-        data = orjson.loads(path.read_bytes())
+        try:
+            data = orjson.loads(path.read_bytes())
+        except orjson.JSONDecodeError as error:
+            raise ValueError(
+                Message("{name} is not valid JSON ({reason})", name=name, reason=error.msg)
+            ) from None
         if not isinstance(data, list):
             raise ValueError(Message("{name} must hold a JSON array of records", name=name))
         return data
