@@ -2,6 +2,8 @@
 
 The English help (docstrings, `help=`) is the msgid, so the texts need no marking: `python -m
 services.messages` collects them from the command tree and the French catalog must cover them.
+typer's own texts (panel titles, `[required]`, the --help option, usage errors) go through the
+same catalog; only "Usage:", hard-coded in the click typer vendors, stays as it is.
 """
 
 from __future__ import annotations
