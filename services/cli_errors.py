@@ -16,7 +16,7 @@ from rich.console import Console
 from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
-from services.cli_language import start_in_language
+from services.cli_language import localize_usage_error, start_in_language
 from services.registry import InvalidSettings, settings_class
 from shared.client import RefexError
 from shared.i18n import N_, Message, gettext
@@ -164,7 +164,11 @@ class OperableGroup(TyperGroup):
     ) -> Any:
         if parent is None:  # the root: choose the language before any help is shown
             start_in_language(self, args)
-        return super().make_context(info_name, args, parent=parent, **extra)
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except TyperException as error:  # a usage error of the root's own options
+            localize_usage_error(error)
+            raise
 
     def resolve_command(self, ctx: Any, args: list[str]) -> tuple[str | None, Any, list[str]]:
         name, command, rest = super().resolve_command(ctx, args)
@@ -177,7 +181,10 @@ class OperableGroup(TyperGroup):
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
-        except (typer.Exit, typer.Abort, TyperException):  # usage errors and chosen exits
+        except TyperException as error:  # usage errors below the root
+            localize_usage_error(error)
+            raise
+        except (typer.Exit, typer.Abort):  # chosen exits
             raise
         except Exception as error:
             command = str(ctx.meta.get("refex.command", ""))

@@ -16,6 +16,7 @@ from pydantic.fields import FieldInfo
 
 from services.problem_docs import PROBLEMS_MD, current_problems_page
 from services.registry import SERVICE_NAMES, settings_class
+from shared.i18n import Message
 from shared.settings import DEV_SECRET_PREFIX, ServiceSettings
 
 DOCS_DIR = Path(__file__).resolve().parent.parent / "docs"
@@ -149,9 +150,12 @@ def config_docs(
     stale = [path for path, page in pages.items() if not path.exists() or path.read_text() != page]
     if check:
         for path in stale:
-            typer.echo(f"{path} is out of date: run `refex config-docs`", err=True)
+            typer.echo(
+                Message("{path} is out of date: run `refex config-docs`", path=path).render(),
+                err=True,
+            )
         raise typer.Exit(1 if stale else 0)
     docs_dir.mkdir(parents=True, exist_ok=True)
     for path in stale:
         path.write_text(pages[path])
-        typer.echo(f"wrote {path}")
+        typer.echo(Message("wrote {path}", path=path).render())

@@ -124,7 +124,8 @@ def step_directory(journey: Journey) -> None:
     )
     for hit in hits["items"]:
         names = hit.get("name") or {}
-        console.print(f"  {hit['id']}  {names.get('en') or next(iter(names.values()), '')}")
+        name = names.get(current_language()) or names.get("en") or next(iter(names.values()), "")
+        console.print(f"  {hit['id']}  {name}")
     _show_programmes(journey)
     agreement = journey.call(
         "admin",

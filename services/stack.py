@@ -20,6 +20,7 @@ from types import TracebackType
 from typing import IO, Protocol
 
 from services.registry import DEFAULT_PORTS, SERVICE_NAMES
+from shared.i18n import Message
 
 PR_SET_PDEATHSIG = 1
 _IMPORTED_AT = time.monotonic()
@@ -220,8 +221,11 @@ class Stack:
         taken = [f"{name} ({port})" for name, port in self.ports.items() if port_is_taken(port)]
         if taken:
             raise StackError(
-                f"port already in use: {', '.join(taken)}; stop whatever uses it "
-                "or set REFEX_<SERVICE>_PORT"
+                Message(
+                    "port already in use: {ports}; stop whatever uses it or set "
+                    "REFEX_<SERVICE>_PORT",
+                    ports=", ".join(taken),
+                )
             )
 
     def start(self) -> None:
@@ -288,11 +292,23 @@ class Stack:
             for name in list(pending):
                 code = self.processes[name].poll()
                 if code is not None:
-                    raise StackError(f"the {name} service stopped at start (exit {code})")
+                    raise StackError(
+                        Message(
+                            "the {service} service stopped at start (exit {code})",
+                            service=name,
+                            code=code,
+                        )
+                    )
                 if is_ready(self.ports[name]):
                     pending.discard(name)
             if pending and time.monotonic() - started > timeout_s:
-                raise StackError(f"not ready after {timeout_s:.0f} s: {', '.join(sorted(pending))}")
+                raise StackError(
+                    Message(
+                        "not ready after {seconds:.0f} s: {services}",
+                        seconds=timeout_s,
+                        services=", ".join(sorted(pending)),
+                    )
+                )
             if pending:
                 time.sleep(0.05)
         return time.monotonic() - started

@@ -322,9 +322,10 @@ PYDANTIC_MESSAGES: dict[str, str] = {
     "url_type": N_("Input should be a valid URL"),
 }
 VALUE_ERROR = N_("Value error, {error}")
+CHOICES = N_("{choices} or {last}")  # the end of pydantic's list of allowed values
 
 
-def _validation_message(error: Mapping[str, Any]) -> str:
+def validation_message(error: Mapping[str, Any]) -> str:
     """pydantic's message as it is in English; in another language, from our catalog."""
     msg = str(error.get("msg", ""))
     if current_language() == "en":
@@ -337,6 +338,10 @@ def _validation_message(error: Mapping[str, Any]) -> str:
     template = PYDANTIC_MESSAGES.get(str(error.get("type", "")))
     if template is None:
         return gettext(msg)
+    expected = ctx.get("expected")
+    if isinstance(expected, str) and " or " in expected:  # pydantic's "'a', 'b' or 'c'"
+        choices, _, last = expected.rpartition(" or ")
+        ctx = {**ctx, "expected": gettext(CHOICES).format(choices=choices, last=last)}
     try:
         return gettext(template).format(**ctx)
     except (KeyError, IndexError):
@@ -348,7 +353,7 @@ def _validation_errors(errors: Iterable[Mapping[str, Any]]) -> list[dict[str, An
     return [
         {
             "loc": list(e.get("loc", ())),
-            "msg": _validation_message(e),
+            "msg": validation_message(e),
             "type": str(e.get("type", "")),
         }
         for e in errors

@@ -8,6 +8,8 @@ from typing import ClassVar, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.i18n import Message
+
 Environment = Literal["development", "test", "production"]
 
 PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "password", "placeholder"})
@@ -114,8 +116,11 @@ class ServiceSettings(BaseSettings):
         if not value.startswith(SUPPORTED_DATABASE_SCHEMES):
             scheme = value.split(":", 1)[0]
             raise ValueError(
-                f"unsupported database '{scheme}': use sqlite+aiosqlite:///path.db "
-                "or postgresql+asyncpg://user@host:port/database"
+                Message(
+                    "unsupported database '{scheme}': use sqlite+aiosqlite:///path.db "
+                    "or postgresql+asyncpg://user@host:port/database",
+                    scheme=scheme,
+                )
             )
         return value
 
@@ -132,8 +137,12 @@ class ServiceSettings(BaseSettings):
             value = getattr(self, name)
             if isinstance(value, SecretStr) and _is_placeholder(value.get_secret_value()):
                 raise ValueError(
-                    f"{self.env_name(name)} holds a placeholder secret; "
-                    f"set a real secret when REFEX_ENVIRONMENT={self.environment}"
+                    Message(
+                        "{variable} holds a placeholder secret; set a real secret when "
+                        "REFEX_ENVIRONMENT={environment}",
+                        variable=self.env_name(name),
+                        environment=self.environment,
+                    )
                 )
         return self
 

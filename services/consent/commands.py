@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 
 from services.cli_progress import QUIET_HELP, Advance, progress_bar
-from shared.i18n import gettext
+from shared.i18n import N_, Message, gettext
 
 app = typer.Typer(help="The consent ledger: verify, sign, purge, keys.", no_args_is_help=True)
 console = Console(soft_wrap=True)
@@ -35,7 +35,7 @@ def verify(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help=QUIET_HELP)] = False,
 ) -> None:
     """Recompute leaves, nodes, roots, signatures and consistency; exit 1 naming the bad entry."""
-    from services.consent.signing import configured_public_key
+    from services.consent.signing import SigningKeyError, configured_public_key
     from services.consent.verify import SavedHeadError, verify_ledger
     from shared.db import build_engine
 
@@ -52,25 +52,35 @@ def verify(
             await engine.dispose()
 
     try:
-        with progress_bar(gettext("verifying ledger entries"), console=err, quiet=quiet) as bar:
+        with progress_bar(gettext(N_("verifying ledger entries")), console=err, quiet=quiet) as bar:
             report = asyncio.run(run(bar))
     except SavedHeadError as error:
         err.print(f"refex ledger verify: {tree_head}: {error}", markup=False, highlight=False)
         raise typer.Exit(2) from None
+    except SigningKeyError as error:
+        _unusable_key("verify", error)
     for note in report.notes:
-        console.print(f"note: {note}", markup=False, highlight=False)
+        console.print(Message("note: {note}", note=note).render(), markup=False, highlight=False)
     first = report.first()
     if first is not None:
         err.print(
-            f"ledger INVALID: first bad index {first.index}: {first.reason} "
-            f"({len(report.problems)} problem(s) found)",
+            Message(
+                "ledger INVALID: first bad index {index}: {reason} ({count} problem(s) found)",
+                index=first.index,
+                reason=first.message,
+                count=len(report.problems),
+            ).render(),
             markup=False,
             highlight=False,
         )
         raise typer.Exit(1)
     console.print(
-        f"ledger OK: {report.size} entries ({report.purged} bodies purged), "
-        f"{report.tree_heads} tree heads verified",
+        Message(
+            "ledger OK: {size} entries ({purged} bodies purged), {heads} tree heads verified",
+            size=report.size,
+            purged=report.purged,
+            heads=report.tree_heads,
+        ).render(),
         markup=False,
         highlight=False,
     )
@@ -80,7 +90,8 @@ def _read(path: Path) -> bytes:
     try:
         return path.read_bytes()
     except OSError as error:
-        err.print(f"refex ledger verify: cannot read {path}: {error.strerror}", markup=False)
+        problem = Message("cannot read {filename}: {reason}", filename=path, reason=error.strerror)
+        err.print(f"refex ledger verify: {problem}", markup=False)
         raise typer.Exit(2) from None
 
 
@@ -89,7 +100,7 @@ def sign() -> None:
     """Sign a tree head now and print it as JSON (save it to check later with --tree-head)."""
     from services.consent.ledger import sign_tree_head
     from services.consent.shaping import tree_head_read
-    from services.consent.signing import load_signer
+    from services.consent.signing import SigningKeyError, load_signer
     from shared.db import Database
 
     settings = _settings()
@@ -106,7 +117,16 @@ def sign() -> None:
         finally:
             await database.dispose()
 
-    print(asyncio.run(run()))
+    try:
+        print(asyncio.run(run()))
+    except SigningKeyError as error:
+        _unusable_key("sign", error)
+
+
+def _unusable_key(command: str, error: ValueError) -> NoReturn:
+    """Say which key setting to fix, in one line, and exit 2 (a setting, not a bug)."""
+    err.print(f"refex ledger {command}: {error}", markup=False, highlight=False)
+    raise typer.Exit(2) from None
 
 
 @app.command()
@@ -126,7 +146,10 @@ def purge() -> None:
         finally:
             await database.dispose()
 
-    console.print(f"purged {asyncio.run(run())} event bodies past their retention")
+    purged = asyncio.run(run())
+    console.print(
+        Message("purged {count} event bodies past their retention", count=purged).render()
+    )
 
 
 @app.command()

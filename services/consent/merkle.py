@@ -12,6 +12,8 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from shared.i18n import Message
+
 HASH_SIZE = 32
 LEAF_PREFIX = b"\x00"
 NODE_PREFIX = b"\x01"
@@ -22,7 +24,14 @@ Range = tuple[int, int]  # leaves [start, end)
 
 
 class ProofError(ValueError):
-    """A proof does not verify; the message says why."""
+    """A proof does not verify; the message says why (in the reader's language)."""
+
+    def __init__(self, message: Message) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message.render()
 
 
 def leaf_hash(data: bytes) -> bytes:
@@ -68,7 +77,9 @@ def fold(hashes: Sequence[bytes]) -> bytes:
 def inclusion_ranges(index: int, size: int) -> list[Range]:
     """Return the ranges whose hashes form PATH(index, D[0:size]), leaf side first."""
     if not 0 <= index < size:
-        raise ProofError(f"leaf {index} is not in a tree of {size} leaves")
+        raise ProofError(
+            Message("leaf {index} is not in a tree of {size} leaves", index=index, size=size)
+        )
     ranges: list[Range] = []
     start, end = 0, size
     while end - start > 1:
@@ -86,7 +97,13 @@ def inclusion_ranges(index: int, size: int) -> list[Range]:
 def consistency_ranges(first: int, second: int) -> list[Range]:
     """Return the ranges whose hashes form PROOF(first, D[0:second]) (RFC 9162 2.1.4.1)."""
     if not 0 < first <= second:
-        raise ProofError(f"no consistency proof from size {first} to size {second}")
+        raise ProofError(
+            Message(
+                "no consistency proof from size {first} to size {second}",
+                first=first,
+                second=second,
+            )
+        )
     ranges: list[Range] = []
     start, end, m, complete = 0, second, first, True
     while m != end - start:
@@ -121,12 +138,14 @@ def verify_inclusion(
 ) -> None:
     """Check an inclusion proof (RFC 9162 2.1.3.2); raise ProofError when it fails."""
     if not 0 <= index < size:
-        raise ProofError(f"leaf index {index} is outside a tree of {size} leaves")
+        raise ProofError(
+            Message("leaf index {index} is outside a tree of {size} leaves", index=index, size=size)
+        )
     _check_hashes([leaf, root, *proof])
     fn, sn, r = index, size - 1, leaf
     for p in proof:
         if sn == 0:
-            raise ProofError("the proof is longer than the tree is deep")
+            raise ProofError(Message("the proof is longer than the tree is deep"))
         if fn & 1 or fn == sn:
             r = node_hash(p, r)
             while not fn & 1 and fn:
@@ -135,9 +154,9 @@ def verify_inclusion(
             r = node_hash(r, p)
         fn, sn = fn >> 1, sn >> 1
     if sn != 0:
-        raise ProofError("the proof is shorter than the tree is deep")
+        raise ProofError(Message("the proof is shorter than the tree is deep"))
     if r != root:
-        raise ProofError("the proof leads to a different root")
+        raise ProofError(Message("the proof leads to a different root"))
 
 
 def verify_consistency(
@@ -145,17 +164,19 @@ def verify_consistency(
 ) -> None:
     """Check a consistency proof (RFC 9162 2.1.4.2); raise ProofError when it fails."""
     if first > second:
-        raise ProofError(f"size {first} is larger than size {second}")
+        raise ProofError(
+            Message("size {first} is larger than size {second}", first=first, second=second)
+        )
     if first == 0:
-        raise ProofError("a consistency proof from the empty tree proves nothing")
+        raise ProofError(Message("a consistency proof from the empty tree proves nothing"))
     if first == second:
         if proof:
-            raise ProofError("equal sizes need an empty proof")
+            raise ProofError(Message("equal sizes need an empty proof"))
         if first_root != second_root:
-            raise ProofError("equal sizes but different roots")
+            raise ProofError(Message("equal sizes but different roots"))
         return
     if not proof:
-        raise ProofError("the proof is empty")
+        raise ProofError(Message("the proof is empty"))
     _check_hashes([first_root, second_root, *proof])
     path = list(proof)
     if first & (first - 1) == 0:
@@ -166,7 +187,7 @@ def verify_consistency(
     fr = sr = path[0]
     for c in path[1:]:
         if sn == 0:
-            raise ProofError("the proof is longer than the tree is deep")
+            raise ProofError(Message("the proof is longer than the tree is deep"))
         if fn & 1 or fn == sn:
             fr, sr = node_hash(c, fr), node_hash(c, sr)
             while not fn & 1 and fn:
@@ -175,16 +196,16 @@ def verify_consistency(
             sr = node_hash(sr, c)
         fn, sn = fn >> 1, sn >> 1
     if sn != 0:
-        raise ProofError("the proof is shorter than the tree is deep")
+        raise ProofError(Message("the proof is shorter than the tree is deep"))
     if fr != first_root:
-        raise ProofError("the proof does not lead to the first root")
+        raise ProofError(Message("the proof does not lead to the first root"))
     if sr != second_root:
-        raise ProofError("the proof does not lead to the second root")
+        raise ProofError(Message("the proof does not lead to the second root"))
 
 
 def _check_hashes(hashes: Sequence[bytes]) -> None:
     if any(len(h) != HASH_SIZE for h in hashes):
-        raise ProofError(f"every hash must be {HASH_SIZE} bytes")
+        raise ProofError(Message("every hash must be {size} bytes", size=HASH_SIZE))
 
 
 @dataclass

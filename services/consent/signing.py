@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from services.consent.settings import ConsentSettings
+from shared.i18n import Message
 
 TREE_HEAD_FORMAT = "refex-consent-ledger/tree-head/v1"
 logger = logging.getLogger("refex.consent.signing")
@@ -80,8 +81,11 @@ def _key_from_text(text: str, source: str) -> Ed25519PrivateKey:
         return Ed25519PrivateKey.from_private_bytes(seed)
     except (binascii.Error, ValueError):
         raise SigningKeyError(
-            f"{source} is not an Ed25519 key: expected 32 bytes in base64 "
-            "(make one with `refex ledger keygen`)"
+            Message(
+                "{source} is not an Ed25519 key: expected 32 bytes in base64 "
+                "(make one with `refex ledger keygen`)",
+                source=source,
+            )
         ) from None
 
 
@@ -106,8 +110,11 @@ def load_signer(settings: ConsentSettings) -> TreeHeadSigner:
         return TreeHeadSigner(_development_key(settings.ledger_signing_key_file))
     if settings.environment == "production":
         raise SigningKeyError(
-            f"{ConsentSettings.env_name('ledger_signing_key')} is required in production: "
-            "generate one with `refex ledger keygen` and keep it secret"
+            Message(
+                "{variable} is required in production: generate one with `refex ledger keygen` "
+                "and keep it secret",
+                variable=ConsentSettings.env_name("ledger_signing_key"),
+            )
         )
     return TreeHeadSigner(Ed25519PrivateKey.generate())  # tests: a throwaway key
 

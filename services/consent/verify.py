@@ -28,6 +28,7 @@ from services.consent import merkle
 from services.consent.ledger import STATE_ROW, consistency_proof, split_frontier
 from services.consent.models import LedgerEntry, LedgerNode, LedgerState, TreeHead
 from services.consent.signing import key_id_of, signature_is_valid
+from shared.i18n import Message
 
 CHUNK = 1 << 14  # a power of two: chunks are aligned subtrees, hashed level by level
 MAX_PROBLEMS = 100
@@ -39,8 +40,13 @@ class Problem:
     """One thing that does not add up, about entries `index` to `last`."""
 
     index: int
-    reason: str
+    message: Message
     last: int
+
+    @property
+    def reason(self) -> str:
+        """What does not add up, in the reader's language."""
+        return self.message.render()
 
     def rank(self) -> tuple[int, int]:
         """Order problems: the one that is located first and most precisely comes first."""
@@ -56,7 +62,7 @@ class Head:
     timestamp_ms: int
     public_key: bytes
     signature: bytes
-    source: str
+    source: Message
 
 
 @dataclass
@@ -67,14 +73,14 @@ class Report:
     purged: int = 0
     tree_heads: int = 0
     problems: list[Problem] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
+    notes: list[Message] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         """Return True when nothing is wrong."""
         return not self.problems
 
-    def add(self, index: int, reason: str, *, last: int | None = None) -> None:
+    def add(self, index: int, reason: Message, *, last: int | None = None) -> None:
         """Record a problem (the first MAX_PROBLEMS are kept)."""
         if len(self.problems) < MAX_PROBLEMS:
             self.problems.append(Problem(index, reason, index if last is None else last))
@@ -98,13 +104,15 @@ def saved_head(document: bytes, *, public_key: bytes | None, stored: list[Head])
             timestamp_ms=int(data["timestamp_ms"]),
             public_key=b"",
             signature=base64.b64decode(data["signature"], validate=True),
-            source="the saved tree head",
+            source=Message("the saved tree head"),
         )
         key_id = str(data["key_id"])
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, binascii.Error):
         raise SavedHeadError(
-            "the file is not a tree head saved from GET /ledger/tree-head "
-            "(needs tree_size, root_hash, timestamp_ms, key_id, signature)"
+            Message(
+                "the file is not a tree head saved from GET /ledger/tree-head "
+                "(needs tree_size, root_hash, timestamp_ms, key_id, signature)"
+            )
         ) from None
     key = public_key or next((h.public_key for h in stored if _key_id(h) == key_id), b"")
     return Head(**{**head.__dict__, "public_key": key})
@@ -135,14 +143,19 @@ async def verify_ledger(
         _check_signatures(heads, trusted_key, report)
         computed = await _walk(connection, size, heads, report, progress)
         if computed.hashes != split_frontier(frontier):
-            report.add(size, "the ledger's stored right edge differs from the recomputed tree")
+            report.add(
+                size, Message("the ledger's stored right edge differs from the recomputed tree")
+            )
         await _check_beyond(connection, size, report)
     if not report.problems:
         await _check_consistency(engine, heads, report)
     if trusted_key is None:
         report.notes.append(
-            "no signing key configured: signatures were checked against the public key stored "
-            "with each tree head; pass a saved tree head or configure the key for full trust"
+            Message(
+                "no signing key configured: signatures were checked against the public key "
+                "stored with each tree head; pass a saved tree head or configure the key for "
+                "full trust"
+            )
         )
     return report
 
@@ -165,7 +178,7 @@ async def _stored_heads(connection: AsyncConnection) -> list[Head]:
             timestamp_ms=row.timestamp_ms,
             public_key=bytes(row.public_key),
             signature=bytes(row.signature),
-            source=f"tree head #{row.id}",
+            source=Message("tree head #{id}", id=row.id),
         )
         for row in rows
     ]
@@ -175,7 +188,10 @@ def _check_signatures(heads: list[Head], trusted_key: bytes | None, report: Repo
     for head in heads:
         index = min(head.tree_size, report.size)
         if trusted_key is not None and head.public_key != trusted_key:
-            report.add(index, f"{head.source} is signed by a key other than the ledger's")
+            report.add(
+                index,
+                Message("{source} is signed by a key other than the ledger's", source=head.source),
+            )
         elif not signature_is_valid(
             public_key=head.public_key,
             signature=head.signature,
@@ -183,15 +199,22 @@ def _check_signatures(heads: list[Head], trusted_key: bytes | None, report: Repo
             root_hash=head.root_hash,
             timestamp_ms=head.timestamp_ms,
         ):
-            report.add(index, f"{head.source} has an invalid signature")
+            report.add(index, Message("{source} has an invalid signature", source=head.source))
         if head.tree_size > report.size:
             report.add(
                 report.size,
-                f"{head.source} covers {head.tree_size} entries but the ledger holds "
-                f"{report.size}: entries were removed",
+                Message(
+                    "{source} covers {covered} entries but the ledger holds {size}: "
+                    "entries were removed",
+                    source=head.source,
+                    covered=head.tree_size,
+                    size=report.size,
+                ),
             )
         if head.tree_size == 0 and head.root_hash != merkle.EMPTY_ROOT:
-            report.add(0, f"{head.source} of the empty tree has a wrong root")
+            report.add(
+                0, Message("{source} of the empty tree has a wrong root", source=head.source)
+            )
 
 
 class _Reader:
@@ -414,15 +437,21 @@ def _check_heads(heads: list[Head], root: bytes, previous: int, report: Report) 
             last = head.tree_size - 1
             report.add(
                 previous,
-                f"{head.source} (size {head.tree_size}) does not match the entries: "
-                f"something in entries {previous}-{last} changed after signing",
+                Message(
+                    "{source} (size {size}) does not match the entries: something in entries "
+                    "{first}-{last} changed after signing",
+                    source=head.source,
+                    size=head.tree_size,
+                    first=previous,
+                    last=last,
+                ),
                 last=last,
             )
 
 
 async def _missing_leaf(reader: _Reader, index: int, report: Report) -> bytes:
     """Report a missing leaf hash; carry on with the record's hash if the record exists."""
-    report.add(index, f"entry {index}: its leaf hash is missing from the tree")
+    report.add(index, Message("entry {index}: its leaf hash is missing from the tree", index=index))
     rows = await reader.rows(BODY_SQL.format(index=int(index)))
     body = rows[0][0] if rows else None
     return merkle.leaf_hash(bytes(body)) if body is not None else merkle.EMPTY_ROOT
@@ -430,13 +459,21 @@ async def _missing_leaf(reader: _Reader, index: int, report: Report) -> bytes:
 
 def _check_bodiless(index: int, recorded: bool, purged: bool, early: bool, report: Report) -> None:
     if not recorded:
-        report.add(index, f"entry {index}: its record is missing (deleted)")
+        report.add(index, Message("entry {index}: its record is missing (deleted)", index=index))
     elif not purged:
-        report.add(index, f"entry {index}: its body was removed without a retention purge")
+        report.add(
+            index,
+            Message("entry {index}: its body was removed without a retention purge", index=index),
+        )
     else:
         report.purged += 1
         if early:
-            report.add(index, f"entry {index}: its body was purged before its retention ended")
+            report.add(
+                index,
+                Message(
+                    "entry {index}: its body was purged before its retention ended", index=index
+                ),
+            )
 
 
 def _node_ranges(start: int, end: int) -> list[tuple[int, int, int]]:
@@ -462,20 +499,29 @@ async def _locate_bad_nodes(
             first, last = position << level, ((position + 1) << level) - 1
             report.add(
                 first,
-                f"entries {first}-{last}: the stored tree node (level {level}) differs "
-                "from the recomputed one: a leaf hash or tree node was rewritten",
+                Message(
+                    "entries {first}-{last}: the stored tree node (level {level}) differs from "
+                    "the recomputed one: a leaf hash or tree node was rewritten",
+                    first=first,
+                    last=last,
+                    level=level,
+                ),
                 last=last,
             )
 
 
-def _mismatch_reason(index: int, body: bytes) -> str:
+def _mismatch_reason(index: int, body: bytes) -> Message:
     try:
         claimed = orjson.loads(body).get("index")
     except (orjson.JSONDecodeError, AttributeError):
         claimed = None
     if isinstance(claimed, int) and claimed != index:
-        return f"entry {index}: holds the record of entry {claimed} (rows moved or inserted)"
-    return f"entry {index}: its record does not match its leaf hash (edited)"
+        return Message(
+            "entry {index}: holds the record of entry {claimed} (rows moved or inserted)",
+            index=index,
+            claimed=claimed,
+        )
+    return Message("entry {index}: its record does not match its leaf hash (edited)", index=index)
 
 
 async def _check_beyond(connection: AsyncConnection, size: int, report: Report) -> None:
@@ -491,7 +537,10 @@ async def _check_beyond(connection: AsyncConnection, size: int, report: Report) 
     )
     for extra in (extra_entry, extra_leaf):
         if extra is not None:
-            report.add(int(extra), f"entry {extra}: lies beyond the ledger's size (inserted)")
+            report.add(
+                int(extra),
+                Message("entry {index}: lies beyond the ledger's size (inserted)", index=extra),
+            )
 
 
 async def _check_consistency(engine: AsyncEngine, heads: list[Head], report: Report) -> None:
@@ -512,5 +561,10 @@ async def _check_consistency(engine: AsyncEngine, heads: list[Head], report: Rep
             except merkle.ProofError as error:
                 report.add(
                     older.tree_size,
-                    f"{older.source} and {newer.source} are not consistent: {error}",
+                    Message(
+                        "{older} and {newer} are not consistent: {error}",
+                        older=older.source,
+                        newer=newer.source,
+                        error=error.message,
+                    ),
                 )

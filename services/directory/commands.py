@@ -11,6 +11,8 @@ import typer
 from rich.console import Console
 from rich.progress import Progress
 
+from shared.i18n import N_, Message, gettext
+
 if TYPE_CHECKING:
     from shared.partner_urls import UrlPolicy
 
@@ -53,11 +55,19 @@ def export_package(
     if problems:
         for problem in problems[:50]:
             err.print(problem, markup=False, highlight=False)
-        err.print(f"export refused: {len(problems)} record(s) break the HSDS 3.0 schema")
+        err.print(
+            Message(
+                "export refused: {count} record(s) break the HSDS 3.0 schema", count=len(problems)
+            ).render()
+        )
         raise typer.Exit(1)
     counts = hsds.write_package(package, path)
     summary = ", ".join(f"{count} {name}" for name, count in counts.items())
-    console.print(f"[green]exported[/] {summary} to {path} (valid HSDS 3.0)")
+    console.print(
+        Message(
+            "[green]exported[/] {summary} to {path} (valid HSDS 3.0)", summary=summary, path=path
+        ).render()
+    )
 
 
 @app.command("import")
@@ -76,16 +86,20 @@ def import_package(
         err.print(f"refex directory import: {error}", markup=False, highlight=False)
         raise typer.Exit(2) from None
     with Progress(console=err, transient=True) as progress:
-        task = progress.add_task("validating", total=hsds.record_count(package))
+        task = progress.add_task(gettext(N_("validating")), total=hsds.record_count(package))
         plan = hsds.plan_import(package, progress=lambda: progress.advance(task))
     if plan.rejected and not partial:
         _report(plan.accepted, plan.rejected)
-        err.print("nothing was stored; fix the rejected records or rerun with --partial")
+        err.print(
+            gettext(N_("nothing was stored; fix the rejected records or rerun with --partial"))
+        )
         raise typer.Exit(1)
     refused = asyncio.run(_store(plan, partial=partial))
     _report(plan.accepted - len(refused), plan.rejected + refused)
     if refused and not partial:
-        err.print("nothing was stored; fix the refused records or rerun with --partial")
+        err.print(
+            gettext(N_("nothing was stored; fix the refused records or rerun with --partial"))
+        )
         raise typer.Exit(1)
     if plan.rejected or refused:
         raise typer.Exit(1)
@@ -102,7 +116,7 @@ async def _store(plan: object, *, partial: bool) -> list[object]:
     try:
         async with database.sessionmaker() as session:
             with Progress(console=err, transient=True) as progress:
-                task = progress.add_task("storing", total=total)
+                task = progress.add_task(gettext(N_("storing")), total=total)
                 refused = await hsds.store(
                     session, plan, lambda: progress.advance(task), _url_policy()
                 )
@@ -118,7 +132,13 @@ async def _store(plan: object, *, partial: bool) -> list[object]:
 def _report(accepted: int, rejected: Sequence[object]) -> None:
     from services.directory.hsds import Rejection
 
-    console.print(f"[green]accepted[/] {accepted} record(s), [red]rejected[/] {len(rejected)}")
+    console.print(
+        Message(
+            "[green]accepted[/] {accepted} record(s), [red]rejected[/] {rejected}",
+            accepted=accepted,
+            rejected=len(rejected),
+        ).render()
+    )
     for rejection in rejected:
         assert isinstance(rejection, Rejection)
         where = f"{rejection.file} #{rejection.index}" if rejection.index else rejection.file

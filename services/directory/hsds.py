@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import re
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -55,8 +56,8 @@ from services.directory.schemas import (
     ServiceRead,
 )
 from shared.auth import Principal
-from shared.errors import ServiceError
-from shared.i18n import N_, Message, localize
+from shared.errors import ServiceError, validation_message
+from shared.i18n import DEFAULT, N_, Message, current_language, gettext, localize
 from shared.partner_urls import UrlPolicy
 
 SCHEMA_DIR = Path(__file__).resolve().parent / "hsds_schema"
@@ -109,13 +110,62 @@ def _validator(name: str) -> jsonschema.protocols.Validator:
     return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
 
 
+WHOLE_RECORD = N_("(record)")  # where a problem is about the record as a whole
+
+
 def hsds_problems(kind: str, record: Any) -> list[str]:
     """Return what makes `record` invalid against the HSDS 3.0 schema of `kind` (empty: valid)."""
     problems = []
     for error in sorted(_validator(kind).iter_errors(record), key=lambda e: list(e.path)):
-        where = "/".join(str(p) for p in error.path) or "(record)"
-        problems.append(f"{where}: {_short(error.message)}")
+        where = "/".join(str(p) for p in error.path) or gettext(WHOLE_RECORD)
+        problems.append(f"{where}: {_short(schema_message(error))}")
     return problems
+
+
+# jsonschema's messages for the checks HSDS records fail most, as msgids: English keeps the
+# library's own text, other languages get these with the same values.
+SCHEMA_MESSAGES: dict[str, str] = {
+    "required": N_("{name} is a required property"),
+    "additionalProperties": N_("Additional properties are not allowed ({names} unexpected)"),
+    "type": N_("{value} is not of type {expected}"),
+    "enum": N_("{value} is not one of {allowed}"),
+    "format": N_("{value} is not a {format}"),
+    "pattern": N_("{value} does not match {pattern}"),
+    "minLength": N_("{value} is too short"),
+    "maxLength": N_("{value} is too long"),
+    "minItems": N_("{value} has too few items"),
+    "maxItems": N_("{value} has too many items"),
+    "minimum": N_("{value} is less than the minimum of {limit}"),
+    "maximum": N_("{value} is greater than the maximum of {limit}"),
+    "const": N_("{expected} was expected"),
+}
+_REQUIRED = re.compile(r"^(.+) is a required property$")
+_UNEXPECTED = re.compile(r"\((.+) (?:was|were) unexpected\)$")
+
+
+def schema_message(error: jsonschema.ValidationError) -> str:
+    """What a record breaks, in the reader's language (jsonschema's text when English)."""
+    template = SCHEMA_MESSAGES.get(str(error.validator))
+    if current_language() == DEFAULT or template is None:
+        return error.message
+    rule: Any = error.validator_value
+    values: dict[str, Any] = {"value": repr(error.instance), "limit": rule}
+    if error.validator == "required":
+        found = _REQUIRED.match(error.message)
+        values["name"] = found.group(1) if found else repr(rule)
+    elif error.validator == "additionalProperties":
+        found = _UNEXPECTED.search(error.message)
+        if found is None:
+            return error.message
+        values["names"] = found.group(1)
+    elif error.validator == "type":
+        types = [rule] if isinstance(rule, str) else list(rule)
+        values["expected"] = ", ".join(repr(t) for t in types)
+    else:
+        values.update(
+            allowed=repr(rule), format=repr(rule), pattern=repr(rule), expected=repr(rule)
+        )
+    return Message(template, **values).render()
 
 
 def _short(message: str) -> str:
@@ -391,7 +441,9 @@ def read_package(folder: Path) -> Package:
     """Read a package folder: each JSON file, else its CSV counterpart (missing: empty)."""
     if not folder.is_dir():
         raise FileNotFoundError(
-            f"{folder} is not a folder; give the folder of an HSDS data package"
+            Message(
+                "{folder} is not a folder; give the folder of an HSDS data package", folder=folder
+            )
         )
 
     def load(name: str) -> list[dict[str, Any]]:
@@ -401,7 +453,12 @@ def read_package(folder: Path) -> Package:
             return _read_csv(folder / csv_name)  # a CSV-only data package
         if not path.exists():
             return []
-        data = orjson.loads(path.read_bytes())
+        try:
+            data = orjson.loads(path.read_bytes())
+        except orjson.JSONDecodeError as error:
+            raise ValueError(
+                Message("{name} is not valid JSON ({reason})", name=name, reason=error.msg)
+            ) from None
         if not isinstance(data, list):
             raise ValueError(Message("{name} must hold a JSON array of records", name=name))
         return data
@@ -424,7 +481,7 @@ def read_package(folder: Path) -> Package:
 
 def _pydantic_reasons(error: ValidationError) -> list[str]:
     return [
-        f"{'/'.join(str(p) for p in e['loc']) or '(record)'}: {e['msg']}"
+        f"{'/'.join(str(p) for p in e['loc']) or gettext(WHOLE_RECORD)}: {validation_message(e)}"
         for e in error.errors(include_url=False, include_input=False)
     ]
 

@@ -14,7 +14,8 @@ from rich.console import Console
 from services.gateway.schemas import ClientCreate
 from services.gateway.settings import GatewaySettings
 from shared.db import Database
-from shared.errors import ServiceError
+from shared.errors import ServiceError, validation_message
+from shared.i18n import Message, gettext, localize
 
 app = typer.Typer(help="Administer API clients (stored in the gateway's database).")
 console = Console()
@@ -30,14 +31,16 @@ def _client_in(org: str, roles: list[str], name: str, client_id: str | None) -> 
     try:
         org_id = uuid.UUID(org)
     except ValueError:
-        err.print("refex admin create-client: --org must be an organisation UUID", markup=False)
+        problem = gettext("--org must be an organisation UUID")
+        err.print(f"refex admin create-client: {problem}", markup=False)
         raise typer.Exit(2) from None
     try:
         return ClientCreate(client_id=client_id, name=name, org_id=org_id, roles=_roles(roles))
     except ValidationError as error:
         item = error.errors(include_input=False, include_url=False)[0]
         where = ".".join(str(part) for part in item["loc"])
-        err.print(f"refex admin create-client: {where}: {item['msg']}", markup=False)
+        problem = validation_message(item)
+        err.print(f"refex admin create-client: {where}: {problem}", markup=False)
         raise typer.Exit(2) from None
 
 
@@ -64,11 +67,11 @@ def create_client(
     try:
         made_id, secret = asyncio.run(_create(settings, client_in, given))
     except ServiceError as error:
-        err.print(f"refex admin create-client: {error.detail}", markup=False)
+        err.print(f"refex admin create-client: {localize(error.detail)}", markup=False)
         raise typer.Exit(1) from None
     console.print(f"client_id:     {made_id}", markup=False, highlight=False)
     console.print(f"client_secret: {secret}", markup=False, highlight=False)
-    console.print("The secret is shown only now: store it in your system's secret store.")
+    console.print(gettext("The secret is shown only now: store it in your system's secret store."))
 
 
 def _given_secret(variable: str | None) -> str | None:
@@ -77,11 +80,12 @@ def _given_secret(variable: str | None) -> str | None:
         return None
     secret = os.environ.get(variable, "")
     if len(secret) < MIN_GIVEN_SECRET:
-        err.print(
-            f"refex admin create-client: {variable} must hold a secret of at least "
-            f"{MIN_GIVEN_SECRET} random characters",
-            markup=False,
+        problem = Message(
+            "{variable} must hold a secret of at least {length} random characters",
+            variable=variable,
+            length=MIN_GIVEN_SECRET,
         )
+        err.print(f"refex admin create-client: {problem}", markup=False)
         raise typer.Exit(2)
     return secret
 

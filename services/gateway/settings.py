@@ -8,6 +8,7 @@ from typing import ClassVar, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from shared.i18n import Message
 from shared.settings import VAR_DIR, ServiceSettings
 
 ProxyClientName = Literal["aiohttp", "httpx-aiohttp", "httpx"]
@@ -86,7 +87,12 @@ class GatewaySettings(ServiceSettings):
     @classmethod
     def _pepper_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and len(value.get_secret_value()) < MIN_PEPPER_CHARS:
-            raise ValueError(f"the pepper must be at least {MIN_PEPPER_CHARS} random characters")
+            raise ValueError(
+                Message(
+                    "the pepper must be at least {length} random characters",
+                    length=MIN_PEPPER_CHARS,
+                )
+            )
         return value
 
     @model_validator(mode="after")

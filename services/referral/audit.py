@@ -14,6 +14,7 @@ from services.referral.models import AuditEvent, ChainHead
 from shared.auth import Principal
 from shared.canonical import canonical_json, sha256_hex
 from shared.clock import utcnow
+from shared.i18n import Message
 from shared.ids import new_id
 
 GENESIS_HASH = "0" * 64
@@ -84,7 +85,12 @@ class ChainBreak:
     """Where the audit chain stops verifying, and why."""
 
     seq: int
-    reason: str
+    message: Message
+
+    @property
+    def reason(self) -> str:
+        """Why the chain breaks here, in the reader's language."""
+        return self.message.render()
 
 
 class ChainChecker:
@@ -101,10 +107,13 @@ class ChainChecker:
             return self.broken
         if row.prev_hash != self.previous:
             self.broken = ChainBreak(
-                row.seq, "does not follow the previous row (deleted, inserted or reordered rows)"
+                row.seq,
+                Message("does not follow the previous row (deleted, inserted or reordered rows)"),
             )
         elif audit_hash(row) != row.hash:
-            self.broken = ChainBreak(row.seq, "content does not match its hash (row edited)")
+            self.broken = ChainBreak(
+                row.seq, Message("content does not match its hash (row edited)")
+            )
         else:
             self.previous, self.last_seq = row.hash, row.seq
         return self.broken
@@ -113,7 +122,7 @@ class ChainChecker:
         """Compare the end of the chain with the stored head; return the first break."""
         if self.broken is None and head_hash is not None and head_hash != self.previous:
             self.broken = ChainBreak(
-                self.last_seq + 1, "rows after this point are missing (chain truncated)"
+                self.last_seq + 1, Message("rows after this point are missing (chain truncated)")
             )
         return self.broken
 

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.consent import merkle
+from shared.i18n import use_language
 from tests.standards import VENDORED_STANDARDS
 
 VECTORS = json.loads((VENDORED_STANDARDS / "merkle" / "rfc9162-vectors.json").read_text())
@@ -218,3 +219,14 @@ class TestAgainstNaiveRecomputation:
             assert len(needed) <= 2 * size.bit_length()
             needed = merkle.nodes_for(merkle.consistency_ranges(index, size))
             assert len(needed) <= 2 * size.bit_length()
+
+
+class TestProofErrorsInTheReadersLanguage:
+    def test_a_failed_proof_says_why_in_french_and_in_english(self) -> None:
+        with pytest.raises(merkle.ProofError) as failed:
+            merkle.verify_consistency(
+                first=5, second=3, proof=[], first_root=b"\x00" * 32, second_root=b"\x00" * 32
+            )
+        with use_language("fr"):
+            assert str(failed.value) == "la taille 5 est plus grande que la taille 3"
+        assert str(failed.value) == "size 5 is larger than size 3"

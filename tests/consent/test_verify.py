@@ -19,6 +19,7 @@ from services.consent import merkle
 from services.consent.ledger import canonical_json, purge_expired_bodies
 from services.consent.verify import Report, verify_ledger
 from shared.clock import utcnow
+from shared.i18n import use_language
 from tests.consent.conftest import Callers, grant
 
 EVENTS = 12
@@ -84,6 +85,18 @@ class TestTampering:
             5,
             "entry 5: its record does not match its leaf hash (edited)",
         )
+
+    async def test_the_reason_is_in_the_readers_language(self, filled: httpx.AsyncClient) -> None:
+        body = forged(await body_of(filled, 5), categories=["health.mental"])
+        await sql(filled, 'UPDATE ledger_entry SET body = :b WHERE "index" = 5', b=body)
+        problem = (await verify(filled)).first()
+        assert problem is not None
+        with use_language("fr"):
+            assert problem.reason == (
+                "entrée 5 : son enregistrement ne correspond pas à son empreinte de feuille "
+                "(modifié)"
+            )
+        assert problem.reason == "entry 5: its record does not match its leaf hash (edited)"
 
     async def test_a_deleted_record_is_named(self, filled: httpx.AsyncClient) -> None:
         await sql(filled, 'DELETE FROM ledger_entry WHERE "index" = 7')

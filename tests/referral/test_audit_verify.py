@@ -16,6 +16,7 @@ from services.referral import audit as audit_module
 from services.referral.audit import append_audit, verify_stored_chain
 from services.referral.models import AuditEvent
 from shared.db import Database
+from shared.i18n import use_language
 
 ROWS = 23
 BATCH = 5  # several batches, with breaks placed on and off their edges
@@ -66,6 +67,15 @@ class TestStreamedVerification:
             database, "UPDATE audit_event SET details = :d WHERE seq = :s", d='{"n": -1}', s=seq
         )
         assert await verify(database) == (seq, "content does not match its hash (row edited)")
+
+    async def test_the_reason_is_in_the_readers_language(self, database: Database) -> None:
+        await sql(database, "UPDATE audit_event SET action = 'forged' WHERE seq = 3")
+        async with database.sessionmaker() as session:
+            found = await verify_stored_chain(session, batch=BATCH)
+        assert found is not None
+        with use_language("fr"):
+            assert found.reason == "le contenu ne correspond pas à son empreinte (ligne modifiée)"
+        assert found.reason == "content does not match its hash (row edited)"
 
     @pytest.mark.parametrize("seq", [5, 11])
     async def test_a_deleted_row_is_named_by_its_successor(
