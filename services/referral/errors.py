@@ -272,8 +272,7 @@ class CostTooEarly(Conflict):
 
 
 class CostStepNotYours(Forbidden):
-    """Another party takes this cost step: the sender estimates, the provider records the
-    actual cost and invoices, the payer pays."""
+    """Another party takes this cost step (sender estimates, provider invoices, payer pays)."""
 
     slug = "cost-step-not-yours"
     title = N_("Another party takes this step")
