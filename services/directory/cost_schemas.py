@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from decimal import Decimal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
-from services.directory.schemas import STRICT, Texts
+from services.directory.schemas import Texts
 from shared.contracts.directory import CostShareBasis
 from shared.contracts.directory import CostShareRead as CostShareRead
 from shared.i18n import N_, Message
@@ -15,6 +15,26 @@ from shared.money import Amount, Currency, Percentage, to_minor
 from shared.vocabulary import ServiceCategory
 
 COVERS_EXAMPLE = {"en": "Consultations and medication", "fr": "Consultations et médicaments"}
+PAYER_EXAMPLE = "0192f000-0000-7000-8000-000000000001"
+CREATE_EXAMPLES: list[JsonValue] = [
+    {
+        "service_category": "health",
+        "payer_org_id": PAYER_EXAMPLE,
+        "basis": "percentage",
+        "percentage": "70",
+        "cap": "400.00",
+        "currency": "EUR",
+        "covers": {**COVERS_EXAMPLE},
+    },
+    {
+        "service_category": "health",
+        "payer_org_id": PAYER_EXAMPLE,
+        "basis": "fixed",
+        "fixed_amount": "20.00",
+        "currency": "EUR",
+        "covers": {"en": "Registration", "fr": "Inscription"},
+    },
+]
 
 
 def check_terms(
@@ -40,10 +60,10 @@ def check_terms(
 class CostShareCreate(BaseModel):
     """A new rule: who pays which share of one service category of the agreement."""
 
-    model_config = STRICT
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": CREATE_EXAMPLES})
     id: uuid.UUID | None = None
     service_category: ServiceCategory = Field(examples=["health"])
-    payer_org_id: uuid.UUID
+    payer_org_id: uuid.UUID = Field(examples=[PAYER_EXAMPLE])
     basis: CostShareBasis = Field(examples=["percentage"])
     percentage: Percentage | None = Field(
         None,
@@ -74,7 +94,10 @@ class CostShareCreate(BaseModel):
 class CostShareUpdate(BaseModel):
     """Correct a rule's terms or what it covers; null removes the cap."""
 
-    model_config = STRICT
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"percentage": "60", "cap": None}, {"cap": "500.00"}]},
+    )
     percentage: Percentage | None = None
     fixed_amount: Amount | None = None
     cap: Amount | None = Field(None, examples=["500.00"])

@@ -39,7 +39,15 @@ class Settlement(StrEnum):
 class CostIn(BaseModel):
     """An estimated or actual cost: a decimal string and its ISO 4217 currency."""
 
-    model_config = STRICT
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"amount": "250.00", "currency": "EUR"},
+                {"amount": "15000", "currency": "XOF"},
+            ]
+        },
+    )
     amount: Amount = Field(examples=["250.00"])
     currency: Currency
 
@@ -56,7 +64,15 @@ class CostIn(BaseModel):
 class SettlementChange(BaseModel):
     """Move one payer's share a step on: the provider invoices, the payer pays."""
 
-    model_config = STRICT
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"payer_org_id": "0192f000-0000-7000-8000-000000000001", "status": "invoiced"},
+                {"payer_org_id": "0192f000-0000-7000-8000-000000000001", "status": "paid"},
+            ]
+        },
+    )
     payer_org_id: uuid.UUID
     status: Literal[Settlement.INVOICED, Settlement.PAID] = Field(examples=["invoiced"])
 
