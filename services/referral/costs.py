@@ -44,6 +44,8 @@ from shared.vocabulary import Role
 ACTUAL_STATUSES = frozenset(
     {Status.ACCEPTED, Status.IN_PROGRESS, Status.ON_HOLD, Status.COMPLETED, Status.FAILED}
 )
+# A referral that was never taken on has no cost to estimate.
+NO_COST_STATUSES = frozenset({Status.REJECTED, Status.CANCELLED, Status.ENTERED_IN_ERROR})
 # Who takes each settlement step: the provider invoices the payer, the payer pays.
 STEPS: dict[tuple[Settlement, Settlement], str] = {
     (Settlement.PLEDGED, Settlement.INVOICED): "recipient",
@@ -251,6 +253,14 @@ def _check_moment(
 ) -> None:
     """Refuse an estimate after the actual cost, an actual cost before acceptance or after
     invoicing."""
+    if Status(referral.status) in NO_COST_STATUSES:
+        raise CostLocked(
+            Message(
+                "A referral in status '{status}' was never taken on, so it has no cost to "
+                "estimate or record.",
+                status=referral.status,
+            )
+        )
     if not actual and cost is not None and cost.actual_minor is not None:
         raise CostLocked(
             N_(

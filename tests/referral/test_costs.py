@@ -202,6 +202,18 @@ class TestWhoDoesWhat:
         )
         assert report.status_code == 200 and report.json()["rows"] == []
 
+    async def test_a_cancelled_referral_takes_no_cost(self, exchange: Exchange) -> None:
+        rid = await referral(exchange)
+        cancelled = await exchange.referral.post(
+            f"/referrals/{rid}/status",
+            json={"status": "cancelled", "reason": "no-longer-needed"},
+            headers=exchange.as_role(*office()),
+        )
+        assert cancelled.status_code == 200, cancelled.text
+        response = await put_cost(exchange, rid, "estimate", "250")
+        assert response.status_code == 409 and response.json()["type"].endswith("cost-locked")
+        assert (await costs(exchange, rid, *office())).status_code == 404
+
     async def test_a_stale_if_match_is_412_and_changes_nothing(self, exchange: Exchange) -> None:
         rid = await referral(exchange)
         await put_cost(exchange, rid, "estimate", "250")
