@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response
 
 from services.referral import cost_reports, costs, report_formats, reports
+from services.referral.api import FromDate, HostCountryQuery, ProgrammeQuery, ToDate
 from services.referral.cost_schemas import (
     CostIn,
     CostReport,
@@ -26,18 +26,6 @@ IfMatch = Annotated[
     str | None,
     Header(alias="If-Match", description="The cost's ETag you last read; 412 if it changed."),
 ]
-FromDate = Annotated[
-    date | None,
-    Query(alias="from", description="First day of referrals counted (default: 1 January)."),
-]
-ToDate = Annotated[
-    date | None, Query(alias="to", description="Last day counted, included (today).")
-]
-ProgrammeQuery = Annotated[
-    str | None,
-    Query(max_length=64, pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", examples=["eu-reintegration-2026"]),
-]
-HostCountryQuery = Annotated[str | None, Query(pattern="^[A-Z]{2}$", examples=["DE"])]
 CostFormat = Annotated[
     str, Query(alias="format", pattern="^(json|csv)$", description="`json` or `csv`.")
 ]
