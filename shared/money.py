@@ -7,7 +7,8 @@ more decimals than its currency's minor unit (CLDR digits, e.g. 2 for EUR, 0 for
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+import re
+from decimal import Decimal
 from functools import cache
 from typing import Annotated, Any
 
@@ -20,6 +21,8 @@ from shared.i18n import N_, Message
 # ISO 4217 codes that name no money one can be invoiced in.
 NOT_MONEY = frozenset({"XXX", "XTS"})
 MAX_AMOUNT = Decimal("1000000000000")
+# Digits, optionally a point and more digits: no sign, exponent, spaces or separators.
+PLAIN_DECIMAL = re.compile(r"[0-9]{1,16}(\.[0-9]{1,8})?")
 
 
 @cache
@@ -51,13 +54,9 @@ def _decimal_text(value: Any) -> Any:
         return value
     if not isinstance(value, str):
         raise ValueError(N_('amounts are JSON strings such as "125.50", never numbers'))
-    try:
-        parsed = Decimal(value)
-    except InvalidOperation:
-        raise ValueError(N_('not a decimal amount; write it like "125.50"')) from None
-    if not parsed.is_finite():
+    if not PLAIN_DECIMAL.fullmatch(value):
         raise ValueError(N_('not a decimal amount; write it like "125.50"'))
-    return parsed
+    return Decimal(value)
 
 
 def _plain(value: Decimal) -> str:
