@@ -42,8 +42,8 @@ class CostSplit:
 
 
 def _limit(rule: CostShareRead, currency: str) -> int | None:
-    limits = [to_minor(a, currency) for a in (rule.fixed_amount, rule.cap) if a is not None]
-    return min(limits) if limits else None
+    limit = rule.limit()
+    return None if limit is None else to_minor(limit, currency)
 
 
 def _largest_remainder(left: int, rules: Sequence[CostShareRead]) -> list[int]:
