@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.directory import costs, programmes, resolution, search
 from services.directory import service as directory
 from services.directory.codes import check_admin_area, check_country
-from services.directory.dependencies import Admin, Reader, Resolver, SelfService
+from services.directory.dependencies import Admin, Reader, RequestId, Resolver, SelfService
 from services.directory.schemas import (
     AgreementCreate,
     AgreementRead,
@@ -700,7 +700,11 @@ async def list_agreements(
     responses=problem_responses(409, 422),
 )
 async def create_agreement(
-    agreement_in: AgreementCreate, session: SessionDep, _admin: Admin, response: Response
+    agreement_in: AgreementCreate,
+    session: SessionDep,
+    admin: Admin,
+    request_id: RequestId,
+    response: Response,
 ) -> AgreementRead:
     """Register an agreement, or a new version with `series_id`; overlapping versions are 409.
 
@@ -712,9 +716,15 @@ async def create_agreement(
 
     `emergency_categories` must be a subset of `permitted_categories` (else 422); left out, it
     is identity.basic, contact and health.mental, keeping only those the agreement permits.
+
+    A new version keeps the cost-share rules of the version before it for the service
+    categories it still covers (new ids; change them under `.../cost-shares`).
     """
     agreement = await directory.create_agreement(session=session, agreement_in=agreement_in)
-    return _tagged(response, agreement, AgreementRead)
+    await costs.carry_over(
+        session=session, principal=admin, request_id=request_id, agreement=agreement
+    )
+    return await _with_shares(session, response, agreement)
 
 
 @router.get(

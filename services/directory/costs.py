@@ -28,8 +28,20 @@ from services.directory.rows import unused_id
 from shared.auth import Principal
 from shared.errors import ValidationFailed
 from shared.i18n import Message
+from shared.ids import new_id
 
 HUNDRED = Decimal(100)
+# What a rule passes on to the next version of its agreement.
+CARRIED = (
+    "service_category",
+    "payer_org_id",
+    "basis",
+    "percentage",
+    "fixed_amount",
+    "cap",
+    "currency",
+    "covers",
+)
 
 
 async def shares_of(
@@ -248,3 +260,32 @@ async def update_cost_share(
     _audit(session, principal, request_id, "cost_share.updated", share, provider)
     await session.flush()
     return share
+
+
+async def carry_over(
+    *, session: AsyncSession, principal: Principal, request_id: str | None, agreement: Agreement
+) -> list[CostShare]:
+    """Give a new version the rules of the version before it, for the categories it covers."""
+    versions = await repository.agreement_series(session, agreement.series_id)
+    earlier = [v for v in versions if v.version < agreement.version]
+    if not earlier:
+        return []
+    previous = max(earlier, key=lambda v: v.version)
+    rules = (await repository.cost_shares_of(session, [previous.id]))[previous.id]
+    provider = await directory.get_organisation(session=session, org_id=agreement.provider_org_id)
+    copies = []
+    for rule in rules:
+        if rule.service_category not in agreement.service_categories:
+            continue
+        copy = CostShare(
+            id=new_id(),
+            agreement_id=agreement.id,
+            row_version=1,
+            **{key: getattr(rule, key) for key in CARRIED},
+        )
+        copy.covers = dict(rule.covers)
+        session.add(copy)
+        _audit(session, principal, request_id, "cost_share.created", copy, provider)
+        copies.append(copy)
+    await session.flush()
+    return copies

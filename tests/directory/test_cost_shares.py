@@ -221,6 +221,41 @@ class TestUpdate:
         assert response.status_code == 403
 
 
+class TestNewVersion:
+    async def test_a_new_version_keeps_the_rules_of_the_one_before(
+        self, directory: Directory
+    ) -> None:
+        path = f"/agreements/{BERLIN_LAGOS_AGREEMENT}"
+        old = (await directory.client.get(path, headers=directory.admin)).json()
+        ended = await directory.client.patch(
+            path, json={"valid_until": "2027-01-01T00:00:00Z"}, headers=directory.admin
+        )
+        assert ended.status_code == 200, ended.text
+        fields = ("provider_org_id", "sender_org_id", "service_categories",
+                  "permitted_categories", "retention_days", "programme")  # fmt: skip
+        created = await directory.client.post(
+            "/agreements",
+            json={
+                **{k: old[k] for k in fields},
+                "series_id": old["series_id"],
+                "valid_from": "2027-01-01T00:00:00Z",
+                "valid_until": "2028-01-01T00:00:00Z",
+            },
+            headers=directory.admin,
+        )
+        assert created.status_code == 201, created.text
+        kept = created.json()["cost_shares"]
+        terms = {(r["payer_org_id"], r["basis"], r["percentage"], r["fixed_amount"], r["cap"])
+                 for r in kept}  # fmt: skip
+        assert terms == {
+            (r["payer_org_id"], r["basis"], r["percentage"], r["fixed_amount"], r["cap"])
+            for r in old["cost_shares"]
+        }
+        assert {r["agreement_id"] for r in kept} == {created.json()["id"]}
+        assert not {r["id"] for r in kept} & {r["id"] for r in old["cost_shares"]}
+        assert len(await rules(directory)) == 3  # the old version keeps its own
+
+
 class TestWhoReads:
     async def test_parties_read_all_rules_a_payer_only_its_own_others_nothing(
         self, directory: Directory
