@@ -27,7 +27,7 @@ from shared.demo import (
     HOST_OFFICE_ORG,
     MENTAL_HEALTH_ORG,
 )
-from shared.i18n import _l, current_language, gettext
+from shared.i18n import N_, _l, current_language, gettext
 
 console = Console()
 WITHDRAWAL_WAIT_S = 20.0
@@ -444,6 +444,79 @@ def step_partnership(journey: Journey) -> None:
         )
 
 
+# The split's codes as the demo shows them.
+SHOWN = {
+    "fixed": N_("fixed amount"),
+    "percentage": N_("percentage"),
+    "pledged": N_("pledged"),
+    "invoiced": N_("invoiced"),
+    "paid": N_("paid"),
+}
+
+
+def _payer_name(journey: Journey, org_id: str, names: dict[str, str]) -> str:
+    if org_id not in names:
+        org = journey.call("admin", "GET", f"directory/organisations/{org_id}")
+        names[org_id] = org["name"].get(current_language()) or org["name"].get("en", org_id)
+    return names[org_id]
+
+
+def _show_split(journey: Journey, cost: dict[str, Any], names: dict[str, str]) -> None:
+    table = Table(gettext("payer"), gettext("share"), gettext("amount"), gettext("status"))
+    for share in cost["shares"]:
+        table.add_row(
+            _payer_name(journey, share["payer_org_id"], names),
+            gettext(SHOWN[share["basis"]]),
+            f"{share['amount']} {share['currency']}",
+            gettext(SHOWN[share["status"]]),
+        )
+    table.add_row(
+        gettext("not covered"), "-", f"{cost['uncovered_amount']} {cost['currency']}", "-"
+    )
+    console.print(table)
+
+
+def step_costs(journey: Journey, referral: dict[str, Any]) -> None:
+    """The office estimates, the clinic records the actual cost, the agreement splits it."""
+    console.rule(gettext("8. Cost sharing under the agreement"))
+    rules = journey.call(
+        "host_office", "GET", f"directory/agreements/{referral['agreement']['id']}"
+    )
+    for rule in rules["cost_shares"]:
+        terms = f"{rule['percentage']} %" if rule["basis"] == "percentage" else rule["fixed_amount"]
+        cap = _l(", at most {cap}", cap=rule["cap"]).render() if rule["cap"] else ""
+        covers = rule["covers"].get(current_language()) or rule["covers"].get("en", "")
+        console.print(f"  {terms} {rule['currency']}{cap}: {covers}")
+    path = f"referrals/{referral['id']}/costs"
+    journey.call("host_office", "PUT", f"{path}/estimate", {"amount": "250.00", "currency": "EUR"})
+    cost = journey.call(
+        "provider", "PUT", f"{path}/actual", {"amount": "700.00", "currency": "EUR"}
+    )
+    names: dict[str, str] = {}
+    _show_split(journey, cost, names)
+    console.print("  " + cost["rounding"], markup=False)
+    office = str(HOST_OFFICE_ORG)
+    journey.call(
+        "provider", "POST", f"{path}/settlements", {"payer_org_id": office, "status": "invoiced"}
+    )
+    cost = journey.call(
+        "host_office", "POST", f"{path}/settlements", {"payer_org_id": office, "status": "paid"}
+    )
+    _show_split(journey, cost, names)
+    report = journey.call("auditor", "GET", "referrals/reports/costs")
+    for total in report["totals"]:
+        console.print(
+            "  "
+            + _l(
+                "this year's cost shares in {currency}: {shares} shares, {amount} "
+                "(CSV: referrals/reports/costs?format=csv)",
+                currency=total["currency"],
+                shares=total["shares"],
+                amount=total["amount"],
+            ).render()
+        )
+
+
 def demo(
     url: Annotated[
         str, typer.Option(envvar="REFEX_URL", help="Gateway base URL.")
@@ -463,11 +536,12 @@ def demo(
     journey = Journey(url)
     try:
         step_directory(journey)
-        step_referral(journey)
+        referral = step_referral(journey)
         step_emergency(journey)
         step_withdrawal(journey)
         step_audit(journey)
         step_partnership(journey)
+        step_costs(journey, referral)
     except RefexError as error:
         console.print(f"[red]{error}[/]")
         raise typer.Exit(1) from None

@@ -8,11 +8,12 @@ from typing import Annotated, Any, TypeVar
 import orjson
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.directory import programmes, resolution, search
+from services.directory import costs, programmes, resolution, search
 from services.directory import service as directory
 from services.directory.codes import check_admin_area, check_country
-from services.directory.dependencies import Admin, Reader, Resolver, SelfService
+from services.directory.dependencies import Admin, Reader, RequestId, Resolver, SelfService
 from services.directory.schemas import (
     AgreementCreate,
     AgreementRead,
@@ -38,7 +39,13 @@ from services.directory.schemas import (
     ServiceRead,
     ServiceUpdate,
 )
-from services.directory.shaping import event_read, key_read, organisation_read, to_read
+from services.directory.shaping import (
+    agreement_read,
+    event_read,
+    key_read,
+    organisation_read,
+    to_read,
+)
 from shared.auth import Principal
 from shared.db import ReadSessionDep, SessionDep
 from shared.errors import BadRequest, problem_responses
@@ -80,6 +87,12 @@ def _paged(items: list[Any], rows: list[Any], paging: PageParams) -> dict[str, A
 def _tagged(response: Response, row: Any, read: type[ReadT]) -> ReadT:
     response.headers["ETag"] = directory.etag(row)
     return to_read(row, read)
+
+
+async def _with_shares(session: AsyncSession, response: Response, agreement: Any) -> AgreementRead:
+    response.headers["ETag"] = directory.etag(agreement)
+    shares = await costs.shares_of(session=session, agreement_ids=[agreement.id])
+    return agreement_read(agreement, shares[agreement.id])
 
 
 def _organisations(
@@ -673,7 +686,8 @@ async def list_agreements(
         after=_after(paging),
         limit=paging.limit,
     )
-    items = [to_read(row, AgreementRead) for row in rows]
+    shares = await costs.shares_of(session=session, agreement_ids=[row.id for row in rows])
+    items = [agreement_read(row, shares[row.id]) for row in rows]
     return Page[AgreementRead].model_validate(_paged(items, rows, paging))
 
 
@@ -686,7 +700,11 @@ async def list_agreements(
     responses=problem_responses(409, 422),
 )
 async def create_agreement(
-    agreement_in: AgreementCreate, session: SessionDep, _admin: Admin, response: Response
+    agreement_in: AgreementCreate,
+    session: SessionDep,
+    admin: Admin,
+    request_id: RequestId,
+    response: Response,
 ) -> AgreementRead:
     """Register an agreement, or a new version with `series_id`; overlapping versions are 409.
 
@@ -698,9 +716,15 @@ async def create_agreement(
 
     `emergency_categories` must be a subset of `permitted_categories` (else 422); left out, it
     is identity.basic, contact and health.mental, keeping only those the agreement permits.
+
+    A new version keeps the cost-share rules of the version before it for the service
+    categories it still covers (new ids; change them under `.../cost-shares`).
     """
     agreement = await directory.create_agreement(session=session, agreement_in=agreement_in)
-    return _tagged(response, agreement, AgreementRead)
+    await costs.carry_over(
+        session=session, principal=admin, request_id=request_id, agreement=agreement
+    )
+    return await _with_shares(session, response, agreement)
 
 
 @router.get(
@@ -713,11 +737,12 @@ async def create_agreement(
 async def get_agreement(
     agreement_id: uuid.UUID, session: SessionDep, principal: Reader, response: Response
 ) -> AgreementRead:
-    """Return one agreement version with its ETag; 404 unless your organisation is a party."""
+    """Return one agreement version with its ETag and its cost-share rules; 404 unless your
+    organisation is a party."""
     agreement = await directory.visible_agreement(
         session=session, principal=principal, agreement_id=agreement_id
     )
-    return _tagged(response, agreement, AgreementRead)
+    return await _with_shares(session, response, agreement)
 
 
 @router.patch(
@@ -740,7 +765,7 @@ async def update_agreement(
     agreement = await directory.update_agreement(
         session=session, agreement_id=agreement_id, agreement_in=agreement_in, if_match=if_match
     )
-    return _tagged(response, agreement, AgreementRead)
+    return await _with_shares(session, response, agreement)
 
 
 # Programmes

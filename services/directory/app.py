@@ -9,7 +9,7 @@ import asyncpg  # type: ignore[import-untyped]
 from fastapi import FastAPI
 from sqlalchemy.engine import make_url
 
-from services.directory import api, engagement_api, opportunities_api, situation_api
+from services.directory import api, costs_api, engagement_api, opportunities_api, situation_api
 from services.directory.settings import DirectorySettings
 from shared.app import build_service_app
 
@@ -53,4 +53,5 @@ def create_app(settings: DirectorySettings | None = None) -> FastAPI:
     app.include_router(situation_api.router)
     app.include_router(engagement_api.router)
     app.include_router(opportunities_api.router)
+    app.include_router(costs_api.router)
     return app

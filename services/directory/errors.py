@@ -256,3 +256,28 @@ class ProgrammeRequired(UnprocessableContent):
 
     slug = "programme-required"
     title = N_("Name the programme")
+
+
+class CostShareNotFound(NotFound):
+    """No cost-share rule of this agreement has this id (or the caller may not see it)."""
+
+    slug = "cost-share-not-found"
+    title = N_("Cost-share rule not found")
+    detail = N_(
+        "No cost-share rule with this id is visible to your organisation under this agreement. "
+        "List them with GET /agreements/<id>/cost-shares."
+    )
+
+
+class SharesOverAll(UnprocessableContent):
+    """The percentages of one service category would add up to more than 100 %."""
+
+    slug = "cost-shares-over-100"
+    title = N_("Shares add up to more than 100 %")
+
+
+class CostShareCurrencyMismatch(UnprocessableContent):
+    """The rules of one service category must share one currency."""
+
+    slug = "cost-share-currency-mismatch"
+    title = N_("Currency differs from the category's other shares")

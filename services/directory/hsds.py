@@ -31,11 +31,13 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.directory import programmes, repository
+from services.directory import costs, programmes, repository
 from services.directory import service as directory
+from services.directory.cost_schemas import CostShareCreate
 from services.directory.models import (
     Agreement,
     Base,
+    CostShare,
     FocalPoint,
     Organisation,
     OrganisationKey,
@@ -55,6 +57,7 @@ from services.directory.schemas import (
     ServiceCreate,
     ServiceRead,
 )
+from services.directory.shaping import cost_share_read
 from shared.auth import Principal
 from shared.errors import ServiceError, validation_message
 from shared.i18n import DEFAULT, N_, Message, current_language, gettext, localize
@@ -296,11 +299,22 @@ async def build_package(session: AsyncSession) -> Package:
         if location and link:
             package.locations.append(location)
             package.service_at_locations.append(link)
-    for agreement in await session.scalars(select(Agreement).order_by(Agreement.id)):
-        package.agreements.append(_dump(AgreementRead, agreement))
+    agreements = list(await session.scalars(select(Agreement).order_by(Agreement.id)))
+    shares = await repository.cost_shares_of(session, [a.id for a in agreements])
+    for agreement in agreements:
+        record = _dump(AgreementRead, agreement)
+        record["cost_shares"] = [_cost_share_record(share) for share in shares[agreement.id]]
+        package.agreements.append(record)
     for programme in await session.scalars(select(Programme).order_by(Programme.code)):
         package.programmes.append(_dump(ProgrammeRead, programme))
     return package
+
+
+def _cost_share_record(share: CostShare) -> dict[str, Any]:
+    values = cost_share_read(share).model_dump(mode="json")
+    for key in ("agreement_id", "row_version", "created_at", "updated_at"):
+        values.pop(key)
+    return values
 
 
 def _grouped(rows: Iterable[Any]) -> dict[uuid.UUID, list[Any]]:
@@ -432,6 +446,8 @@ class Plan:
     agreements: list[AgreementCreate] = field(default_factory=list)
     programmes: list[ProgrammeCreate] = field(default_factory=list)
     agreement_versions: list[tuple[uuid.UUID | None, int]] = field(default_factory=list)
+    # (agreement, rule): the cost-share rules each agreement record carries
+    cost_shares: list[tuple[uuid.UUID, CostShareCreate]] = field(default_factory=list)
     rejected: list[Rejection] = field(default_factory=list)
     accepted: int = 0
     progress: Callable[[], None] = lambda: None
@@ -644,6 +660,11 @@ def _agreement(plan: Plan, record: dict[str, Any]) -> None:
     agreement_in = _agreement_in(record)
     plan.agreements.append(agreement_in)
     plan.agreement_versions.append((agreement_in.id, int(record.get("version", 1))))
+    allowed = CostShareCreate.model_fields
+    for share in record.get("cost_shares") or []:
+        share_in = CostShareCreate.model_validate({k: v for k, v in share.items() if k in allowed})
+        if agreement_in.id is not None:
+            plan.cost_shares.append((agreement_in.id, share_in))
 
 
 def _agreement_in(record: dict[str, Any]) -> AgreementCreate:
@@ -703,6 +724,9 @@ async def store(
     for agreement_in in sorted(plan.agreements, key=lambda a: versions.get(a.id, 1)):
         stored = _store_agreement(session, agreement_in)
         await attempt("refex_agreements.json", agreement_in.id, stored)
+    for agreement_id, share_in in plan.cost_shares:
+        stored = _store_cost_share(session, agreement_id, share_in)
+        await attempt("refex_agreements.json", share_in.id, stored)
     await session.flush()
     return refused
 
@@ -782,3 +806,16 @@ async def _store_programme(session: AsyncSession, programme_in: ProgrammeCreate)
 async def _store_agreement(session: AsyncSession, agreement_in: AgreementCreate) -> None:
     if await repository.get(session, Agreement, agreement_in.id) is None:  # type: ignore[arg-type]
         await directory.create_agreement(session=session, agreement_in=agreement_in)
+
+
+async def _store_cost_share(
+    session: AsyncSession, agreement_id: uuid.UUID, share_in: CostShareCreate
+) -> None:
+    if await repository.get(session, CostShare, share_in.id) is None:  # type: ignore[arg-type]
+        await costs.create_cost_share(
+            session=session,
+            principal=IMPORTER,
+            request_id=None,
+            agreement_id=agreement_id,
+            share_in=share_in,
+        )

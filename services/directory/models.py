@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Boolean, Date, Float, ForeignKey, Index, Integer, String, Text, Uuid
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.clock import utcnow
-from shared.db import JSONType, UTCDateTime, service_metadata
+from shared.db import DecimalText, JSONType, UTCDateTime, service_metadata
 
 
 class Base(DeclarativeBase):
@@ -191,6 +192,31 @@ class Agreement(Versioned, Base):
     # The code of a registered programme (null: no programme).
     programme: Mapped[str | None] = mapped_column(String(200), index=True)
     document_sha256: Mapped[str | None] = mapped_column(String(64))
+
+
+class CostShare(Versioned, Base):
+    """Who pays which share of one service category under an agreement version.
+
+    Organisations and amounts only; `covers` describes services, never a person.
+    """
+
+    __tablename__ = "cost_share"
+    __table_args__ = (
+        Index("ix_cost_share_agreement_category", "agreement_id", "service_category"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    agreement_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("agreement.id", ondelete="CASCADE"))
+    service_category: Mapped[str] = mapped_column(String(40))
+    payer_org_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organisation.id", ondelete="CASCADE"), index=True
+    )
+    basis: Mapped[str] = mapped_column(String(16))
+    percentage: Mapped[Decimal | None] = mapped_column(DecimalText(4))
+    fixed_amount: Mapped[Decimal | None] = mapped_column(DecimalText(4))
+    cap: Mapped[Decimal | None] = mapped_column(DecimalText(4))
+    currency: Mapped[str] = mapped_column(String(3))
+    covers: Mapped[dict[str, str]] = mapped_column(JSONType, default=dict)
 
 
 class ChangeRecord(Base):

@@ -15,6 +15,7 @@ from services.directory.models import (
     Base,
     CapacityPlan,
     ChangeRecord,
+    CostShare,
     EngagementChange,
     FocalPoint,
     Opportunity,
@@ -400,3 +401,45 @@ async def agreements_in_programme(session: AsyncSession, code: str) -> list[Agre
     """Return every agreement version that belongs to the programme."""
     rows = await session.scalars(select(Agreement).where(Agreement.programme == code))
     return list(rows.all())
+
+
+async def cost_shares_of(
+    session: AsyncSession, agreement_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[CostShare]]:
+    """Return the cost-share rules of these agreements, by agreement, each list by id."""
+    if not agreement_ids:
+        return {}
+    query = (
+        select(CostShare)
+        .where(CostShare.agreement_id.in_(list(agreement_ids)))
+        .order_by(CostShare.id)
+    )
+    found: dict[uuid.UUID, list[CostShare]] = {a: [] for a in agreement_ids}
+    for row in await session.scalars(query):
+        found[row.agreement_id].append(row)
+    return found
+
+
+async def cost_share_page(
+    session: AsyncSession,
+    *,
+    agreement_id: uuid.UUID,
+    payer_org_id: uuid.UUID | None,
+    after: uuid.UUID | None,
+    limit: int,
+) -> list[CostShare]:
+    """Return a page of an agreement's cost-share rules by id, optionally of one payer only."""
+    filters: list[Any] = [CostShare.agreement_id == agreement_id]
+    if payer_org_id is not None:
+        filters.append(CostShare.payer_org_id == payer_org_id)
+    return await page(session, CostShare, after=after, limit=limit, filters=filters)
+
+
+async def category_shares(
+    session: AsyncSession, *, agreement_id: uuid.UUID, category: str
+) -> list[CostShare]:
+    """Return the rules of one service category of an agreement."""
+    query = select(CostShare).where(
+        CostShare.agreement_id == agreement_id, CostShare.service_category == category
+    )
+    return list((await session.scalars(query)).all())

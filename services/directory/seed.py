@@ -21,10 +21,12 @@ import orjson
 from joserfc.jwk import ECKey
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.directory import programmes, repository
+from services.directory import costs, programmes, repository
 from services.directory import service as directory
+from services.directory.cost_schemas import CostShareCreate
 from services.directory.models import (
     Agreement,
+    CostShare,
     FocalPoint,
     Organisation,
     OrganisationKey,
@@ -620,6 +622,67 @@ def _agreements() -> list[AgreementCreate]:
     return agreements
 
 
+BERLIN_LAGOS_AGREEMENT = demo_id("agreement:berlin-lagos-clinic")
+
+
+def _cost_shares() -> list[CostShareCreate]:
+    """Health costs under Berlin's SOP with the Lagos clinic: the clinic waives a fixed fee,
+    Berlin pays 70 % of the rest up to 400 EUR, the Nigerian committee co-finances 30 %."""
+    terms: list[dict[str, Any]] = [
+        {
+            "payer_org_id": str(demo.HEALTH_PROVIDER_ORG),
+            "basis": "fixed",
+            "fixed_amount": "20.00",
+            "covers": {
+                "en": "Registration and first consultation, waived by the clinic",
+                "fr": "Inscription et première consultation, offertes par la clinique",
+            },
+        },
+        {
+            "payer_org_id": str(demo.HOST_OFFICE_ORG),
+            "basis": "percentage",
+            "percentage": "70",
+            "cap": "400.00",
+            "covers": {
+                "en": "Treatment and medication",
+                "fr": "Traitement et médicaments",
+            },
+        },
+        {
+            "payer_org_id": str(demo.COORDINATOR_ORG),
+            "basis": "percentage",
+            "percentage": "30",
+            "covers": {
+                "en": "Co-financing by the reintegration committee",
+                "fr": "Cofinancement par le comité de réintégration",
+            },
+        },
+    ]
+    return [
+        CostShareCreate.model_validate(
+            {
+                "id": str(demo_id(f"cost-share:berlin-lagos-clinic:{n}")),
+                "service_category": "health",
+                "currency": "EUR",
+                **term,
+            }
+        )
+        for n, term in enumerate(terms)
+    ]
+
+
+async def _seed_cost_shares(session: AsyncSession) -> None:
+    for share_in in _cost_shares():
+        if await repository.get(session, CostShare, share_in.id) is None:  # type: ignore[arg-type]
+            await costs.create_cost_share(
+                session=session,
+                principal=STEWARD,
+                request_id=None,
+                agreement_id=BERLIN_LAGOS_AGREEMENT,
+                share_in=share_in,
+            )
+
+
 def _demo_kid(org_id: uuid.UUID, n: int) -> str:
     return f"demo-{str(org_id)[-12:]}-enc-{n}"
 
@@ -770,6 +833,7 @@ async def seed_demo(settings: DirectorySettings) -> None:
             await _seed_services(session)
             await _seed_programmes(session)
             await _seed_agreements(session)
+            await _seed_cost_shares(session)
         async with database.sessionmaker() as session, session.begin():
             # Imported here: the partnership seed builds on this module's demo ids.
             from services.directory.partner_seed import seed_partnership

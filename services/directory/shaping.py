@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
 from services.directory.models import (
+    Agreement,
     CapacityPlan,
     ChangeRecord,
+    CostShare,
     EngagementChange,
     Opportunity,
     Organisation,
@@ -31,12 +35,20 @@ from services.directory.partner_schemas import (
     SituationReportRead,
     Skill,
 )
-from services.directory.schemas import Actor, KeyRead, OrganisationEventRead, OrganisationRead
+from services.directory.schemas import (
+    Actor,
+    AgreementRead,
+    KeyRead,
+    OrganisationEventRead,
+    OrganisationRead,
+)
 from services.directory.service import sees_private_details
 from services.directory.taxonomy import SCHEME, skill
 from shared.auth import Principal
 from shared.clock import utcnow
+from shared.contracts.directory import CostShareRead
 from shared.i18n import N_, Message, gettext
+from shared.money import from_minor, to_minor
 
 ReadT = TypeVar("ReadT", bound=BaseModel)
 
@@ -44,6 +56,37 @@ ReadT = TypeVar("ReadT", bound=BaseModel)
 def to_read(row: Any, read: type[ReadT]) -> ReadT:
     """Shape a row whose columns are the response model's fields."""
     return read.model_validate(row, from_attributes=True)
+
+
+def _in_minor_units(amount: Decimal | None, currency: str) -> Decimal | None:
+    return None if amount is None else from_minor(to_minor(amount, currency), currency)
+
+
+def cost_share_read(share: CostShare) -> CostShareRead:
+    """Shape a rule: amounts with the currency's decimals, the percentage without trailing zeros."""
+    percentage = share.percentage
+    return CostShareRead(
+        id=share.id,
+        agreement_id=share.agreement_id,
+        service_category=share.service_category,
+        payer_org_id=share.payer_org_id,
+        basis="fixed" if share.basis == "fixed" else "percentage",
+        percentage=None if percentage is None else Decimal(format(percentage.normalize(), "f")),
+        fixed_amount=_in_minor_units(share.fixed_amount, share.currency),
+        cap=_in_minor_units(share.cap, share.currency),
+        currency=share.currency,
+        covers=share.covers,
+        row_version=share.row_version,
+        created_at=share.created_at,
+        updated_at=share.updated_at,
+    )
+
+
+def agreement_read(agreement: Agreement, shares: Sequence[CostShare]) -> AgreementRead:
+    """Shape an agreement version with its cost-share rules."""
+    read = to_read(agreement, AgreementRead)
+    read.cost_shares = [cost_share_read(share) for share in shares]
+    return read
 
 
 def organisation_read(principal: Principal, org: Organisation) -> OrganisationRead:

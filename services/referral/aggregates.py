@@ -31,7 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.referral.models import Referral
+from services.referral.models import CostShareLine, Referral
 from services.referral.schemas import Outcome, Status
 
 DIMENSIONS: dict[str, Any] = {
@@ -264,3 +264,39 @@ async def count(session: AsyncSession, *, filters: Sequence[Any]) -> int:
     return int(
         await session.scalar(select(func.count()).select_from(Referral).where(*filters)) or 0
     )
+
+
+@dataclass(frozen=True)
+class CostCell:
+    """Shares and their sum (minor units) of one programme, donor, payer, currency, status."""
+
+    programme: str | None
+    donor: str | None
+    payer_org_id: Any
+    currency: str
+    status: str
+    shares: int
+    amount_minor: int
+
+
+async def cost_cells(session: AsyncSession, *, filters: Sequence[Any]) -> list[CostCell]:
+    """Sum the cost shares of the referrals in scope per programme, donor, payer, currency and
+    settlement status, in that order."""
+    keys = (
+        Referral.programme,
+        Referral.donor,
+        CostShareLine.payer_org_id,
+        CostShareLine.currency,
+        CostShareLine.status,
+    )
+    query = (
+        select(*keys, func.count(CostShareLine.id), func.sum(CostShareLine.amount_minor))
+        .join(Referral, Referral.id == CostShareLine.referral_id)
+        .where(*filters)
+        .group_by(*keys)
+        .order_by(*keys)
+    )
+    return [
+        CostCell(programme, donor, payer, currency, status, int(count), int(total or 0))
+        for programme, donor, payer, currency, status, count, total in await session.execute(query)
+    ]

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 import httpx
 from fastapi import FastAPI
 
-from services.referral import api, workers
+from services.referral import api, costs_api, workers
 from services.referral.clients import ConsentClient, DirectoryClient
 from services.referral.metrics import ReferralGauges
 from services.referral.notifications import WebhookSender, webhook_client
@@ -80,6 +80,7 @@ def create_app(
         settings=settings,
         lifespan=lifespan,
     )
+    app.include_router(costs_api.router)
     app.include_router(api.router)
     app.state.background = BackgroundRuntime("referral", app.state.metrics.registry)
     app.state.outbox_gauges = OutboxGauges("referral", app.state.metrics.registry)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from shared.errors import (
     Conflict,
+    Forbidden,
     NotFound,
     PayloadTooLarge,
     PreconditionFailed,
@@ -228,4 +229,61 @@ class SealedNoteRequired(UnprocessableContent):
     detail = N_(
         "This referral was sealed by its sender, so its notes must be sealed too: encrypt the "
         "note to the keys of GET /referrals/{id}/keys and send it as `sealed`."
+    )
+
+
+class CostCurrencyMismatch(UnprocessableContent):
+    """The cost is not in the currency of the agreement's cost-share rules (or its estimate)."""
+
+    slug = "cost-currency-mismatch"
+    title = N_("Cost in another currency")
+
+
+class CostNotRecorded(NotFound):
+    """No cost was estimated or recorded for this referral yet."""
+
+    slug = "cost-not-recorded"
+    title = N_("No cost recorded")
+    detail = N_(
+        "No cost was estimated or recorded for this referral yet. The sender estimates it "
+        "with PUT .../costs/estimate, the provider records it with PUT .../costs/actual."
+    )
+
+
+class CostLocked(Conflict):
+    """The cost can no longer change: an actual cost or a settlement came after it."""
+
+    slug = "cost-locked"
+    title = N_("Cost can no longer change")
+
+
+class IllegalSettlement(Conflict):
+    """A payer's share cannot move from its settlement status to the requested one."""
+
+    slug = "illegal-settlement"
+    title = N_("Settlement step not allowed")
+
+
+class CostTooEarly(Conflict):
+    """The step needs an earlier one first (an accepted referral, an actual cost)."""
+
+    slug = "cost-too-early"
+    title = N_("Too early for this cost step")
+
+
+class CostStepNotYours(Forbidden):
+    """Another party takes this cost step (sender estimates, provider invoices, payer pays)."""
+
+    slug = "cost-step-not-yours"
+    title = N_("Another party takes this step")
+
+
+class NoShareOfPayer(UnprocessableContent):
+    """The organisation named pays no share of this referral's cost."""
+
+    slug = "no-share-of-payer"
+    title = N_("No share of this payer")
+    detail = N_(
+        "This organisation pays no share of this referral's cost. Read the shares with "
+        "GET .../costs and name one of their payer_org_id."
     )

@@ -180,3 +180,43 @@ class OpenReferral(Base):
     referral_id: Mapped[uuid.UUID | None]
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ReferralCost(Base):
+    """A referral's estimated and actual cost, and the part no cost-share rule pays.
+
+    Amounts are integers of the currency's minor unit (exact, summed in SQL on both
+    backends); organisations and amounts only, never personal data.
+    """
+
+    __tablename__ = "referral_cost"
+
+    referral_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("referral.id"), primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3))
+    estimated_minor: Mapped[int | None] = mapped_column(BigInteger)
+    actual_minor: Mapped[int | None] = mapped_column(BigInteger)
+    uncovered_minor: Mapped[int] = mapped_column(BigInteger)
+    estimated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    actual_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CostShareLine(Base):
+    """What one payer owes for one referral under one cost-share rule, and its settlement."""
+
+    __tablename__ = "cost_share_line"
+    __table_args__ = (UniqueConstraint("referral_id", "cost_share_id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    referral_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("referral.id"), index=True)
+    cost_share_id: Mapped[uuid.UUID]
+    payer_org_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    basis: Mapped[str] = mapped_column(String(16))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(16))
+    invoiced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -9,6 +9,7 @@ from typing import Any
 
 from fastapi import Response
 
+from services.referral.cost_schemas import CostReport
 from services.referral.schemas import ReferralReport, ReportRow
 from shared.i18n import N_, Message, gettext
 
@@ -58,12 +59,45 @@ def as_csv(report: ReferralReport) -> str:
     outcomes, withheld = _extra_columns(report)
     header = ["period", *(str(d) for d in report.group_by), *(name for name, _ in FIGURES)]
     header += [f"outcome:{o}" for o in outcomes] + [f"withheld:{w}" for w in withheld]
+    return csv_text(header, [_cells(report, row) for row in [*report.rows, report.total]])
+
+
+def csv_text(header: list[str], rows: list[list[Any]]) -> str:
+    """A header line and the rows as CSV (CRLF line ends, as RFC 4180 has them)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(header)
-    for row in [*report.rows, report.total]:
-        writer.writerow(_cells(report, row))
+    writer.writerows(rows)
     return out.getvalue()
+
+
+def csv_download(text: str, name: str) -> Response:
+    """CSV text as a download named `name`."""
+    return Response(
+        text,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+COST_COLUMNS = ("programme", "donor", "payer_org_id", "currency", "status", "shares", "amount")
+
+
+def cost_csv(report: CostReport) -> str:
+    """The cost report as CSV: its rows, then each currency's total (empty payer and status)."""
+    rows = [
+        ["" if (v := getattr(row, name)) is None else str(v) for name in COST_COLUMNS]
+        for row in [*report.rows, *report.totals]
+    ]
+    return csv_text(list(COST_COLUMNS), rows)
+
+
+def cost_response(report: CostReport, output: str) -> Response:
+    """The cost report as JSON or as a CSV download."""
+    if output == "csv":
+        name = f"referral-costs-{report.from_date}-{report.to_date}.csv"
+        return csv_download(cost_csv(report), name)
+    return Response(report.model_dump_json(by_alias=True), media_type="application/json")
 
 
 STYLE = """
@@ -134,11 +168,7 @@ def response(report: ReferralReport, output: str, lang: str) -> Response:
     """The report in the asked format: JSON, a CSV download or a printable HTML page."""
     if output == "csv":
         name = f"referrals-{report.period}-{report.from_date}-{report.to_date}.csv"
-        return Response(
-            as_csv(report),
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="{name}"'},
-        )
+        return csv_download(as_csv(report), name)
     if output == "html":
         return Response(as_html(report, lang), media_type="text/html; charset=utf-8")
     return Response(report.model_dump_json(by_alias=True), media_type="application/json")

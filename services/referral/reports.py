@@ -77,8 +77,13 @@ def dimensions(values: Sequence[str] | None) -> list[ReportDimension]:
     return [known[name] for name in dict.fromkeys(names)]
 
 
-def scope_filters(principal: Principal, scope: ReportScope) -> list[Any]:
-    """The referrals a caller may count: all for admins and auditors, else its own."""
+def scope_filters(
+    principal: Principal, scope: ReportScope, *, also_own: Sequence[Any] = ()
+) -> list[Any]:
+    """The referrals a caller may count: all for admins and auditors, else its own.
+
+    `also_own` are further columns naming the caller's organisation (a cost share's payer).
+    """
     filters: list[Any] = [
         Referral.created_at >= scope.starts_at,
         Referral.created_at < scope.ends_at,
@@ -89,7 +94,8 @@ def scope_filters(principal: Principal, scope: ReportScope) -> list[Any]:
         filters.append(Referral.host_country == scope.host_country)
     if not principal.has_any_role(Role.ADMIN, Role.AUDITOR):
         org = uuid.UUID(principal.org_id)
-        filters.append(or_(Referral.sender_org_id == org, Referral.recipient_org_id == org))
+        mine = [Referral.sender_org_id, Referral.recipient_org_id, *also_own]
+        filters.append(or_(*(column == org for column in mine)))
     return filters
 
 

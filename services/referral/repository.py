@@ -6,11 +6,17 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Select, and_, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
-from services.referral.models import IdempotencyRecord, Referral, ReferralNote
+from services.referral.models import (
+    CostShareLine,
+    IdempotencyRecord,
+    Referral,
+    ReferralCost,
+    ReferralNote,
+)
 from services.referral.schemas import CLOSED_STATUSES
 
 
@@ -141,3 +147,38 @@ async def count_notes(session: AsyncSession, *, referral_id: uuid.UUID) -> int:
         .where(ReferralNote.referral_id == referral_id)
     )
     return int(count or 0)
+
+
+async def cost(
+    session: AsyncSession, *, referral_id: uuid.UUID, for_update: bool = False
+) -> ReferralCost | None:
+    """Return the referral's cost record, locked for update when asked."""
+    query = select(ReferralCost).where(ReferralCost.referral_id == referral_id)
+    if for_update:
+        query = query.with_for_update()
+    return await session.scalar(query)
+
+
+async def cost_lines(session: AsyncSession, *, referral_id: uuid.UUID) -> list[CostShareLine]:
+    """Return the payers' shares of a referral's cost, in rule order."""
+    query = (
+        select(CostShareLine)
+        .where(CostShareLine.referral_id == referral_id)
+        .order_by(CostShareLine.basis, CostShareLine.cost_share_id)
+    )
+    return list((await session.scalars(query)).all())
+
+
+async def is_payer(session: AsyncSession, *, referral_id: uuid.UUID, org_id: uuid.UUID) -> bool:
+    """Whether the organisation pays a share of this referral's cost."""
+    found = await session.scalar(
+        select(CostShareLine.id)
+        .where(CostShareLine.referral_id == referral_id, CostShareLine.payer_org_id == org_id)
+        .limit(1)
+    )
+    return found is not None
+
+
+async def drop_cost_lines(session: AsyncSession, *, referral_id: uuid.UUID) -> None:
+    """Remove the shares of a referral's cost (before a new split)."""
+    await session.execute(delete(CostShareLine).where(CostShareLine.referral_id == referral_id))

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 
+from services.referral.cost_schemas import (
+    ROUNDING,
+    CostShareLineRead,
+    ReferralCostRead,
+    Settlement,
+)
 from services.referral.lifecycle import Party, allowed_moves, party_of, reads_content
-from services.referral.models import Referral
+from services.referral.models import CostShareLine, Referral, ReferralCost
 from services.referral.schemas import (
     AgreementRef,
     EncryptedTo,
@@ -20,6 +27,7 @@ from services.referral.sla import is_overdue
 from shared.auth import Principal
 from shared.clock import utcnow
 from shared.i18n import N_, Message, gettext
+from shared.money import from_minor
 from shared.vocabulary import WITHHELD_EXPLANATIONS, DataCategory, WithheldReason
 
 
@@ -116,3 +124,40 @@ def _withdrawal_notice(referral: Referral, party: Party | None) -> list[str]:
         "notes are no longer shared with you. Delete any copy you keep, as your agreement says."
     )
     return [gettext(notice)]
+
+
+def cost_read(
+    referral: Referral, cost: ReferralCost, lines: list[CostShareLine]
+) -> ReferralCostRead:
+    """Shape a referral's cost and split, amounts as decimals of the currency's minor unit."""
+    currency = cost.currency
+
+    def amount(minor: int | None) -> Decimal | None:
+        return None if minor is None else from_minor(minor, currency)
+
+    return ReferralCostRead(
+        referral_id=referral.id,
+        programme=referral.programme,
+        service_category=referral.service_category,
+        currency=currency,
+        estimated_amount=amount(cost.estimated_minor),
+        actual_amount=amount(cost.actual_minor),
+        split_of="actual" if cost.actual_minor is not None else "estimate",
+        shares=[
+            CostShareLineRead(
+                cost_share_id=line.cost_share_id,
+                payer_org_id=line.payer_org_id,
+                basis=line.basis,
+                amount=from_minor(line.amount_minor, currency),
+                currency=currency,
+                status=Settlement(line.status),
+                invoiced_at=line.invoiced_at,
+                paid_at=line.paid_at,
+            )
+            for line in lines
+        ],
+        uncovered_amount=from_minor(cost.uncovered_minor, currency),
+        rounding=gettext(ROUNDING),
+        version=cost.version,
+        updated_at=cost.updated_at,
+    )

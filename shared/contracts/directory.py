@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.business_hours import Schedule
+from shared.money import Amount, Currency, Percentage
 from shared.vocabulary import DataCategory
 
 STRICT = ConfigDict(extra="forbid")
@@ -119,6 +121,40 @@ class ServiceRead(BaseModel):
     updated_at: datetime
 
 
+CostShareBasis = Literal["percentage", "fixed"]
+
+
+class CostShareRead(BaseModel):
+    """Who pays which share of one service category under an agreement.
+
+    `percentage` shares what is left after the fixed amounts; `cap` limits one share. Amounts
+    are decimal strings in `currency`.
+    """
+
+    model_config = STRICT
+
+    id: uuid.UUID
+    agreement_id: uuid.UUID
+    service_category: str = Field(examples=["health"])
+    payer_org_id: uuid.UUID
+    basis: CostShareBasis = Field(examples=["percentage"])
+    percentage: Percentage | None = Field(None, description="Basis `percentage`: 0-100.")
+    fixed_amount: Amount | None = Field(None, description="Basis `fixed`: the amount paid.")
+    cap: Amount | None = Field(None, description="The most this share pays for one referral.")
+    currency: Currency
+    covers: dict[str, str] = Field(
+        examples=[{"en": "Consultations and medication", "fr": "Consultations et médicaments"}]
+    )
+    row_version: int
+    created_at: datetime
+    updated_at: datetime
+
+    def limit(self) -> Decimal | None:
+        """The most this share may pay for one referral (None: no limit but the cost)."""
+        amounts = [a for a in (self.fixed_amount, self.cap) if a is not None]
+        return min(amounts) if amounts else None
+
+
 class AgreementRead(BaseModel):
     """One version of an agreement."""
 
@@ -143,6 +179,10 @@ class AgreementRead(BaseModel):
     programme: str | None
     document_sha256: str | None
     row_version: int
+    cost_shares: list[CostShareRead] = Field(
+        default_factory=list,
+        description="Who pays which share of each service category (empty: no rules).",
+    )
 
     def in_force(self, now: datetime) -> bool:
         """Whether this version applies at `now`."""

@@ -23,6 +23,9 @@ async def everything(directory: Directory) -> dict[str, Any]:
     """The directory's contents through its API, without timestamps and ETag counters."""
     volatile = {"created_at", "updated_at", "row_version"}
 
+    def strip(item: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in item.items() if k not in volatile}
+
     async def pages(path: str) -> list[dict[str, Any]]:
         response = await directory.client.get(path, params={"limit": 200}, headers=directory.admin)
         assert response.json()["next_cursor"] is None
@@ -55,7 +58,10 @@ async def everything(directory: Directory) -> dict[str, Any]:
         "services": services,
         "keys": keys,
         "focal_points": await pages("/focal-points"),
-        "agreements": await pages("/agreements"),
+        "agreements": [
+            {**a, "cost_shares": [strip(share) for share in a["cost_shares"]]}
+            for a in await pages("/agreements")
+        ],
     }
 
 

@@ -16,11 +16,13 @@ from services import demo
 from shared.client import RefexClient, RefexError, open_payload
 from shared.crypto import CryptoError
 from shared.demo import (
+    COORDINATOR_ORG,
     DEMO_CLIENTS_FILE,
     DEMO_HEALTH_SERVICE,
     DEMO_KEYS_DIR,
     EU_PROGRAMME,
     HEALTH_PROVIDER_ORG,
+    HOST_OFFICE_ORG,
     SAHEL_PROGRAMME,
     SECOND_HOST_OFFICE_ORG,
 )
@@ -50,6 +52,25 @@ class TestJourney:
         final = journey.clients["host_office"].get(f"referrals/{referral['id']}")
         assert final["status"] == "completed"
         assert final["outcome"] == "got-help"
+
+    def test_the_demo_cost_split_reaches_the_payers_through_the_gateway(
+        self, journey: demo.Journey
+    ) -> None:
+        referral = demo.step_referral(journey)
+        demo.step_costs(journey, referral)
+        cost = journey.clients["coordinator"].get(f"referrals/{referral['id']}/costs")
+        shares = {s["payer_org_id"]: (s["amount"], s["status"]) for s in cost["shares"]}
+        assert shares == {
+            str(HEALTH_PROVIDER_ORG): ("20.00", "pledged"),
+            str(HOST_OFFICE_ORG): ("400.00", "paid"),
+            str(COORDINATOR_ORG): ("204.00", "pledged"),
+        }
+        assert (cost["actual_amount"], cost["uncovered_amount"]) == ("700.00", "76.00")
+        with pytest.raises(RefexError) as caught:
+            journey.clients["host_office_2"].get(f"referrals/{referral['id']}/costs")
+        assert caught.value.status == 404
+        report = journey.clients["auditor"].get("referrals/reports/costs")
+        assert [t["currency"] for t in report["totals"]] == ["EUR"]
 
     def test_reports_by_programme_reach_partners_through_the_gateway(
         self, journey: demo.Journey
