@@ -6,11 +6,18 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
-from services.referral.models import IdempotencyRecord, Referral, ReferralNote
+from services.referral.models import (
+    IdempotencyRecord,
+    OpenReferral,
+    PlanItem,
+    Referral,
+    ReferralNote,
+    ReintegrationPlan,
+)
 from services.referral.schemas import CLOSED_STATUSES
 
 
@@ -141,3 +148,115 @@ async def count_notes(session: AsyncSession, *, referral_id: uuid.UUID) -> int:
         .where(ReferralNote.referral_id == referral_id)
     )
     return int(count or 0)
+
+
+async def plan_items(
+    session: AsyncSession, *, plan_ids: Sequence[uuid.UUID]
+) -> Sequence[tuple[PlanItem, Referral | None]]:
+    """Items of these plans in the order they were added, each with its referral's metadata."""
+    query = (
+        select(PlanItem, Referral)
+        .outerjoin(Referral, PlanItem.referral_id == Referral.id)
+        .where(PlanItem.plan_id.in_(plan_ids))
+        .order_by(PlanItem.created_at, PlanItem.id)
+        .options(defer(Referral.payload, raiseload=True), defer(Referral.feedback, raiseload=True))
+    )
+    return [(item, referral) for item, referral in (await session.execute(query)).all()]
+
+
+def plans_visible_to(org_id: uuid.UUID | None, *, owner: bool) -> Select[ReintegrationPlan]:
+    """Plans the organisation owns (when `owner`) or is party to through a linked referral."""
+    query = select(ReintegrationPlan)
+    if org_id is None:  # admins and auditors
+        return query
+    party_to = (
+        select(PlanItem.plan_id)
+        .join(Referral, PlanItem.referral_id == Referral.id)
+        .where(or_(Referral.sender_org_id == org_id, Referral.recipient_org_id == org_id))
+    )
+    condition: ColumnElement[bool] = ReintegrationPlan.id.in_(party_to)
+    if owner:
+        condition = or_(ReintegrationPlan.owner_org_id == org_id, condition)
+    return query.where(condition)
+
+
+async def plan_page(
+    session: AsyncSession,
+    *,
+    query: Select[ReintegrationPlan],
+    after: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+) -> Sequence[ReintegrationPlan]:
+    """Up to `limit` plans ordered by (updated_at, id), after the cursor."""
+    if after is not None:
+        updated_at, last_id = after
+        query = query.where(
+            or_(
+                ReintegrationPlan.updated_at > updated_at,
+                and_(ReintegrationPlan.updated_at == updated_at, ReintegrationPlan.id > last_id),
+            )
+        )
+    query = query.order_by(ReintegrationPlan.updated_at, ReintegrationPlan.id).limit(limit)
+    return (await session.scalars(query)).all()
+
+
+async def item_for_referral(session: AsyncSession, *, referral_id: uuid.UUID) -> PlanItem | None:
+    """The plan item a referral is linked to, if any."""
+    return await session.scalar(select(PlanItem).where(PlanItem.referral_id == referral_id))
+
+
+async def plan_for_subject(
+    session: AsyncSession, *, owner_org_id: uuid.UUID, digest: str
+) -> ReintegrationPlan | None:
+    """The owner's plan for the subject with this digest, if any."""
+    return await session.scalar(
+        select(ReintegrationPlan)
+        .where(
+            ReintegrationPlan.owner_org_id == owner_org_id,
+            ReintegrationPlan.subject_digest == digest,
+        )
+        .limit(1)
+    )
+
+
+async def followed_page(
+    session: AsyncSession,
+    *,
+    coordinator_org_id: uuid.UUID,
+    after: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+) -> Sequence[tuple[OpenReferral, Referral | None]]:
+    """Open referrals the coordinator assigned, oldest first, with their referral's metadata."""
+    query = (
+        select(OpenReferral, Referral)
+        .outerjoin(Referral, OpenReferral.referral_id == Referral.id)
+        .where(
+            OpenReferral.coordinator_org_id == coordinator_org_id,
+            OpenReferral.assigned_org_id.is_not(None),
+        )
+        .options(defer(Referral.payload, raiseload=True), defer(Referral.feedback, raiseload=True))
+    )
+    if after is not None:
+        created_at, last_id = after
+        query = query.where(
+            or_(
+                OpenReferral.created_at > created_at,
+                and_(OpenReferral.created_at == created_at, OpenReferral.id > last_id),
+            )
+        )
+    query = query.order_by(OpenReferral.created_at, OpenReferral.id).limit(limit)
+    return [(row, referral) for row, referral in (await session.execute(query)).all()]
+
+
+async def newly_stalled(
+    session: AsyncSession, *, overdue: ColumnElement[bool]
+) -> Sequence[tuple[OpenReferral, Referral]]:
+    """Routed referrals matching `overdue` whose coordinator was not told yet, locked."""
+    query = (
+        select(OpenReferral, Referral)
+        .join(Referral, OpenReferral.referral_id == Referral.id)
+        .where(OpenReferral.stalled_at.is_(None), overdue)
+        .options(defer(Referral.payload, raiseload=True), defer(Referral.feedback, raiseload=True))
+        .with_for_update(of=OpenReferral, skip_locked=True)
+    )
+    return [(row, referral) for row, referral in (await session.execute(query)).all()]
