@@ -144,6 +144,7 @@ async def create(*, session: AsyncSession, context: Context, plan_in: PlanCreate
         version=1,
     )
     session.add(plan)
+    await session.flush()  # no relationship() tells the unit of work to insert it first
     for item_in in plan_in.items:
         await _add_item(session, plan, item_in, now)
     await _audit(session, context, plan, "plan.created", {"items": len(plan_in.items)})
