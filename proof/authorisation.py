@@ -43,6 +43,7 @@ KIND_OF_PARAM = {
     "org_id": "organisation", "kid": "key", "service_id": "service",
     "focal_point_id": "focal_point", "agreement_id": "agreement", "client_id": "client",
     "subject_ref": "subject", "open_id": "open_referral", "event_id": "event", "index": "index",
+    "plan_id": "plan", "item_id": "plan_item",
 }  # fmt: skip
 STALE_ETAG = '"999999"'  # writes never land: an allowed caller gets 412, not a changed object
 
@@ -103,8 +104,9 @@ class Objects:
 
     def params(self, kind: str, role: str, column: str) -> dict[str, str]:
         """Path parameters naming the `column` object of `kind` for `role`."""
-        if kind in ("open_referral", "event"):
-            return {"open_id": str(uuid.uuid4()), "event_id": str(uuid.uuid4())}
+        if kind in ("open_referral", "event", "plan", "plan_item"):
+            names = ("open_id", "event_id", "plan_id", "item_id")
+            return {name: str(uuid.uuid4()) for name in names}
         if kind == "index":
             return {"index": "0"}
         if kind == "none":
