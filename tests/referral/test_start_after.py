@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from services.consent.models import Disclosure
 from services.referral import queries, sla, workers
-from services.referral.models import OutboxEvent
-from shared.demo import HEALTH_PROVIDER_ORG
-from tests.referral.conftest import Exchange, record_consent
+from services.referral.models import OutboxEvent, Referral
+from shared.demo import DEMO_HEALTH_SERVICE, HEALTH_PROVIDER_ORG, HOST_OFFICE_ORG
+from tests.referral.conftest import SUBJECT, Exchange, record_consent
 from tests.referral.test_referrals_api import REQUESTED, referral_body, send, stored
 from tests.referral.test_sealed import preview, seal, send_sealed
 
@@ -150,3 +151,46 @@ class TestStartAfterIsChecked:
         )
         assert response.status_code == 422
         assert "passé" in response.json()["detail"]
+
+
+class TestPreviewAndReports:
+    async def test_the_preview_checks_start_after_too(self, exchange: Exchange) -> None:
+        await record_consent(exchange, REQUESTED)
+        response = await exchange.referral.post(
+            "/referrals/preview",
+            json={
+                "service_id": str(DEMO_HEALTH_SERVICE),
+                "subject_ref": SUBJECT,
+                "requested_categories": REQUESTED,
+                "start_after": iso(datetime.now(UTC) - timedelta(days=2)),
+            },
+            headers=exchange.as_role("host_office", HOST_OFFICE_ORG),
+        )
+        assert response.status_code == 422
+        assert response.json()["type"] == "urn:refex:problem:start-after-invalid"
+
+    async def test_times_to_answer_count_from_when_the_referral_became_due(
+        self, exchange: Exchange
+    ) -> None:
+        _, later = await send_both(exchange, datetime.now(UTC) + timedelta(days=10))
+        sent_at = datetime.now(UTC) - timedelta(days=20)
+        due = sent_at + timedelta(days=10)
+        async with exchange.referral_app.state.db.sessionmaker() as session, session.begin():
+            await session.execute(
+                update(Referral)
+                .where(Referral.id == uuid.UUID(later["id"]))
+                .values(
+                    created_at=sent_at,
+                    start_after=due,
+                    acknowledged_at=due + timedelta(hours=2),
+                    accepted_at=sent_at + timedelta(days=1),  # prepared before it was due
+                    status="accepted",
+                )
+            )
+        stats = await exchange.referral.get(
+            "/referrals/stats", headers=exchange.as_role("host_office", HOST_OFFICE_ORG)
+        )
+        assert stats.status_code == 200, stats.text
+        body = stats.json()
+        assert body["median_hours_to_acknowledge"] == pytest.approx(2.0, abs=0.01)
+        assert body["median_hours_to_accept"] == pytest.approx(0.0, abs=0.01)
