@@ -23,7 +23,7 @@ from shared.auth import Principal
 from shared.clock import utcnow
 from shared.db import Database
 from shared.ids import new_id
-from shared.pagination import Page, PageParams, decode_time_id_cursor, time_id_cursor
+from shared.pagination import Page, PageParams, decode_time_id_cursor, next_time_id_cursor
 
 STALLED_EVENT = "referral.stalled"
 
@@ -40,10 +40,7 @@ async def list_followed(
     )
     now = utcnow()
     items = [_followed(row, referral, now) for row, referral in rows[: paging.limit]]
-    next_cursor = None
-    if len(rows) > paging.limit:
-        last = rows[paging.limit - 1][0]
-        next_cursor = time_id_cursor(last.created_at, last.id)
+    next_cursor = next_time_id_cursor(rows, paging.limit, lambda r: (r[0].created_at, r[0].id))
     return Page[FollowedReferral](items=items, next_cursor=next_cursor)
 
 

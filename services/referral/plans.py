@@ -29,7 +29,7 @@ from shared.clock import utcnow
 from shared.errors import Conflict, NotFound, PreconditionFailed, UnprocessableContent
 from shared.i18n import N_, Message
 from shared.ids import new_id
-from shared.pagination import Page, PageParams, decode_time_id_cursor, time_id_cursor
+from shared.pagination import Page, PageParams, decode_time_id_cursor, next_time_id_cursor
 from shared.vocabulary import Role
 
 # What a linked referral's status means for the plan.
@@ -184,10 +184,7 @@ async def list_plans(
         shown = _shown(plan, [r for r in rows if r[0].plan_id == plan.id], principal)
         if shown is not None:
             items.append(_to_read(plan, shown))
-    next_cursor = None
-    if len(plans) > paging.limit:
-        last = plans[paging.limit - 1]
-        next_cursor = time_id_cursor(last.updated_at, last.id)
+    next_cursor = next_time_id_cursor(plans, paging.limit, lambda p: (p.updated_at, p.id))
     return Page[PlanRead](items=items, next_cursor=next_cursor)
 
 

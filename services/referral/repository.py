@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,6 +20,8 @@ from services.referral.models import (
     ReintegrationPlan,
 )
 from services.referral.schemas import CLOSED_STATUSES
+
+SelectT = TypeVar("SelectT", bound=Select[*tuple[Any, ...]])
 
 
 async def get(
@@ -97,16 +100,18 @@ async def list_page(
     limit: int,
 ) -> Sequence[Referral]:
     """Return up to `limit` referrals ordered by (updated_at, id), after the cursor."""
-    if after is not None:
-        updated_at, last_id = after
-        query = query.where(
-            or_(
-                Referral.updated_at > updated_at,
-                and_(Referral.updated_at == updated_at, Referral.id > last_id),
-            )
-        )
-    query = query.order_by(Referral.updated_at, Referral.id).limit(limit)
+    query = keyset(query, Referral.updated_at, Referral.id, after=after, limit=limit)
     return (await session.scalars(query)).all()
+
+
+def keyset(
+    query: SelectT, at: Any, key: Any, *, after: tuple[datetime, uuid.UUID] | None, limit: int
+) -> SelectT:
+    """Order `query` by (at, key) and keep up to `limit` rows after the cursor's (at, key)."""
+    if after is not None:
+        last_at, last_key = after
+        query = query.where(or_(at > last_at, and_(at == last_at, key > last_key)))
+    return query.order_by(at, key).limit(limit)
 
 
 async def open_for_subject(
@@ -188,15 +193,9 @@ async def plan_page(
     limit: int,
 ) -> Sequence[ReintegrationPlan]:
     """Up to `limit` plans ordered by (updated_at, id), after the cursor."""
-    if after is not None:
-        updated_at, last_id = after
-        query = query.where(
-            or_(
-                ReintegrationPlan.updated_at > updated_at,
-                and_(ReintegrationPlan.updated_at == updated_at, ReintegrationPlan.id > last_id),
-            )
-        )
-    query = query.order_by(ReintegrationPlan.updated_at, ReintegrationPlan.id).limit(limit)
+    query = keyset(
+        query, ReintegrationPlan.updated_at, ReintegrationPlan.id, after=after, limit=limit
+    )
     return (await session.scalars(query)).all()
 
 
@@ -236,15 +235,7 @@ async def followed_page(
         )
         .options(defer(Referral.payload, raiseload=True), defer(Referral.feedback, raiseload=True))
     )
-    if after is not None:
-        created_at, last_id = after
-        query = query.where(
-            or_(
-                OpenReferral.created_at > created_at,
-                and_(OpenReferral.created_at == created_at, OpenReferral.id > last_id),
-            )
-        )
-    query = query.order_by(OpenReferral.created_at, OpenReferral.id).limit(limit)
+    query = keyset(query, OpenReferral.created_at, OpenReferral.id, after=after, limit=limit)
     return [(row, referral) for row, referral in (await session.execute(query)).all()]
 
 
