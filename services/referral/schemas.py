@@ -608,6 +608,9 @@ class OpenReferralSubmit(BaseModel):
     model_config = ConfigDict(extra="forbid")
     subject_ref: SubjectRef
     casefile: CaseFile
+    start_after: UtcDatetime | None = Field(
+        None, description="As for `POST /referrals`: due from then, deadlines count from it."
+    )
 
 
 class WebhookDeadLetter(DeadLetterRead):

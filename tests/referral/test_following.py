@@ -25,7 +25,9 @@ OPEN = {
 FOLLOWED = "/referrals/open/followed"
 
 
-async def routed(exchange: Exchange, *, submit: bool = True) -> dict[str, Any]:
+async def routed(
+    exchange: Exchange, *, submit: bool = True, start_after: str | None = None
+) -> dict[str, Any]:
     """An open referral the coordinator assigned and (when `submit`) the sender submitted."""
     host = exchange.as_role("host_office", HOST_OFFICE_ORG)
     opened = (await exchange.referral.post("/referrals/open", json=OPEN, headers=host)).json()
@@ -41,7 +43,11 @@ async def routed(exchange: Exchange, *, submit: bool = True) -> dict[str, Any]:
     submitted = await exchange.referral.post(
         f"/referrals/open/{opened['id']}/submit",
         headers=host,
-        json={"subject_ref": SUBJECT, "casefile": CASEFILE},
+        json={
+            "subject_ref": SUBJECT,
+            "casefile": CASEFILE,
+            **({"start_after": start_after} if start_after else {}),
+        },
     )
     assert submitted.status_code == 201, submitted.text
     return {"open_id": opened["id"], "referral": submitted.json()}
@@ -208,3 +214,13 @@ class TestStalls:
         assert direct.status_code == 201
         await make_late(exchange, direct.json()["id"])
         assert await sweep_stalled(exchange.referral_app.state.db) == 0
+
+    async def test_a_routed_referral_due_after_arrival_does_not_stall_before(
+        self, exchange: Exchange
+    ) -> None:
+        later = datetime.now(UTC) + timedelta(days=10)
+        sent = await routed(exchange, start_after=later.isoformat())
+        assert datetime.fromisoformat(sent["referral"]["acknowledge_by"]) > later
+        assert await sweep_stalled(exchange.referral_app.state.db) == 0
+        [item] = (await followed(exchange)).json()["items"]
+        assert item["start_after"] is not None and item["overdue"] is False
