@@ -443,7 +443,7 @@ def step_partnership(journey: Journey) -> None:
         )
 
 
-def step_return_path(journey: Journey) -> None:
+def step_return_path(journey: Journey) -> dict[str, Any]:
     """Sent before departure, due after arrival; the plan shows each party its own part."""
     console.rule(gettext("8. The returnee's path: a pre-departure referral and a plan"))
     subject = _pseudonym()
@@ -511,6 +511,8 @@ def step_return_path(journey: Journey) -> None:
             total=len(plan["items"]),
         ).render()
     )
+    created: dict[str, Any] = plan
+    return created
 
 
 def _show_plan(plan: dict[str, Any]) -> None:
