@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.referral import repository
@@ -248,6 +249,7 @@ async def update_item(
     if item_in.status is not None:
         item.status = str(item_in.status)
     item.updated_at = utcnow()
+    await _flush_links(session)
     details = {"item_id": str(item.id), "fields": sorted(fields)}
     await _touch(session, context, plan, "plan.item-updated", details)
     return await _shaped(session, plan, context.principal)
@@ -272,8 +274,15 @@ async def _add_item(
         updated_at=now,
     )
     session.add(item)
-    await session.flush()  # the next link check must see this one
+    await _flush_links(session)  # the next link check must see this one
     return item
+
+
+async def _flush_links(session: AsyncSession) -> None:
+    try:
+        await session.flush()
+    except IntegrityError:  # a concurrent request linked the same referral first
+        raise ReferralAlreadyPlanned from None
 
 
 async def _check_link(

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, update
 
+from services.referral import repository
 from services.referral.models import AuditEvent, PlanItem, Referral, ReintegrationPlan
 from shared.demo import (
     AUDITOR_ORG,
@@ -380,6 +381,25 @@ class TestLinkingIsChecked:
             headers=exchange.as_role("host_office", HOST_OFFICE_ORG),
         )
         assert response.status_code == 409
+        assert response.json()["type"] == "urn:refex:problem:referral-already-planned"
+        assert await plan_state(exchange) == before
+
+    async def test_the_database_refuses_a_link_a_concurrent_request_made_first(
+        self, exchange: Exchange, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        plan, health, _ = await a_plan(exchange)
+        before = await plan_state(exchange)
+
+        async def not_seen(*args: Any, **kwargs: Any) -> None:
+            return None  # as if the other request had not committed when this one looked
+
+        monkeypatch.setattr(repository, "item_for_referral", not_seen)
+        response = await exchange.referral.post(
+            f"/referrals/plans/{plan['id']}/items",
+            json={"phase": "post_return", "service_category": "health", "referral_id": health},
+            headers=exchange.as_role("host_office", HOST_OFFICE_ORG),
+        )
+        assert response.status_code == 409, response.text
         assert response.json()["type"] == "urn:refex:problem:referral-already-planned"
         assert await plan_state(exchange) == before
 
