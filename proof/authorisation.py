@@ -49,8 +49,10 @@ KIND_OF_PARAM = {
     "org_id": "organisation", "kid": "key", "service_id": "service",
     "focal_point_id": "focal_point", "agreement_id": "agreement", "client_id": "client",
     "subject_ref": "subject", "open_id": "open_referral", "event_id": "event", "index": "index",
-    "code": "programme", "plan_id": "capacity_plan", "opportunity_id": "opportunity",
-    "report_id": "situation_report",
+    "code": "programme", "opportunity_id": "opportunity", "report_id": "situation_report",
+    # The directory's capacity plans share the parameter name: their entries say
+    # `object: capacity_plan` by hand.
+    "plan_id": "plan", "item_id": "plan_item",
 }  # fmt: skip
 STALE_ETAG = '"999999"'  # writes never land: an allowed caller gets 412, not a changed object
 
@@ -129,8 +131,9 @@ class Objects:
 
     def params(self, kind: str, role: str, column: str) -> dict[str, str]:
         """Path parameters naming the `column` object of `kind` for `role`."""
-        if kind in ("open_referral", "event"):
-            return {"open_id": str(uuid.uuid4()), "event_id": str(uuid.uuid4())}
+        if kind in ("open_referral", "event", "plan", "plan_item"):
+            names = ("open_id", "event_id", "plan_id", "item_id")
+            return {name: str(uuid.uuid4()) for name in names}
         if kind == "index":
             return {"index": "0"}
         if kind == "none":

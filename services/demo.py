@@ -517,6 +517,87 @@ def step_costs(journey: Journey, referral: dict[str, Any]) -> None:
         )
 
 
+def step_return_path(journey: Journey) -> dict[str, Any]:
+    """Sent before departure, due after arrival; the plan shows each party its own part."""
+    console.rule(gettext("9. The returnee's path: a pre-departure referral and a plan"))
+    subject = _pseudonym()
+    _consent(
+        journey, subject, HEALTH_PROVIDER_ORG, ["identity.basic", "contact", "health.physical"]
+    )
+    arrival = datetime.now(UTC) + timedelta(days=14)
+    referral = journey.call(
+        "host_office",
+        "POST",
+        "referrals",
+        {
+            "service_id": str(DEMO_HEALTH_SERVICE),
+            "subject_ref": subject,
+            "requested_categories": ["identity.basic", "contact", "health.physical"],
+            "start_after": arrival.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "casefile": CASEFILE,
+        },
+    )
+    console.print(
+        "  "
+        + _l(
+            "due from {start_after}: acknowledge by {acknowledge_by}, respond by {respond_by}",
+            start_after=referral["start_after"],
+            acknowledge_by=referral["acknowledge_by"],
+            respond_by=referral["respond_by"],
+        ).render()
+    )
+    prepared = journey.call(
+        "provider", "POST", f"referrals/{referral['id']}/status", {"status": "received"}
+    )
+    console.print(
+        "  "
+        + _l(
+            "the clinic prepares before arrival: [bold]{status}[/], nothing overdue",
+            status=prepared["status"],
+        ).render()
+    )
+    plan = journey.call(
+        "host_office",
+        "POST",
+        "referrals/plans",
+        {
+            "subject_ref": subject,
+            "expected_return_date": arrival.date().isoformat(),
+            "items": [
+                {"phase": "pre_departure", "service_category": "legal", "status": "done"},
+                {"phase": "arrival", "service_category": "reception"},
+                {
+                    "phase": "post_return",
+                    "service_category": "health",
+                    "referral_id": referral["id"],
+                },
+                {"phase": "community", "service_category": "business_development"},
+            ],
+        },
+    )
+    _show_plan(plan)
+    seen = journey.call("provider", "GET", f"referrals/plans/{plan['id']}")
+    console.print(
+        "  "
+        + _l(
+            "the clinic sees {shown} of the plan's {total} items: its own referral's",
+            shown=len(seen["items"]),
+            total=len(plan["items"]),
+        ).render()
+    )
+    created: dict[str, Any] = plan
+    return created
+
+
+def _show_plan(plan: dict[str, Any]) -> None:
+    table = Table(gettext("phase"), gettext("service"), gettext("status"), gettext("referral"))
+    for item in plan["items"]:
+        table.add_row(
+            item["phase"], item["service_category"], item["status"], item["referral_id"] or "-"
+        )
+    console.print(table)
+
+
 def demo(
     url: Annotated[
         str, typer.Option(envvar="REFEX_URL", help="Gateway base URL.")
@@ -542,6 +623,7 @@ def demo(
         step_audit(journey)
         step_partnership(journey)
         step_costs(journey, referral)
+        step_return_path(journey)
     except RefexError as error:
         console.print(f"[red]{error}[/]")
         raise typer.Exit(1) from None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import uuid
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
@@ -87,6 +88,15 @@ def decode_cursor(cursor: str) -> list[Any]:
 def time_id_cursor(at: datetime, item_id: uuid.UUID) -> str:
     """Encode a (timestamp, id) sort key, the usual order of our lists."""
     return encode_cursor([at.isoformat(), str(item_id)])
+
+
+def next_time_id_cursor(
+    rows: Sequence[T], limit: int, key: Callable[[T], tuple[datetime, uuid.UUID]]
+) -> str | None:
+    """The cursor after the page's last item, when one row more than `limit` was fetched."""
+    if len(rows) <= limit:
+        return None
+    return time_id_cursor(*key(rows[limit - 1]))
 
 
 def decode_time_id_cursor(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:

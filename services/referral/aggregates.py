@@ -87,6 +87,17 @@ def _hours(dialect: str, end: Any, start: Any) -> ColumnElement[Any]:
     return (func.julianday(end) - func.julianday(start)) * 24.0
 
 
+def _hours_since_due(dialect: str, end: Any) -> ColumnElement[Any]:
+    """Hours from when the referral became due (start_after, if later than its sending) to
+    `end`; a referral answered while it was not due yet took 0 hours."""
+    due = case(
+        (Referral.start_after > Referral.created_at, Referral.start_after),
+        else_=Referral.created_at,
+    )
+    hours = _hours(dialect, end, due)
+    return case((hours < 0, 0.0), else_=hours)
+
+
 def _on_time(done: Any, due: Any) -> ColumnElement[int]:
     return case((and_(done.is_not(None), due.is_not(None), done <= due), 1), else_=0)
 
@@ -97,8 +108,8 @@ def _inner(
     columns: list[Any] = [_period_label(dialect, period).label("period")]
     columns += [DIMENSIONS[name].label(f"d_{name}") for name in dimensions]
     columns += [
-        _hours(dialect, Referral.acknowledged_at, Referral.created_at).label("ack_h"),
-        _hours(dialect, Referral.accepted_at, Referral.created_at).label("acc_h"),
+        _hours_since_due(dialect, Referral.acknowledged_at).label("ack_h"),
+        _hours_since_due(dialect, Referral.accepted_at).label("acc_h"),
         _on_time(Referral.acknowledged_at, Referral.acknowledge_by).label("ack_ok"),
         _on_time(Referral.accepted_at, Referral.respond_by).label("acc_ok"),
         Referral.outcome.label("outcome"),

@@ -11,8 +11,10 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from services.referral import (
     creation,
     fhir,
+    following,
     notes,
     open_referrals,
+    plans,
     preview,
     queries,
     report_formats,
@@ -27,12 +29,14 @@ from services.referral.dependencies import (
     CoordinatorContext,
     InternalCallerContext,
     PartyContext,
+    PlanReaderContext,
     ReaderContext,
     SenderContext,
     SettingsDep,
     StatsContext,
 )
 from services.referral.schemas import (
+    FollowedReferral,
     Include,
     KeySetRead,
     NoteCreate,
@@ -42,6 +46,11 @@ from services.referral.schemas import (
     OpenReferralRead,
     OpenReferralSubmit,
     Period,
+    PlanCreate,
+    PlanItemCreate,
+    PlanItemUpdate,
+    PlanRead,
+    PlanUpdate,
     ReferralCreate,
     ReferralPreview,
     ReferralRead,
@@ -532,6 +541,176 @@ async def list_open_referrals(session: SessionDep, context: PartyContext) -> lis
     """List the open referrals your organisation sent or must assign."""
     rows = await open_referrals.list_visible(session=session, context=context)
     return [OpenReferralRead.model_validate(r, from_attributes=True) for r in rows]
+
+
+@router.get(
+    "/referrals/open/followed",
+    name="openReferrals.listFollowed",
+    summary="Referrals you routed: status and deadlines",
+    tags=["open referrals"],
+    responses=problem_responses(422),
+)
+async def list_followed(
+    session: SessionDep, context: CoordinatorContext, paging: Paging
+) -> Page[FollowedReferral]:
+    """List the open referrals you assigned, oldest first, with the status, deadlines and
+    outcome of the referral the sender submitted (`referral_id` null until then).
+
+    Never the case file: no payload, no JWE, no feedback. When a referral you routed passes
+    its acknowledge or respond deadline unanswered, you receive one `referral.stalled`
+    notification and `stalled_at` tells when.
+    """
+    return await following.list_followed(
+        session=session, principal=context.principal, paging=paging
+    )
+
+
+PlanIfMatch = Annotated[
+    str | None,
+    Header(
+        alias="If-Match",
+        description="The plan's ETag you last read; 412 if the plan changed since.",
+        examples=['"2"'],
+    ),
+]
+
+
+@router.post(
+    "/referrals/plans",
+    name="plans.create",
+    status_code=201,
+    summary="Start a reintegration plan",
+    tags=["plans"],
+    responses=problem_responses(409, 422),
+)
+async def create_plan(
+    plan_in: PlanCreate, session: SessionDep, context: SenderContext, response: Response
+) -> PlanRead:
+    """Start the plan of one returnee (your pseudonym; it is stored only as a keyed digest):
+    the expected return date and the steps across phases (`pre_departure`, `arrival`,
+    `post_return`, `community`), each with a service category, a planned date and, once sent,
+    the referral.
+
+    A linked referral must be one you sent for the same returnee and category (422
+    `referral-not-linkable`) and in no other plan (409 `referral-already-planned`); its
+    status then sets the item's. One plan per returnee: a second answers 409 `plan-exists`
+    with `existing_plan_id`.
+    """
+    plan = await plans.create(session=session, context=context, plan_in=plan_in)
+    response.headers["Location"] = f"/referrals/plans/{plan.id}"
+    response.headers["ETag"] = f'"{plan.version}"'
+    return plan
+
+
+@router.get(
+    "/referrals/plans",
+    name="plans.list",
+    summary="Plans you own or take part in",
+    tags=["plans"],
+    responses=problem_responses(422),
+)
+async def list_plans(
+    session: SessionDep, context: PlanReaderContext, paging: Paging
+) -> Page[PlanRead]:
+    """List plans, oldest change first: all items of the plans your office owns; of other
+    plans only the items whose referral your organisation sent or received."""
+    return await plans.list_plans(session=session, principal=context.principal, paging=paging)
+
+
+@router.get(
+    "/referrals/plans/{plan_id}",
+    name="plans.get",
+    summary="Read a reintegration plan",
+    tags=["plans"],
+    responses=problem_responses(404),
+)
+async def get_plan(
+    plan_id: uuid.UUID, session: SessionDep, context: PlanReaderContext, response: Response
+) -> PlanRead:
+    """Return the plan with its progress: every item for the office that owns it, only the
+    items of its own referrals for a provider. Anyone else gets 404."""
+    plan = await plans.read(session=session, context=context, plan_id=plan_id)
+    response.headers["ETag"] = f'"{plan.version}"'
+    return plan
+
+
+@router.patch(
+    "/referrals/plans/{plan_id}",
+    name="plans.update",
+    summary="Change a plan's return date or programme",
+    tags=["plans"],
+    responses=problem_responses(404, 412, 422),
+)
+async def update_plan(
+    plan_id: uuid.UUID,
+    plan_in: PlanUpdate,
+    session: SessionDep,
+    context: SenderContext,
+    response: Response,
+    if_match: PlanIfMatch = None,
+) -> PlanRead:
+    """Change the expected return date or the programme of a plan your office owns."""
+    plan = await plans.update(
+        session=session, context=context, plan_id=plan_id, plan_in=plan_in, if_match=if_match
+    )
+    response.headers["ETag"] = f'"{plan.version}"'
+    return plan
+
+
+@router.post(
+    "/referrals/plans/{plan_id}/items",
+    name="plans.items.create",
+    status_code=201,
+    summary="Add a step to a plan",
+    tags=["plans"],
+    responses=problem_responses(404, 409, 412, 422),
+)
+async def add_plan_item(
+    plan_id: uuid.UUID,
+    item_in: PlanItemCreate,
+    session: SessionDep,
+    context: SenderContext,
+    response: Response,
+    if_match: PlanIfMatch = None,
+) -> PlanRead:
+    """Add a step to a plan your office owns; answers the whole plan. A linked referral must
+    be yours, for this returnee and category, and in no other plan."""
+    plan = await plans.add_item(
+        session=session, context=context, plan_id=plan_id, item_in=item_in, if_match=if_match
+    )
+    response.headers["ETag"] = f'"{plan.version}"'
+    return plan
+
+
+@router.patch(
+    "/referrals/plans/{plan_id}/items/{item_id}",
+    name="plans.items.update",
+    summary="Change a step, or link its referral",
+    tags=["plans"],
+    responses=problem_responses(404, 409, 412, 422),
+)
+async def update_plan_item(
+    plan_id: uuid.UUID,
+    item_id: uuid.UUID,
+    item_in: PlanItemUpdate,
+    session: SessionDep,
+    context: SenderContext,
+    response: Response,
+    if_match: PlanIfMatch = None,
+) -> PlanRead:
+    """Change a step's planned date or status, or link the referral you sent for it
+    (`referral_id`; null unlinks). A linked step's status follows its referral: setting it
+    by hand answers 409 `plan-item-follows-referral`."""
+    plan = await plans.update_item(
+        session=session,
+        context=context,
+        plan_id=plan_id,
+        item_id=item_id,
+        item_in=item_in,
+        if_match=if_match,
+    )
+    response.headers["ETag"] = f'"{plan.version}"'
+    return plan
 
 
 @router.post(

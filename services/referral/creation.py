@@ -10,7 +10,7 @@ from typing import Any, Protocol
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.referral import repository
+from services.referral import repository, timing
 from services.referral.audit import append_audit
 from services.referral.encryption import referral_aad
 from services.referral.errors import (
@@ -136,8 +136,10 @@ async def _send(
         if replay is not None:
             return to_read(replay, principal), False
     sealer.admit(context)
+    timing.check_start_after(referral_in.start_after, utcnow())
     resolved, decision = await resolve_and_decide(context, referral_in, clients)
     sharing = sharing_for(referral_in, resolved, decision, present)
+    await timing.check_within_basis(clients, decision, referral_in.start_after, context.request_id)
     sealed = await sealer.seal(session, resolved, sharing)
     subject = subject_digest(referral_in.subject_ref, context.subject_key)
     referral = _new_referral(context, referral_in, resolved, decision, sharing, subject, sealed)
@@ -437,7 +439,8 @@ def _new_referral(
     now = utcnow()
     service, agreement, focal = resolved.service, resolved.agreement, resolved.focal_point
     keys = key_set(resolved.recipient, resolved.sender)
-    acknowledge_by, respond_by = sla_deadlines(focal, now, Urgency(referral_in.urgency))
+    due = timing.clock_start(now, referral_in.start_after)
+    acknowledge_by, respond_by = sla_deadlines(focal, due, Urgency(referral_in.urgency))
     first_contact = focal.first_contact_categories if focal else []
     return Referral(
         id=sealed.referral_id,
@@ -471,6 +474,7 @@ def _new_referral(
         sender_webhook_url=resolved.sender.webhook_url,
         focal_point_id=str(focal.id) if focal else None,
         backup_focal_point_id=_str_or_none(focal.backup_focal_point_id if focal else None),
+        start_after=referral_in.start_after,
         acknowledge_by=acknowledge_by,
         respond_by=respond_by,
         created_at=now,

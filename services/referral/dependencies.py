@@ -56,3 +56,7 @@ StatsContext = Annotated[
     Context,
     context_for(Role.AUDITOR, Role.ADMIN, Role.HOST_OFFICE, Role.PROVIDER, Role.COORDINATOR),
 ]
+PlanReaderContext = Annotated[
+    Context,
+    context_for(Role.HOST_OFFICE, Role.PROVIDER, Role.COORDINATOR, Role.AUDITOR, Role.ADMIN),
+]

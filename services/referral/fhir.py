@@ -80,6 +80,8 @@ def _service_request(referral: ReferralRead) -> dict[str, Any]:
         "requester": _org(referral.sender_org_id),
         "performer": [_org(referral.recipient_org_id)],
     }
+    if referral.start_after is not None:  # sent before departure, due after arrival
+        resource["occurrencePeriod"] = {"start": referral.start_after.isoformat()}
     # FHIR JSON allows no empty arrays: an auditor's view of an emergency referral has no info.
     if info := _supporting_info(referral):
         resource["supportingInfo"] = info

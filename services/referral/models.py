@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.db import JSONType, UTCDateTime, service_metadata
@@ -63,6 +63,9 @@ class Referral(Base):
     sender_webhook_url: Mapped[str | None] = mapped_column(Text)
     focal_point_id: Mapped[str | None] = mapped_column(String(64))
     backup_focal_point_id: Mapped[str | None] = mapped_column(String(64))
+    # A referral sent before departure becomes due at start_after: its deadlines count from
+    # then, so the provider can prepare without the clock running (revision 0006).
+    start_after: Mapped[datetime | None] = mapped_column(UTCDateTime)
     acknowledge_by: Mapped[datetime | None] = mapped_column(UTCDateTime)
     respond_by: Mapped[datetime | None] = mapped_column(UTCDateTime)
     overdue_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -178,6 +181,44 @@ class OpenReferral(Base):
     assigned_service_id: Mapped[uuid.UUID | None]
     assigned_org_id: Mapped[uuid.UUID | None]
     referral_id: Mapped[uuid.UUID | None]
+    # When the coordinator was told the referral it routed stalled; set once (revision 0006).
+    stalled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ReintegrationPlan(Base):
+    """A returnee's path across phases, owned by a host office; pseudonymous, no personal data."""
+
+    __tablename__ = "reintegration_plan"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    owner_org_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    # Keyed hash of the owner's pseudonym, as on referrals: links them, reveals nothing.
+    subject_digest: Mapped[str] = mapped_column(String(64), index=True)
+    programme: Mapped[str | None] = mapped_column(String(128))
+    expected_return_date: Mapped[date | None] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class PlanItem(Base):
+    """One step of a plan: a service category in a phase, planned, and the referral sent for it."""
+
+    __tablename__ = "plan_item"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    plan_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("reintegration_plan.id"), index=True)
+    phase: Mapped[str] = mapped_column(String(16))
+    service_category: Mapped[str] = mapped_column(String(64))
+    planned_date: Mapped[date | None] = mapped_column(Date)
+    # The status set by hand; an item with a referral takes the referral's instead.
+    status: Mapped[str] = mapped_column(String(16))
+    # A referral is one step of one plan at most.
+    referral_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("referral.id"), index=True, unique=True
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 

@@ -217,6 +217,7 @@ async def submit(
             urgency=row.urgency,
             requested_categories=row.requested_categories,
             casefile=submit_in.casefile,
+            start_after=submit_in.start_after,
         ),
     )
     row.referral_id, row.status = referral.id, str(OpenReferralStatus.SUBMITTED)

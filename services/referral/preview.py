@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from services.referral import timing
 from services.referral.creation import resolve_and_decide, sharing_for
 from services.referral.schemas import (
     AgreementRef,
@@ -21,8 +22,10 @@ async def preview(
     *, context: Context, request_in: ReferralRequest, clients: Clients, ttl_s: int
 ) -> ReferralPreview:
     """Decide what may be shared and reserve a referral id for the sender to seal to."""
+    timing.check_start_after(request_in.start_after, utcnow())
     resolved, decision = await resolve_and_decide(context, request_in, clients)
     sharing = sharing_for(request_in, resolved, decision, present=set())
+    await timing.check_within_basis(clients, decision, request_in.start_after, context.request_id)
     keys = key_set(resolved.recipient, resolved.sender)
     referral_id = new_id()
     reservation, token = issue_reservation(

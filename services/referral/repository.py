@@ -5,19 +5,25 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any, TypeVar
 
-from sqlalchemy import Select, and_, delete, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
 from services.referral.models import (
     CostShareLine,
     IdempotencyRecord,
+    OpenReferral,
+    PlanItem,
     Referral,
     ReferralCost,
     ReferralNote,
+    ReintegrationPlan,
 )
 from services.referral.schemas import CLOSED_STATUSES
+
+SelectT = TypeVar("SelectT", bound=Select[*tuple[Any, ...]])
 
 
 async def get(
@@ -96,16 +102,18 @@ async def list_page(
     limit: int,
 ) -> Sequence[Referral]:
     """Return up to `limit` referrals ordered by (updated_at, id), after the cursor."""
-    if after is not None:
-        updated_at, last_id = after
-        query = query.where(
-            or_(
-                Referral.updated_at > updated_at,
-                and_(Referral.updated_at == updated_at, Referral.id > last_id),
-            )
-        )
-    query = query.order_by(Referral.updated_at, Referral.id).limit(limit)
+    query = keyset(query, Referral.updated_at, Referral.id, after=after, limit=limit)
     return (await session.scalars(query)).all()
+
+
+def keyset(
+    query: SelectT, at: Any, key: Any, *, after: tuple[datetime, uuid.UUID] | None, limit: int
+) -> SelectT:
+    """Order `query` by (at, key) and keep up to `limit` rows after the cursor's (at, key)."""
+    if after is not None:
+        last_at, last_key = after
+        query = query.where(or_(at > last_at, and_(at == last_at, key > last_key)))
+    return query.order_by(at, key).limit(limit)
 
 
 async def open_for_subject(
@@ -182,3 +190,101 @@ async def is_payer(session: AsyncSession, *, referral_id: uuid.UUID, org_id: uui
 async def drop_cost_lines(session: AsyncSession, *, referral_id: uuid.UUID) -> None:
     """Remove the shares of a referral's cost (before a new split)."""
     await session.execute(delete(CostShareLine).where(CostShareLine.referral_id == referral_id))
+
+
+async def plan_items(
+    session: AsyncSession, *, plan_ids: Sequence[uuid.UUID]
+) -> Sequence[tuple[PlanItem, Referral | None]]:
+    """Items of these plans in the order they were added, each with its referral's metadata."""
+    query = (
+        select(PlanItem, Referral)
+        .outerjoin(Referral, PlanItem.referral_id == Referral.id)
+        .where(PlanItem.plan_id.in_(plan_ids))
+        .order_by(PlanItem.created_at, PlanItem.id)
+        .options(defer(Referral.payload, raiseload=True), defer(Referral.feedback, raiseload=True))
+    )
+    return [(item, referral) for item, referral in (await session.execute(query)).all()]
+
+
+def plans_visible_to(org_id: uuid.UUID | None, *, owner: bool) -> Select[ReintegrationPlan]:
+    """Plans the organisation owns (when `owner`) or is party to through a linked referral."""
+    query = select(ReintegrationPlan)
+    if org_id is None:  # admins and auditors
+        return query
+    party_to = (
+        select(PlanItem.plan_id)
+        .join(Referral, PlanItem.referral_id == Referral.id)
+        .where(or_(Referral.sender_org_id == org_id, Referral.recipient_org_id == org_id))
+    )
+    condition: ColumnElement[bool] = ReintegrationPlan.id.in_(party_to)
+    if owner:
+        condition = or_(ReintegrationPlan.owner_org_id == org_id, condition)
+    return query.where(condition)
+
+
+async def plan_page(
+    session: AsyncSession,
+    *,
+    query: Select[ReintegrationPlan],
+    after: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+) -> Sequence[ReintegrationPlan]:
+    """Up to `limit` plans ordered by (updated_at, id), after the cursor."""
+    query = keyset(
+        query, ReintegrationPlan.updated_at, ReintegrationPlan.id, after=after, limit=limit
+    )
+    return (await session.scalars(query)).all()
+
+
+async def item_for_referral(session: AsyncSession, *, referral_id: uuid.UUID) -> PlanItem | None:
+    """The plan item a referral is linked to, if any."""
+    return await session.scalar(select(PlanItem).where(PlanItem.referral_id == referral_id))
+
+
+async def plan_for_subject(
+    session: AsyncSession, *, owner_org_id: uuid.UUID, digest: str
+) -> ReintegrationPlan | None:
+    """The owner's plan for the subject with this digest, if any."""
+    return await session.scalar(
+        select(ReintegrationPlan)
+        .where(
+            ReintegrationPlan.owner_org_id == owner_org_id,
+            ReintegrationPlan.subject_digest == digest,
+        )
+        .limit(1)
+    )
+
+
+async def followed_page(
+    session: AsyncSession,
+    *,
+    coordinator_org_id: uuid.UUID,
+    after: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+) -> Sequence[tuple[OpenReferral, Referral | None]]:
+    """Open referrals the coordinator assigned, oldest first, with their referral's metadata."""
+    query = (
+        select(OpenReferral, Referral)
+        .outerjoin(Referral, OpenReferral.referral_id == Referral.id)
+        .where(
+            OpenReferral.coordinator_org_id == coordinator_org_id,
+            OpenReferral.assigned_org_id.is_not(None),
+        )
+        .options(defer(Referral.payload, raiseload=True), defer(Referral.feedback, raiseload=True))
+    )
+    query = keyset(query, OpenReferral.created_at, OpenReferral.id, after=after, limit=limit)
+    return [(row, referral) for row, referral in (await session.execute(query)).all()]
+
+
+async def newly_stalled(
+    session: AsyncSession, *, overdue: ColumnElement[bool]
+) -> Sequence[tuple[OpenReferral, Referral]]:
+    """Routed referrals matching `overdue` whose coordinator was not told yet, locked."""
+    query = (
+        select(OpenReferral, Referral)
+        .join(Referral, OpenReferral.referral_id == Referral.id)
+        .where(OpenReferral.stalled_at.is_(None), overdue)
+        .options(defer(Referral.payload, raiseload=True), defer(Referral.feedback, raiseload=True))
+        .with_for_update(of=OpenReferral, skip_locked=True)
+    )
+    return [(row, referral) for row, referral in (await session.execute(query)).all()]

@@ -163,6 +163,14 @@ class ReferralRequest(BaseModel):
         "/programmes). Needed when your organisation holds agreements with this provider under "
         "several programmes (else 422 `programme-required`, listing them).",
     )
+    start_after: UtcDatetime | None = Field(
+        None,
+        description="Send before departure, due after arrival: the provider sees the referral "
+        "at once and may prepare (acknowledge it), but its deadlines count from this time. At "
+        "most 5 minutes in the past and 366 days ahead, and before the consent (or override) "
+        "ends, else 422 `start-after-invalid`. Left out: due now.",
+        examples=["2027-03-01T08:00:00Z"],
+    )
 
 
 class ReferralCreate(ReferralRequest):
@@ -365,6 +373,9 @@ class ReferralRead(BaseModel):
                 "SOP, then send a new referral."
             ]
         ],
+    )
+    start_after: datetime | None = Field(
+        None, description="When the referral becomes due; its deadlines count from then."
     )
     acknowledge_by: datetime | None = None
     respond_by: datetime | None = None
@@ -597,6 +608,9 @@ class OpenReferralSubmit(BaseModel):
     model_config = ConfigDict(extra="forbid")
     subject_ref: SubjectRef
     casefile: CaseFile
+    start_after: UtcDatetime | None = Field(
+        None, description="As for `POST /referrals`: due from then, deadlines count from it."
+    )
 
 
 class WebhookDeadLetter(DeadLetterRead):
@@ -700,3 +714,169 @@ class ScorecardPage(BaseModel):
     to_date: date = Field(serialization_alias="to")
     threshold: int
     items: list[Scorecard]
+
+
+class PlanPhase(StrEnum):
+    """Where on the returnee's path a plan item lies."""
+
+    PRE_DEPARTURE = "pre_departure"
+    ARRIVAL = "arrival"
+    POST_RETURN = "post_return"
+    COMMUNITY = "community"
+
+
+class PlanItemStatus(StrEnum):
+    """Where a plan item stands; an item with a referral follows that referral's status."""
+
+    PLANNED = "planned"
+    REFERRED = "referred"
+    IN_PROGRESS = "in_progress"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+PLAN_ITEM_EXAMPLE: dict[str, Any] = {
+    "phase": "post_return",
+    "service_category": "health",
+    "planned_date": "2027-03-02",
+}
+
+
+class PlanItemCreate(BaseModel):
+    """One step of a plan: a service category in a phase, and the referral once one is sent."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [PLAN_ITEM_EXAMPLE]})
+
+    phase: PlanPhase
+    service_category: ServiceCategory
+    planned_date: date | None = Field(None, description="When the step is planned (a day).")
+    status: PlanItemStatus = Field(
+        PlanItemStatus.PLANNED,
+        description="Set by hand while no referral is linked; then the referral's status rules.",
+    )
+    referral_id: uuid.UUID | None = Field(
+        None,
+        description="A referral your organisation sent for this returnee and this category.",
+        examples=[EXAMPLE_ID],
+    )
+
+
+class PlanItemUpdate(BaseModel):
+    """Change a plan item: its date, its status (no referral linked) or the linked referral."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"referral_id": EXAMPLE_ID}, {"status": "cancelled"}]},
+    )
+
+    planned_date: date | None = None
+    status: PlanItemStatus | None = None
+    referral_id: uuid.UUID | None = Field(None, description="null unlinks the referral.")
+
+    @model_validator(mode="after")
+    def _something(self) -> PlanItemUpdate:
+        if not self.model_fields_set:
+            raise ValueError(N_("give at least one of planned_date, status, referral_id"))
+        if "status" in self.model_fields_set and self.status is None:
+            raise ValueError(N_("status cannot be null"))
+        return self
+
+
+class PlanCreate(BaseModel):
+    """A reintegration plan for one returnee, named by your pseudonym; no personal data."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "subject_ref": "hof-2026-7f3a9c1e5b2d4a60",
+                    "expected_return_date": "2027-03-01",
+                    "programme": "eu-reintegration-2026",
+                    "items": [
+                        {"phase": "arrival", "service_category": "reception"},
+                        PLAN_ITEM_EXAMPLE,
+                    ],
+                }
+            ]
+        },
+    )
+
+    subject_ref: SubjectRef
+    expected_return_date: date | None = None
+    programme: ProgrammeCode | None = None
+    items: list[PlanItemCreate] = Field(default_factory=list, max_length=50)
+
+
+class PlanUpdate(BaseModel):
+    """Change a plan's expected return date or programme."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"expected_return_date": "2027-04-15"}]}
+    )
+
+    expected_return_date: date | None = None
+    programme: ProgrammeCode | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> PlanUpdate:
+        if not self.model_fields_set:
+            raise ValueError(N_("give expected_return_date or programme"))
+        return self
+
+
+class PlanItemRead(BaseModel):
+    """A plan item as a party sees it: where it stands, never what the referral carries."""
+
+    id: uuid.UUID
+    phase: PlanPhase
+    service_category: ServiceCategory
+    planned_date: date | None
+    status: PlanItemStatus = Field(description="Derived from the linked referral, if any.")
+    referral_id: uuid.UUID | None
+    referral_status: Status | None = Field(None, description="The linked referral's status.")
+    start_after: datetime | None = Field(None, description="When the linked referral is due.")
+    respond_by: datetime | None = None
+    updated_at: datetime
+
+
+class PlanRead(BaseModel):
+    """A plan with the items the caller may see: all for its owner, its own for each party."""
+
+    id: uuid.UUID = Field(examples=[EXAMPLE_ID])
+    version: int = Field(examples=[2], description="Changes with every update; the ETag.")
+    owner_org_id: uuid.UUID
+    programme: str | None
+    expected_return_date: date | None
+    items: list[PlanItemRead]
+    progress: dict[PlanItemStatus, int] = Field(
+        description="How many of the items shown are in each status.",
+        examples=[{"planned": 1, "referred": 1, "in_progress": 0, "done": 1, "cancelled": 0}],
+    )
+    created_at: datetime
+    updated_at: datetime
+
+
+class FollowedReferral(BaseModel):
+    """A referral a coordinator routed: its status and deadlines, never its payload."""
+
+    open_referral_id: uuid.UUID
+    open_status: OpenReferralStatus
+    service_category: ServiceCategory
+    assigned_org_id: uuid.UUID | None
+    referral_id: uuid.UUID | None = Field(description="null until the sender submitted it.")
+    status: Status | None = None
+    status_reason: ReasonCode | None = None
+    start_after: datetime | None = None
+    acknowledge_by: datetime | None = None
+    respond_by: datetime | None = None
+    overdue: bool = False
+    stalled_at: datetime | None = Field(
+        None, description="When you were notified (`referral.stalled`) that it stalled."
+    )
+    acknowledged_at: datetime | None = None
+    accepted_at: datetime | None = None
+    closed_at: datetime | None = None
+    outcome: Outcome | None = None
+    created_at: datetime
+    updated_at: datetime

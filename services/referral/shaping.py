@@ -69,6 +69,7 @@ def to_read(
             WithheldCategory(category=c, reason=r) for c, r in sorted(referral.withheld.items())
         ],
         warnings=_warnings(referral) + _withdrawal_notice(referral, party),
+        start_after=referral.start_after,
         acknowledge_by=referral.acknowledge_by,
         respond_by=referral.respond_by,
         overdue=is_overdue(referral, now),

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import orjson
 
+from services.referral.following import sweep_stalled
 from services.referral.metrics import ReferralGauges
 from services.referral.models import OutboxEvent
 from services.referral.notifications import WebhookSender
@@ -82,11 +83,12 @@ def add_loops(
     outbox: Outbox[OutboxEvent],
     gauges: ReferralGauges,
 ) -> None:
-    """Register the referral service's loops: notifications, the SLA sweep and the gauges."""
+    """Register the referral service's loops: notifications, the SLA and stall sweeps, gauges."""
     grace = timedelta(hours=settings.sla_grace_hours)
     runtime.run_every("outbox", settings.outbox_poll_interval_s, outbox.deliver_due)
     runtime.run_every("outbox-gauges", settings.outbox_metrics_interval_s, outbox.refresh_gauges)
     runtime.run_every("sla", settings.sla_interval_s, lambda: sweep_deadlines(database, grace))
+    runtime.run_every("stalled", settings.sla_interval_s, lambda: sweep_stalled(database))
     runtime.run_every(
         "referral-gauges", settings.outbox_metrics_interval_s, lambda: gauges.refresh(database)
     )

@@ -132,6 +132,7 @@ SCENARIOS = {
     "emergency, auditor view": EMERGENCY_AUDITOR_VIEW,
     "key owners unknown": {"encrypted_to": [{"kid": "provider-2026"}, {"kid": "host-office-2026"}]},
     "no keys listed": {"encrypted_to": []},
+    "due after arrival": {"start_after": CREATED + timedelta(days=14)},
 }
 
 
@@ -389,3 +390,13 @@ class TestOverHttp:
         )
         assert stranger.status_code == 404
         assert "CANARY" not in stranger.text
+
+
+class TestDueAfterArrival:
+    def test_start_after_is_the_service_requests_occurrence_start(self) -> None:
+        start = CREATED + timedelta(days=14)
+        _, request, _ = parsed(referral(start_after=start))
+        assert request.occurrencePeriod is not None
+        assert request.occurrencePeriod.start == start
+        _, due_now, _ = parsed(referral())
+        assert due_now.occurrencePeriod is None

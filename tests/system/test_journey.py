@@ -72,6 +72,18 @@ class TestJourney:
         report = journey.clients["auditor"].get("referrals/reports/costs")
         assert [t["currency"] for t in report["totals"]] == ["EUR"]
 
+    def test_the_returnees_path_reaches_each_party_through_the_gateway(
+        self, journey: demo.Journey
+    ) -> None:
+        plan = demo.step_return_path(journey)
+        [linked] = [i for i in plan["items"] if i["referral_id"]]
+        assert linked["status"] == "referred" and linked["start_after"]
+        seen = journey.clients["provider"].get(f"referrals/plans/{plan['id']}")
+        assert [i["id"] for i in seen["items"]] == [linked["id"]]
+        with pytest.raises(RefexError) as hidden:
+            journey.clients["auditor"].get("referrals/open/followed")
+        assert hidden.value.status == 403
+
     def test_reports_by_programme_reach_partners_through_the_gateway(
         self, journey: demo.Journey
     ) -> None:

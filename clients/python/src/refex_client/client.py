@@ -155,8 +155,13 @@ class RefexClient:
         purpose: str = "referral",
         urgency: str = "routine",
         idempotency_key: str | None = None,
+        start_after: str | None = None,
     ) -> ReferralRead:
-        """Preview, seal the permitted sections here, send; refetch once if the keys changed."""
+        """Preview, seal the permitted sections here, send; refetch once if the keys changed.
+
+        `start_after` (ISO 8601 with its zone) sends before departure a referral due after
+        arrival: its deadlines count from then.
+        """
         request: dict[str, Any] = {
             "service_id": service_id,
             "subject_ref": subject_ref,
@@ -164,10 +169,11 @@ class RefexClient:
             "purpose": purpose,
             "urgency": urgency,
         }
+        timing = {"start_after": start_after} if start_after else {}
         key = idempotency_key or str(uuid.uuid4())
         for attempt in range(2):
             plan = self.preview(**request)
-            body = {**request, "reservation": plan["reservation"]}
+            body = {**request, **timing, "reservation": plan["reservation"]}
             body["sections"] = seal_sections(plan, casefile)
             try:
                 return cast(

@@ -82,6 +82,7 @@ class ReferralRead(TypedDict):
     shared_categories: list[str]
     withheld: list[WithheldCategory]
     warnings: NotRequired[list[str]]
+    start_after: NotRequired[str | None]
     acknowledge_by: NotRequired[str | None]
     respond_by: NotRequired[str | None]
     overdue: NotRequired[bool]
