@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -72,6 +73,10 @@ class Sealed:
     shared: frozenset[DataCategory]
 
 
+# Runs in the send's transaction once the new referral is stored (onward referrals link it).
+AfterSend = Callable[[AsyncSession, Referral], Awaitable[None]]
+
+
 class Sealer(Protocol):
     """How a send turns the decision into a stored payload (server side or by the sender)."""
 
@@ -91,11 +96,19 @@ async def create(
     referral_in: ReferralCreate,
     clients: Clients,
     idempotency_key: str | None,
+    after: AfterSend | None = None,
 ) -> tuple[ReferralRead, bool]:
     """Send a referral; return it and whether it was created now (False: an idempotent replay)."""
     present = referral_in.casefile.present_categories()
     return await _send(
-        session, context, referral_in, clients, idempotency_key, present, ServerSide(referral_in)
+        session,
+        context,
+        referral_in,
+        clients,
+        idempotency_key,
+        present,
+        ServerSide(referral_in),
+        after,
     )
 
 
@@ -127,6 +140,7 @@ async def _send(
     idempotency_key: str | None,
     present: set[DataCategory],
     sealer: Sealer,
+    after: AfterSend | None = None,
 ) -> tuple[ReferralRead, bool]:
     principal = context.principal
     sender_org = uuid.UUID(principal.org_id)
@@ -166,6 +180,8 @@ async def _send(
         },
     )
     enqueue(session, referral, "referral.requested", to=(Party.RECIPIENT,))
+    if after is not None:
+        await after(session, referral)
     return to_read(referral, principal), True
 
 
@@ -453,6 +469,7 @@ def _new_referral(
         origin_area=service.admin_areas[0] if service.admin_areas else None,
         purpose=str(referral_in.purpose),
         urgency=str(referral_in.urgency),
+        pathway=str(agreement.pathway),
         subject_digest=subject,
         status=str(Status.REQUESTED),
         basis=str(decision.basis),

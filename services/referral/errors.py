@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from shared.errors import (
     Conflict,
+    Forbidden,
     NotFound,
     PayloadTooLarge,
     PreconditionFailed,
@@ -229,3 +230,28 @@ class SealedNoteRequired(UnprocessableContent):
         "This referral was sealed by its sender, so its notes must be sealed too: encrypt the "
         "note to the keys of GET /referrals/{id}/keys and send it as `sealed`."
     )
+
+
+class PathwayNotCovered(UnprocessableContent):
+    """A domestic agreement cannot carry this referral (sender and service too far apart)."""
+
+    slug = "pathway-not-covered"
+    title = N_("Referral outside the agreement's pathway")
+
+
+class NotTheRecipient(Forbidden):
+    """Only the organisation a referral is addressed to may pass it on."""
+
+    slug = "not-the-recipient"
+    title = N_("Only the recipient may pass a referral on")
+    detail = N_(
+        "Only the provider this referral is addressed to may pass it on. To send the returnee "
+        "elsewhere yourself, send a new referral with POST /referrals."
+    )
+
+
+class BeyondOriginalReferral(UnprocessableContent):
+    """An onward referral asks for or carries a category the referral received did not carry."""
+
+    slug = "beyond-original-referral"
+    title = N_("More than the referral received")

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.business_hours import Schedule
-from shared.vocabulary import DataCategory
+from shared.vocabulary import DataCategory, Pathway
 
 STRICT = ConfigDict(extra="forbid")
 
@@ -138,6 +138,11 @@ class AgreementRead(BaseModel):
     sealed_required: bool = Field(
         False, description="Referrals under it must be sealed by the sender's own system."
     )
+    pathway: Pathway = Field(
+        Pathway.INTERNATIONAL,
+        description="`international` (a host office to a provider), or between partners of one "
+        "country: `national`, `local` (sharing an administrative area).",
+    )
     valid_from: datetime
     valid_until: datetime | None
     programme: str | None
@@ -171,6 +176,11 @@ class ResolvedAgreement(BaseModel):
     sealed_required: bool = Field(
         False,
         description="True: only sealed referrals (sections encrypted by the sender) are accepted.",
+    )
+    pathway: Pathway = Field(
+        Pathway.INTERNATIONAL,
+        description="`international`, `national` or `local`; an older directory's agreements "
+        "are international.",
     )
     valid_from: datetime
     valid_until: datetime | None
