@@ -251,7 +251,7 @@ class NotTheRecipient(Forbidden):
 
 
 class BeyondOriginalReferral(UnprocessableContent):
-    """An onward referral asks for or carries a category the referral received did not carry."""
+    """An onward referral asks for a category the referral received did not carry."""
 
     slug = "beyond-original-referral"
     title = N_("More than the referral received")
