@@ -26,6 +26,8 @@ from tests.referral.conftest import CASEFILE, Exchange, record_consent
 CLINIC_SUBJECT = "lrc-2026-local-subject-0001"
 COMMITTEE_SUBJECT = "ngc-2026-national-subject-01"
 EDO_RECEPTION = demo_id(f"service:{demo_id('org:edo-returnees')}:0")
+EDO_SKILLS = demo_id("org:edo-skills")
+EDO_TVET = demo_id(f"service:{EDO_SKILLS}:0")
 
 
 async def send_as(
@@ -192,6 +194,30 @@ class TestNationalReferral:
         )
         assert read.status_code == 200
         assert "cancelled" in read.json()["allowed_moves"]
+
+    async def test_a_provider_refers_across_areas_of_its_country_under_a_national_agreement(
+        self, exchange: Exchange
+    ) -> None:
+        await record_consent(
+            exchange,
+            ["identity.basic", "contact", "skills"],
+            subject=CLINIC_SUBJECT,
+            org=EDO_SKILLS,
+            office=HEALTH_PROVIDER_ORG,
+            role="provider",
+        )
+        response = await send_as(
+            exchange,
+            "provider",
+            HEALTH_PROVIDER_ORG,
+            service=EDO_TVET,
+            subject=CLINIC_SUBJECT,
+            requested=["identity.basic", "contact", "health.physical"],
+        )
+        assert response.status_code == 201, response.text
+        body = response.json()
+        assert body["pathway"] == "national"  # Lagos to Edo: one country, two areas
+        assert body["shared_categories"] == ["contact", "identity.basic"]
 
 
 class TestWhoMaySend:
