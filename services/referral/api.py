@@ -687,6 +687,44 @@ async def pass_on_referral(
 
 
 @router.post(
+    "/referrals/{referral_id}/onward/sealed",
+    name="referrals.passOnSealed",
+    status_code=201,
+    summary="Pass a referral on, sealed by your own system",
+    responses=problem_responses(403, 404, 409, 422, 503, 504),
+)
+async def pass_on_sealed_referral(
+    referral_id: uuid.UUID,
+    sealed_in: SealedReferralCreate,
+    session: SessionDep,
+    context: RecipientContext,
+    clients: ClientsDep,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> ReferralRead:
+    """Pass a referral addressed to your organisation on, with the sections sealed by your own
+    system: refex never sees the case file.
+
+    Ask `POST /referrals/preview` for the new provider's service first (as for any sealed
+    referral), seal each permitted section you decrypted from the referral received, and send
+    them here with the preview's `reservation`. The rules of `POST /referrals/{id}/onward`
+    apply: only categories the referral received carried, only while it is open, only by its
+    recipient; the first referral closes as `referred-elsewhere`.
+    """
+    referral, _ = await onward.pass_on(
+        session=session,
+        context=context,
+        referral_id=referral_id,
+        onward_in=sealed_in,
+        clients=clients,
+        idempotency_key=idempotency_key,
+    )
+    response.headers["Location"] = f"/referrals/{referral.id}"
+    response.headers["ETag"] = f'"{_version_of(referral)}"'
+    return referral
+
+
+@router.post(
     "/referrals/{referral_id}/notes",
     name="referrals.notes.create",
     status_code=201,

@@ -119,6 +119,7 @@ async def create_sealed(
     sealed_in: SealedReferralCreate,
     clients: Clients,
     idempotency_key: str | None,
+    after: AfterSend | None = None,
 ) -> tuple[ReferralRead, bool]:
     """Store a referral whose sections the sender sealed, after checking every envelope."""
     return await _send(
@@ -129,6 +130,7 @@ async def create_sealed(
         idempotency_key,
         set(sealed_in.sections),
         SenderSealed(sealed_in),
+        after,
     )
 
 

@@ -21,6 +21,8 @@ from services.referral.schemas import (
     Outcome,
     ReferralCreate,
     ReferralRead,
+    ReferralRequest,
+    SealedReferralCreate,
     Status,
 )
 from services.referral.service import Clients, Context, get_visible
@@ -33,43 +35,53 @@ async def pass_on(
     session: AsyncSession,
     context: Context,
     referral_id: uuid.UUID,
-    onward_in: ReferralCreate,
+    onward_in: ReferralCreate | SealedReferralCreate,
     clients: Clients,
     idempotency_key: str | None,
 ) -> tuple[ReferralRead, bool]:
-    """Send the case on to another provider; return the new referral and whether it is new."""
+    """Send the case on to another provider; return the new referral and whether it is new.
+
+    The case file comes in the clear (refex minimises and encrypts it) or sealed by the
+    provider's own system section by section, as for any referral.
+    """
     principal = context.principal
     original = await get_visible(
         session, principal=principal, referral_id=referral_id, for_update=True
     )
     if party_of(original, principal) != Party.RECIPIENT:
         raise NotTheRecipient
-    if idempotency_key and await _key_used(session, context, idempotency_key):
-        # A retry: creation answers with the first result, or 422 for another body.
-        return await creation.create(
-            session=session,
-            context=context,
-            referral_in=onward_in,
-            clients=clients,
-            idempotency_key=idempotency_key,
-        )
-    _require_open(original)
-    _require_within(original, onward_in)
+    # A retry with a used key gets creation's answer: the first result, or 422 for another body.
+    retry = await _key_used(session, context, idempotency_key)
+    if not retry:
+        _require_open(original)
+        _require_within(original, onward_in)
 
     async def link(session: AsyncSession, onward: Referral) -> None:
         await _link(session, context, original, onward)
 
+    after = None if retry else link
+    if isinstance(onward_in, SealedReferralCreate):
+        return await creation.create_sealed(
+            session=session,
+            context=context,
+            sealed_in=onward_in,
+            clients=clients,
+            idempotency_key=idempotency_key,
+            after=after,
+        )
     return await creation.create(
         session=session,
         context=context,
         referral_in=onward_in,
         clients=clients,
         idempotency_key=idempotency_key,
-        after=link,
+        after=after,
     )
 
 
-async def _key_used(session: AsyncSession, context: Context, key: str) -> bool:
+async def _key_used(session: AsyncSession, context: Context, key: str | None) -> bool:
+    if key is None:
+        return False
     sender_org = uuid.UUID(context.principal.org_id)
     return await repository.find_idempotency(session, sender_org_id=sender_org, key=key) is not None
 
@@ -86,7 +98,7 @@ def _require_open(original: Referral) -> None:
     )
 
 
-def _require_within(original: Referral, onward_in: ReferralCreate) -> None:
+def _require_within(original: Referral, onward_in: ReferralRequest) -> None:
     """Refuse asking for a category the referral received did not carry; nothing is sent."""
     carried = set(original.shared_categories)
     beyond = sorted(str(c) for c in onward_in.requested_categories if str(c) not in carried)

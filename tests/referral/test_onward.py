@@ -6,12 +6,15 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from services.referral.models import AuditEvent, Referral
+from shared.casefile import SECTION_OF
 from shared.client import open_payload
+from shared.crypto import encrypt_for
 from shared.demo import (
     COORDINATOR_ORG,
     DEMO_HEALTH_SERVICE,
@@ -21,6 +24,7 @@ from shared.demo import (
     MENTAL_HEALTH_ORG,
     PLATFORM_ORG,
 )
+from shared.vocabulary import DataCategory
 from tests.referral.conftest import CASEFILE, SUBJECT, Exchange, record_consent
 
 CLINIC_SUBJECT = "lrc-2026-onward-subject-0001"
@@ -315,6 +319,65 @@ class TestWhoMayPassOn:
         assert response.status_code == 403
         assert response.json()["type"].endswith(":not-the-recipient")
         assert await count(exchange) == 2
+
+
+class TestSealedOnward:
+    async def test_the_provider_seals_the_case_file_it_passes_on_and_refex_never_reads_it(
+        self, exchange: Exchange
+    ) -> None:
+        original = await received(exchange, ["identity.basic", "contact"])
+        await clinic_consent(exchange, ["identity.basic", "contact"])
+        casefile = open_payload(original, exchange.private_key(HEALTH_PROVIDER_ORG))
+        clinic = exchange.as_role("provider", HEALTH_PROVIDER_ORG)
+        request = {
+            "service_id": str(DEMO_MENTAL_HEALTH_SERVICE),
+            "subject_ref": CLINIC_SUBJECT,
+            "requested_categories": ["identity.basic", "contact"],
+        }
+        plan = (
+            await exchange.referral.post("/referrals/preview", json=request, headers=clinic)
+        ).json()
+        keys = [key["jwk"] for key in plan["keys"]]
+        sections = {
+            category: encrypt_for(
+                orjson.dumps(casefile[SECTION_OF[DataCategory(category)]]),
+                keys,
+                aad=plan["aad"][category].encode(),
+            )
+            for category in plan["permitted_categories"]
+        }
+        response = await exchange.referral.post(
+            f"/referrals/{original['id']}/onward/sealed",
+            json={**request, "reservation": plan["reservation"], "sections": sections},
+            headers=clinic,
+        )
+        assert response.status_code == 201, response.text
+        onward = response.json()
+        assert onward["payload_mode"] == "sealed" and onward["based_on"] == original["id"]
+        opened = open_payload(onward, exchange.private_key(MENTAL_HEALTH_ORG))
+        assert opened["contact"] == CASEFILE["contact"]
+        first = (await read(exchange, original["id"], "host_office", HOST_OFFICE_ORG)).json()
+        assert first["outcome"] == "referred-elsewhere"
+        assert first["passed_on"]["referral_id"] == onward["id"]
+
+    async def test_a_sealed_onward_referral_asks_for_no_more_than_the_first_carried(
+        self, exchange: Exchange
+    ) -> None:
+        original = await received(exchange, ["identity.basic"])
+        response = await exchange.referral.post(
+            f"/referrals/{original['id']}/onward/sealed",
+            json={
+                "service_id": str(DEMO_MENTAL_HEALTH_SERVICE),
+                "subject_ref": CLINIC_SUBJECT,
+                "requested_categories": ["identity.basic", "contact"],
+                "reservation": "eyJyaWQiOiIwMTkyZjBjNC0uLi4ifQ.c2lnbmF0dXJl",
+                "sections": {"contact": {"ciphertext": "x"}},
+            },
+            headers=exchange.as_role("provider", HEALTH_PROVIDER_ORG),
+        )
+        assert response.status_code == 422, response.text
+        assert response.json()["type"].endswith(":beyond-original-referral")
+        assert await count(exchange) == 1
 
 
 @dataclass(frozen=True)

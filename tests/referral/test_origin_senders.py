@@ -51,6 +51,18 @@ async def send_as(
     )
 
 
+async def clinic_consent(exchange: Exchange, categories: list[str], *, to: object) -> str:
+    """The Lagos clinic records the returnee's consent for `categories` to go to `to`."""
+    return await record_consent(
+        exchange,
+        categories,
+        subject=CLINIC_SUBJECT,
+        org=to,
+        office=HEALTH_PROVIDER_ORG,
+        role="provider",
+    )
+
+
 async def stored(exchange: Exchange) -> int:
     async with exchange.referral_app.state.db.sessionmaker() as session:
         return int(await session.scalar(select(func.count()).select_from(Referral)) or 0)
@@ -60,13 +72,10 @@ class TestLocalReferral:
     async def test_a_provider_sends_to_a_provider_of_its_area_under_its_local_agreement(
         self, exchange: Exchange
     ) -> None:
-        await record_consent(
+        await clinic_consent(
             exchange,
             ["identity.basic", "contact", "health.mental", "health.physical"],
-            subject=CLINIC_SUBJECT,
-            org=MENTAL_HEALTH_ORG,
-            office=HEALTH_PROVIDER_ORG,
-            role="provider",
+            to=MENTAL_HEALTH_ORG,
         )
         response = await send_as(
             exchange,
@@ -94,14 +103,7 @@ class TestLocalReferral:
     async def test_both_sides_follow_it_the_recipient_acknowledges_the_sender_cancels(
         self, exchange: Exchange
     ) -> None:
-        await record_consent(
-            exchange,
-            ["identity.basic", "contact"],
-            subject=CLINIC_SUBJECT,
-            org=MENTAL_HEALTH_ORG,
-            office=HEALTH_PROVIDER_ORG,
-            role="provider",
-        )
+        await clinic_consent(exchange, ["identity.basic", "contact"], to=MENTAL_HEALTH_ORG)
         created = await send_as(
             exchange,
             "provider",
@@ -198,14 +200,7 @@ class TestNationalReferral:
     async def test_a_provider_refers_across_areas_of_its_country_under_a_national_agreement(
         self, exchange: Exchange
     ) -> None:
-        await record_consent(
-            exchange,
-            ["identity.basic", "contact", "skills"],
-            subject=CLINIC_SUBJECT,
-            org=EDO_SKILLS,
-            office=HEALTH_PROVIDER_ORG,
-            role="provider",
-        )
+        await clinic_consent(exchange, ["identity.basic", "contact", "skills"], to=EDO_SKILLS)
         response = await send_as(
             exchange,
             "provider",
@@ -225,13 +220,8 @@ class TestWhoMaySend:
         self, exchange: Exchange
     ) -> None:
         # Open 'any host office' agreements cover this service; the clinic is no host office.
-        await record_consent(
-            exchange,
-            ["identity.basic", "contact"],
-            subject=CLINIC_SUBJECT,
-            org=demo_id("org:edo-returnees"),
-            office=HEALTH_PROVIDER_ORG,
-            role="provider",
+        await clinic_consent(
+            exchange, ["identity.basic", "contact"], to=demo_id("org:edo-returnees")
         )
         response = await send_as(
             exchange,
@@ -298,14 +288,7 @@ class TestConsentsOfOriginPartners:
     async def test_a_provider_reads_and_withdraws_only_the_consents_it_recorded(
         self, exchange: Exchange
     ) -> None:
-        mine = await record_consent(
-            exchange,
-            ["identity.basic"],
-            subject=CLINIC_SUBJECT,
-            org=MENTAL_HEALTH_ORG,
-            office=HEALTH_PROVIDER_ORG,
-            role="provider",
-        )
+        mine = await clinic_consent(exchange, ["identity.basic"], to=MENTAL_HEALTH_ORG)
         berlins = await record_consent(exchange, ["identity.basic"], subject=CLINIC_SUBJECT)
         clinic = exchange.as_role("provider", HEALTH_PROVIDER_ORG)
         assert (await exchange.consent.get(f"/consents/{mine}", headers=clinic)).status_code == 200
