@@ -55,7 +55,7 @@ from shared.contracts.directory import Resolution, ResolvedService
 from shared.crypto import encrypt_for
 from shared.i18n import N_, Message
 from shared.ids import new_id
-from shared.vocabulary import DataCategory
+from shared.vocabulary import DataCategory, Pathway
 
 
 def request_digest(referral_in: ReferralRequest) -> str:
@@ -466,7 +466,10 @@ def _new_referral(
         service_category=service.category,
         programme=agreement.programme,
         donor=resolved.programme.donor if resolved.programme else None,
-        host_country=resolved.sender.country,
+        # A local or national referral comes from no host country (an onward one inherits it).
+        host_country=resolved.sender.country
+        if agreement.pathway == Pathway.INTERNATIONAL
+        else None,
         origin_country=service.country,
         origin_area=service.admin_areas[0] if service.admin_areas else None,
         purpose=str(referral_in.purpose),

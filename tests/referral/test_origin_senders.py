@@ -88,6 +88,8 @@ class TestLocalReferral:
         assert response.status_code == 201, response.text
         body = response.json()
         assert body["pathway"] == "local"
+        # Reports count it in its country of origin, under no host country.
+        assert body["host_country"] is None and body["origin_country"] == "NG"
         assert body["sender_org_id"] == str(HEALTH_PROVIDER_ORG)
         assert body["recipient_org_id"] == str(MENTAL_HEALTH_ORG)
         # requested ∩ agreement (no health.physical) ∩ consent
