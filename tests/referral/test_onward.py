@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from services.referral.models import AuditEvent, Referral
+from services.referral.models import AuditEvent, OutboxEvent, Referral
 from shared.casefile import SECTION_OF
 from shared.client import open_payload
 from shared.crypto import encrypt_for
@@ -170,7 +170,15 @@ class TestPassingOn:
             ).all()
             row = await session.get(Referral, uuid.UUID(original["id"]))
             assert row is not None and row.onward_referral_id == uuid.UUID(onward["id"])
+            told = (
+                await session.execute(
+                    select(OutboxEvent.target_org_id, OutboxEvent.event, OutboxEvent.status).where(
+                        OutboxEvent.referral_id == uuid.UUID(original["id"])
+                    )
+                )
+            ).all()
         assert "referral.passed-on" in actions
+        assert (HOST_OFFICE_ORG, "referral.status-changed", "completed") in told
 
     async def test_the_fhir_view_names_the_request_it_is_based_on(self, exchange: Exchange) -> None:
         original = await received(exchange, ["identity.basic", "contact"])
