@@ -84,10 +84,17 @@ def _pseudonym() -> str:
     return f"demo-{secrets.token_hex(10)}"
 
 
-def _consent(journey: Journey, subject: str, org: object, categories: list[str]) -> Any:
+def _consent(
+    journey: Journey,
+    subject: str,
+    org: object,
+    categories: list[str],
+    *,
+    role: str = "host_office",
+) -> Any:
     until = (datetime.now(UTC) + timedelta(days=180)).strftime("%Y-%m-%dT%H:%M:%SZ")
     return journey.call(
-        "host_office",
+        role,
         "POST",
         "consents",
         {
@@ -350,11 +357,104 @@ def step_withdrawal(journey: Journey) -> None:
     raise RuntimeError(gettext("the referral was not cancelled after the withdrawal"))
 
 
+def step_local(journey: Journey) -> dict[str, Any]:
+    """A provider in the country of origin refers to another provider of its area."""
+    console.rule(gettext("6. A local referral: the Lagos clinic refers to MindBridge (provider)"))
+    subject = _pseudonym()
+    _consent(
+        journey,
+        subject,
+        MENTAL_HEALTH_ORG,
+        ["identity.basic", "contact", "health.mental"],
+        role="provider",
+    )
+    referral: dict[str, Any] = journey.call(
+        "provider",
+        "POST",
+        "referrals",
+        {
+            "service_id": str(DEMO_MENTAL_HEALTH_SERVICE),
+            "subject_ref": subject,
+            "requested_categories": ["identity.basic", "contact", "health.mental"],
+            "casefile": CASEFILE,
+        },
+    )
+    console.print(
+        "  "
+        + _l(
+            "pathway: [bold]{pathway}[/], under the clinic's own agreement with MindBridge",
+            pathway=referral["pathway"],
+        ).render()
+    )
+    _show_sharing(referral)
+    return referral
+
+
+def step_onward(journey: Journey) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The clinic cannot serve the returnee and passes the case on; Berlin sees where it went."""
+    console.rule(gettext("7. An onward referral: the clinic passes a case on to MindBridge"))
+    subject = _pseudonym()
+    _consent(journey, subject, HEALTH_PROVIDER_ORG, ["identity.basic", "contact"])
+    first = journey.call(
+        "host_office",
+        "POST",
+        "referrals",
+        {
+            "service_id": str(DEMO_HEALTH_SERVICE),
+            "subject_ref": subject,
+            "requested_categories": ["identity.basic", "contact", "health.physical"],
+            "casefile": CASEFILE,
+        },
+    )
+    journey.call("provider", "POST", f"referrals/{first['id']}/status", {"status": "received"})
+    received = journey.call("provider", "GET", f"referrals/{first['id']}")
+    casefile = open_payload(received, _key(HEALTH_PROVIDER_ORG))
+    own_subject = _pseudonym()
+    _consent(
+        journey, own_subject, MENTAL_HEALTH_ORG, ["identity.basic", "contact"], role="provider"
+    )
+    onward: dict[str, Any] = journey.call(
+        "provider",
+        "POST",
+        f"referrals/{first['id']}/onward",
+        {
+            "service_id": str(DEMO_MENTAL_HEALTH_SERVICE),
+            "subject_ref": own_subject,
+            "requested_categories": ["identity.basic", "contact"],
+            "casefile": casefile,
+        },
+    )
+    readable = sorted(
+        k for k in open_payload(onward, _key(MENTAL_HEALTH_ORG)) if k != "schema_version"
+    )
+    console.print(
+        "  "
+        + _l(
+            "MindBridge reads only: {sections} (based on {based_on})",
+            sections=", ".join(readable),
+            based_on=onward["based_on"],
+        ).render()
+    )
+    seen = journey.call("host_office", "GET", f"referrals/{first['id']}")
+    console.print(
+        "  "
+        + _l(
+            "Berlin sees: [bold]{status}[/], outcome {outcome}, passed on to organisation "
+            "{org} ({category}); the onward referral itself is not Berlin's to read",
+            status=seen["status"],
+            outcome=seen["outcome"],
+            org=seen["passed_on"]["organisation_id"],
+            category=seen["passed_on"]["service_category"],
+        ).render()
+    )
+    return seen, onward
+
+
 def step_audit(journey: Journey) -> None:
     """An auditor checks the consent ledger's proofs and the statistics."""
     from services.consent.merkle import verify_consistency, verify_inclusion
 
-    console.rule(gettext("6. The auditor: ledger proofs and statistics (no personal data)"))
+    console.rule(gettext("8. The auditor: ledger proofs and statistics (no personal data)"))
     head = journey.call("auditor", "POST", "ledger/tree-head")
     size = head["tree_size"]
     proof = journey.call("auditor", "GET", f"ledger/entries/{size - 1}/proof", tree_size=size)
@@ -407,7 +507,7 @@ def step_audit(journey: Journey) -> None:
 
 def step_partnership(journey: Journey) -> None:
     """The host office follows the country of origin, matches skills; the steward sees a partner."""
-    console.rule(gettext("7. Partnership: situation, opportunities, engagement"))
+    console.rule(gettext("9. Partnership: situation, opportunities, engagement"))
     feed = journey.call("host_office", "GET", "directory/changes/feed", limit=5)
     for item in feed["items"]:
         console.print(f"  [bold]{item['_refex']['event']}[/]  {item['title']}")
@@ -478,7 +578,7 @@ def _show_split(journey: Journey, cost: dict[str, Any], names: dict[str, str]) -
 
 def step_costs(journey: Journey, referral: dict[str, Any]) -> None:
     """The office estimates, the clinic records the actual cost, the agreement splits it."""
-    console.rule(gettext("8. Cost sharing under the agreement"))
+    console.rule(gettext("10. Cost sharing under the agreement"))
     rules = journey.call(
         "host_office", "GET", f"directory/agreements/{referral['agreement']['id']}"
     )
@@ -519,7 +619,7 @@ def step_costs(journey: Journey, referral: dict[str, Any]) -> None:
 
 def step_return_path(journey: Journey) -> dict[str, Any]:
     """Sent before departure, due after arrival; the plan shows each party its own part."""
-    console.rule(gettext("9. The returnee's path: a pre-departure referral and a plan"))
+    console.rule(gettext("11. The returnee's path: a pre-departure referral and a plan"))
     subject = _pseudonym()
     _consent(
         journey, subject, HEALTH_PROVIDER_ORG, ["identity.basic", "contact", "health.physical"]
@@ -620,6 +720,8 @@ def demo(
         referral = step_referral(journey)
         step_emergency(journey)
         step_withdrawal(journey)
+        step_local(journey)
+        step_onward(journey)
         step_audit(journey)
         step_partnership(journey)
         step_costs(journey, referral)

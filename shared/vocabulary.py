@@ -54,6 +54,20 @@ class Role(StrEnum):
     INTERNAL_CALLER = "service"
 
 
+class Pathway(StrEnum):
+    """Which way a referral travels: from a host country, or between partners of one country."""
+
+    # A host office (or any host office) to a provider in the country of origin.
+    INTERNATIONAL = "international"
+    # Between partners of one country of origin (providers, coordinators, local authorities).
+    NATIONAL = "national"
+    # As national, and the sender and the service share an administrative area.
+    LOCAL = "local"
+
+
+DOMESTIC_PATHWAYS = frozenset({Pathway.NATIONAL, Pathway.LOCAL})
+
+
 class Purpose(StrEnum):
     """Why personal data is processed; consents and agreements name one or more."""
 

@@ -11,6 +11,7 @@ from services.consent import service
 from services.consent.dependencies import (
     Clinician,
     ConsentReader,
+    ConsentRecorder,
     DecisionCaller,
     DirectoryDep,
     HostOffice,
@@ -70,12 +71,16 @@ PageDep = Annotated[PageParams, Depends(page_params)]
 async def create_consent(
     consent_in: ConsentCreate,
     writer: LedgerWriterDep,
-    principal: HostOffice,
+    principal: ConsentRecorder,
     settings: SettingsDep,
 ) -> ConsentRead:
     """Record the returnee's consent before any transfer; it is appended to the ledger.
 
     The subject is an opaque pseudonym your office derives; names never enter this service.
+    Host offices record consents for their referrals; providers and coordinating bodies in the
+    country of origin record theirs for local, national and onward referrals, naming the
+    domestic partner (or a service category in their country) as the grantee. A consent counts
+    only for referrals sent by the organisation that recorded it.
     """
     consent = await writer.run(
         lambda session: service.create_consent(
@@ -130,7 +135,7 @@ async def withdraw_consent(
     consent_id: uuid.UUID,
     withdrawal_in: WithdrawalCreate,
     writer: LedgerWriterDep,
-    principal: HostOffice,
+    principal: ConsentRecorder,
     settings: SettingsDep,
 ) -> ConsentRead:
     """Withdraw a consent at once: no decision counts it from now on.

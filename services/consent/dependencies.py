@@ -41,9 +41,13 @@ SignerDep = Annotated[TreeHeadSigner, Depends(_signer)]
 LedgerWriterDep = Annotated[GroupCommit, Depends(_ledger_writer)]
 
 HostOffice = Annotated[Principal, Depends(require_roles(Role.HOST_OFFICE))]
-ConsentReader = Annotated[Principal, Depends(require_roles(Role.HOST_OFFICE, Role.AUDITOR))]
+# Whoever sends referrals records the returnee's consent for them: host offices, and partners in
+# the country of origin for local, national and onward referrals.
+SENDER_ROLES = (Role.HOST_OFFICE, Role.PROVIDER, Role.COORDINATOR)
+ConsentRecorder = Annotated[Principal, Depends(require_roles(*SENDER_ROLES))]
+ConsentReader = Annotated[Principal, Depends(require_roles(*SENDER_ROLES, Role.AUDITOR))]
 ReceiptReader = Annotated[
-    Principal, Depends(require_roles(Role.HOST_OFFICE, Role.AUDITOR, Role.ADMIN))
+    Principal, Depends(require_roles(*SENDER_ROLES, Role.AUDITOR, Role.ADMIN))
 ]
 DecisionCaller = Annotated[
     Principal, Depends(require_roles(Role.INTERNAL_CALLER, Role.HOST_OFFICE))

@@ -281,3 +281,17 @@ class CostShareCurrencyMismatch(UnprocessableContent):
 
     slug = "cost-share-currency-mismatch"
     title = N_("Currency differs from the category's other shares")
+
+
+class PathwayNotAllowed(UnprocessableContent):
+    """The agreement's parties do not fit its pathway (international, national or local)."""
+
+    slug = "pathway-not-allowed"
+    title = N_("Parties do not fit the agreement's pathway")
+
+
+class PathwayNotCovered(UnprocessableContent):
+    """A domestic agreement cannot carry this referral: sender and service are too far apart."""
+
+    slug = "pathway-not-covered"
+    title = N_("Referral outside the agreement's pathway")

@@ -187,6 +187,9 @@ class Agreement(Versioned, Base):
     emergency_override_allowed: Mapped[bool] = mapped_column(Boolean, default=False)
     emergency_categories: Mapped[list[str]] = mapped_column(JSONType, default=list)
     sealed_required: Mapped[bool] = mapped_column(Boolean, default=False)
+    # international, national or local (revision 0007); domestic ones bind two partners of one
+    # country of origin.
+    pathway: Mapped[str] = mapped_column(String(16), default="international")
     valid_from: Mapped[datetime] = mapped_column(UTCDateTime)
     valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The code of a registered programme (null: no programme).

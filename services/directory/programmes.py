@@ -21,6 +21,7 @@ from services.directory.rows import check_if_match, refuse_nulls, unused_id
 from services.directory.schemas import ProgrammeCreate, ProgrammeUpdate
 from shared.clock import utcnow
 from shared.i18n import N_, Message
+from shared.vocabulary import DOMESTIC_PATHWAYS, Pathway
 
 
 async def list_programmes(
@@ -142,9 +143,12 @@ async def _country_problem(
 ) -> Message | None:
     ids = [agreement.provider_org_id, agreement.sender_org_id]
     orgs = await repository.organisations(session, [i for i in ids if i is not None])
+    # A domestic agreement's sender works in the country of origin, not in a host country.
+    domestic = str(getattr(agreement, "pathway", Pathway.INTERNATIONAL)) in DOMESTIC_PATHWAYS
+    sender_countries = programme.origin_countries if domestic else programme.host_countries
     checks = (
         (Message("provider"), orgs.get(agreement.provider_org_id), programme.origin_countries),
-        (Message("sender"), orgs.get(agreement.sender_org_id), programme.host_countries),
+        (Message("sender"), orgs.get(agreement.sender_org_id), sender_countries),
     )
     for party, org, allowed in checks:
         if allowed and org is not None and org.country not in allowed:

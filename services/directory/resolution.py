@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.directory import repository
+from services.directory import pathways, repository
 from services.directory.errors import (
     InvalidReference,
     NoAgreement,
@@ -156,6 +156,7 @@ async def resolve(
             purpose=purpose,
             programme=programme,
         )
+    pathways.check_referral(agreement, sender=orgs[sender_org_id], service=service)
     registered = await repository.programme_by_code(session, agreement.programme or "")
     keys = await repository.valid_keys(session, list({sender_org_id, provider_id}), now)
     focal_points = await repository.focal_points_for_services(session, [service.id], [provider_id])

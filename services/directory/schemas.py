@@ -31,7 +31,7 @@ from shared.contracts.directory import ResolvedProgramme as ResolvedProgramme
 from shared.contracts.directory import ResolvedService as ResolvedService
 from shared.contracts.directory import ServiceRead as ServiceRead
 from shared.i18n import N_, Message
-from shared.vocabulary import DataCategory, Purpose, ServiceCategory
+from shared.vocabulary import DataCategory, Pathway, Purpose, ServiceCategory
 
 StakeholderType = Literal[
     "national_authority",
@@ -410,6 +410,14 @@ class AgreementCreate(BaseModel):
         examples=[["identity.basic", "contact"]],
     )
     sealed_required: bool = Field(False, description=SEALED_REQUIRED_DESCRIPTION)
+    pathway: Pathway = Field(
+        Pathway.INTERNATIONAL,
+        description="`international`: a host office (or, with no sender, any host office) to a "
+        "provider in the country of origin. `national`: a provider, coordinating body or local "
+        "authority to another provider of the same country. `local`: as national, and both "
+        "share an administrative area. Domestic agreements name their sender.",
+        examples=["international"],
+    )
     valid_from: AwareDatetime = Field(examples=["2026-01-01T00:00:00Z"])
     valid_until: AwareDatetime | None = Field(None, examples=["2027-12-31T00:00:00Z"])
     programme: ProgrammeCode | None = Field(

@@ -45,7 +45,7 @@ from shared import demo
 from shared.auth import Principal
 from shared.clock import utcnow
 from shared.db import Database
-from shared.vocabulary import ServiceCategory
+from shared.vocabulary import Pathway, ServiceCategory
 
 NAMESPACE = uuid.UUID("0192f000-0000-7000-8000-0000000d1e00")
 STEWARD = Principal(
@@ -566,6 +566,7 @@ def _agreement(
     *,
     override: bool = False,
     programme: str = demo.EU_PROGRAMME,
+    pathway: Pathway = Pathway.INTERNATIONAL,
 ) -> AgreementCreate:
     return AgreementCreate.model_validate(
         {
@@ -580,14 +581,47 @@ def _agreement(
             "valid_from": AGREEMENTS_FROM.isoformat(),
             "valid_until": AGREEMENTS_UNTIL.isoformat(),
             "programme": programme,
+            "pathway": str(pathway),
             "document_sha256": demo_id(f"document:{name}").hex * 2,
         }
     )
 
 
+def _origin_agreements() -> list[AgreementCreate]:
+    """Agreements between partners in Nigeria: the local and national pathways of the demo."""
+    return [
+        _agreement(
+            "lagos-clinic-mindbridge",
+            demo.HEALTH_PROVIDER_ORG,
+            demo.MENTAL_HEALTH_ORG,
+            ["mental_health_psychosocial"],
+            PERMITTED["mental_health_psychosocial"],
+            pathway=Pathway.LOCAL,
+        ),
+        _agreement(
+            "lagos-clinic-edo-skills",
+            demo.HEALTH_PROVIDER_ORG,
+            demo_id("org:edo-skills"),
+            ["tvet", "education"],
+            ["identity.basic", "contact", "skills"],
+            pathway=Pathway.NATIONAL,
+        ),
+        _agreement(
+            "ng-committee-lagos-clinic",
+            demo.COORDINATOR_ORG,
+            demo.HEALTH_PROVIDER_ORG,
+            ["health"],
+            PERMITTED["health"],
+            pathway=Pathway.NATIONAL,
+        ),
+    ]
+
+
 def _agreements() -> list[AgreementCreate]:
-    """Berlin's own SOPs with the Lagos clinic and NGO; any host office with everyone else."""
+    """Berlin's own SOPs with the Lagos clinic and NGO; any host office with everyone else;
+    the Nigerian partners' own agreements with each other."""
     agreements = [
+        *_origin_agreements(),
         _agreement(
             "berlin-lagos-clinic",
             demo.HOST_OFFICE_ORG,

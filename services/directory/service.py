@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.directory import programmes, repository
+from services.directory import pathways, programmes, repository
 from services.directory.codes import list_key, search_text
 from services.directory.errors import (
     AgreementNotFound,
@@ -756,6 +756,7 @@ async def create_agreement(*, session: AsyncSession, agreement_in: AgreementCrea
                 N_("A new version must keep the sender and provider of its series.")
             )
         series_id, version = agreement_in.series_id, last.version + 1
+    await pathways.check_parties(session, agreement_in)
     await programmes.check_agreement(session, agreement_in)
     await _refuse_overlaps(session, agreement_in, agreement_in.valid_until)
     values = agreement_in.model_dump(

@@ -13,6 +13,7 @@ from services.referral import (
     fhir,
     following,
     notes,
+    onward,
     open_referrals,
     plans,
     preview,
@@ -27,10 +28,12 @@ from services.referral.dependencies import (
     AdminContext,
     ClientsDep,
     CoordinatorContext,
+    HostOfficeContext,
     InternalCallerContext,
     PartyContext,
     PlanReaderContext,
     ReaderContext,
+    RecipientContext,
     SenderContext,
     SettingsDep,
     StatsContext,
@@ -154,6 +157,12 @@ async def create_referral(
 ) -> ReferralRead:
     """Send a returnee's case file to a provider's service, sharing only what the SOP and the
     consent allow.
+
+    Host offices send under their international agreements; providers, coordinating bodies and
+    local authorities in the country of origin send to other providers there under a national
+    or local agreement naming them as the sender (else 422 `no-agreement`), with a consent they
+    recorded. A national or local agreement carries no referral across a border, and a local
+    one none outside the sender's areas (422 `pathway-not-covered`).
 
     The answer lists the shared categories and each withheld one with its reason (`not_in_sop`,
     `no_consent`, `not_requested`) and an `explanation` of it, and warns when the provider needs a
@@ -519,7 +528,10 @@ async def replay_dead_letter(
     responses=problem_responses(404, 422, 503),
 )
 async def create_open_referral(
-    open_in: OpenReferralCreate, session: SessionDep, context: SenderContext, clients: ClientsDep
+    open_in: OpenReferralCreate,
+    session: SessionDep,
+    context: HostOfficeContext,
+    clients: ClientsDep,
 ) -> OpenReferralRead:
     """Send an open referral (a service category in an area, no personal data) to the
     organisation coordinating that area; it assigns a member provider, then you submit the
@@ -746,7 +758,7 @@ async def submit_open_referral(
     open_id: uuid.UUID,
     submit_in: OpenReferralSubmit,
     session: SessionDep,
-    context: SenderContext,
+    context: HostOfficeContext,
     clients: ClientsDep,
 ) -> ReferralRead:
     """Send the returnee's case file to the assigned provider under the usual rules
@@ -808,6 +820,87 @@ async def change_status(
     )
     response.headers["ETag"] = service.etag(referral)
     return shaping.to_read(referral, context.principal)
+
+
+@router.post(
+    "/referrals/{referral_id}/onward",
+    name="referrals.passOn",
+    status_code=201,
+    summary="Pass a referral on to another provider",
+    responses=problem_responses(403, 404, 409, 422, 503, 504),
+)
+async def pass_on_referral(
+    referral_id: uuid.UUID,
+    onward_in: ReferralCreate,
+    session: SessionDep,
+    context: RecipientContext,
+    clients: ClientsDep,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> ReferralRead:
+    """Pass a referral addressed to your organisation on to another provider's service when you
+    cannot serve the returnee (an onward referral).
+
+    Send the case file you decrypted from the referral received: refex minimises it again for
+    the new provider, shares only what your own agreement with that provider (a national or
+    local one) and a consent you recorded naming it allow, and encrypts it to the new provider
+    and your organisation. `subject_ref` is your own pseudonym of the returnee, the one your
+    consent names. `requested_categories` may name only categories the referral received
+    carried (else 422 `beyond-original-referral`). The new referral names the first in
+    `based_on`; the first closes as `completed` with outcome `referred-elsewhere`, and its
+    sender sees in `passed_on` to which organisation and service it went, never the new case
+    file. Only the recipient may pass a referral on (403 `not-the-recipient`), and only while
+    it is open (409 `referral-closed`).
+    """
+    referral, _ = await onward.pass_on(
+        session=session,
+        context=context,
+        referral_id=referral_id,
+        onward_in=onward_in,
+        clients=clients,
+        idempotency_key=idempotency_key,
+    )
+    response.headers["Location"] = f"/referrals/{referral.id}"
+    response.headers["ETag"] = f'"{_version_of(referral)}"'
+    return referral
+
+
+@router.post(
+    "/referrals/{referral_id}/onward/sealed",
+    name="referrals.passOnSealed",
+    status_code=201,
+    summary="Pass a referral on, sealed by your own system",
+    responses=problem_responses(403, 404, 409, 422, 503, 504),
+)
+async def pass_on_sealed_referral(
+    referral_id: uuid.UUID,
+    sealed_in: SealedReferralCreate,
+    session: SessionDep,
+    context: RecipientContext,
+    clients: ClientsDep,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> ReferralRead:
+    """Pass a referral addressed to your organisation on, with the sections sealed by your own
+    system: refex never sees the case file.
+
+    Ask `POST /referrals/preview` for the new provider's service first (as for any sealed
+    referral), seal each permitted section you decrypted from the referral received, and send
+    them here with the preview's `reservation`. The rules of `POST /referrals/{id}/onward`
+    apply: only categories the referral received carried, only while it is open, only by its
+    recipient; the first referral closes as `referred-elsewhere`.
+    """
+    referral, _ = await onward.pass_on(
+        session=session,
+        context=context,
+        referral_id=referral_id,
+        onward_in=sealed_in,
+        clients=clients,
+        idempotency_key=idempotency_key,
+    )
+    response.headers["Location"] = f"/referrals/{referral.id}"
+    response.headers["ETag"] = f'"{_version_of(referral)}"'
+    return referral
 
 
 @router.post(

@@ -8,7 +8,12 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import BaseModel
 
-from services.referral.errors import ConsentEndedWhileSending, NoAgreement, ProgrammeRequired
+from services.referral.errors import (
+    ConsentEndedWhileSending,
+    NoAgreement,
+    PathwayNotCovered,
+    ProgrammeRequired,
+)
 from shared.contracts import ProblemAnswer, UnreadableAnswer, read_answer
 from shared.contracts.consent import (
     BasisCheck,
@@ -33,6 +38,7 @@ from shared.pagination import Page
 Answer = TypeVar("Answer", bound=BaseModel)
 BASIS_ENDED = "basis-no-longer-valid"
 PROGRAMME_REQUIRED = "programme-required"
+PATHWAY_NOT_COVERED = "pathway-not-covered"
 
 
 class DirectoryClient(ServiceClient):
@@ -62,12 +68,19 @@ class DirectoryClient(ServiceClient):
                 problem.detail or N_("Name the programme of this referral."),
                 programmes=problem.programmes,
             )
+        if response.status_code == 422 and problem.slug == PATHWAY_NOT_COVERED:
+            raise PathwayNotCovered(
+                problem.detail
+                or N_("The agreement covers referrals within one country or area only.")
+            )
         if response.status_code == 404:
             detail = _problem(response).detail or Message("No agreement covers this referral.")
             raise NoAgreement(
                 Message(
                     "{detail} Ask the directory admin for an agreement (SOP) between your "
-                    "organisation and this provider for this service and purpose.",
+                    "organisation and this provider for this service and purpose; a partner in "
+                    "the country of origin needs a national or local agreement that names it as "
+                    "the sender.",
                     detail=detail,
                 )
             )

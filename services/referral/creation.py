@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -54,7 +55,7 @@ from shared.contracts.directory import Resolution, ResolvedService
 from shared.crypto import encrypt_for
 from shared.i18n import N_, Message
 from shared.ids import new_id
-from shared.vocabulary import DataCategory
+from shared.vocabulary import DataCategory, Pathway
 
 
 def request_digest(referral_in: ReferralRequest) -> str:
@@ -70,6 +71,10 @@ class Sealed:
     payload: dict[str, Any]
     mode: PayloadMode
     shared: frozenset[DataCategory]
+
+
+# Runs in the send's transaction once the new referral is stored (onward referrals link it).
+AfterSend = Callable[[AsyncSession, Referral], Awaitable[None]]
 
 
 class Sealer(Protocol):
@@ -91,11 +96,19 @@ async def create(
     referral_in: ReferralCreate,
     clients: Clients,
     idempotency_key: str | None,
+    after: AfterSend | None = None,
 ) -> tuple[ReferralRead, bool]:
     """Send a referral; return it and whether it was created now (False: an idempotent replay)."""
     present = referral_in.casefile.present_categories()
     return await _send(
-        session, context, referral_in, clients, idempotency_key, present, ServerSide(referral_in)
+        session,
+        context,
+        referral_in,
+        clients,
+        idempotency_key,
+        present,
+        ServerSide(referral_in),
+        after,
     )
 
 
@@ -106,6 +119,7 @@ async def create_sealed(
     sealed_in: SealedReferralCreate,
     clients: Clients,
     idempotency_key: str | None,
+    after: AfterSend | None = None,
 ) -> tuple[ReferralRead, bool]:
     """Store a referral whose sections the sender sealed, after checking every envelope."""
     return await _send(
@@ -116,6 +130,7 @@ async def create_sealed(
         idempotency_key,
         set(sealed_in.sections),
         SenderSealed(sealed_in),
+        after,
     )
 
 
@@ -127,6 +142,7 @@ async def _send(
     idempotency_key: str | None,
     present: set[DataCategory],
     sealer: Sealer,
+    after: AfterSend | None = None,
 ) -> tuple[ReferralRead, bool]:
     principal = context.principal
     sender_org = uuid.UUID(principal.org_id)
@@ -168,6 +184,8 @@ async def _send(
         },
     )
     enqueue(session, referral, "referral.requested", to=(Party.RECIPIENT,))
+    if after is not None:
+        await after(session, referral)
     return to_read(referral, principal), True
 
 
@@ -451,11 +469,15 @@ def _new_referral(
         service_category=service.category,
         programme=agreement.programme,
         donor=resolved.programme.donor if resolved.programme else None,
-        host_country=resolved.sender.country,
+        # A local or national referral comes from no host country (an onward one inherits it).
+        host_country=resolved.sender.country
+        if agreement.pathway == Pathway.INTERNATIONAL
+        else None,
         origin_country=service.country,
         origin_area=service.admin_areas[0] if service.admin_areas else None,
         purpose=str(referral_in.purpose),
         urgency=str(referral_in.urgency),
+        pathway=str(agreement.pathway),
         subject_digest=subject,
         status=str(Status.REQUESTED),
         basis=str(decision.basis),

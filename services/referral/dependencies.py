@@ -44,7 +44,11 @@ def context_for(*roles: Role) -> object:
 
 ClientsDep = Annotated[Clients, Depends(get_clients)]
 SettingsDep = Annotated[ReferralSettings, Depends(get_settings)]
-SenderContext = Annotated[Context, context_for(Role.HOST_OFFICE)]
+# Host offices send international referrals; providers and coordinating bodies in the country of
+# origin send local and national ones, under agreements that name them as the sender.
+SenderContext = Annotated[Context, context_for(Role.HOST_OFFICE, Role.PROVIDER, Role.COORDINATOR)]
+HostOfficeContext = Annotated[Context, context_for(Role.HOST_OFFICE)]
+RecipientContext = Annotated[Context, context_for(Role.PROVIDER, Role.COORDINATOR)]
 PartyContext = Annotated[Context, context_for(Role.HOST_OFFICE, Role.PROVIDER, Role.COORDINATOR)]
 ReaderContext = Annotated[
     Context, context_for(Role.HOST_OFFICE, Role.PROVIDER, Role.COORDINATOR, Role.AUDITOR)

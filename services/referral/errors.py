@@ -287,3 +287,28 @@ class NoShareOfPayer(UnprocessableContent):
         "This organisation pays no share of this referral's cost. Read the shares with "
         "GET .../costs and name one of their payer_org_id."
     )
+
+
+class PathwayNotCovered(UnprocessableContent):
+    """A domestic agreement cannot carry this referral (sender and service too far apart)."""
+
+    slug = "pathway-not-covered"
+    title = N_("Referral outside the agreement's pathway")
+
+
+class NotTheRecipient(Forbidden):
+    """Only the organisation a referral is addressed to may pass it on."""
+
+    slug = "not-the-recipient"
+    title = N_("Only the recipient may pass a referral on")
+    detail = N_(
+        "Only the provider this referral is addressed to may pass it on. To send the returnee "
+        "elsewhere yourself, send a new referral with POST /referrals."
+    )
+
+
+class BeyondOriginalReferral(UnprocessableContent):
+    """An onward referral asks for a category the referral received did not carry."""
+
+    slug = "beyond-original-referral"
+    title = N_("More than the referral received")

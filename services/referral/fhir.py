@@ -82,6 +82,8 @@ def _service_request(referral: ReferralRead) -> dict[str, Any]:
     }
     if referral.start_after is not None:  # sent before departure, due after arrival
         resource["occurrencePeriod"] = {"start": referral.start_after.isoformat()}
+    if referral.based_on is not None:  # an onward referral: the request it follows from
+        resource["basedOn"] = [{"reference": f"ServiceRequest/{referral.based_on}"}]
     # FHIR JSON allows no empty arrays: an auditor's view of an emergency referral has no info.
     if info := _supporting_info(referral):
         resource["supportingInfo"] = info
@@ -119,7 +121,11 @@ def _b64(payload: dict[str, Any]) -> str:
 
 def task_id(referral: ReferralRead) -> str:
     """A stable id of the Task, distinct from the ServiceRequest's."""
-    return str(uuid.uuid5(referral.id, "task"))
+    return _task_id(referral.id)
+
+
+def _task_id(referral_id: uuid.UUID) -> str:
+    return str(uuid.uuid5(referral_id, "task"))
 
 
 def _task(referral: ReferralRead) -> dict[str, Any]:
@@ -135,6 +141,8 @@ def _task(referral: ReferralRead) -> dict[str, Any]:
         "requester": _org(referral.sender_org_id),
         "owner": _org(referral.recipient_org_id),
     }
+    if referral.based_on is not None:  # the onward Task is part of the one passed on
+        task["partOf"] = [{"reference": f"Task/{_task_id(referral.based_on)}"}]
     if referral.status_reason:
         task["statusReason"] = {
             "coding": [{"system": f"{SYSTEM}:reason", "code": str(referral.status_reason)}]
@@ -155,6 +163,13 @@ def _task(referral: ReferralRead) -> dict[str, Any]:
                 "valueCode": str(referral.outcome),
             }
         ]
+    if referral.passed_on is not None:  # where the case went: the onward request, by reference
+        task.setdefault("output", []).append(
+            {
+                "type": {"coding": [{"system": f"{SYSTEM}:output", "code": "onward-referral"}]},
+                "valueReference": {"reference": f"ServiceRequest/{referral.passed_on.referral_id}"},
+            }
+        )
     return task
 
 

@@ -50,7 +50,10 @@ TRANSITIONS: dict[tuple[Status, Status], Party] = {
     (Status.RECEIVED, Status.ENTERED_IN_ERROR): Party.SENDER,
 }
 NEEDS_REASON = frozenset({Status.REJECTED, Status.CANCELLED, Status.ON_HOLD, Status.FAILED})
-PARTY_ROLES = {Party.SENDER: {Role.HOST_OFFICE}, Party.RECIPIENT: {Role.PROVIDER, Role.COORDINATOR}}
+PARTY_ROLES = {
+    Party.SENDER: {Role.HOST_OFFICE, Role.PROVIDER, Role.COORDINATOR},
+    Party.RECIPIENT: {Role.PROVIDER, Role.COORDINATOR},
+}
 BOTH_PARTIES = (Party.SENDER, Party.RECIPIENT)
 
 

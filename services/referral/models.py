@@ -79,6 +79,16 @@ class Referral(Base):
     feedback_score: Mapped[int | None] = mapped_column(Integer)
     feedback: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     version: Mapped[int] = mapped_column(Integer, default=1)
+    # How it travels (revision 0006): international from a host office, or national/local
+    # between partners of the country of origin.
+    pathway: Mapped[str] = mapped_column(String(16), default="international")
+    # An onward referral names the referral it passes on; the referral passed on names the new
+    # one and to whom it went, which is all its sender learns of it.
+    based_on_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
+    onward_referral_id: Mapped[uuid.UUID | None]
+    onward_org_id: Mapped[uuid.UUID | None]
+    onward_service_id: Mapped[uuid.UUID | None]
+    onward_service_category: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (
         Index("ix_referral_open_subject", "subject_digest", "service_id", "recipient_org_id"),

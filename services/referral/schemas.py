@@ -24,6 +24,7 @@ from shared.outbox import DeadLetterRead
 from shared.vocabulary import (
     WITHHELD_EXPLANATIONS,
     DataCategory,
+    Pathway,
     Purpose,
     ServiceCategory,
     WithheldReason,
@@ -340,6 +341,18 @@ class Feedback(BaseModel):
     comment: str | None = Field(None, max_length=2000, examples=["Seen quickly, kind staff."])
 
 
+class PassedOn(BaseModel):
+    """Where a referral went when its recipient passed it on: the new referral and to whom."""
+
+    referral_id: uuid.UUID = Field(
+        description="The onward referral (readable by its own parties only).",
+        examples=["0192f0c4-8a10-7000-8000-00000000abcd"],
+    )
+    organisation_id: uuid.UUID = Field(examples=["0192f000-0000-7000-8000-000000000004"])
+    service_id: uuid.UUID = Field(examples=["0192f000-0000-7000-8000-000000000102"])
+    service_category: ServiceCategory = Field(examples=["mental_health_psychosocial"])
+
+
 class ReferralRead(BaseModel):
     """A referral as a party (or, without the payload, an auditor) sees it."""
 
@@ -356,6 +369,21 @@ class ReferralRead(BaseModel):
     origin_country: str | None = Field(None, description="Country of the service.")
     purpose: Purpose
     urgency: Urgency
+    pathway: Pathway = Field(
+        Pathway.INTERNATIONAL,
+        description="`international` (from a host office), or `national`/`local` (between "
+        "partners of the country of origin), after the agreement it was sent under.",
+    )
+    based_on: uuid.UUID | None = Field(
+        None,
+        description="On an onward referral: the referral its sender received and passed on.",
+        examples=[None],
+    )
+    passed_on: PassedOn | None = Field(
+        None,
+        description="On a referral its recipient passed on (outcome `referred-elsewhere`): the "
+        "new referral and the organisation and service it went to; nothing of its content.",
+    )
     basis: str = Field(examples=["consent"], description="`consent` or `emergency`.")
     emergency: bool = Field(description="True when shared under a life-at-risk override.")
     consent_ids: list[str]

@@ -16,6 +16,7 @@ from services.referral.models import CostShareLine, Referral, ReferralCost
 from services.referral.schemas import (
     AgreementRef,
     EncryptedTo,
+    PassedOn,
     PayloadMode,
     ReasonCode,
     ReferralRead,
@@ -28,7 +29,7 @@ from shared.auth import Principal
 from shared.clock import utcnow
 from shared.i18n import N_, Message, gettext
 from shared.money import from_minor
-from shared.vocabulary import WITHHELD_EXPLANATIONS, DataCategory, WithheldReason
+from shared.vocabulary import WITHHELD_EXPLANATIONS, DataCategory, Pathway, WithheldReason
 
 
 def to_read(
@@ -59,6 +60,9 @@ def to_read(
         origin_country=referral.origin_country,
         purpose=referral.purpose,
         urgency=Urgency(referral.urgency),
+        pathway=Pathway(referral.pathway or Pathway.INTERNATIONAL),
+        based_on=referral.based_on_id,
+        passed_on=_passed_on(referral),
         basis=referral.basis,
         emergency=referral.basis == "emergency",
         consent_ids=referral.consent_ids,
@@ -85,6 +89,19 @@ def to_read(
         payload_mode=PayloadMode(referral.payload_mode),
         payload=referral.payload if content else None,
         encrypted_to=_encrypted_to(referral),
+    )
+
+
+def _passed_on(referral: Referral) -> PassedOn | None:
+    if referral.onward_referral_id is None:
+        return None
+    return PassedOn.model_validate(
+        {
+            "referral_id": referral.onward_referral_id,
+            "organisation_id": referral.onward_org_id,
+            "service_id": referral.onward_service_id,
+            "service_category": referral.onward_service_category,
+        }
     )
 
 

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.business_hours import Schedule
 from shared.money import Amount, Currency, Percentage
-from shared.vocabulary import DataCategory
+from shared.vocabulary import DataCategory, Pathway
 
 STRICT = ConfigDict(extra="forbid")
 
@@ -174,6 +174,11 @@ class AgreementRead(BaseModel):
     sealed_required: bool = Field(
         False, description="Referrals under it must be sealed by the sender's own system."
     )
+    pathway: Pathway = Field(
+        Pathway.INTERNATIONAL,
+        description="`international` (a host office to a provider), or between partners of one "
+        "country: `national`, `local` (sharing an administrative area).",
+    )
     valid_from: datetime
     valid_until: datetime | None
     programme: str | None
@@ -211,6 +216,11 @@ class ResolvedAgreement(BaseModel):
     sealed_required: bool = Field(
         False,
         description="True: only sealed referrals (sections encrypted by the sender) are accepted.",
+    )
+    pathway: Pathway = Field(
+        Pathway.INTERNATIONAL,
+        description="`international`, `national` or `local`; an older directory's agreements "
+        "are international.",
     )
     valid_from: datetime
     valid_until: datetime | None

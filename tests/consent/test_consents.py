@@ -10,10 +10,12 @@ from tests.consent.conftest import (
     AUDITOR_ORG,
     CLINIC_ORG,
     HOST_ORG,
+    MHP_ORG,
     OTHER_HOST_ORG,
     SUBJECT,
     Callers,
     consent_body,
+    decision_body,
     grant,
 )
 
@@ -87,15 +89,42 @@ class TestRecordConsent:
             assert response.status_code == 422, field
         assert await ledger_size(client, callers) == 0
 
-    async def test_only_host_offices_record_consents(
+    async def test_only_senders_record_consents(
         self, client: httpx.AsyncClient, callers: Callers
     ) -> None:
-        for role in ("provider", "auditor", "service", "mental_health_professional"):
+        for role in ("auditor", "service", "mental_health_professional", "admin"):
             headers = callers.minter.headers(roles=[role], org=HOST_ORG)
             response = await client.post("/consents", json=consent_body(), headers=headers)
             assert response.status_code == 403
         assert (await client.post("/consents", json=consent_body())).status_code == 401
         assert await ledger_size(client, callers) == 0
+
+
+class TestConsentsOfOriginPartners:
+    async def test_a_provider_records_a_consent_naming_a_domestic_partner(
+        self, client: httpx.AsyncClient, callers: Callers
+    ) -> None:
+        body = consent_body(grantee={"kind": "organisation", "org_id": MHP_ORG})
+        response = await client.post("/consents", json=body, headers=callers.provider())
+        assert response.status_code == 201, response.text
+        consent = response.json()
+        assert consent["recorded_by_org"] == CLINIC_ORG
+        assert consent["grantee"] == {"kind": "organisation", "org_id": MHP_ORG}
+
+    async def test_it_counts_for_the_providers_referrals_only(
+        self, client: httpx.AsyncClient, callers: Callers
+    ) -> None:
+        body = consent_body(grantee={"kind": "organisation", "org_id": MHP_ORG})
+        await client.post("/consents", json=body, headers=callers.provider())
+        decision = decision_body(
+            recipient_org_id=MHP_ORG, service_category="mental_health_psychosocial"
+        )
+        for sender, basis in ((CLINIC_ORG, "consent"), (HOST_ORG, "none")):
+            response = await client.post(
+                "/decisions", json={**decision, "sender_org_id": sender}, headers=callers.service()
+            )
+            assert response.status_code == 200, response.text
+            assert response.json()["basis"] == basis, sender
 
 
 class TestReadConsent:
@@ -116,7 +145,7 @@ class TestReadConsent:
         assert other.status_code == 404
         assert other.json()["type"] == "urn:refex:problem:consent-not-found"
         provider = await client.get(f"/consents/{consent['id']}", headers=callers.provider())
-        assert provider.status_code == 403
+        assert provider.status_code == 404
         assert AUDITOR_ORG not in other.text
         unknown = await client.get(
             "/consents/0192f0c4-7d1e-7cc3-9a55-3c1f2a3b4c5d", headers=callers.host()

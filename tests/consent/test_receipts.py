@@ -80,7 +80,7 @@ class TestConsentReceipt:
         other = await client.get(url, headers=callers.host(OTHER_HOST_ORG))
         assert other.status_code == 404
         assert other.json()["type"] == "urn:refex:problem:consent-not-found"
-        assert (await client.get(url, headers=callers.provider())).status_code == 403
+        assert (await client.get(url, headers=callers.provider())).status_code == 404
 
     async def test_an_unknown_consent_is_not_found_in_french(
         self, client: httpx.AsyncClient, callers: Callers

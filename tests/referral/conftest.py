@@ -138,11 +138,12 @@ async def record_consent(
     org: object = HEALTH_PROVIDER_ORG,
     office: object = HOST_OFFICE_ORG,
     valid_until: str = "2030-01-01T00:00:00Z",
+    role: str = "host_office",
 ) -> str:
-    """As `office`, record the consent for `categories` to go to `org`; return its id."""
+    """As `office` (a `role`), record the consent for `categories` to go to `org`; return its id."""
     response = await exchange.consent.post(
         "/consents",
-        headers=exchange.as_role("host_office", office),
+        headers=exchange.as_role(role, office),
         json={
             "subject_ref": subject,
             "grantor": "self",

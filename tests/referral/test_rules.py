@@ -133,7 +133,8 @@ class TestLifecycle:
         referral = referral_in(status)
         party = party_of(referral, principal(role, org_id))
         expected_party = None
-        if org == "sender" and role == "host_office":
+        # Providers and coordinators send local, national and onward referrals too.
+        if org == "sender" and role in ("host_office", "provider", "coordinator"):
             expected_party = Party.SENDER
         if org == "recipient" and role in ("provider", "coordinator"):
             expected_party = Party.RECIPIENT

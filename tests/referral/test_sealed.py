@@ -173,13 +173,23 @@ class TestPreview:
         assert response.status_code == 422
         assert problem_type(response) == "nothing-to-share"
 
-    async def test_a_provider_cannot_ask_for_a_preview(self, exchange: Exchange) -> None:
+    async def test_a_provider_previews_only_under_an_agreement_naming_it_as_sender(
+        self, exchange: Exchange
+    ) -> None:
+        # The clinic holds no agreement as the sender to its own service.
         response = await exchange.referral.post(
             "/referrals/preview",
             json=request_body(),
             headers=exchange.as_role("provider", HEALTH_PROVIDER_ORG),
         )
-        assert response.status_code == 403
+        assert response.status_code == 422
+        assert problem_type(response) == "no-agreement"
+        clinician = await exchange.referral.post(
+            "/referrals/preview",
+            json=request_body(),
+            headers=exchange.as_role("mental_health_professional", HEALTH_PROVIDER_ORG),
+        )
+        assert clinician.status_code == 403
 
 
 class TestSealedReferral:

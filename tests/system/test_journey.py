@@ -23,6 +23,7 @@ from shared.demo import (
     EU_PROGRAMME,
     HEALTH_PROVIDER_ORG,
     HOST_OFFICE_ORG,
+    MENTAL_HEALTH_ORG,
     SAHEL_PROGRAMME,
     SECOND_HOST_OFFICE_ORG,
 )
@@ -83,6 +84,23 @@ class TestJourney:
         with pytest.raises(RefexError) as hidden:
             journey.clients["auditor"].get("referrals/open/followed")
         assert hidden.value.status == 403
+
+    def test_origin_partners_refer_locally_and_pass_cases_on(self, journey: demo.Journey) -> None:
+        local = demo.step_local(journey)
+        assert local["pathway"] == "local"
+        assert local["sender_org_id"] == str(HEALTH_PROVIDER_ORG)
+        assert local["recipient_org_id"] == str(MENTAL_HEALTH_ORG)
+        first, onward = demo.step_onward(journey)
+        assert first["status"] == "completed" and first["outcome"] == "referred-elsewhere"
+        assert first["passed_on"]["referral_id"] == onward["id"]
+        assert onward["based_on"] == first["id"]
+        assert set(onward["shared_categories"]) <= set(first["shared_categories"])
+        with pytest.raises(RefexError) as caught:
+            journey.clients["host_office"].get(f"referrals/{onward['id']}")
+        assert caught.value.status == 404
+        bundle = journey.clients["provider"].get(f"referrals/{onward['id']}/fhir")
+        request = bundle["entry"][0]["resource"]
+        assert request["basedOn"] == [{"reference": f"ServiceRequest/{first['id']}"}]
 
     def test_reports_by_programme_reach_partners_through_the_gateway(
         self, journey: demo.Journey

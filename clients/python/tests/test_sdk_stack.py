@@ -24,7 +24,13 @@ from refex_client import (
     verify_webhook,
 )
 from refex_client.models import MODELS_IN_OPENAPI
-from shared.demo import DEMO_HEALTH_SERVICE, HEALTH_PROVIDER_ORG, HOST_OFFICE_ORG
+from shared.demo import (
+    DEMO_HEALTH_SERVICE,
+    DEMO_MENTAL_HEALTH_SERVICE,
+    HEALTH_PROVIDER_ORG,
+    HOST_OFFICE_ORG,
+    MENTAL_HEALTH_ORG,
+)
 from tests.system.conftest import RunningStack
 
 pytestmark = pytest.mark.system
@@ -128,14 +134,48 @@ class TestSealedJourney:
         assert refused.value.status == 422
         assert refused.value.slug == "sealed-note-required"
 
-    def test_a_stranger_cannot_preview_as_a_provider(self, provider: RefexClient) -> None:
+    def test_a_provider_previews_only_under_an_agreement_naming_it(
+        self, provider: RefexClient
+    ) -> None:
+        # The clinic holds no agreement as the sender to its own service.
         with pytest.raises(RefexError) as refused:
             provider.preview(
                 service_id=str(DEMO_HEALTH_SERVICE),
                 subject_ref="hof-sdk-0000000000000000",
                 requested_categories=["contact"],
             )
-        assert refused.value.status == 403
+        assert refused.value.status == 422
+        assert refused.value.slug == "no-agreement"
+
+    def test_a_provider_passes_a_case_on_sealed_and_the_sender_sees_where_it_went(
+        self, running_stack: RunningStack, host: RefexClient, provider: RefexClient
+    ) -> None:
+        first = send(host)
+        casefile = open_referral(
+            provider.referral(first["id"]), private_key(running_stack, HEALTH_PROVIDER_ORG)
+        )
+        own_subject = f"lrc-sdk-{secrets.token_hex(8)}"
+        until = (datetime.now(UTC) + timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        provider.request("POST", "consents", json_body={
+            "subject_ref": own_subject, "grantor": "self",
+            "grantee": {"kind": "organisation", "org_id": str(MENTAL_HEALTH_ORG)},
+            "purpose": "referral", "categories": ["identity.basic", "contact"],
+            "valid_until": until, "language": "en",
+            "evidence": {"method": "written", "form_sha256": "c" * 64}})  # fmt: skip
+        onward = provider.pass_on_sealed(
+            first["id"],
+            casefile=casefile,
+            service_id=str(DEMO_MENTAL_HEALTH_SERVICE),
+            subject_ref=own_subject,
+            requested_categories=["identity.basic", "contact"],
+        )
+        assert onward["payload_mode"] == "sealed" and onward.get("based_on") == first["id"]
+        opened = open_referral(onward, private_key(running_stack, MENTAL_HEALTH_ORG))
+        assert opened["contact"] == CASEFILE["contact"] and "health_physical" not in opened
+        seen = host.referral(first["id"])
+        assert seen["outcome"] == "referred-elsewhere"
+        passed_on = seen.get("passed_on")
+        assert passed_on is not None and passed_on["organisation_id"] == str(MENTAL_HEALTH_ORG)
 
 
 class TestWebhooks:

@@ -170,6 +170,39 @@ class RefexClient:
             "urgency": urgency,
         }
         timing = {"start_after": start_after} if start_after else {}
+        return self._seal_and_post("referrals/sealed", request, casefile, idempotency_key, timing)
+
+    def pass_on_sealed(
+        self,
+        referral_id: str,
+        *,
+        casefile: Mapping[str, Any],
+        service_id: str,
+        subject_ref: str,
+        requested_categories: list[str],
+        idempotency_key: str | None = None,
+    ) -> ReferralRead:
+        """Pass a referral addressed to you on to another provider, sealed here.
+
+        `casefile` is what you opened from the referral received; `subject_ref` is your own
+        pseudonym of the returnee, the one your consent naming the new provider was recorded for.
+        """
+        request: dict[str, Any] = {
+            "service_id": service_id,
+            "subject_ref": subject_ref,
+            "requested_categories": requested_categories,
+        }
+        path = f"referrals/{referral_id}/onward/sealed"
+        return self._seal_and_post(path, request, casefile, idempotency_key, {})
+
+    def _seal_and_post(
+        self,
+        path: str,
+        request: dict[str, Any],
+        casefile: Mapping[str, Any],
+        idempotency_key: str | None,
+        timing: Mapping[str, Any],
+    ) -> ReferralRead:
         key = idempotency_key or str(uuid.uuid4())
         for attempt in range(2):
             plan = self.preview(**request)
@@ -178,9 +211,7 @@ class RefexClient:
             try:
                 return cast(
                     ReferralRead,
-                    self.request(
-                        "POST", "referrals/sealed", json_body=body, headers={"Idempotency-Key": key}
-                    ),
+                    self.request("POST", path, json_body=body, headers={"Idempotency-Key": key}),
                 )
             except RefexError as error:
                 if error.slug not in STALE_PREVIEW or attempt:

@@ -60,6 +60,15 @@ class EncryptedTo(TypedDict):
     org_id: NotRequired[str | None]
 
 
+class PassedOn(TypedDict):
+    """Where a referral went when its recipient passed it on."""
+
+    referral_id: str
+    organisation_id: str
+    service_id: str
+    service_category: str
+
+
 class ReferralRead(TypedDict):
     """A referral as a party (or, without the payload, an auditor) sees it."""
 
@@ -74,6 +83,9 @@ class ReferralRead(TypedDict):
     programme: NotRequired[str | None]
     purpose: str
     urgency: str
+    pathway: NotRequired[Literal["international", "national", "local"]]
+    based_on: NotRequired[str | None]
+    passed_on: NotRequired[PassedOn | None]
     basis: str
     emergency: bool
     consent_ids: list[str]
