@@ -37,8 +37,12 @@ lint: install
 	$(BIN)/mypy shared services clients/python/src
 	$(BIN)/deptry .
 
+# Files run in parallel (each file's tests on one worker, so module fixtures are built once);
+# most tests wait on databases and service processes, so 3 workers pay off on 2 cores.
+TEST_WORKERS ?= 3
+
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 format: install
 	$(BIN)/ruff check --fix .

@@ -20,7 +20,6 @@ from types import TracebackType
 from typing import IO, Protocol
 
 from services.registry import DEFAULT_PORTS, SERVICE_NAMES
-from shared.i18n import Message
 
 PR_SET_PDEATHSIG = 1
 _IMPORTED_AT = time.monotonic()
@@ -220,6 +219,9 @@ class Stack:
         """Raise StackError naming every port something else already listens on."""
         taken = [f"{name} ({port})" for name, port in self.ports.items() if port_is_taken(port)]
         if taken:
+            # Imported here: `refex up` imports the stack before forking, kept bare (ADR 0002).
+            from shared.i18n import Message
+
             raise StackError(
                 Message(
                     "port already in use: {ports}; stop whatever uses it or set "
@@ -286,6 +288,8 @@ class Stack:
 
     def wait_ready(self, timeout_s: float = 30.0) -> float:
         """Wait until every service answers /readyz; return the seconds it took."""
+        from shared.i18n import Message  # imported here, as in check_ports
+
         started = time.monotonic()
         pending = set(self.processes)
         while pending:
