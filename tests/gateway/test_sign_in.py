@@ -279,7 +279,7 @@ class TestRefusedSignIns:
         self, gateway_settings: SettingsFactory, in_process: Any
     ) -> None:
         settings = await gateway_settings(signin_account_rate_limit_burst=2)
-        async for http, app, admin in _env(settings, in_process):
+        async for http, _, admin in _env(settings, in_process):
             created = await create_user(http, admin, roles=["host_office"])
             for _ in range(2):
                 await Browser(http).sign_in(created["user"]["email"], "not the password!")
