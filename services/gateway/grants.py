@@ -7,7 +7,6 @@ import base64
 import hashlib
 import re
 import secrets
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -19,7 +18,7 @@ from services.gateway import repository, users
 from services.gateway.errors import InvalidClient, InvalidGrant, InvalidRequest
 from services.gateway.keys import KeyRing
 from services.gateway.models import AuthorizationCode, RefreshFamily, RefreshToken, UserAccount
-from services.gateway.oauth import IssuedToken
+from services.gateway.oauth import IssuedToken, sign_access_token
 from services.gateway.settings import GatewaySettings
 from shared.clock import utcnow
 from shared.i18n import N_
@@ -274,22 +273,11 @@ def person_token(
     *, user: UserAccount, client_id: str, keys: KeyRing, settings: GatewaySettings
 ) -> IssuedToken:
     """Sign a 5-minute access token for a person: their organisation, roles and id."""
-    now = int(time.time())
-    roles = list(user.roles)
-    scope = " ".join(roles)
-    claims = {
-        "iss": settings.token_issuer,
-        "aud": settings.token_audience,
-        "sub": person_subject(user.user_id),
-        "org": str(user.org_id),
-        "org_id": str(user.org_id),
-        "roles": roles,
-        "scope": scope,
-        "person": str(user.user_id),
-        "client_id": client_id,
-        "jti": new_id().hex,
-        "iat": now,
-        "nbf": now,
-        "exp": now + settings.access_token_ttl_s,
-    }
-    return IssuedToken(keys.sign(claims), settings.access_token_ttl_s, scope)
+    return sign_access_token(
+        subject=person_subject(user.user_id),
+        org_id=user.org_id,
+        roles=list(user.roles),
+        keys=keys,
+        settings=settings,
+        extra={"org_id": str(user.org_id), "person": str(user.user_id), "client_id": client_id},
+    )
