@@ -198,7 +198,7 @@ async def exchange_code(
         created_at=now,
         expires_at=now + timedelta(seconds=settings.refresh_session_ttl_s),
     )
-    await repository.add_family(session=session, family=family)
+    await repository.add_family(session=session, family=family, now=now)
     row.family_id = family.family_id
     return PersonTokens(
         access=person_token(user=user, client_id=client_id, keys=keys, settings=settings),
