@@ -131,6 +131,20 @@ class TestTheAdminApiOfAccounts:
         events = (await http.get(f"/admin/users/{target}/events", headers=admin)).json()
         assert [e["action"] for e in events["items"]] == ["user.created"]
 
+    async def test_a_person_may_sign_themselves_out_everywhere_but_nobody_else(
+        self, stack: tuple[httpx.AsyncClient, FastAPI]
+    ) -> None:
+        http, app = stack
+        admin = await admin_headers(http, app)
+        me, my_id = await person_headers(http, admin, roles=["provider"], org=HOST_OFFICE_ORG)
+        _, colleague = await person_headers(http, admin, roles=["provider"], org=HOST_OFFICE_ORG)
+        refused = await http.post(f"/admin/users/{colleague}/sign-out", headers=me)
+        assert refused.status_code == 403
+        mine = await http.post(f"/admin/users/{my_id}/sign-out", headers=me)
+        assert mine.status_code == 200 and mine.json()["revoked_sessions"] == 1
+        events = (await http.get(f"/admin/users/{my_id}/events", headers=admin)).json()["items"]
+        assert (events[-1]["action"], events[-1]["actor_person_id"]) == ("user.signed-out", my_id)
+
     async def test_an_admin_person_is_recorded_as_the_actor(
         self, stack: tuple[httpx.AsyncClient, FastAPI]
     ) -> None:
