@@ -21,7 +21,7 @@ from services.gateway.models import AuthorizationCode, RefreshFamily, RefreshTok
 from services.gateway.oauth import IssuedToken, sign_access_token
 from services.gateway.settings import GatewaySettings
 from shared.clock import utcnow
-from shared.i18n import N_
+from shared.i18n import N_, gettext
 from shared.ids import new_id
 
 AUTHORIZATION_CODE = "authorization_code"
@@ -79,8 +79,14 @@ class AuthorizeError(Exception):
     """A malformed request from a known client: answered at its redirect URI (RFC 6749 §4.1.2.1)."""
 
     def __init__(self, request: AuthorizeRequest, description: str) -> None:
-        self.location = request.redirect(error="invalid_request", error_description=description)
+        self.request = request
+        self.description = description
         super().__init__(description)
+
+    def location(self, lang: str) -> str:
+        """The redirect URI with the error, described in `lang`."""
+        described = gettext(self.description, lang)
+        return self.request.redirect(error="invalid_request", error_description=described)
 
 
 def checked_authorize(params: dict[str, str], settings: GatewaySettings) -> AuthorizeRequest:
@@ -101,11 +107,13 @@ def checked_authorize(params: dict[str, str], settings: GatewaySettings) -> Auth
         ui_locales=params.get("ui_locales"),
     )
     if params.get("response_type") != "code":
-        raise AuthorizeError(request, "response_type must be code")
+        raise AuthorizeError(request, N_("response_type must be code."))
     if params.get("code_challenge_method") != PKCE_METHOD:
-        raise AuthorizeError(request, "PKCE is required: code_challenge_method must be S256")
+        raise AuthorizeError(request, N_("PKCE is required: code_challenge_method must be S256."))
     if not CHALLENGE.match(request.code_challenge):
-        raise AuthorizeError(request, "code_challenge must be the base64url SHA-256 of a verifier")
+        raise AuthorizeError(
+            request, N_("code_challenge must be the base64url SHA-256 of a PKCE verifier.")
+        )
     return request
 
 

@@ -142,7 +142,7 @@ async def authorize(request: Request) -> Response:
     except grants.AuthorizeRefused as refused:
         return _refused(lang, gettext(refused.reason, lang))
     except grants.AuthorizeError as error:
-        return RedirectResponse(error.location, status_code=303)
+        return RedirectResponse(error.location(lang), status_code=303)
     binding = _binding(request) or secrets.token_urlsafe(32)
     return _form(request, authz, lang, binding)
 
@@ -192,7 +192,7 @@ async def sign_in(request: Request, session: SessionDep) -> Response:
     except grants.AuthorizeRefused as refused:
         return _refused(lang, gettext(refused.reason, lang))
     except grants.AuthorizeError as error:
-        return RedirectResponse(error.location, status_code=303)
+        return RedirectResponse(error.location(lang), status_code=303)
     binding = _binding(request)
     if binding is None or not vault.mac_matches(form.get("csrf_token", ""), "csrf", binding):
         return _refused(lang, gettext(pages.CSRF_REFUSED, lang), status=403)

@@ -121,6 +121,16 @@ class TestTheSignInPage:
         assert "code" not in query
 
 
+    async def test_the_redirected_error_is_described_in_the_pages_language(self, env: Env) -> None:
+        http, _, _ = env
+        answer = await Browser(http).open(code_challenge_method="plain", ui_locales="fr")
+        query = parse_qs(urlsplit(answer.headers["location"]).query)
+        assert query["error"] == ["invalid_request"]
+        assert query["error_description"] == [
+            "PKCE est obligatoire : code_challenge_method doit valoir S256."
+        ]
+
+
 class TestCodeFlow:
     async def test_a_person_gets_tokens_that_carry_them_their_org_and_roles(self, env: Env) -> None:
         http, app, admin = env
