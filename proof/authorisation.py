@@ -53,6 +53,7 @@ KIND_OF_PARAM = {
     # The directory's capacity plans share the parameter name: their entries say
     # `object: capacity_plan` by hand.
     "plan_id": "plan", "item_id": "plan_item",
+    "user_id": "user",
 }  # fmt: skip
 STALE_ETAG = '"999999"'  # writes never land: an allowed caller gets 412, not a changed object
 
@@ -214,6 +215,8 @@ def build_objects(stack: ProofStack) -> Objects:
             json={"name": "authorisation matrix", "org_id": orgs["admin"], "roles": ["auditor"]},
         ).json()["client"]  # fmt: skip
         partnership = _partnership_records(admin, orgs.values())
+        people = {org: _throwaway_user(stack, admin.token(), org)
+                  for org in {*orgs.values(), str(SECOND_HOST_OFFICE_ORG)}}  # fmt: skip
         focal = admin.get("directory/focal-points", limit=200)["items"]
         agreements = admin.get("directory/agreements", limit=200)["items"]
         keys = {orgs[role]: [_throwaway_key(stack, role, orgs[role])] for role in ROLES}
@@ -260,6 +263,7 @@ def build_objects(stack: ProofStack) -> Objects:
                  else creds[role]["client_id"]},
                 {"client_id": creds["host_office_2"]["client_id"]},
             ),
+            "user": ({"user_id": people[org]}, {"user_id": people[str(SECOND_HOST_OFFICE_ORG)]}),
         }  # fmt: skip
         if role == "mental_health_professional":
             table["override"] = (table["override"][0], {"override_id": clinic_override["id"]})
@@ -302,6 +306,18 @@ def _partnership_records(admin: RefexClient, orgs: Any) -> dict[str, list[dict[s
         "situation_report": admin.get("directory/situation-reports", limit=200)["items"],
         "capacity_plan": plans,
     }
+
+
+def _throwaway_user(stack: ProofStack, admin_token: str, org: str) -> str:
+    """An account of `org` the matrix may disable, re-password and sign out."""
+    body = {"org_id": org, "roles": ["auditor"], "display_name": "authorisation matrix",
+            "email": f"matrix-{secrets.token_hex(6)}@proof.example"}  # fmt: skip
+    answer = httpx.post(
+        f"{stack.base_url}/admin/users", json=body, trust_env=False,
+        headers={"Authorization": f"Bearer {admin_token}"},
+    )  # fmt: skip
+    answer.raise_for_status()
+    return str(answer.json()["user"]["user_id"])
 
 
 def _first(items: list[dict[str, Any]], key: str, default: str) -> str:
