@@ -596,7 +596,7 @@ PlanIfMatch = Annotated[
     responses=problem_responses(409, 422),
 )
 async def create_plan(
-    plan_in: PlanCreate, session: SessionDep, context: SenderContext, response: Response
+    plan_in: PlanCreate, session: SessionDep, context: HostOfficeContext, response: Response
 ) -> PlanRead:
     """Start the plan of one returnee (your pseudonym; it is stored only as a keyed digest):
     the expected return date and the steps across phases (`pre_departure`, `arrival`,
@@ -657,7 +657,7 @@ async def update_plan(
     plan_id: uuid.UUID,
     plan_in: PlanUpdate,
     session: SessionDep,
-    context: SenderContext,
+    context: HostOfficeContext,
     response: Response,
     if_match: PlanIfMatch = None,
 ) -> PlanRead:
@@ -681,7 +681,7 @@ async def add_plan_item(
     plan_id: uuid.UUID,
     item_in: PlanItemCreate,
     session: SessionDep,
-    context: SenderContext,
+    context: HostOfficeContext,
     response: Response,
     if_match: PlanIfMatch = None,
 ) -> PlanRead:
@@ -706,7 +706,7 @@ async def update_plan_item(
     item_id: uuid.UUID,
     item_in: PlanItemUpdate,
     session: SessionDep,
-    context: SenderContext,
+    context: HostOfficeContext,
     response: Response,
     if_match: PlanIfMatch = None,
 ) -> PlanRead:
