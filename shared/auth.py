@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import time
+import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -31,7 +32,8 @@ JWKS_MIN_REFETCH_INTERVAL_S = 1.0
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """The verified caller: its client, organisation, roles and scopes."""
+    """The verified caller: its client, organisation, roles and scopes, and the person signed
+    in when the token was issued to one (else None: a partner system's own token)."""
 
     client_id: str
     org_id: str
@@ -39,6 +41,7 @@ class Principal:
     scopes: frozenset[str]
     token_id: str
     expires_at: int
+    person_id: uuid.UUID | None = None
 
     def has_any_role(self, *roles: Role) -> bool:
         """Return True when the caller holds at least one of `roles`."""
@@ -243,7 +246,20 @@ class TokenVerifier:
             scopes=frozenset(str(claims.get("scope", "")).split()),
             token_id=str(claims["jti"]),
             expires_at=int(claims["exp"]),
+            person_id=_person(claims.get("person")),
         )
+
+
+def _person(value: Any) -> uuid.UUID | None:
+    """Read the `person` claim of a token issued to someone signed in at the gateway."""
+    if value is None:
+        return None
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise Unauthenticated(
+            N_("The access token's person claim is not a user id; get a new token.")
+        ) from None
 
 
 def _as_list(value: Any) -> list[str]:

@@ -37,6 +37,14 @@ DEMO_ROLE_ORGS: dict[str, uuid.UUID] = {
     "admin": ADMIN_ORG,
 }
 
+# Demo people: one user per role, signing in at the gateway with DEMO_USER_PASSWORD (demo only;
+# the seed resets them to these values on every run).
+DEMO_USER_PASSWORD = "refex-demo-password"  # noqa: S105 (printed by `make run`, demo only)
+DEMO_USERS: dict[str, tuple[str, uuid.UUID]] = {
+    role: (f"{role.replace('_', '-')}@demo.refex.example", org)
+    for role, org in DEMO_ROLE_ORGS.items()
+}
+
 # Demo services and focal points the directory seeds (the referral demo walks through these).
 DEMO_HEALTH_SERVICE = _demo_id(101)  # primary care at HEALTH_PROVIDER_ORG (category health)
 DEMO_MENTAL_HEALTH_SERVICE = _demo_id(102)  # at MENTAL_HEALTH_ORG (mental_health_psychosocial)

@@ -10,10 +10,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from services.gateway import oauth
+from services.gateway import grants, oauth
 from services.gateway import service as registry
 from services.gateway.dependencies import AdminPrincipal
-from services.gateway.errors import OAuthError
+from services.gateway.errors import InvalidRequest, OAuthError
 from services.gateway.keys import KeyRing
 from services.gateway.openapi import OpenApiCatalog
 from services.gateway.ratelimit import source_address
@@ -42,18 +42,37 @@ TOKEN_FORM_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["grant_type"],
     "properties": {
-        "grant_type": {"type": "string", "enum": ["client_credentials"]},
+        "grant_type": {
+            "type": "string",
+            "enum": ["client_credentials", "authorization_code", "refresh_token"],
+        },
         "scope": {"type": "string", "description": "Space-separated roles to narrow the token."},
-        "client_id": {"type": "string"},
+        "client_id": {"type": "string", "examples": ["refex-web"]},
+        "code": {
+            "type": "string",
+            "description": "authorization_code: the code from the redirect.",
+        },
+        "redirect_uri": {"type": "string", "description": "authorization_code: as at authorize."},
+        "code_verifier": {"type": "string", "description": "authorization_code: PKCE verifier."},
+        "refresh_token": {"type": "string", "description": "refresh_token: the last one issued."},
         "client_secret": {"type": "string", "description": "client_secret_post only."},
         "client_assertion_type": {"type": "string", "enum": [oauth.ASSERTION_TYPE]},
         "client_assertion": {"type": "string", "description": "private_key_jwt (RFC 7523)."},
     },
 }
+REVOKE_FORM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["token", "client_id"],
+    "properties": {
+        "token": {"type": "string", "description": "The refresh token to revoke."},
+        "token_type_hint": {"type": "string", "enum": ["refresh_token", "access_token"]},
+        "client_id": {"type": "string", "examples": ["refex-web"]},
+    },
+}
 OAUTH_ERRORS: dict[int | str, dict[str, Any]] = {
     429: problem_responses(429)[429],
     400: {
-        "description": "invalid_request, unsupported_grant_type, invalid_scope, "
+        "description": "invalid_request, invalid_grant, unsupported_grant_type, invalid_scope, "
         "unauthorized_client",
         "model": OAuthErrorBody,
     },
@@ -123,12 +142,20 @@ async def issue_token(request: Request, session: SessionDep) -> Response:
     """Exchange your client credentials (HTTP Basic, form secret, or a signed client assertion
     per RFC 7523) for a 5-minute ES256 access token carrying your organisation and roles.
 
+    The workspace (public client `refex-web`, no secret) exchanges a sign-in's authorization
+    code with its PKCE verifier (`grant_type=authorization_code`), then each refresh token
+    once for the next pair (`grant_type=refresh_token`; a refresh token used twice ends that
+    sign-in). Those tokens carry the person: `sub` = `user:<id>`, `person`, their
+    organisation and roles.
+
     Requests are limited per source address first, then per authenticated client; over either
     limit the answer is 429 problem+json with Retry-After."""
     settings: GatewaySettings = request.app.state.settings
     await _limit_by_address(request)
     try:
         form = oauth.parse_form(request.headers.get("content-type", ""), await request.body())
+        if form.get("grant_type") in PERSON_GRANTS:
+            return await _person_tokens(request, session, form)
         auth = oauth.read_client_auth(form, request.headers.get("authorization"))
         oauth.check_grant_type(form)
         client = await oauth.authenticate(session=session, auth=auth, settings=settings)
@@ -142,7 +169,59 @@ async def issue_token(request: Request, session: SessionDep) -> Response:
     body = TokenResponse(
         access_token=issued.access_token, expires_in=issued.expires_in, scope=issued.scope
     )
+    return JSONResponse(body.model_dump(exclude_none=True), headers=NO_STORE)
+
+
+PERSON_GRANTS = frozenset({grants.AUTHORIZATION_CODE, grants.REFRESH_TOKEN})
+
+
+async def _person_tokens(request: Request, session: SessionDep, form: dict[str, str]) -> Response:
+    """Answer the workspace's code exchange or refresh (OAuth errors are answered, not raised,
+    so that a used code or refresh token stays used)."""
+    if request.headers.get("authorization"):
+        raise InvalidRequest(N_("The workspace is a public client: send no Authorization header."))
+    exchange = (
+        grants.exchange_code if form["grant_type"] == grants.AUTHORIZATION_CODE else grants.refresh
+    )
+    tokens = await exchange(
+        session=session, form=form, keys=request.app.state.keys, settings=request.app.state.settings
+    )
+    body = TokenResponse(
+        access_token=tokens.access.access_token,
+        expires_in=tokens.access.expires_in,
+        refresh_token=tokens.refresh_token,
+        scope=tokens.access.scope,
+    )
     return JSONResponse(body.model_dump(), headers=NO_STORE)
+
+
+@router.post(
+    "/oauth/revoke",
+    name="oauth.revokeToken",
+    tags=["oauth"],
+    summary="Revoke a refresh token (RFC 7009): sign out",
+    responses={
+        200: {"description": "Revoked, or not a refresh token of this client (nothing to do)"},
+        **OAUTH_ERRORS,
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/x-www-form-urlencoded": {"schema": REVOKE_FORM_SCHEMA}},
+        }
+    },
+)
+async def revoke_token(request: Request, session: SessionDep) -> Response:
+    """End the sign-in a refresh token belongs to: it and every refresh token rotated from the
+    same sign-in stop working. Access tokens cannot be revoked; they expire within 5 minutes.
+    An unknown or already revoked token is answered 200 as well (RFC 7009 §2.2)."""
+    await _limit_by_address(request)
+    try:
+        form = oauth.parse_form(request.headers.get("content-type", ""), await request.body())
+        await grants.revoke(session=session, form=form, settings=request.app.state.settings)
+    except OAuthError as error:
+        return _oauth_error(error)
+    return Response(status_code=200, headers=NO_STORE)
 
 
 async def _probe(check: Any) -> str:

@@ -12,14 +12,15 @@ import httpx
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from services.gateway import api
+from services.gateway import api, signin_api, users_api
 from services.gateway.docs import install_docs
 from services.gateway.keys import KeyEncryptionKeyError, KeyRing, KeyRingJwks, load_kek
 from services.gateway.openapi import OpenApiCatalog
 from services.gateway.proxy import API_PREFIX, GatewayProxy, PrefixDispatch, ProblemBoundary
-from services.gateway.ratelimit import build_rate_limiter
+from services.gateway.ratelimit import RateLimiter, build_rate_limiter
 from services.gateway.settings import GatewaySettings
 from services.gateway.upstream import ProxyClient, build_proxy_client
+from services.gateway.vault import PeopleVault
 from shared.app import build_service_app
 from shared.auth import TokenVerifier
 from shared.background import BackgroundRuntime
@@ -61,12 +62,33 @@ def _keys_check(keys: KeyRing) -> Callable[[], Awaitable[None]]:
 
 async def _load_keys(app: FastAPI, settings: GatewaySettings) -> KeyRing:
     try:
-        keys = KeyRing(app.state.db, load_kek(settings), overlap_s=settings.signing_key_overlap_s)
+        kek = load_kek(settings)
+        keys = KeyRing(app.state.db, kek, overlap_s=settings.signing_key_overlap_s)
         await keys.load()
     except KeyEncryptionKeyError as error:
         logger.error(str(error))  # the process stops next; this line says why
         raise
+    app.state.vault = PeopleVault(kek)
     return keys
+
+
+def _sign_in_limiters(app: FastAPI, settings: GatewaySettings) -> list[RateLimiter]:
+    """Limit sign-in attempts per source address and per account (keyed by a hash)."""
+    app.state.signin_address_limiter = build_rate_limiter(
+        redis_url=settings.redis_url,
+        rate_per_s=settings.signin_address_rate_limit_per_s,
+        burst=settings.signin_address_rate_limit_burst,
+        prefix="refex:rl:signin-address:",
+        capacity=settings.rate_limit_memory_buckets,
+    )
+    app.state.signin_account_limiter = build_rate_limiter(
+        redis_url=settings.redis_url,
+        rate_per_s=settings.signin_account_rate_limit_per_s,
+        burst=settings.signin_account_rate_limit_burst,
+        prefix="refex:rl:signin-account:",
+        capacity=settings.rate_limit_memory_buckets,
+    )
+    return [app.state.signin_address_limiter, app.state.signin_account_limiter]
 
 
 def _reload_keys(keys: KeyRing) -> Callable[[], Awaitable[int]]:
@@ -121,6 +143,7 @@ def _lifespan(
             prefix="refex:rl:token:",
             capacity=capacity,
         )
+        sign_in_limiters = _sign_in_limiters(app, settings)
         app.state.proxy = GatewayProxy(
             settings=settings, client=client, verifier=app.state.verifier, limiter=limiter
         )
@@ -149,6 +172,8 @@ def _lifespan(
             await limiter.aclose()
             await app.state.token_limiter.aclose()
             await app.state.token_address_limiter.aclose()
+            for sign_in_limiter in sign_in_limiters:
+                await sign_in_limiter.aclose()
 
     return lifespan
 
@@ -169,12 +194,15 @@ def create_app(
         description=(
             "The single front door to Referral Exchange: get an access token at `/oauth/token` "
             "with your client credentials (Authorize button), then call the directory, consent "
-            "and referral APIs under `/api/v1`."
+            "and referral APIs under `/api/v1`. People sign in through the workspace with the "
+            "authorization code flow and PKCE (`/oauth/authorize`)."
         ),
         settings=settings,
         lifespan=_lifespan(settings, upstream_transport),
     )
     app.include_router(api.router)
+    app.include_router(signin_api.router)
+    app.include_router(users_api.router)
     install_docs(app)
     app.state.background = BackgroundRuntime("gateway", app.state.metrics.registry)
 

@@ -52,6 +52,12 @@ class UnsupportedGrantType(OAuthError):
     error = "unsupported_grant_type"
 
 
+class InvalidGrant(OAuthError):
+    """The authorization code or refresh token is invalid, expired, used or not this client's."""
+
+    error = "invalid_grant"
+
+
 class InvalidScope(OAuthError):
     """The requested scope is malformed or exceeds what the client holds."""
 
@@ -88,6 +94,33 @@ class ServiceRoleOutsidePlatform(BadRequest):
     slug = "service-role-outside-platform"
     detail = N_(
         "The 'service' role is reserved for refex's own services (the platform organisation)."
+    )
+
+
+class UserNotFound(NotFound):
+    """No account has this id."""
+
+    slug = "user-not-found"
+    detail = N_("No account has this id. List accounts with GET /admin/users.")
+
+
+class UserExists(Conflict):
+    """An account with this e-mail address already exists."""
+
+    slug = "user-exists"
+    detail = N_(
+        "An account with this e-mail address already exists (e-mails are compared without "
+        "regard to case); find it with GET /admin/users, or use another address."
+    )
+
+
+class RoleNotForPeople(BadRequest):
+    """The `service` role belongs to refex's own services, never to a person."""
+
+    slug = "role-not-for-people"
+    detail = N_(
+        "The 'service' role is for refex's own services and cannot be given to a person; "
+        "choose the roles the person works in."
     )
 
 

@@ -76,3 +76,24 @@ async def verify_secret(stored_hash: str | None, secret: str, *, pepper: bytes |
     if stored_hash.startswith(HMAC_PREFIX):
         return _verify_hmac(stored_hash, secret, pepper)
     return await anyio.to_thread.run_sync(_verify_argon2, stored_hash, secret)
+
+
+def hash_password(password: str) -> str:
+    """Return the argon2id hash of a person's password."""
+    return _hasher.hash(password)
+
+
+@lru_cache(maxsize=1)
+def _decoy_password_hash() -> str:
+    return _hasher.hash(secrets.token_urlsafe(16))
+
+
+async def verify_password(stored_hash: str | None, password: str) -> bool:
+    """Check a password against its argon2id hash; without an account, against a decoy.
+
+    Unlike client ids, e-mails are personal: an unknown one must cost as much as a known one,
+    or the answer time would tell who has an account.
+    """
+    target = stored_hash if stored_hash is not None else _decoy_password_hash()
+    verified = await anyio.to_thread.run_sync(_verify_argon2, target, password)
+    return verified and stored_hash is not None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import ClassVar, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
@@ -14,6 +15,8 @@ ProxyClientName = Literal["aiohttp", "httpx-aiohttp", "httpx"]
 DEV_KEK_FILE = VAR_DIR / "gateway-kek.key"
 DEV_SECRET_PEPPER = b"dev-only-refex-gateway-client-secret-pepper"
 MIN_PEPPER_CHARS = 32
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+DEV_WEB_REDIRECT_URIS = "http://127.0.0.1:8005/auth/callback,http://localhost:8005/auth/callback"
 
 
 class GatewaySettings(ServiceSettings):
@@ -82,6 +85,39 @@ class GatewaySettings(ServiceSettings):
         2.0, gt=0, description="Seconds between asks for a service API description still missing."
     )
 
+    web_client_id: str = Field(
+        "refex-web",
+        description="Client id of the workspace, the public OAuth client people sign in through.",
+    )
+    web_redirect_uris: str = Field(
+        DEV_WEB_REDIRECT_URIS,
+        description="Comma-separated redirect URIs of the workspace (exact match) that "
+        "authorization codes may be sent to.",
+    )
+    authorization_code_ttl_s: int = Field(
+        60, ge=10, le=60, description="How long an authorization code may be exchanged."
+    )
+    refresh_session_ttl_s: int = Field(
+        8 * 3600,
+        ge=300,
+        le=30 * 24 * 3600,
+        description="How long a sign-in lasts: refresh tokens stop working this long after it.",
+    )
+    signin_max_failures: int = Field(
+        5, ge=1, le=100, description="Failed sign-ins in a row that lock an account."
+    )
+    signin_lockout_s: int = Field(
+        900, ge=1, description="How long a locked account refuses every sign-in."
+    )
+    signin_address_rate_limit_per_s: float = Field(
+        0.5, gt=0, description="Sign-in attempts per second per source address."
+    )
+    signin_address_rate_limit_burst: int = Field(20, ge=1)
+    signin_account_rate_limit_per_s: float = Field(
+        0.1, gt=0, description="Sign-in attempts per second per account (e-mail address)."
+    )
+    signin_account_rate_limit_burst: int = Field(10, ge=1)
+
     @field_validator("client_secret_pepper")
     @classmethod
     def _pepper_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
@@ -102,6 +138,32 @@ class GatewaySettings(ServiceSettings):
         if self.client_secret_pepper is not None:
             return self.client_secret_pepper.get_secret_value().encode("utf-8")
         return DEV_SECRET_PEPPER if self.environment == "development" else None
+
+    @field_validator("web_redirect_uris")
+    @classmethod
+    def _redirect_uris_absolute(cls, value: str) -> str:
+        for uri in (part.strip() for part in value.split(",") if part.strip()):
+            parsed = urlsplit(uri)
+            if parsed.scheme not in ("http", "https") or not parsed.netloc or parsed.fragment:
+                raise ValueError(f"redirect URI {uri!r} must be an absolute http(s) URI")
+        return value
+
+    @model_validator(mode="after")
+    def _https_redirects_outside_development(self) -> GatewaySettings:
+        if self.environment != "development":
+            for uri in self.redirect_uris():
+                if not uri.startswith("https://") and urlsplit(uri).hostname not in LOOPBACK:
+                    raise ValueError(f"redirect URI {uri!r} must use https outside development")
+        return self
+
+    def redirect_uris(self) -> list[str]:
+        """Return the workspace's registered redirect URIs."""
+        return [part.strip() for part in self.web_redirect_uris.split(",") if part.strip()]
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Whether cookies carry Secure (everywhere but development)."""
+        return self.environment != "development"
 
     def body_limit(self, segment: str) -> int:
         """Return the body limit for the route whose first segment is `segment`."""

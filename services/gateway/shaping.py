@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from services.gateway.models import ApiClient, SigningKey
-from services.gateway.schemas import ClientRead, SigningKeyRead
+from services.gateway.models import ApiClient, SigningKey, UserAccount, UserEvent
+from services.gateway.schemas import ClientRead, SigningKeyRead, UserEventRead, UserRead
+from services.gateway.vault import PeopleVault
+from shared.clock import utcnow
 
 
 def client_read(client: ApiClient) -> ClientRead:
@@ -26,4 +28,36 @@ def signing_key_read(row: SigningKey, *, current: bool) -> SigningKeyRead:
     """Shape a token-signing key: its public identity and lifetime, never the private half."""
     return SigningKeyRead(
         kid=row.kid, created_at=row.created_at, retire_at=row.retire_at, current=current
+    )
+
+
+def user_read(user: UserAccount, vault: PeopleVault) -> UserRead:
+    """Shape an account for admins: its fields opened, never the password or TOTP secret."""
+    owner = str(user.user_id)
+    return UserRead(
+        user_id=user.user_id,
+        org_id=user.org_id,
+        roles=list(user.roles),
+        email=vault.open(owner=owner, field="email", sealed=user.email_sealed),
+        display_name=vault.open(owner=owner, field="name", sealed=user.display_name_sealed),
+        enabled=user.enabled,
+        totp_enabled=user.totp_secret_sealed is not None,
+        locked_until=user.locked_until
+        if user.locked_until and user.locked_until > utcnow()
+        else None,
+        created_at=user.created_at,
+        updated_at=user.updated_at,
+        password_changed_at=user.password_changed_at,
+    )
+
+
+def user_event_read(row: UserEvent) -> UserEventRead:
+    """Shape an account event."""
+    return UserEventRead(
+        id=row.id,
+        action=row.action,
+        actor_client_id=row.actor_client_id,
+        actor_org_id=row.actor_org_id,
+        actor_person_id=row.actor_person_id,
+        at=row.at,
     )
