@@ -36,6 +36,7 @@ from services.web.schemas import (
 from services.web.service import ZoneCache
 from services.web.sessions import LOGIN_COOKIE, LOGIN_TTL_S, Session, SessionStore
 from shared.i18n import SUPPORTED, current_language, gettext
+from shared.vocabulary import Role
 
 router = APIRouter(include_in_schema=False)
 
@@ -54,7 +55,7 @@ def _local_path(value: object) -> str:
 @router.get("/")
 async def home(request: Request, session: SessionDep) -> Response:
     """The start page: sign in, or the signed-in person's work."""
-    if session.person is not None and "provider" in session.person.roles:
+    if session.person is not None and Role.PROVIDER in session.person.roles:
         return redirect(request, "/inbox", session)
     return render(request, "index.html", session)
 
@@ -122,7 +123,7 @@ async def inbox(
 ) -> Response:
     """The provider's inbox: referrals addressed to the organisation, newest first."""
     assert session.person is not None
-    service.require_role(session.person, "provider")
+    service.require_role(session.person, Role.PROVIDER)
     try:
         filters = InboxFilter.model_validate(dict(request.query_params))
     except ValidationError:

@@ -12,6 +12,7 @@ from services.web.gateway import ApiAnswer, Gateway
 from services.web.schemas import InboxFilter, PublicKeyIn, ReferralView, StatusForm
 from services.web.sessions import Person, Session
 from shared.i18n import N_
+from shared.vocabulary import Role
 
 INBOX_MAX = 400  # newest-first needs the whole filtered inbox; beyond this, narrow the filter
 PAGE_LIMIT = 200
@@ -50,7 +51,7 @@ class Inbox:
     truncated: bool
 
 
-def require_role(person: Person, role: str) -> None:
+def require_role(person: Person, role: Role) -> None:
     """Refuse a page meant for another role."""
     if role not in person.roles:
         raise NotForYourRole()
