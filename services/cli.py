@@ -36,7 +36,7 @@ from services.registry import (
     load_settings,
 )
 from services.stack import Stack, StackError, fork_call, seconds_since_start
-from shared.demo import DEMO_CLIENTS_FILE, SERVICE_CLIENTS_FILE
+from shared.demo import DEMO_CLIENTS_FILE, DEMO_USER_PASSWORD, DEMO_USERS, SERVICE_CLIENTS_FILE
 from shared.i18n import N_, Message, cli_language, gettext, set_language
 from shared.logging import set_process_service
 from shared.settings import ServiceSettings
@@ -298,6 +298,16 @@ def _print_welcome(ports: dict[str, int], seconds: float) -> None:
                 markup=False,
                 highlight=False,
             )
+        console.print(
+            Message(
+                "Demo people (sign in through the workspace; password {password}, demo only):",
+                password=DEMO_USER_PASSWORD,
+            ).render(),
+            markup=False,
+            highlight=False,
+        )
+        for role, (email, _org) in DEMO_USERS.items():
+            console.print(f"  {role:<28} {email}", markup=False, highlight=False)
     console.print(
         gettext(N_("Next, in another terminal: [bold].venv/bin/refex demo[/]   Stop: Ctrl-C"))
     )

@@ -1,4 +1,4 @@
-"""`refex admin ...`: manage API clients from the command line."""
+"""`refex admin ...`: manage API clients and people's accounts from the command line."""
 
 from __future__ import annotations
 
@@ -11,12 +11,13 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
-from services.gateway.schemas import ClientCreate
+from services.gateway.schemas import ClientCreate, UserCreate
 from services.gateway.settings import GatewaySettings
 from shared.db import Database
 from shared.errors import ServiceError
+from shared.i18n import Message, localize
 
-app = typer.Typer(help="Administer API clients (stored in the gateway's database).")
+app = typer.Typer(help="Administer API clients and accounts (stored in the gateway's database).")
 console = Console()
 err = Console(stderr=True)
 MIN_GIVEN_SECRET = 32
@@ -101,5 +102,66 @@ async def _create(
                 pepper=settings.secret_pepper(),
             )
             return client.client_id, secret
+    finally:
+        await database.dispose()
+
+
+def _user_in(org: str, roles: list[str], email: str, name: str, password: str | None) -> UserCreate:
+    try:
+        return UserCreate.model_validate(
+            {"org_id": org, "roles": _roles(roles), "email": email, "display_name": name,
+             "password": password}
+        )  # fmt: skip
+    except ValidationError as error:
+        item = error.errors(include_input=False, include_url=False)[0]
+        where = ".".join(str(part) for part in item["loc"])
+        err.print(f"refex admin create-user: {where}: {item['msg']}", markup=False)
+        raise typer.Exit(2) from None
+
+
+@app.command("create-user")
+def create_user(
+    org: Annotated[str, typer.Option(help="Organisation id (UUID) the person works for.")],
+    roles: Annotated[
+        list[str], typer.Option(help="Role(s), repeated or comma-separated, e.g. host_office.")
+    ],
+    email: Annotated[str, typer.Option(help="The e-mail address the person signs in with.")],
+    name: Annotated[str, typer.Option(help="The name shown to colleagues.")],
+    password_env: Annotated[
+        str | None,
+        typer.Option(help="Set the password held in this environment variable (else generated)."),
+    ] = None,
+) -> None:
+    """Create a person's account and print its id (and its password, if generated, once)."""
+    from services.registry import load_settings
+
+    password = os.environ.get(password_env, "") if password_env else None
+    user_in = _user_in(org, roles, email, name, password)
+    settings = load_settings("gateway")
+    assert isinstance(settings, GatewaySettings)
+    try:
+        user_id, generated = asyncio.run(_create_user(settings, user_in))
+    except ServiceError as error:
+        err.print(f"refex admin create-user: {localize(error.detail)}", markup=False)
+        raise typer.Exit(1) from None
+    console.print(f"user_id:  {user_id}", markup=False, highlight=False)
+    if generated:
+        console.print(f"password: {generated}", markup=False, highlight=False)
+        console.print(
+            Message("The password is shown only now: pass it on to the person securely.").render()
+        )
+
+
+async def _create_user(settings: GatewaySettings, user_in: UserCreate) -> tuple[str, str | None]:
+    from services.gateway import users
+    from services.gateway.keys import load_kek
+    from services.gateway.vault import PeopleVault
+
+    vault = PeopleVault(load_kek(settings))
+    database = Database(settings.database_url, pool_size=1)
+    try:
+        async with database.sessionmaker.begin() as session:
+            user, generated = await users.create_user(session=session, vault=vault, user_in=user_in)
+            return str(user.user_id), generated
     finally:
         await database.dispose()

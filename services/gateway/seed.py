@@ -1,4 +1,5 @@
-"""Demo API clients: one per role, a second host office, and the services' own clients.
+"""Demo API clients: one per role, a second host office, and the services' own clients; and
+one demo person per role, signing in with the demo password.
 
 Demo only: the credentials are written in clear to var/demo/ so the README and `refex demo` can
 use them. Re-running keeps existing clients and their secrets while the file still matches, and
@@ -15,21 +16,26 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.gateway import repository
+from services.gateway import repository, users
 from services.gateway import service as registry
-from services.gateway.hashing import verify_secret
-from services.gateway.models import ApiClient
-from services.gateway.schemas import ClientCreate
+from services.gateway.hashing import hash_password, verify_password, verify_secret
+from services.gateway.keys import load_kek
+from services.gateway.models import ApiClient, UserAccount
+from services.gateway.schemas import ClientCreate, UserCreate
 from services.gateway.settings import GatewaySettings
+from services.gateway.vault import PeopleVault
 from shared.clock import utcnow
 from shared.db import Database
 from shared.demo import (
     DEMO_CLIENTS_FILE,
     DEMO_ROLE_ORGS,
+    DEMO_USER_PASSWORD,
+    DEMO_USERS,
     PLATFORM_ORG,
     SECOND_HOST_OFFICE_ORG,
     SERVICE_CLIENTS_FILE,
 )
+from shared.vocabulary import Role
 
 # key in the credentials file → (client id, organisation, role)
 DemoSpec = tuple[str, uuid.UUID, str]
@@ -112,8 +118,39 @@ async def _seed_group(
     _write(path, written)
 
 
+async def _repair_user(user: UserAccount, org: uuid.UUID, role: str) -> None:
+    """Give a demo person back their organisation, role and password, unlocked, one factor."""
+    user.enabled, user.org_id, user.roles = True, org, [role]
+    user.failed_attempts, user.locked_until = 0, None
+    user.totp_secret_sealed, user.totp_last_step = None, None
+    if not await verify_password(user.password_hash, DEMO_USER_PASSWORD):
+        user.password_hash = hash_password(DEMO_USER_PASSWORD)
+        user.password_changed_at = utcnow()
+    user.updated_at = utcnow()
+
+
+async def _seed_users(database: Database, vault: PeopleVault) -> None:
+    async with database.sessionmaker.begin() as session:
+        for role, (email, org) in DEMO_USERS.items():
+            user = await repository.get_user_by_email(
+                session=session, email_index=vault.email_index(email)
+            )
+            if user is not None:
+                await _repair_user(user, org, role)
+                continue
+            user_in = UserCreate(
+                org_id=org,
+                roles=[Role(role)],
+                email=email,
+                display_name=f"Demo {role.replace('_', ' ')}",
+                password=DEMO_USER_PASSWORD,
+            )
+            await users.create_user(session=session, vault=vault, user_in=user_in)
+
+
 async def seed_demo(settings: GatewaySettings) -> None:
-    """Create the demo and service clients and write their credentials under var/demo/."""
+    """Create the demo and service clients and write their credentials under var/demo/; create
+    or repair the demo people."""
     database = Database(settings.database_url, pool_size=1)
     try:
         pepper = settings.secret_pepper()
@@ -121,5 +158,6 @@ async def seed_demo(settings: GatewaySettings) -> None:
         await _seed_group(
             database, SERVICE_CLIENTS, SERVICE_CLIENTS_FILE, with_org=False, pepper=pepper
         )
+        await _seed_users(database, PeopleVault(load_kek(settings)))
     finally:
         await database.dispose()

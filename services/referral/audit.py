@@ -35,6 +35,8 @@ def audit_hash(row: AuditEvent) -> str:
         "at": row.at.isoformat(),
         "prev_hash": row.prev_hash,
     }
+    if row.actor_person_id is not None:  # rows from before people signed in hash as they did
+        content["actor_person_id"] = str(row.actor_person_id)
     return sha256_hex(row.prev_hash.encode() + canonical_json(content))
 
 
@@ -67,6 +69,7 @@ async def append_audit(
         actor_client_id=actor.client_id if actor else "refex-referral",
         actor_org_id=actor.org_id if actor else "refex",
         actor_roles=sorted(actor.roles) if actor else ["service"],
+        actor_person_id=actor.person_id if actor else None,
         request_id=request_id,
         details=details or {},
         at=utcnow(),

@@ -126,6 +126,8 @@ class AuditEvent(Base):
     actor_client_id: Mapped[str] = mapped_column(String(128))
     actor_org_id: Mapped[str] = mapped_column(String(64))
     actor_roles: Mapped[list[str]] = mapped_column(JSONType)
+    # The person signed in at the gateway when a person acted (the workspace), else null.
+    actor_person_id: Mapped[uuid.UUID | None] = mapped_column(nullable=True)
     request_id: Mapped[str | None] = mapped_column(String(64))
     details: Mapped[dict[str, Any]] = mapped_column(JSONType)
     at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -84,3 +84,56 @@ class TestCreateClientCommand:
         result = runner.invoke(refex, ["admin", "create-client", *args])
         assert result.exit_code == 2
         assert message in result.output
+
+
+class TestCreateUserCommand:
+    def test_it_prints_a_generated_password_that_signs_in(
+        self, gateway_db: str, in_process: Any, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("REFEX_GATEWAY_KEY_ENCRYPTION_KEY", KEK)
+        email = "new.person@office.example"
+        result = runner.invoke(
+            refex,
+            ["admin", "create-user", "--org", str(HOST_OFFICE_ORG), "--roles", "host_office",
+             "--email", email, "--name", "New Person"],
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        password = re.search(r"password:\s+(\S+)", result.output)
+        assert re.search(r"user_id:\s+[0-9a-f-]{36}", result.output) and password
+
+        import asyncio
+
+        from services.gateway.settings import GatewaySettings
+        from tests.gateway.people import tokens_for
+
+        async def sign_in() -> dict[str, Any]:
+            settings = GatewaySettings(
+                environment="development", database_url=gateway_db, key_encryption_key=KEK
+            )
+            async with in_process(create_app(settings)) as http:
+                body: dict[str, Any] = await tokens_for(http, email, password.group(1))
+                return body
+
+        assert asyncio.run(sign_in())["scope"] == "host_office"
+        again = runner.invoke(
+            refex,
+            ["admin", "create-user", "--org", str(HOST_OFFICE_ORG), "--roles", "provider",
+             "--email", email.upper(), "--name", "Someone Else"],
+        )  # fmt: skip
+        assert again.exit_code == 1 and "already exists" in again.output
+
+    @pytest.mark.parametrize(
+        ("args", "message"),
+        [
+            (["--email", "not-an-address"], "email"),
+            (["--email", "a@b.example", "--roles", "service"], "'service' role"),
+        ],
+    )
+    def test_bad_input_exits_saying_what_to_fix(
+        self, gateway_db: str, monkeypatch: pytest.MonkeyPatch, args: list[str], message: str
+    ) -> None:
+        monkeypatch.setenv("REFEX_GATEWAY_KEY_ENCRYPTION_KEY", KEK)
+        base = ["--org", str(HOST_OFFICE_ORG), "--roles", "host_office", "--name", "X"]
+        result = runner.invoke(refex, ["admin", "create-user", *base, *args])
+        assert result.exit_code in (1, 2)
+        assert message in result.output

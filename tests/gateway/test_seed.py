@@ -15,10 +15,13 @@ from services.gateway.seed import seed_demo
 from shared.demo import (
     DEMO_CLIENTS_FILE,
     DEMO_ROLE_ORGS,
+    DEMO_USER_PASSWORD,
+    DEMO_USERS,
     SECOND_HOST_OFFICE_ORG,
     SERVICE_CLIENTS_FILE,
 )
 from tests.gateway.conftest import SettingsFactory
+from tests.gateway.people import Browser, tokens_for
 
 
 @pytest.fixture
@@ -118,3 +121,43 @@ async def _token(http: Any, creds: dict[str, str]) -> str:
     response = await _token_response(http, creds)
     assert response.status_code == 200, response.text
     return str(response.json()["access_token"])
+
+
+class TestDemoPeople:
+    async def test_each_role_has_a_person_who_signs_in_even_after_an_admin_changed_them(
+        self, gateway_settings: SettingsFactory, in_process: Any, in_tmp: Path
+    ) -> None:
+        # Development: the demo admin signs in without a second factor, as with `make run`.
+        settings = await gateway_settings(environment="development", signin_max_failures=2)
+        await seed_demo(settings)
+        clients = json.loads(DEMO_CLIENTS_FILE.read_text())
+        async with in_process(create_app(settings)) as http:  # type: ignore[operator]
+            keys = KeySet.import_key_set((await http.get("/.well-known/jwks.json")).json())
+            for role, (email, org) in DEMO_USERS.items():
+                body = await tokens_for(http, email, DEMO_USER_PASSWORD)
+                claims = jwt.decode(body["access_token"], keys).claims
+                assert (claims["roles"], claims["org"]) == ([role], str(org))
+            admin = {"Authorization": f"Bearer {await _token(http, clients['admin'])}"}
+            listed = (await http.get("/admin/users", headers=admin)).json()["items"]
+            ids = {user["email"]: user["user_id"] for user in listed}
+            provider, auditor, office, coordinator = (
+                ids[DEMO_USERS[role][0]]
+                for role in ("provider", "auditor", "host_office", "coordinator")
+            )
+            await http.post(f"/admin/users/{provider}/disable", headers=admin)
+            await http.post(
+                f"/admin/users/{auditor}/password", json={"password": "x" * 20}, headers=admin
+            )
+            await http.post(f"/admin/users/{office}/totp", headers=admin)
+            for _ in range(2):
+                await Browser(http).sign_in(DEMO_USERS["coordinator"][0], "wrong password!")
+            assert (await http.get(f"/admin/users/{coordinator}", headers=admin)).json()[
+                "locked_until"
+            ]
+            for role in ("provider", "auditor", "host_office", "coordinator"):
+                refused = await Browser(http).sign_in(DEMO_USERS[role][0], DEMO_USER_PASSWORD)
+                assert refused.status_code == 200, role
+        await seed_demo(settings)
+        async with in_process(create_app(settings)) as http:  # type: ignore[operator]
+            for email, _ in DEMO_USERS.values():
+                assert await tokens_for(http, email, DEMO_USER_PASSWORD)

@@ -1,6 +1,6 @@
 """People sign in: user accounts, authorization codes, refresh-token families, account events.
 
-Revision ID: 0002
+Revision ID: 0002_user_accounts
 Revises: 0001
 Create Date: 2026-12-04
 """
@@ -13,7 +13,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 from shared.db import UTCDateTime
 
-revision: str = "0002"
+revision: str = "0002_user_accounts"
 down_revision: str | None = "0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
