@@ -1,0 +1,178 @@
+"""The provider's journey in a real browser: sign in, import the key, decrypt, answer.
+
+Every request body the browser sends is recorded: neither the private key nor any decrypted
+value may be among them. The pages are checked for size and accessibility basics on the way.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import secrets
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from proof.harness import consent_and_refer
+from shared.client import RefexClient
+from shared.demo import (
+    DEMO_CLIENTS_FILE,
+    DEMO_KEYS_DIR,
+    DEMO_USER_PASSWORD,
+    DEMO_USERS,
+    HEALTH_PROVIDER_ORG,
+    MENTAL_HEALTH_ORG,
+)
+from tests.web.conftest import RunningStack
+
+pytestmark = pytest.mark.system
+
+ROOT = Path(__file__).resolve().parents[2]
+AXE = Path(__file__).with_name("vendor") / "axe.min.js"
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+AXE_SOURCE = AXE.read_text() + "\n;true"
+PAGE_LIMIT_BYTES = 100 * 1024
+
+
+class Recorder:
+    """Every request the page sends: its URL and its body."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes]] = []
+
+    def __call__(self, request: Any) -> None:
+        self.sent.append((request.url, request.post_data_buffer or b""))
+
+    def bodies(self) -> bytes:
+        return b"\n".join(body for _, body in self.sent)
+
+
+@pytest.fixture
+def host(running_stack: RunningStack) -> Iterator[RefexClient]:
+    creds = orjson.loads((running_stack.workdir / DEMO_CLIENTS_FILE).read_bytes())["host_office"]
+    with RefexClient(running_stack.base_url, creds["client_id"], creds["client_secret"]) as client:
+        yield client
+
+
+def workspace(stack: RunningStack) -> str:
+    return f"http://127.0.0.1:{stack.stack.ports['web']}"
+
+
+def sign_in(page: Any, stack: RunningStack, email: str, password: str) -> None:
+    page.goto(workspace(stack) + "/")
+    page.click("a[href='/auth/sign-in']")
+    page.wait_for_selector("#email")
+    page.fill("#email", email)
+    page.fill("#password", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{workspace(stack)}/inbox*")
+
+
+def check_page(page: Any, name: str) -> None:
+    """Lang attribute, a label for every field, no serious axe violation, at most 100 KB."""
+    assert page.get_attribute("html", "lang") in ("en", "fr")
+    unlabelled = page.evaluate(
+        """() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
+            .filter(field => field.labels.length === 0 && !field.getAttribute('aria-label'))
+            .map(field => field.id || field.name)"""
+    )
+    assert unlabelled == [], f"{name}: fields without a label"
+    # Evaluated over the DevTools protocol: the page's CSP (scripts from 'self') stays in force.
+    page.evaluate(AXE_SOURCE)
+    violations = page.evaluate(
+        "async () => (await axe.run(document)).violations"
+        ".filter(v => v.impact === 'serious' || v.impact === 'critical').map(v => v.id)"
+    )
+    assert violations == [], f"{name}: {violations}"
+    weight = len(gzip.compress(page.content().encode()))
+    assert weight <= PAGE_LIMIT_BYTES, f"{name} weighs {weight} bytes compressed"
+    if os.environ.get("REFEX_SCREENSHOTS"):
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def create_provider_user(stack: RunningStack, email: str, password: str) -> None:
+    """A second provider organisation's person, made with `refex admin create-user`."""
+    env = {**stack.stack.env, "WEB_TEST_PASSWORD": password}
+    subprocess.run(
+        [sys.executable, "-m", "services.cli", "admin", "create-user", "--org",
+         str(MENTAL_HEALTH_ORG), "--roles", "provider", "--email", email, "--name", "Second",
+         "--password-env", "WEB_TEST_PASSWORD"],
+        cwd=stack.workdir, env=env, check=True, capture_output=True,
+    )  # fmt: skip
+
+
+class TestProviderJourney:
+    def test_the_provider_decrypts_in_the_browser_and_answers_and_nothing_leaks(
+        self, running_stack: RunningStack, chromium: Any, host: RefexClient
+    ) -> None:
+        given_name = f"Nameless-{secrets.token_hex(6)}"
+        referral = consent_and_refer(host, f"web-{secrets.token_hex(8)}", given_name)
+        key_file = running_stack.workdir / DEMO_KEYS_DIR / f"{HEALTH_PROVIDER_ORG}.jwk"
+        private_d = orjson.loads(key_file.read_bytes())["d"]
+        context = chromium.new_context(locale="en-GB")
+        page = context.new_page()
+        recorder = Recorder()
+        page.on("request", recorder)
+        email, _org = DEMO_USERS["provider"]
+
+        sign_in(page, running_stack, email, DEMO_USER_PASSWORD)
+        page.goto(workspace(running_stack) + "/keys")
+        page.set_input_files("#key-file", str(key_file))
+        page.wait_for_selector("#browser-keys-list li")
+        check_page(page, "keys")
+        page.goto(workspace(running_stack) + "/inbox")
+        check_page(page, "inbox")
+        page.click(f"a[href='/referrals/{referral['id']}']")
+        page.wait_for_selector("#casefile[data-decrypted=true]")
+        assert given_name in page.inner_text("#casefile-body")
+        check_page(page, "referral")
+
+        page.click("form.move:has(input[value=received]) button")
+        page.wait_for_selector("p.notice")
+        page.click("form.move:has(input[value=accepted]) button")
+        page.wait_for_selector("p.notice")
+        assert host.get(f"referrals/{referral['id']}")["status"] == "accepted"
+
+        sent = recorder.bodies()
+        assert private_d.encode() not in sent
+        assert given_name.encode() not in sent
+        posts = [url for url, body in recorder.sent if body]
+        assert any(url.endswith("/status") for url in posts), "the answers were sent"
+        context.close()
+
+    def test_another_providers_person_sees_none_of_the_referrals(
+        self, running_stack: RunningStack, chromium: Any, host: RefexClient
+    ) -> None:
+        referral = consent_and_refer(host, f"web-{secrets.token_hex(8)}", "Hidden")
+        email = f"second-{secrets.token_hex(4)}@provider.example"
+        password = secrets.token_urlsafe(18)
+        create_provider_user(running_stack, email, password)
+        context = chromium.new_context()
+        page = context.new_page()
+
+        sign_in(page, running_stack, email, password)
+        assert f"/referrals/{referral['id']}" not in page.content()
+        answer = page.goto(f"{workspace(running_stack)}/referrals/{referral['id']}")
+        assert answer is not None and answer.status == 404
+        context.close()
+
+    def test_a_person_signed_out_reaches_no_inbox(
+        self, running_stack: RunningStack, chromium: Any
+    ) -> None:
+        context = chromium.new_context(locale="fr-FR")
+        page = context.new_page()
+        email, _org = DEMO_USERS["provider"]
+        sign_in(page, running_stack, email, DEMO_USER_PASSWORD)
+        page.click("form[action='/auth/sign-out'] button")
+        page.wait_for_url(f"{workspace(running_stack)}/")
+        assert page.get_attribute("html", "lang") == "fr"
+        page.goto(f"{workspace(running_stack)}/inbox")
+        assert page.url == f"{workspace(running_stack)}/"
+        assert "Se connecter" in page.content()
+        context.close()
