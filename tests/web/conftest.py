@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.gateway.conftest import gateway_settings
 from tests.system.conftest import RunningStack, running_stack
 
-__all__ = ["RunningStack", "running_stack"]
+__all__ = ["RunningStack", "gateway_settings", "running_stack"]
 
 CHROMIUM = Path("/usr/bin/chromium")
 
