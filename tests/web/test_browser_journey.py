@@ -67,6 +67,7 @@ def sign_in(page: Any, stack: RunningStack, email: str, password: str) -> None:
     page.goto(workspace(stack) + "/")
     page.click("a[href='/auth/sign-in']")
     page.wait_for_selector("#email")
+    screenshot(page, "sign-in")
     page.fill("#email", email)
     page.fill("#password", password)
     page.click("button[type=submit]")
@@ -91,6 +92,11 @@ def check_page(page: Any, name: str) -> None:
     assert violations == [], f"{name}: {violations}"
     weight = len(gzip.compress(page.content().encode()))
     assert weight <= PAGE_LIMIT_BYTES, f"{name} weighs {weight} bytes compressed"
+    screenshot(page, name)
+
+
+def screenshot(page: Any, name: str) -> None:
+    """With REFEX_SCREENSHOTS=1, keep the page for docs/screenshots/ (README links them)."""
     if os.environ.get("REFEX_SCREENSHOTS"):
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
@@ -144,6 +150,36 @@ class TestProviderJourney:
         assert given_name.encode() not in sent
         posts = [url for url, body in recorder.sent if body]
         assert any(url.endswith("/status") for url in posts), "the answers were sent"
+        context.close()
+
+    def test_a_key_generated_in_the_browser_is_registered_and_opens_new_referrals(
+        self, running_stack: RunningStack, chromium: Any, host: RefexClient
+    ) -> None:
+        context = chromium.new_context()
+        page = context.new_page()
+        recorder = Recorder()
+        page.on("request", recorder)
+        email, _org = DEMO_USERS["provider"]
+        sign_in(page, running_stack, email, DEMO_USER_PASSWORD)
+        page.goto(workspace(running_stack) + "/keys")
+        page.click("#generate-key")
+        page.wait_for_selector("#browser-keys-list li")
+        page.wait_for_function(
+            "document.getElementById('browser-keys-status').textContent.includes('registered')"
+        )
+        kid = page.inner_text("#browser-keys-list li code")
+        jwks = host.get(f"directory/organisations/{HEALTH_PROVIDER_ORG}/jwks")
+        assert kid in {key["kid"] for key in jwks["keys"]}
+        (registration,) = [body for url, body in recorder.sent if url.endswith("/keys") and body]
+        assert set(orjson.loads(registration)) == {"kty", "crv", "x", "y", "kid", "use", "alg"}
+
+        given_name = f"Generated-{secrets.token_hex(6)}"
+        referral = consent_and_refer(host, f"web-{secrets.token_hex(8)}", given_name)
+        assert kid in {entry["kid"] for entry in referral["encrypted_to"]}
+        page.goto(f"{workspace(running_stack)}/referrals/{referral['id']}")
+        page.wait_for_selector("#casefile[data-decrypted=true]")
+        assert given_name in page.inner_text("#casefile-body")
+        assert given_name.encode() not in recorder.bodies()
         context.close()
 
     def test_another_providers_person_sees_none_of_the_referrals(
