@@ -93,6 +93,8 @@ def check_page(page: Any, name: str) -> None:
     weight = len(gzip.compress(page.content().encode()))
     assert weight <= PAGE_LIMIT_BYTES, f"{name} weighs {weight} bytes compressed"
     screenshot(page, name)
+    if os.environ.get("REFEX_SCREENSHOTS"):
+        print(f"page weight {name}: {weight} bytes gzip")  # noqa: T201 (for the README)
 
 
 def screenshot(page: Any, name: str) -> None:
