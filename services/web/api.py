@@ -125,7 +125,8 @@ async def inbox(
     assert session.person is not None
     service.require_role(session.person, Role.PROVIDER)
     try:
-        filters = InboxFilter.model_validate(dict(request.query_params))
+        given = {name: value for name, value in request.query_params.items() if value}
+        filters = InboxFilter.model_validate(given)  # an empty field means "any"
     except ValidationError:
         filters = InboxFilter()
     found = await service.inbox(gateway=gateway, session=session, zones=zones, filters=filters)
