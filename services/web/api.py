@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from typing import Any
 
@@ -24,13 +25,17 @@ from services.web.gateway import Gateway
 from services.web.pages import redirect, render
 from services.web.schemas import (
     CATEGORIES,
+    DATA_CATEGORIES,
     NEEDS_REASON,
     OUTCOMES,
     REASONS,
     STATUSES,
+    ConsentForm,
     InboxFilter,
     PublicKeyIn,
+    ReferralRequestIn,
     ReferralView,
+    SealedReferralIn,
     StatusForm,
 )
 from services.web.service import ZoneCache
@@ -57,6 +62,8 @@ async def home(request: Request, session: SessionDep) -> Response:
     """The start page: sign in, or the signed-in person's work."""
     if session.person is not None and Role.PROVIDER in session.person.roles:
         return redirect(request, "/inbox", session)
+    if session.person is not None and Role.HOST_OFFICE in session.person.roles:
+        return redirect(request, "/send", session)
     return render(request, "index.html", session)
 
 
@@ -257,3 +264,81 @@ async def register_key(request: Request, session: SignedInFormDep, gateway: Gate
         {"registered": answer.ok, "detail": answer.problem_detail()},
         status_code=201 if answer.ok else answer.status,
     )
+
+
+IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
+
+
+async def _send_page(
+    request: Request, session: Session, gateway: Gateway, *, status_code: int = 200, **shown: Any
+) -> Response:
+    found = await service.services_to_refer_to(gateway=gateway, session=session)
+    return render(
+        request,
+        "send.html",
+        session,
+        status_code=status_code,
+        services=found,
+        data_categories=DATA_CATEGORIES,
+        **shown,
+    )
+
+
+@router.get("/send")
+async def send_page(request: Request, session: SignedInDep, gateway: GatewayDep) -> Response:
+    """The return office's page: record a consent, then compose and send a referral."""
+    assert session.person is not None
+    service.require_role(session.person, Role.HOST_OFFICE)
+    return await _send_page(request, session, gateway)
+
+
+@router.post("/consents")
+async def record_consent(
+    request: Request, session: SignedInFormDep, gateway: GatewayDep
+) -> Response:
+    """Record the returnee's consent (the signed form stays here: only its SHA-256 is sent)."""
+    assert session.person is not None
+    service.require_role(session.person, Role.HOST_OFFICE)
+    form = await request.form()
+    try:
+        consent_in = ConsentForm.model_validate(
+            {**{k: v for k, v in form.items() if v}, "categories": form.getlist("categories")}
+        )
+    except ValidationError:
+        problem = gettext("Fill in every field of the consent; choose at least one category.")
+        return await _send_page(request, session, gateway, status_code=422, problem=problem)
+    answer = await service.record_consent(gateway=gateway, session=session, form=consent_in)
+    if not answer.ok:
+        return await _send_page(
+            request, session, gateway, status_code=answer.status, problem=answer.problem_detail()
+        )
+    return await _send_page(request, session, gateway, consent=answer.body)
+
+
+@router.post("/send/preview")
+async def preview(request: Request, session: SignedInFormDep, gateway: GatewayDep) -> Response:
+    """The live preview: what would be shared and withheld, and why, and the keys to seal to."""
+    try:
+        request_in = ReferralRequestIn.model_validate_json(await request.body())
+    except ValidationError:
+        return JSONResponse({"detail": gettext("Choose a service and at least one category.")}, 422)
+    answer = await service.preview(gateway=gateway, session=session, request_in=request_in)
+    return JSONResponse(answer.body, status_code=answer.status)
+
+
+@router.post("/send")
+async def send(request: Request, session: SignedInFormDep, gateway: GatewayDep) -> Response:
+    """Pass on a referral sealed in the browser, once per idempotency key."""
+    key = request.headers.get("x-idempotency-key", "")
+    try:
+        if not IDEMPOTENCY_KEY.fullmatch(key):
+            raise ValueError(key)
+        sealed_in = SealedReferralIn.model_validate_json(await request.body())
+    except (ValidationError, ValueError):
+        return JSONResponse(
+            {"detail": gettext("The referral could not be sealed; reload the page.")}, 422
+        )
+    answer = await service.send_sealed(
+        gateway=gateway, session=session, sealed_in=sealed_in, idempotency_key=key
+    )
+    return JSONResponse(answer.body, status_code=answer.status)

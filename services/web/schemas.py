@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.contracts.consent import SubjectRef
 from shared.vocabulary import DataCategory, ServiceCategory
 
 # The referral statuses and codes of the public API (its OpenAPI names them).
@@ -146,6 +147,51 @@ class PublicKeyIn(BaseModel):
     kid: str = Field(min_length=8, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")
     use: Literal["enc"] = "enc"
     alg: Literal["ECDH-ES+A256KW"] = "ECDH-ES+A256KW"
+
+
+class ConsentForm(BaseModel):
+    """A consent as the return office's form sends it."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    subject_ref: SubjectRef
+    grantee_org_id: str = Field(pattern=r"^[0-9a-f-]{36}$")
+    categories: list[DataCategory] = Field(min_length=1)
+    valid_until: date
+    method: Literal["written", "verbal_witnessed", "electronic"]
+    form_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    language: str = Field("en", pattern=r"^[a-z]{2,3}$")
+
+    def api_body(self) -> dict[str, Any]:
+        """The ConsentCreate body of the consent API (valid to the end of the chosen day)."""
+        return {
+            "subject_ref": self.subject_ref,
+            "grantor": "self",
+            "grantee": {"kind": "organisation", "org_id": self.grantee_org_id},
+            "purpose": "referral",
+            "categories": [category.value for category in self.categories],
+            "valid_until": f"{self.valid_until.isoformat()}T23:59:59Z",
+            "evidence": {"method": self.method, "form_sha256": self.form_sha256},
+            "language": self.language,
+        }
+
+
+class ReferralRequestIn(BaseModel):
+    """What the preview and the send share: who, to which service, asking for what."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    service_id: str = Field(pattern=r"^[0-9a-f-]{36}$")
+    subject_ref: SubjectRef
+    urgency: Literal["routine", "urgent", "emergency"] = "routine"
+    requested_categories: list[DataCategory] = Field(min_length=1)
+
+
+class SealedReferralIn(ReferralRequestIn):
+    """A referral whose sections the browser sealed: the server only passes the JWEs on."""
+
+    reservation: str = Field(max_length=2048)
+    sections: dict[DataCategory, dict[str, Any]] = Field(min_length=1, max_length=12)
 
 
 CATEGORIES = tuple(category.value for category in ServiceCategory)

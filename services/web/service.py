@@ -5,11 +5,20 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from services.web.errors import NotForYourRole
 from services.web.gateway import ApiAnswer, Gateway
-from services.web.schemas import InboxFilter, PublicKeyIn, ReferralView, StatusForm
+from services.web.schemas import (
+    ConsentForm,
+    InboxFilter,
+    PublicKeyIn,
+    ReferralRequestIn,
+    ReferralView,
+    SealedReferralIn,
+    StatusForm,
+)
 from services.web.sessions import Person, Session
 from shared.i18n import N_
 from shared.vocabulary import Role
@@ -135,6 +144,43 @@ async def register_key(*, gateway: Gateway, session: Session, jwk: PublicKeyIn) 
         "POST",
         f"directory/organisations/{session.person.org_id}/keys",
         json={"jwk": jwk.model_dump(exclude_none=True)},
+    )
+
+
+async def services_to_refer_to(*, gateway: Gateway, session: Session) -> list[dict[str, Any]]:
+    """Services accepting referrals, for the return office's choice (first page of the search)."""
+    answer = await gateway.call(
+        session, "GET", "directory/services/search", params={"limit": str(PAGE_LIMIT)}
+    )
+    if not answer.ok or not isinstance(answer.body, dict):
+        return []
+    return [item for item in answer.body.get("items", []) if item.get("accepting_referrals")]
+
+
+async def record_consent(*, gateway: Gateway, session: Session, form: ConsentForm) -> ApiAnswer:
+    """Record the returnee's consent at the consent service."""
+    return await gateway.call(session, "POST", "consents", json=form.api_body())
+
+
+async def preview(
+    *, gateway: Gateway, session: Session, request_in: ReferralRequestIn
+) -> ApiAnswer:
+    """What would be shared and withheld, and the keys to seal to (nothing is stored)."""
+    return await gateway.call(
+        session, "POST", "referrals/preview", json=request_in.model_dump(mode="json")
+    )
+
+
+async def send_sealed(
+    *, gateway: Gateway, session: Session, sealed_in: SealedReferralIn, idempotency_key: str
+) -> ApiAnswer:
+    """Send the sections the browser sealed; the key makes a repeated click send once."""
+    return await gateway.call(
+        session,
+        "POST",
+        "referrals/sealed",
+        json=sealed_in.model_dump(mode="json"),
+        headers={"Idempotency-Key": idempotency_key},
     )
 
 

@@ -8,20 +8,24 @@ from __future__ import annotations
 
 import gzip
 import os
+import re
 import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+from playwright.sync_api import expect
 
 from proof.harness import consent_and_refer
 from shared.client import RefexClient
 from shared.demo import (
     DEMO_CLIENTS_FILE,
+    DEMO_HEALTH_SERVICE,
     DEMO_KEYS_DIR,
     DEMO_USER_PASSWORD,
     DEMO_USERS,
@@ -63,7 +67,9 @@ def workspace(stack: RunningStack) -> str:
     return f"http://127.0.0.1:{stack.stack.ports['web']}"
 
 
-def sign_in(page: Any, stack: RunningStack, email: str, password: str) -> None:
+def sign_in(
+    page: Any, stack: RunningStack, email: str, password: str, lands_on: str = "/inbox"
+) -> None:
     page.goto(workspace(stack) + "/")
     page.click("a[href='/auth/sign-in']")
     page.wait_for_selector("#email")
@@ -71,7 +77,7 @@ def sign_in(page: Any, stack: RunningStack, email: str, password: str) -> None:
     page.fill("#email", email)
     page.fill("#password", password)
     page.click("button[type=submit]")
-    page.wait_for_url(f"{workspace(stack)}/inbox*")
+    page.wait_for_url(f"{workspace(stack)}{lands_on}*")
 
 
 def check_page(page: Any, name: str) -> None:
@@ -267,3 +273,69 @@ class TestProviderJourney:
         assert page.url == f"{workspace(running_stack)}/"
         assert "Se connecter" in page.content()
         context.close()
+
+
+class TestReturnOffice:
+    def test_the_office_records_consent_previews_seals_and_sends_once(
+        self, running_stack: RunningStack, chromium: Any, host: RefexClient, tmp_path: Path
+    ) -> None:
+        subject = f"web-{secrets.token_hex(8)}"
+        given_name, phone = f"Sealed-{secrets.token_hex(6)}", "+234 803 555 0199"
+        signed_form = tmp_path / "consent.pdf"
+        signed_form.write_bytes(b"%PDF-1.4 signed consent " + secrets.token_bytes(16))
+        before = len(host.get("referrals", box="sent", limit=200)["items"])
+        context = chromium.new_context()
+        page = context.new_page()
+        recorder = Recorder()
+        page.on("request", recorder)
+        email, _org = DEMO_USERS["host_office"]
+        sign_in(page, running_stack, email, DEMO_USER_PASSWORD, lands_on="/send")
+
+        page.set_input_files("#consent-file", str(signed_form))
+        expect(page.locator("#c-hash")).to_have_value(re.compile(r"^[0-9a-f]{64}$"))
+        page.fill("#c-subject", subject)
+        page.select_option("#c-grantee", str(HEALTH_PROVIDER_ORG))
+        page.check("[id='cc-identity.basic']")
+        until = (datetime.now(UTC) + timedelta(days=30)).date().isoformat()
+        page.fill("#c-until", until)
+        page.click("form[action='/consents'] button")
+        page.wait_for_selector("p.notice")
+        check_page(page, "send")
+
+        page.select_option("#r-service", str(DEMO_HEALTH_SERVICE))
+        page.fill("#r-subject", subject)
+        page.check("[id='rc-identity.basic']")
+        page.check("[id='rc-contact']")
+        page.fill("#cf-given", given_name)
+        page.fill("#cf-phone", phone)
+        page.locator("#preview-withheld li", has_text="contact").wait_for()
+        assert page.locator("#preview-shared li", has_text="identity.basic").count() == 1
+        screenshot(page, "send")
+        page.dblclick("#send")
+        page.locator("#referral[data-sent]").wait_for()
+        sent_id = page.get_attribute("#referral", "data-sent")
+
+        sent = host.get("referrals", box="sent", limit=200)["items"]
+        assert len(sent) == before + 1, "a double click sends one referral"
+        referral = host.get(f"referrals/{sent_id}")
+        assert referral["payload_mode"] == "sealed"
+        assert referral["shared_categories"] == ["identity.basic"]
+        assert {w["category"] for w in referral["withheld"]} >= {"contact"}
+        bodies = recorder.bodies()
+        assert given_name.encode() not in bodies and phone.encode() not in bodies
+        assert signed_form.read_bytes() not in bodies
+        context.close()
+
+        provider = chromium.new_context()
+        page = provider.new_page()
+        email, _org = DEMO_USERS["provider"]
+        sign_in(page, running_stack, email, DEMO_USER_PASSWORD)
+        page.goto(workspace(running_stack) + "/keys")
+        key_file = running_stack.workdir / DEMO_KEYS_DIR / f"{HEALTH_PROVIDER_ORG}.jwk"
+        page.set_input_files("#key-file", str(key_file))
+        page.wait_for_selector("#browser-keys-list li")
+        page.goto(f"{workspace(running_stack)}/referrals/{sent_id}")
+        page.wait_for_selector("#casefile[data-decrypted=true]")
+        assert given_name in page.inner_text("#casefile-body")
+        assert phone not in page.inner_text("#casefile-body")
+        provider.close()
