@@ -20,8 +20,8 @@ from services.web.dependencies import (
     SignedInFormDep,
     ZonesDep,
 )
-from services.web.errors import SignInFailed
-from services.web.gateway import Gateway
+from services.web.errors import KeyRefused, NotSealed, ReferralIncomplete, SignInFailed
+from services.web.gateway import ApiAnswer, Gateway
 from services.web.pages import redirect, render
 from services.web.schemas import (
     CATEGORIES,
@@ -40,6 +40,7 @@ from services.web.schemas import (
 )
 from services.web.service import ZoneCache
 from services.web.sessions import LOGIN_COOKIE, LOGIN_TTL_S, Session, SessionStore
+from shared.errors import PROBLEM_MEDIA_TYPE
 from shared.i18n import SUPPORTED, current_language, gettext
 from shared.vocabulary import Role
 
@@ -255,15 +256,9 @@ async def register_key(request: Request, session: SignedInFormDep, gateway: Gate
     try:
         jwk = PublicKeyIn.model_validate_json(await request.body())
     except ValidationError:
-        return JSONResponse(
-            {"detail": gettext("Only a public P-256 or X25519 encryption key can be registered.")},
-            status_code=422,
-        )
+        raise KeyRefused() from None
     answer = await service.register_key(gateway=gateway, session=session, jwk=jwk)
-    return JSONResponse(
-        {"registered": answer.ok, "detail": answer.problem_detail()},
-        status_code=201 if answer.ok else answer.status,
-    )
+    return _passed_on(answer)
 
 
 IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
@@ -321,9 +316,9 @@ async def preview(request: Request, session: SignedInFormDep, gateway: GatewayDe
     try:
         request_in = ReferralRequestIn.model_validate_json(await request.body())
     except ValidationError:
-        return JSONResponse({"detail": gettext("Choose a service and at least one category.")}, 422)
+        raise ReferralIncomplete() from None
     answer = await service.preview(gateway=gateway, session=session, request_in=request_in)
-    return JSONResponse(answer.body, status_code=answer.status)
+    return _passed_on(answer)
 
 
 @router.post("/send")
@@ -335,10 +330,14 @@ async def send(request: Request, session: SignedInFormDep, gateway: GatewayDep) 
             raise ValueError(key)
         sealed_in = SealedReferralIn.model_validate_json(await request.body())
     except (ValidationError, ValueError):
-        return JSONResponse(
-            {"detail": gettext("The referral could not be sealed; reload the page.")}, 422
-        )
+        raise NotSealed() from None
     answer = await service.send_sealed(
         gateway=gateway, session=session, sealed_in=sealed_in, idempotency_key=key
     )
-    return JSONResponse(answer.body, status_code=answer.status)
+    return _passed_on(answer)
+
+
+def _passed_on(answer: ApiAnswer) -> Response:
+    """The API's answer, unchanged, to the workspace's script (a problem stays problem+json)."""
+    media_type = "application/json" if answer.ok else PROBLEM_MEDIA_TYPE
+    return JSONResponse(answer.body, status_code=answer.status, media_type=media_type)

@@ -54,3 +54,30 @@ class ApiUnavailable(ServiceError):
     title = N_("Service unavailable")
     slug = "api-unavailable"
     detail = N_("The exchange could not be reached just now. Wait a moment and try again.")
+
+
+class KeyRefused(ServiceError):
+    """The browser sent something other than a public encryption key to register."""
+
+    status = 422
+    title = N_("Key refused")
+    slug = "public-key-refused"
+    detail = N_("Only a public P-256 or X25519 encryption key can be registered.")
+
+
+class ReferralIncomplete(ServiceError):
+    """The referral's request part is missing a service, a returnee or categories."""
+
+    status = 422
+    title = N_("Referral incomplete")
+    slug = "referral-incomplete"
+    detail = N_("Choose a service and at least one category.")
+
+
+class NotSealed(ServiceError):
+    """The referral the browser sent is not a sealed one the workspace can pass on."""
+
+    status = 422
+    title = N_("Referral not sealed")
+    slug = "referral-not-sealed"
+    detail = N_("The referral could not be sealed; reload the page.")

@@ -80,6 +80,34 @@ def sign_in(
     page.wait_for_url(f"{workspace(stack)}{lands_on}*")
 
 
+def demo_person(
+    chromium: Any, stack: RunningStack, role: str, **options: Any
+) -> tuple[Any, Any, Recorder]:
+    """A fresh browser context signed in as the demo person of `role`, its requests recorded."""
+    context = chromium.new_context(**options)
+    page = context.new_page()
+    recorder = Recorder()
+    page.on("request", recorder)
+    email, _org = DEMO_USERS[role]
+    sign_in(
+        page,
+        stack,
+        email,
+        DEMO_USER_PASSWORD,
+        lands_on="/send" if role == "host_office" else "/inbox",
+    )
+    return context, page, recorder
+
+
+def import_demo_key(page: Any, stack: RunningStack) -> Path:
+    """Import the demo provider's JWK file on the Keys page (read by the browser only)."""
+    key_file = stack.workdir / DEMO_KEYS_DIR / f"{HEALTH_PROVIDER_ORG}.jwk"
+    page.goto(workspace(stack) + "/keys")
+    page.set_input_files("#key-file", str(key_file))
+    page.wait_for_selector("#browser-keys-list li")
+    return key_file
+
+
 def check_page(page: Any, name: str) -> None:
     """Lang attribute, a label for every field, no serious axe violation, at most 100 KB."""
     assert page.get_attribute("html", "lang") in ("en", "fr")
@@ -127,18 +155,9 @@ class TestProviderJourney:
     ) -> None:
         given_name = f"Nameless-{secrets.token_hex(6)}"
         referral = consent_and_refer(host, f"web-{secrets.token_hex(8)}", given_name)
-        key_file = running_stack.workdir / DEMO_KEYS_DIR / f"{HEALTH_PROVIDER_ORG}.jwk"
+        context, page, recorder = demo_person(chromium, running_stack, "provider", locale="en-GB")
+        key_file = import_demo_key(page, running_stack)
         private_d = orjson.loads(key_file.read_bytes())["d"]
-        context = chromium.new_context(locale="en-GB")
-        page = context.new_page()
-        recorder = Recorder()
-        page.on("request", recorder)
-        email, _org = DEMO_USERS["provider"]
-
-        sign_in(page, running_stack, email, DEMO_USER_PASSWORD)
-        page.goto(workspace(running_stack) + "/keys")
-        page.set_input_files("#key-file", str(key_file))
-        page.wait_for_selector("#browser-keys-list li")
         check_page(page, "keys")
         page.goto(workspace(running_stack) + "/inbox")
         check_page(page, "inbox")
@@ -165,10 +184,7 @@ class TestProviderJourney:
     ) -> None:
         kept = consent_and_refer(host, f"web-{secrets.token_hex(8)}", "Kept")
         refused = consent_and_refer(host, f"web-{secrets.token_hex(8)}", "Refused")
-        context = chromium.new_context()
-        page = context.new_page()
-        email, _org = DEMO_USERS["provider"]
-        sign_in(page, running_stack, email, DEMO_USER_PASSWORD)
+        context, page, _recorder = demo_person(chromium, running_stack, "provider")
         base = workspace(running_stack)
 
         page.goto(f"{base}/referrals/{refused['id']}")
@@ -203,10 +219,7 @@ class TestProviderJourney:
         self, running_stack: RunningStack, chromium: Any, host: RefexClient
     ) -> None:
         referral = consent_and_refer(host, f"web-{secrets.token_hex(8)}", "Unchanged")
-        context = chromium.new_context()
-        page = context.new_page()
-        email, _org = DEMO_USERS["provider"]
-        sign_in(page, running_stack, email, DEMO_USER_PASSWORD)
+        context, page, _recorder = demo_person(chromium, running_stack, "provider")
         page.goto(f"{workspace(running_stack)}/referrals/{referral['id']}")
         # The browser would insist on the reason; a hand-made request gets the API's answer.
         page.evaluate("document.querySelector('#reason-rejected').removeAttribute('required')")
@@ -218,12 +231,7 @@ class TestProviderJourney:
     def test_a_key_generated_in_the_browser_is_registered_and_opens_new_referrals(
         self, running_stack: RunningStack, chromium: Any, host: RefexClient
     ) -> None:
-        context = chromium.new_context()
-        page = context.new_page()
-        recorder = Recorder()
-        page.on("request", recorder)
-        email, _org = DEMO_USERS["provider"]
-        sign_in(page, running_stack, email, DEMO_USER_PASSWORD)
+        context, page, recorder = demo_person(chromium, running_stack, "provider")
         page.goto(workspace(running_stack) + "/keys")
         page.click("#generate-key")
         page.wait_for_selector("#browser-keys-list li")
@@ -262,10 +270,7 @@ class TestProviderJourney:
     def test_a_person_signed_out_reaches_no_inbox(
         self, running_stack: RunningStack, chromium: Any
     ) -> None:
-        context = chromium.new_context(locale="fr-FR")
-        page = context.new_page()
-        email, _org = DEMO_USERS["provider"]
-        sign_in(page, running_stack, email, DEMO_USER_PASSWORD)
+        context, page, _recorder = demo_person(chromium, running_stack, "provider", locale="fr-FR")
         page.click("form[action='/auth/sign-out'] button")
         page.wait_for_url(f"{workspace(running_stack)}/")
         assert page.get_attribute("html", "lang") == "fr"
@@ -284,12 +289,7 @@ class TestReturnOffice:
         signed_form = tmp_path / "consent.pdf"
         signed_form.write_bytes(b"%PDF-1.4 signed consent " + secrets.token_bytes(16))
         before = len(host.get("referrals", box="sent", limit=200)["items"])
-        context = chromium.new_context()
-        page = context.new_page()
-        recorder = Recorder()
-        page.on("request", recorder)
-        email, _org = DEMO_USERS["host_office"]
-        sign_in(page, running_stack, email, DEMO_USER_PASSWORD, lands_on="/send")
+        context, page, recorder = demo_person(chromium, running_stack, "host_office")
 
         page.set_input_files("#consent-file", str(signed_form))
         expect(page.locator("#c-hash")).to_have_value(re.compile(r"^[0-9a-f]{64}$"))
@@ -326,14 +326,8 @@ class TestReturnOffice:
         assert signed_form.read_bytes() not in bodies
         context.close()
 
-        provider = chromium.new_context()
-        page = provider.new_page()
-        email, _org = DEMO_USERS["provider"]
-        sign_in(page, running_stack, email, DEMO_USER_PASSWORD)
-        page.goto(workspace(running_stack) + "/keys")
-        key_file = running_stack.workdir / DEMO_KEYS_DIR / f"{HEALTH_PROVIDER_ORG}.jwk"
-        page.set_input_files("#key-file", str(key_file))
-        page.wait_for_selector("#browser-keys-list li")
+        provider, page, _recorder = demo_person(chromium, running_stack, "provider")
+        import_demo_key(page, running_stack)
         page.goto(f"{workspace(running_stack)}/referrals/{sent_id}")
         page.wait_for_selector("#casefile[data-decrypted=true]")
         assert given_name in page.inner_text("#casefile-body")

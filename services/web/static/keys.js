@@ -54,7 +54,8 @@ async function generateKey() {
     body: JSON.stringify(registered),
   });
   const result = await answer.json().catch(() => ({}));
-  await refresh(answer.ok ? text("textGenerated") : `${text("textRegisterFailed")} ${result.detail || answer.status}`);
+  const failed = `${text("textRegisterFailed")} ${result.detail || answer.status}`;
+  await refresh(answer.ok ? text("textGenerated") : failed);
 }
 
 document.getElementById("key-file").addEventListener("change", importFile);
