@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import uuid
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -155,7 +156,7 @@ async def inbox(
 async def _referral_page(
     request: Request,
     *,
-    referral_id: str,
+    referral_id: uuid.UUID,
     session: Session,
     gateway: Gateway,
     zones: ZoneCache,
@@ -194,7 +195,11 @@ async def _referral_page(
 
 @router.get("/referrals/{referral_id}")
 async def referral(
-    request: Request, referral_id: str, session: SignedInDep, gateway: GatewayDep, zones: ZonesDep
+    request: Request,
+    referral_id: uuid.UUID,
+    session: SignedInDep,
+    gateway: GatewayDep,
+    zones: ZonesDep,
 ) -> Response:
     """One referral: metadata from the server, the case file decrypted by the browser."""
     return await _referral_page(
@@ -205,7 +210,7 @@ async def referral(
 @router.post("/referrals/{referral_id}/status")
 async def change_status(
     request: Request,
-    referral_id: str,
+    referral_id: uuid.UUID,
     session: SignedInFormDep,
     gateway: GatewayDep,
     zones: ZonesDep,

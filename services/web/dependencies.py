@@ -18,8 +18,12 @@ CSRF_FIELD = "csrf"
 CSRF_HEADER = "x-csrf-token"
 
 
-def get_session(request: Request) -> Session:
-    """This browser's session, a new signed-out one when it has none; speak its language."""
+async def get_session(request: Request) -> Session:
+    """This browser's session, a new signed-out one when it has none; speak its language.
+
+    Async on purpose: a sync dependency runs in a worker thread, and the language it set
+    would stay in that thread's context.
+    """
     store: SessionStore = request.app.state.sessions
     session = store.get(request.cookies.get(SESSION_COOKIE))
     if session is None:

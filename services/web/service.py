@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -122,13 +123,13 @@ async def inbox(
     return Inbox(items=shown, zones=found, truncated=bool(cursor) or len(items) > INBOX_MAX)
 
 
-async def referral(*, gateway: Gateway, session: Session, referral_id: str) -> ApiAnswer:
+async def referral(*, gateway: Gateway, session: Session, referral_id: uuid.UUID) -> ApiAnswer:
     """One referral with its encrypted payload (the API answers 404 to anyone not a party)."""
     return await gateway.call(session, "GET", f"referrals/{referral_id}")
 
 
 async def change_status(
-    *, gateway: Gateway, session: Session, referral_id: str, form: StatusForm
+    *, gateway: Gateway, session: Session, referral_id: uuid.UUID, form: StatusForm
 ) -> ApiAnswer:
     """Ask the referral API to move the referral; its answer says whether it may."""
     return await gateway.call(

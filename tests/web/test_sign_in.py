@@ -161,3 +161,52 @@ class TestTokens:
         session = linked.session()
         assert session.tokens is not None
         assert (await refresh(linked.gateway, session.tokens.refresh_token)).status_code == 200
+
+
+class TestPages:
+    async def test_a_referral_path_that_is_not_an_id_never_reaches_the_api(
+        self, linked: Linked
+    ) -> None:
+        await linked.sign_in()
+        assert (await linked.web.get("/referrals/not-an-id")).status_code == 422
+        assert (await linked.web.get("/referrals/..%2Fconsents")).status_code == 404
+
+    async def test_pages_carry_the_security_headers_and_a_strict_http_only_cookie(
+        self, linked: Linked
+    ) -> None:
+        page = await linked.web.get("/", headers={"Accept-Language": "fr"})
+        assert "script-src 'self'" in page.headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+        assert page.headers["x-content-type-options"] == "nosniff"
+        assert page.headers["cache-control"] == "no-store"
+        cookie = page.headers["set-cookie"]
+        assert "HttpOnly" in cookie and "SameSite=strict" in cookie
+        assert "Secure" not in cookie  # development only
+        assert '<html lang="fr">' in page.text
+
+    async def test_outside_development_the_session_cookie_is_secure(self) -> None:
+        app = create_web(WebSettings(environment="test"))
+        async with (
+            LifespanManager(app) as manager,
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(manager.app), base_url=WORKSPACE
+            ) as web,
+        ):
+            page = await web.get("/")
+        assert "Secure" in page.headers["set-cookie"]
+
+    async def test_the_language_switch_needs_the_csrf_token_and_is_remembered(
+        self, linked: Linked
+    ) -> None:
+        await linked.web.get("/")
+        refused = await linked.web.post(
+            "/language", data={"lang": "fr"}, headers={"Accept": "text/html"}
+        )
+        assert refused.status_code == 403
+        csrf = linked.session().csrf_token
+        moved = await linked.web.post(
+            "/language", data={"lang": "fr", "csrf": csrf, "next": "//evil"}
+        )
+        assert moved.status_code == 303 and moved.headers["location"] == "/"
+        page = await linked.web.get("/", headers={"Accept-Language": "en"})
+        assert '<html lang="fr">' in page.text
