@@ -43,6 +43,7 @@ KIND_OF_PARAM = {
     "org_id": "organisation", "kid": "key", "service_id": "service",
     "focal_point_id": "focal_point", "agreement_id": "agreement", "client_id": "client",
     "subject_ref": "subject", "open_id": "open_referral", "event_id": "event", "index": "index",
+    "user_id": "user",
 }  # fmt: skip
 STALE_ETAG = '"999999"'  # writes never land: an allowed caller gets 412, not a changed object
 
@@ -184,6 +185,8 @@ def build_objects(stack: ProofStack) -> Objects:
             headers={"Authorization": f"Bearer {admin.token()}"},
             json={"name": "authorisation matrix", "org_id": orgs["admin"], "roles": ["auditor"]},
         ).json()["client"]  # fmt: skip
+        people = {org: _throwaway_user(stack, admin.token(), org)
+                  for org in {*orgs.values(), str(SECOND_HOST_OFFICE_ORG)}}  # fmt: skip
         focal = admin.get("directory/focal-points", limit=200)["items"]
         agreements = admin.get("directory/agreements", limit=200)["items"]
         keys = {org: admin.get(f"directory/organisations/{org}/keys")
@@ -220,12 +223,25 @@ def build_objects(stack: ProofStack) -> Objects:
                  else creds[role]["client_id"]},
                 {"client_id": creds["host_office_2"]["client_id"]},
             ),
+            "user": ({"user_id": people[org]}, {"user_id": people[str(SECOND_HOST_OFFICE_ORG)]}),
         }  # fmt: skip
         if role == "mental_health_professional":
             table["override"] = (table["override"][0], {"override_id": clinic_override["id"]})
         for kind, (own, foreign) in table.items():
             objects.ids.setdefault(kind, {})[role] = {"own": own, "foreign": foreign}
     return objects
+
+
+def _throwaway_user(stack: ProofStack, admin_token: str, org: str) -> str:
+    """An account of `org` the matrix may disable, re-password and sign out."""
+    body = {"org_id": org, "roles": ["auditor"], "display_name": "authorisation matrix",
+            "email": f"matrix-{secrets.token_hex(6)}@proof.example"}  # fmt: skip
+    answer = httpx.post(
+        f"{stack.base_url}/admin/users", json=body, trust_env=False,
+        headers={"Authorization": f"Bearer {admin_token}"},
+    )  # fmt: skip
+    answer.raise_for_status()
+    return str(answer.json()["user"]["user_id"])
 
 
 def _first(items: list[dict[str, Any]], key: str, default: str) -> str:

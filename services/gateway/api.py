@@ -16,7 +16,7 @@ from services.gateway.dependencies import AdminPrincipal
 from services.gateway.errors import InvalidRequest, OAuthError
 from services.gateway.keys import KeyRing
 from services.gateway.openapi import OpenApiCatalog
-from services.gateway.ratelimit import source_address
+from services.gateway.ratelimit import request_address
 from services.gateway.schemas import (
     ClientCreate,
     ClientCredentials,
@@ -95,11 +95,7 @@ def _retry_after(wait: float) -> dict[str, str]:
 async def _limit_by_address(request: Request) -> None:
     """Count every token request against its source address, before any secret is checked."""
     settings: GatewaySettings = request.app.state.settings
-    address = source_address(
-        request.client.host if request.client else None,
-        request.headers.getlist("x-forwarded-for"),
-        settings.trusted_proxy_count,
-    )
+    address = request_address(request, settings.trusted_proxy_count)
     wait = await request.app.state.token_address_limiter.take(address)
     if wait > 0:
         raise TooManyRequests(

@@ -74,21 +74,18 @@ async def _load_keys(app: FastAPI, settings: GatewaySettings) -> KeyRing:
 
 def _sign_in_limiters(app: FastAPI, settings: GatewaySettings) -> list[RateLimiter]:
     """Limit sign-in attempts per source address and per account (keyed by a hash)."""
-    app.state.signin_address_limiter = build_rate_limiter(
-        redis_url=settings.redis_url,
-        rate_per_s=settings.signin_address_rate_limit_per_s,
-        burst=settings.signin_address_rate_limit_burst,
-        prefix="refex:rl:signin-address:",
-        capacity=settings.rate_limit_memory_buckets,
-    )
-    app.state.signin_account_limiter = build_rate_limiter(
-        redis_url=settings.redis_url,
-        rate_per_s=settings.signin_account_rate_limit_per_s,
-        burst=settings.signin_account_rate_limit_burst,
-        prefix="refex:rl:signin-account:",
-        capacity=settings.rate_limit_memory_buckets,
-    )
-    return [app.state.signin_address_limiter, app.state.signin_account_limiter]
+    limiters = []
+    for kind in ("address", "account"):
+        limiter = build_rate_limiter(
+            redis_url=settings.redis_url,
+            rate_per_s=getattr(settings, f"signin_{kind}_rate_limit_per_s"),
+            burst=getattr(settings, f"signin_{kind}_rate_limit_burst"),
+            prefix=f"refex:rl:signin-{kind}:",
+            capacity=settings.rate_limit_memory_buckets,
+        )
+        setattr(app.state, f"signin_{kind}_limiter", limiter)
+        limiters.append(limiter)
+    return limiters
 
 
 def _reload_keys(keys: KeyRing) -> Callable[[], Awaitable[int]]:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import typer
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from rich.console import Console
 
 from services.gateway.schemas import ClientCreate, UserCreate
@@ -21,6 +21,7 @@ app = typer.Typer(help="Administer API clients and accounts (stored in the gatew
 console = Console()
 err = Console(stderr=True)
 MIN_GIVEN_SECRET = 32
+Input = TypeVar("Input", bound=BaseModel)
 
 
 def _roles(values: list[str]) -> list[str]:
@@ -33,12 +34,18 @@ def _client_in(org: str, roles: list[str], name: str, client_id: str | None) -> 
     except ValueError:
         err.print("refex admin create-client: --org must be an organisation UUID", markup=False)
         raise typer.Exit(2) from None
+    data = {"client_id": client_id, "name": name, "org_id": org_id, "roles": _roles(roles)}
+    return _validated("create-client", ClientCreate, data)
+
+
+def _validated(command: str, model: type[Input], data: dict[str, Any]) -> Input:
+    """Build the command's input, or exit 2 with one line saying which option is wrong."""
     try:
-        return ClientCreate(client_id=client_id, name=name, org_id=org_id, roles=_roles(roles))
+        return model.model_validate(data)
     except ValidationError as error:
         item = error.errors(include_input=False, include_url=False)[0]
         where = ".".join(str(part) for part in item["loc"])
-        err.print(f"refex admin create-client: {where}: {item['msg']}", markup=False)
+        err.print(f"refex admin {command}: {where}: {item['msg']}", markup=False)
         raise typer.Exit(2) from None
 
 
@@ -107,16 +114,9 @@ async def _create(
 
 
 def _user_in(org: str, roles: list[str], email: str, name: str, password: str | None) -> UserCreate:
-    try:
-        return UserCreate.model_validate(
-            {"org_id": org, "roles": _roles(roles), "email": email, "display_name": name,
-             "password": password}
-        )  # fmt: skip
-    except ValidationError as error:
-        item = error.errors(include_input=False, include_url=False)[0]
-        where = ".".join(str(part) for part in item["loc"])
-        err.print(f"refex admin create-user: {where}: {item['msg']}", markup=False)
-        raise typer.Exit(2) from None
+    data = {"org_id": org, "roles": _roles(roles), "email": email, "display_name": name,
+            "password": password}  # fmt: skip
+    return _validated("create-user", UserCreate, data)
 
 
 @app.command("create-user")

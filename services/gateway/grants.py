@@ -7,7 +7,6 @@ import base64
 import hashlib
 import re
 import secrets
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -19,10 +18,10 @@ from services.gateway import repository, users
 from services.gateway.errors import InvalidClient, InvalidGrant, InvalidRequest
 from services.gateway.keys import KeyRing
 from services.gateway.models import AuthorizationCode, RefreshFamily, RefreshToken, UserAccount
-from services.gateway.oauth import IssuedToken
+from services.gateway.oauth import IssuedToken, sign_access_token
 from services.gateway.settings import GatewaySettings
 from shared.clock import utcnow
-from shared.i18n import N_
+from shared.i18n import N_, gettext
 from shared.ids import new_id
 
 AUTHORIZATION_CODE = "authorization_code"
@@ -80,8 +79,14 @@ class AuthorizeError(Exception):
     """A malformed request from a known client: answered at its redirect URI (RFC 6749 §4.1.2.1)."""
 
     def __init__(self, request: AuthorizeRequest, description: str) -> None:
-        self.location = request.redirect(error="invalid_request", error_description=description)
+        self.request = request
+        self.description = description
         super().__init__(description)
+
+    def location(self, lang: str) -> str:
+        """The redirect URI with the error, described in `lang`."""
+        described = gettext(self.description, lang)
+        return self.request.redirect(error="invalid_request", error_description=described)
 
 
 def checked_authorize(params: dict[str, str], settings: GatewaySettings) -> AuthorizeRequest:
@@ -102,11 +107,13 @@ def checked_authorize(params: dict[str, str], settings: GatewaySettings) -> Auth
         ui_locales=params.get("ui_locales"),
     )
     if params.get("response_type") != "code":
-        raise AuthorizeError(request, "response_type must be code")
+        raise AuthorizeError(request, N_("response_type must be code."))
     if params.get("code_challenge_method") != PKCE_METHOD:
-        raise AuthorizeError(request, "PKCE is required: code_challenge_method must be S256")
+        raise AuthorizeError(request, N_("PKCE is required: code_challenge_method must be S256."))
     if not CHALLENGE.match(request.code_challenge):
-        raise AuthorizeError(request, "code_challenge must be the base64url SHA-256 of a verifier")
+        raise AuthorizeError(
+            request, N_("code_challenge must be the base64url SHA-256 of a PKCE verifier.")
+        )
     return request
 
 
@@ -199,7 +206,7 @@ async def exchange_code(
         created_at=now,
         expires_at=now + timedelta(seconds=settings.refresh_session_ttl_s),
     )
-    await repository.add_family(session=session, family=family)
+    await repository.add_family(session=session, family=family, now=now)
     row.family_id = family.family_id
     return PersonTokens(
         access=person_token(user=user, client_id=client_id, keys=keys, settings=settings),
@@ -274,22 +281,11 @@ def person_token(
     *, user: UserAccount, client_id: str, keys: KeyRing, settings: GatewaySettings
 ) -> IssuedToken:
     """Sign a 5-minute access token for a person: their organisation, roles and id."""
-    now = int(time.time())
-    roles = list(user.roles)
-    scope = " ".join(roles)
-    claims = {
-        "iss": settings.token_issuer,
-        "aud": settings.token_audience,
-        "sub": person_subject(user.user_id),
-        "org": str(user.org_id),
-        "org_id": str(user.org_id),
-        "roles": roles,
-        "scope": scope,
-        "person": str(user.user_id),
-        "client_id": client_id,
-        "jti": new_id().hex,
-        "iat": now,
-        "nbf": now,
-        "exp": now + settings.access_token_ttl_s,
-    }
-    return IssuedToken(keys.sign(claims), settings.access_token_ttl_s, scope)
+    return sign_access_token(
+        subject=person_subject(user.user_id),
+        org_id=user.org_id,
+        roles=list(user.roles),
+        keys=keys,
+        settings=settings,
+        extra={"org_id": str(user.org_id), "person": str(user.user_id), "client_id": client_id},
+    )

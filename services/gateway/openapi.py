@@ -41,15 +41,23 @@ def external_path(service: str, path: str) -> str | None:
 
 
 def oauth_scheme(roles: list[str]) -> dict[str, Any]:
-    """The OAuth 2.0 client-credentials security scheme; scopes are role names."""
+    """The OAuth 2.0 security scheme: client credentials for partner systems, the
+    authorization code flow (with PKCE) for people signing in through the workspace; scopes
+    are role names."""
+    scopes = {role: f"act as {role}" for role in roles}
     return {
         "type": "oauth2",
-        "description": "Client credentials: your client id and secret get a 5-minute token.",
+        "description": "Client credentials: your client id and secret get a 5-minute token. "
+        "People sign in through the workspace (authorization code with PKCE S256, public "
+        "client refex-web); their tokens carry the person and their roles.",
         "flows": {
-            "clientCredentials": {
+            "clientCredentials": {"tokenUrl": "/oauth/token", "scopes": scopes},
+            "authorizationCode": {
+                "authorizationUrl": "/oauth/authorize",
                 "tokenUrl": "/oauth/token",
-                "scopes": {role: f"act as {role}" for role in roles},
-            }
+                "refreshUrl": "/oauth/token",
+                "scopes": scopes,
+            },
         },
     }
 

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import coredis
+from starlette.requests import Request
 
 logger = logging.getLogger("refex.gateway.ratelimit")
 
@@ -174,3 +175,9 @@ def source_address(peer: str | None, forwarded_for: Sequence[str], trusted_proxi
     if parsed.version == 6:
         return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
     return str(parsed)
+
+
+def request_address(request: Request, trusted_proxies: int) -> str:
+    """Return the rate-limit key of the address `request` came from (see `source_address`)."""
+    peer = request.client.host if request.client else None
+    return source_address(peer, request.headers.getlist("x-forwarded-for"), trusted_proxies)

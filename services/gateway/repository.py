@@ -197,6 +197,9 @@ async def user_events(
     return list(await session.scalars(query.limit(limit)))
 
 
-async def add_family(*, session: AsyncSession, family: RefreshFamily) -> None:
-    """Store a new sign-in's refresh-token family."""
+async def add_family(*, session: AsyncSession, family: RefreshFamily, now: datetime) -> None:
+    """Store a new sign-in's refresh-token family and forget the sign-ins that have expired."""
+    expired = select(RefreshFamily.family_id).where(RefreshFamily.expires_at < now)
+    await session.execute(delete(RefreshToken).where(RefreshToken.family_id.in_(expired)))
+    await session.execute(delete(RefreshFamily).where(RefreshFamily.expires_at < now))
     session.add(family)

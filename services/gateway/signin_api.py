@@ -13,7 +13,7 @@ from fastapi.responses import RedirectResponse, Response
 from services.gateway import grants, oauth, pages, signin, users
 from services.gateway.errors import OAuthError
 from services.gateway.pages import Page
-from services.gateway.ratelimit import source_address
+from services.gateway.ratelimit import request_address
 from services.gateway.settings import GatewaySettings
 from services.gateway.vault import PeopleVault
 from shared.db import SessionDep
@@ -142,13 +142,17 @@ async def authorize(request: Request) -> Response:
     except grants.AuthorizeRefused as refused:
         return _refused(lang, gettext(refused.reason, lang))
     except grants.AuthorizeError as error:
-        return RedirectResponse(error.location, status_code=303)
+        return RedirectResponse(error.location(lang), status_code=303)
     binding = _binding(request) or secrets.token_urlsafe(32)
     return _form(request, authz, lang, binding)
 
 
-def _wait_headers(wait: float) -> dict[str, str]:
-    return {"Retry-After": str(max(1, math.ceil(wait)))}
+def _too_many(lang: str, wait: float) -> Response:
+    return pages.render(
+        Page(lang=lang, message=gettext(pages.TOO_MANY, lang)),
+        status=429,
+        headers={"Retry-After": str(max(1, math.ceil(wait)))},
+    )
 
 
 async def _limited(request: Request, limiter_name: str, key: str) -> float:
@@ -188,22 +192,14 @@ async def sign_in(request: Request, session: SessionDep) -> Response:
     except grants.AuthorizeRefused as refused:
         return _refused(lang, gettext(refused.reason, lang))
     except grants.AuthorizeError as error:
-        return RedirectResponse(error.location, status_code=303)
+        return RedirectResponse(error.location(lang), status_code=303)
     binding = _binding(request)
     if binding is None or not vault.mac_matches(form.get("csrf_token", ""), "csrf", binding):
         return _refused(lang, gettext(pages.CSRF_REFUSED, lang), status=403)
-    address = source_address(
-        request.client.host if request.client else None,
-        request.headers.getlist("x-forwarded-for"),
-        settings.trusted_proxy_count,
-    )
+    address = request_address(request, settings.trusted_proxy_count)
     wait = await _limited(request, "signin_address_limiter", address)
     if wait > 0:
-        return pages.render(
-            Page(lang=lang, message=gettext(pages.TOO_MANY, lang)),
-            status=429,
-            headers=_wait_headers(wait),
-        )
+        return _too_many(lang, wait)
     return await _attempt(request, session, form, authz, lang, binding)
 
 
@@ -222,11 +218,7 @@ async def _attempt(
     account_key = f"user:{user_id}" if user_id else vault.email_index(form.get("email", ""))
     wait = await _limited(request, "signin_account_limiter", account_key)
     if wait > 0:
-        return pages.render(
-            Page(lang=lang, message=gettext(pages.TOO_MANY, lang)),
-            status=429,
-            headers=_wait_headers(wait),
-        )
+        return _too_many(lang, wait)
     if user_id is not None:
         attempt = await signin.with_code(
             session=session,

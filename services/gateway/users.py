@@ -17,6 +17,8 @@ from services.gateway.schemas import UserCreate
 from services.gateway.vault import PeopleVault
 from shared.auth import Principal
 from shared.clock import utcnow
+from shared.errors import Forbidden
+from shared.i18n import N_
 from shared.ids import new_id
 from shared.vocabulary import Role
 
@@ -117,6 +119,14 @@ async def list_users(
     more = len(rows) > limit
     rows = rows[:limit]
     return rows, rows[-1].user_id if more and rows else None
+
+
+def check_may_sign_out(principal: Principal, user_id: uuid.UUID) -> None:
+    """Admins sign anyone out; a person signed in may sign themselves out everywhere."""
+    if not principal.has_any_role(Role.ADMIN) and principal.person_id != user_id:
+        raise Forbidden(
+            N_("Only an admin, or the person signed in to this account, may sign it out.")
+        )
 
 
 async def sign_out(

@@ -21,7 +21,7 @@ from services.gateway.schemas import (
 )
 from services.gateway.shaping import user_event_read, user_read
 from services.gateway.vault import PeopleVault
-from shared.auth import Principal
+from shared.auth import AnyPrincipal, Principal
 from shared.db import SessionDep
 from shared.errors import problem_responses
 from shared.pagination import InvalidCursor, PageParams, decode_cursor, encode_cursor, page_params
@@ -177,14 +177,16 @@ async def enrol_totp(
     "/{user_id}/sign-out",
     name="admin.users.signOut",
     summary="Sign an account out everywhere",
-    responses=problem_responses(404),
+    responses=problem_responses(403, 404),
 )
 async def sign_out(
-    user_id: uuid.UUID, request: Request, session: SessionDep, admin: AdminPrincipal
+    user_id: uuid.UUID, request: Request, session: SessionDep, principal: AnyPrincipal
 ) -> SignOutResult:
     """End every sign-in of the account: all its refresh tokens stop working now; access
-    tokens already issued expire within 5 minutes."""
-    count = await users.sign_out(session=session, user_id=user_id, actor=_actor(request, admin))
+    tokens already issued expire within 5 minutes. Admins may sign anyone out; a person may
+    sign themselves out everywhere with a token of theirs."""
+    users.check_may_sign_out(principal, user_id)
+    count = await users.sign_out(session=session, user_id=user_id, actor=_actor(request, principal))
     return SignOutResult(user_id=user_id, revoked_sessions=count)
 
 

@@ -74,6 +74,27 @@ async def docs_gateway(gateway_settings: SettingsFactory, in_process: Any) -> An
         yield http, app, apps, router
 
 
+class TestSignInOperations:
+    async def test_they_are_documented_with_summaries_examples_and_statuses(
+        self, docs_gateway: Any
+    ) -> None:
+        http, _, _, _ = docs_gateway
+        paths = (await http.get("/openapi.json")).json()["paths"]
+        page, form = paths["/oauth/authorize"]["get"], paths["/oauth/authorize"]["post"]
+        assert {"200", "303", "400"} <= set(page["responses"])
+        assert {"200", "303", "400", "403", "429"} <= set(form["responses"])
+        assert "text/html" in page["responses"]["200"]["content"]
+        assert {p["name"] for p in page["parameters"]} >= {"code_challenge", "redirect_uri"}
+        token_form = paths["/oauth/token"]["post"]["requestBody"]["content"]
+        grants = token_form["application/x-www-form-urlencoded"]["schema"]["properties"]
+        assert "authorization_code" in grants["grant_type"]["enum"]
+        assert {"200", "400", "401"} <= set(paths["/oauth/revoke"]["post"]["responses"])
+        for path, item in paths.items():
+            if path.startswith(("/admin/users", "/oauth/")):
+                for method, operation in item.items():
+                    assert operation.get("summary"), (method, path)
+
+
 class TestMergedDocument:
     async def test_it_is_valid_and_contains_every_service_operation(
         self, docs_gateway: Any
@@ -112,6 +133,7 @@ class TestMergedDocument:
         document = (await http.get("/openapi.json")).json()
         scheme = document["components"]["securitySchemes"]["oauth2"]
         assert scheme["flows"]["clientCredentials"]["tokenUrl"] == "/oauth/token"
+        assert scheme["flows"]["authorizationCode"]["authorizationUrl"] == "/oauth/authorize"
         secured = [
             op
             for path, item in document["paths"].items()

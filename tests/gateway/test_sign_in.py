@@ -16,7 +16,7 @@ from joserfc.jwk import KeySet
 from sqlalchemy import select, update
 
 from services.gateway.app import create_app
-from services.gateway.models import AuthorizationCode, UserAccount
+from services.gateway.models import AuthorizationCode, RefreshFamily, RefreshToken, UserAccount
 from shared.auth import StaticJwks, TokenVerifier
 from shared.clock import utcnow
 from shared.demo import ADMIN_ORG, HOST_OFFICE_ORG
@@ -119,6 +119,16 @@ class TestTheSignInPage:
         assert query["error"] == ["invalid_request"]
         assert query["state"] == [browser.params["state"]]
         assert "code" not in query
+
+
+    async def test_the_redirected_error_is_described_in_the_pages_language(self, env: Env) -> None:
+        http, _, _ = env
+        answer = await Browser(http).open(code_challenge_method="plain", ui_locales="fr")
+        query = parse_qs(urlsplit(answer.headers["location"]).query)
+        assert query["error"] == ["invalid_request"]
+        assert query["error_description"] == [
+            "PKCE est obligatoire : code_challenge_method doit valoir S256."
+        ]
 
 
 class TestCodeFlow:
@@ -424,6 +434,24 @@ class TestRefreshAndRevocation:
         assert (await refresh(http, laptop["refresh_token"])).status_code == 400
         assert (await refresh(http, phone["refresh_token"])).status_code == 400
         assert (await refresh(http, unrelated["refresh_token"])).status_code == 200
+
+    async def test_a_sign_in_ends_after_the_session_lifetime_and_is_then_forgotten(
+        self, env: Env
+    ) -> None:
+        http, app, admin = env
+        created = await create_user(http, admin, roles=["host_office"])
+        tokens = await tokens_for(http, created["user"]["email"])
+        async with app.state.db.sessionmaker.begin() as session:
+            await session.execute(
+                update(RefreshFamily).values(expires_at=utcnow() - timedelta(seconds=1))
+            )
+        ended = await refresh(http, tokens["refresh_token"])
+        assert ended.status_code == 400 and "ended" in ended.json()["error_description"]
+        await tokens_for(http, created["user"]["email"])
+        async with app.state.db.sessionmaker() as session:
+            families = (await session.execute(select(RefreshFamily))).scalars().all()
+            kept = (await session.execute(select(RefreshToken))).scalars().all()
+        assert len(families) == 1 and len(kept) == 1
 
     async def test_a_disabled_person_cannot_refresh(self, env: Env) -> None:
         http, _, admin = env

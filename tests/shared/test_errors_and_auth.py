@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -241,6 +242,30 @@ class TestTokenVerification:
             )
         assert response.status_code == 200
         assert response.json() == {"client": "dpo-1"}
+
+
+class TestPersonClaim:
+    async def test_a_persons_token_names_them_and_a_clients_token_nobody(
+        self, token_minter: TokenMinter
+    ) -> None:
+        verifier = TokenVerifier(
+            StaticJwks(token_minter.jwks()), issuer=TEST_ISSUER, audience=TEST_AUDIENCE
+        )
+        person = uuid.uuid4()
+        signed_in = await verifier.verify(
+            token_minter.token(roles=["provider"], client=f"user:{person}", person=str(person))
+        )
+        assert signed_in.person_id == person and signed_in.client_id == f"user:{person}"
+        assert (await verifier.verify(token_minter.token(roles=["provider"]))).person_id is None
+
+    async def test_a_person_claim_that_is_no_user_id_is_refused(
+        self, token_minter: TokenMinter
+    ) -> None:
+        verifier = TokenVerifier(
+            StaticJwks(token_minter.jwks()), issuer=TEST_ISSUER, audience=TEST_AUDIENCE
+        )
+        with pytest.raises(Unauthenticated):
+            await verifier.verify(token_minter.token(roles=["provider"], person="alice"))
 
 
 class JwksServer:
