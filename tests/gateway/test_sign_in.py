@@ -120,7 +120,6 @@ class TestTheSignInPage:
         assert query["state"] == [browser.params["state"]]
         assert "code" not in query
 
-
     async def test_the_redirected_error_is_described_in_the_pages_language(self, env: Env) -> None:
         http, _, _ = env
         answer = await Browser(http).open(code_challenge_method="plain", ui_locales="fr")
