@@ -97,7 +97,7 @@ async def callback(request: Request, session: SessionDep, gateway: GatewayDep) -
     if pending is None or not code or not secrets.compare_digest(state, pending.state):
         raise SignInFailed()
     tokens = await gateway.exchange_code(code=code, pending=pending)
-    person = oauth.person_from(tokens.access_token)
+    person = await oauth.person_of(request.app.state.verifier, tokens.access_token)
     session = store.rotate(session)  # a new id once signed in: a planted id is worthless
     session.tokens, session.person = tokens, person
     # A page, not a redirect: the Strict cookie is then sent on the same-site navigation after.

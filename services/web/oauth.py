@@ -8,11 +8,11 @@ import time
 from typing import Any
 from urllib.parse import urlencode
 
-import orjson
-
 from services.web.errors import SignInFailed
 from services.web.sessions import PendingSignIn, Person, Tokens
 from services.web.settings import WebSettings
+from shared.auth import TokenVerifier
+from shared.errors import ServiceError
 
 REFRESH_MARGIN_S = 30  # refresh this long before the access token expires
 
@@ -47,17 +47,19 @@ def tokens_from(answer: dict[str, Any]) -> Tokens:
     return Tokens(access, refresh, time.monotonic() + lifetime)
 
 
-def person_from(access_token: str) -> Person:
-    """Who the access token was issued for (it came straight from the gateway's token endpoint)."""
+async def person_of(verifier: TokenVerifier, access_token: str) -> Person:
+    """Who the access token was issued for, once its signature and claims verify."""
     try:
-        payload = access_token.split(".")[1]
-        claims = orjson.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-        person = str(claims["person"])
-        org = str(claims.get("org_id") or claims["org"])
-        roles = tuple(str(role) for role in claims.get("roles", []))
-    except (IndexError, KeyError, ValueError, TypeError):
+        principal = await verifier.verify(access_token)
+    except ServiceError:
         raise SignInFailed() from None
-    return Person(person_id=person, org_id=org, roles=roles)
+    if principal.person_id is None:  # a partner system's token, not a person's
+        raise SignInFailed()
+    return Person(
+        person_id=str(principal.person_id),
+        org_id=principal.org_id,
+        roles=tuple(sorted(principal.roles)),
+    )
 
 
 def needs_refresh(tokens: Tokens) -> bool:

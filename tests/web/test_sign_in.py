@@ -5,9 +5,11 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
+import orjson
 import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
@@ -31,6 +33,7 @@ class Linked:
     web: httpx.AsyncClient
     web_app: FastAPI
     email: str
+    to_gateway: httpx.ASGITransport
 
     def session(self) -> Session:
         store: SessionStore = self.web_app.state.sessions
@@ -59,12 +62,19 @@ class Linked:
 
 
 @pytest.fixture
-async def linked(gateway_settings: SettingsFactory) -> AsyncIterator[Linked]:
+async def linked(gateway_settings: SettingsFactory, tmp_path: Path) -> AsyncIterator[Linked]:
     gateway_app = create_gateway(await gateway_settings())
     async with LifespanManager(gateway_app) as gateway_manager:
         to_gateway = httpx.ASGITransport(gateway_manager.app)
+        # The workspace verifies the tokens it gets with the gateway's published keys.
+        jwks = tmp_path / "jwks.json"
+        jwks.write_bytes(orjson.dumps(gateway_app.state.keys.public_jwks()))
         settings = WebSettings(
-            environment="development", gateway_url="http://gateway", public_url=WORKSPACE
+            environment="development",
+            gateway_url="http://gateway",
+            public_url=WORKSPACE,
+            jwks_file=jwks,
+            token_issuer=gateway_app.state.settings.token_issuer,
         )
         web_app = create_web(settings, gateway_transport=to_gateway)
         async with (
@@ -76,7 +86,7 @@ async def linked(gateway_settings: SettingsFactory) -> AsyncIterator[Linked]:
         ):
             admin = await admin_headers(gateway, gateway_app)
             user = await create_user(gateway, admin, roles=["provider"], org=HEALTH_PROVIDER_ORG)
-            yield Linked(gateway, web, web_app, user["user"]["email"])
+            yield Linked(gateway, web, web_app, user["user"]["email"], to_gateway)
 
 
 class TestSignIn:
@@ -114,6 +124,26 @@ class TestSignIn:
         answer = await linked.web.get(f"{back.path}?{forged}")
         assert answer.status_code == 400
         assert (await linked.web.get("/inbox")).headers["location"] == "/"
+
+    async def test_a_token_that_does_not_verify_signs_no_one_in(
+        self, linked: Linked, jwks_file: Path
+    ) -> None:
+        # A workspace trusting other keys than the gateway's: the code exchange works, the
+        # token it returns does not verify, and nobody is signed in.
+        stranger = create_web(
+            WebSettings(environment="development", gateway_url="http://gateway",
+                        public_url=WORKSPACE, jwks_file=jwks_file),
+            gateway_transport=linked.to_gateway,
+        )  # fmt: skip
+        async with (
+            LifespanManager(stranger) as manager,
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(manager.app), base_url=WORKSPACE
+            ) as web,
+        ):
+            other = Linked(linked.gateway, web, stranger, linked.email, linked.to_gateway)
+            assert (await other.sign_in()).status_code == 400
+            assert (await web.get("/inbox")).headers["location"] == "/"
 
     async def test_a_callback_replayed_is_refused(self, linked: Linked) -> None:
         back = urlsplit((await linked.authorization_redirect()).headers["location"])
