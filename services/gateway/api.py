@@ -124,7 +124,7 @@ async def _limit_by_client(request: Request, client_id: str) -> None:
     "/oauth/token",
     name="oauth.issueToken",
     tags=["oauth"],
-    summary="Get an access token (OAuth 2.0 client credentials)",
+    summary="Get an access token (client credentials, authorization code, refresh token)",
     response_model=TokenResponse,
     responses=OAUTH_ERRORS,
     openapi_extra={

@@ -200,6 +200,7 @@ def create_app(
     app.include_router(api.router)
     app.include_router(signin_api.router)
     app.include_router(users_api.router)
+    app.include_router(users_api.me_router)
     install_docs(app)
     app.state.background = BackgroundRuntime("gateway", app.state.metrics.registry)
 

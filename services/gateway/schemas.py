@@ -223,3 +223,15 @@ class UserEventPage(BaseModel):
 
     items: list[UserEventRead]
     next_cursor: str | None = None
+
+
+class UserInfo(BaseModel):
+    """The person a token was issued to (OpenID Connect UserInfo claims and refex's own)."""
+
+    sub: str = Field(examples=["user:0192f000-0000-7000-8000-000000000301"])
+    user_id: uuid.UUID = Field(examples=[EXAMPLE_USER])
+    org_id: uuid.UUID = Field(examples=[EXAMPLE_ORG])
+    roles: list[str] = Field(examples=[["host_office"]])
+    name: str = Field(examples=["A. Caseworker"])
+    email: str = Field(examples=["caseworker@return-office.example"])
+    totp_enabled: bool = Field(examples=[False])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from services.gateway.models import ApiClient, SigningKey, UserAccount, UserEvent
-from services.gateway.schemas import ClientRead, SigningKeyRead, UserEventRead, UserRead
+from services.gateway.schemas import ClientRead, SigningKeyRead, UserEventRead, UserInfo, UserRead
 from services.gateway.vault import PeopleVault
 from shared.clock import utcnow
 
@@ -60,4 +60,18 @@ def user_event_read(row: UserEvent) -> UserEventRead:
         actor_org_id=row.actor_org_id,
         actor_person_id=row.actor_person_id,
         at=row.at,
+    )
+
+
+def user_info(user: UserAccount, vault: PeopleVault) -> UserInfo:
+    """Shape the signed-in person's own account for them."""
+    read = user_read(user, vault)
+    return UserInfo(
+        sub=f"user:{user.user_id}",
+        user_id=user.user_id,
+        org_id=user.org_id,
+        roles=read.roles,
+        name=read.display_name,
+        email=read.email,
+        totp_enabled=read.totp_enabled,
     )

@@ -129,6 +129,18 @@ def check_may_sign_out(principal: Principal, user_id: uuid.UUID) -> None:
         )
 
 
+async def signed_in(*, session: AsyncSession, principal: Principal) -> UserAccount:
+    """Return the account of the person a token was issued to, while it may sign in."""
+    if principal.person_id is None:
+        raise Forbidden(
+            N_("This token was issued to an API client, not to a person; sign in as a person.")
+        )
+    user = await get_user(session=session, user_id=principal.person_id)
+    if not user.enabled:
+        raise Forbidden(N_("This account is disabled; ask an administrator."))
+    return user
+
+
 async def sign_out(
     *, session: AsyncSession, user_id: uuid.UUID, actor: Actor = SYSTEM, reason: str = "sign-out"
 ) -> int:

@@ -16,10 +16,11 @@ from services.gateway.schemas import (
     UserCreate,
     UserCredentials,
     UserEventPage,
+    UserInfo,
     UserPage,
     UserRead,
 )
-from services.gateway.shaping import user_event_read, user_read
+from services.gateway.shaping import user_event_read, user_info, user_read
 from services.gateway.vault import PeopleVault
 from shared.auth import AnyPrincipal, Principal
 from shared.db import SessionDep
@@ -27,6 +28,7 @@ from shared.errors import problem_responses
 from shared.pagination import InvalidCursor, PageParams, decode_cursor, encode_cursor, page_params
 
 router = APIRouter(prefix="/admin/users", tags=["admin"])
+me_router = APIRouter()
 Paging = Annotated[PageParams, Depends(page_params)]
 
 
@@ -208,3 +210,18 @@ async def list_events(
         items=[user_event_read(row) for row in rows],
         next_cursor=encode_cursor([str(next_id)]) if next_id else None,
     )
+
+
+@me_router.get(
+    "/oauth/userinfo",
+    name="oauth.userInfo",
+    tags=["oauth"],
+    summary="Who is signed in (OpenID Connect UserInfo)",
+    responses=problem_responses(403, 404),
+)
+async def userinfo(request: Request, session: SessionDep, principal: AnyPrincipal) -> UserInfo:
+    """Return the account of the person the bearer token was issued to: name, e-mail,
+    organisation, roles and whether a second factor is set, for the workspace to greet them.
+    A partner system's own token is refused (403): it names no person."""
+    user = await users.signed_in(session=session, principal=principal)
+    return user_info(user, _vault(request))

@@ -112,6 +112,23 @@ class TestAPersonsTokenAtThePublicApi:
         assert (own.status_code, foreign.status_code) == (200, 403)
 
 
+class TestUserInfo:
+    async def test_a_person_reads_their_own_account_and_a_client_is_refused(
+        self, stack: tuple[httpx.AsyncClient, FastAPI]
+    ) -> None:
+        http, app = stack
+        admin = await admin_headers(http, app)
+        me, my_id = await person_headers(http, admin, roles=["provider"], org=HOST_OFFICE_ORG)
+        info = await http.get("/oauth/userinfo", headers=me)
+        assert info.status_code == 200
+        assert info.json()["sub"] == f"user:{my_id}" and info.json()["name"] == "Test Person"
+        assert info.json()["roles"] == ["provider"] and "@office.example" in info.json()["email"]
+        assert (await http.get("/oauth/userinfo", headers=admin)).status_code == 403
+        assert (await http.get("/oauth/userinfo")).status_code == 401
+        await http.post(f"/admin/users/{my_id}/disable", headers=admin)
+        assert (await http.get("/oauth/userinfo", headers=me)).status_code == 403
+
+
 class TestTheAdminApiOfAccounts:
     async def test_only_admins_may_call_it(self, stack: tuple[httpx.AsyncClient, FastAPI]) -> None:
         http, app = stack

@@ -94,3 +94,19 @@ class TestSealing:
         assert vault.email_index("ana@office.example") != PeopleVault(
             secrets.token_bytes(32)
         ).email_index("ana@office.example")
+
+
+class TestRedirectUriSettings:
+    def test_outside_development_only_https_or_loopback_redirects_are_accepted(self) -> None:
+        from pydantic import ValidationError
+
+        from services.gateway.settings import GatewaySettings
+
+        common = {"environment": "production", "database_url": "sqlite+aiosqlite:///x.db"}
+        https = "https://workspace.example/auth/callback,http://127.0.0.1:8005/auth/callback"
+        accepted = GatewaySettings(**common, web_redirect_uris=https)
+        assert accepted.redirect_uris()[0] == "https://workspace.example/auth/callback"
+        assert accepted.secure_cookies
+        for refused in ("http://workspace.example/auth/callback", "/relative", "https://x#f"):
+            with pytest.raises(ValidationError):
+                GatewaySettings(**common, web_redirect_uris=refused)

@@ -55,4 +55,5 @@ class TestAuditNamesThePerson:
             assert rows[by_person].actor_person_id == person
             assert rows[by_person].actor_client_id == f"user:{person}"
             assert rows[by_client].actor_person_id is None
+        async with exchange.referral_app.state.db.sessionmaker() as session:
             assert await verify_stored_chain(session) is None
