@@ -151,7 +151,7 @@ def create_provider_user(stack: RunningStack, email: str, password: str) -> None
 
 class TestProviderJourney:
     def test_the_provider_decrypts_in_the_browser_and_answers_and_nothing_leaks(
-        self, running_stack: RunningStack, chromium: Any, host: RefexClient
+        self, chromium: Any, running_stack: RunningStack, host: RefexClient
     ) -> None:
         given_name = f"Nameless-{secrets.token_hex(6)}"
         referral = consent_and_refer(host, f"web-{secrets.token_hex(8)}", given_name)
@@ -180,7 +180,7 @@ class TestProviderJourney:
         context.close()
 
     def test_the_provider_filters_starts_completes_and_rejects_with_reasons(
-        self, running_stack: RunningStack, chromium: Any, host: RefexClient
+        self, chromium: Any, running_stack: RunningStack, host: RefexClient
     ) -> None:
         kept = consent_and_refer(host, f"web-{secrets.token_hex(8)}", "Kept")
         refused = consent_and_refer(host, f"web-{secrets.token_hex(8)}", "Refused")
@@ -216,7 +216,7 @@ class TestProviderJourney:
         context.close()
 
     def test_a_rejection_without_a_reason_is_explained_and_changes_nothing(
-        self, running_stack: RunningStack, chromium: Any, host: RefexClient
+        self, chromium: Any, running_stack: RunningStack, host: RefexClient
     ) -> None:
         referral = consent_and_refer(host, f"web-{secrets.token_hex(8)}", "Unchanged")
         context, page, _recorder = demo_person(chromium, running_stack, "provider")
@@ -229,7 +229,7 @@ class TestProviderJourney:
         context.close()
 
     def test_a_key_generated_in_the_browser_is_registered_and_opens_new_referrals(
-        self, running_stack: RunningStack, chromium: Any, host: RefexClient
+        self, chromium: Any, running_stack: RunningStack, host: RefexClient
     ) -> None:
         context, page, recorder = demo_person(chromium, running_stack, "provider")
         page.goto(workspace(running_stack) + "/keys")
@@ -252,7 +252,7 @@ class TestProviderJourney:
         context.close()
 
     def test_another_providers_person_sees_none_of_the_referrals(
-        self, running_stack: RunningStack, chromium: Any, host: RefexClient
+        self, chromium: Any, running_stack: RunningStack, host: RefexClient
     ) -> None:
         referral = consent_and_refer(host, f"web-{secrets.token_hex(8)}", "Hidden")
         email = f"second-{secrets.token_hex(4)}@provider.example"
@@ -268,7 +268,7 @@ class TestProviderJourney:
         context.close()
 
     def test_a_person_signed_out_reaches_no_inbox(
-        self, running_stack: RunningStack, chromium: Any
+        self, chromium: Any, running_stack: RunningStack
     ) -> None:
         context, page, _recorder = demo_person(chromium, running_stack, "provider", locale="fr-FR")
         page.click("form[action='/auth/sign-out'] button")
@@ -282,7 +282,7 @@ class TestProviderJourney:
 
 class TestReturnOffice:
     def test_the_office_records_consent_previews_seals_and_sends_once(
-        self, running_stack: RunningStack, chromium: Any, host: RefexClient, tmp_path: Path
+        self, chromium: Any, running_stack: RunningStack, host: RefexClient, tmp_path: Path
     ) -> None:
         subject = f"web-{secrets.token_hex(8)}"
         given_name, phone = f"Sealed-{secrets.token_hex(6)}", "+234 803 555 0199"
