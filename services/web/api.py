@@ -56,7 +56,9 @@ def _store(request: Request) -> SessionStore:
 def _local_path(value: object) -> str:
     """A path on this site to go back to; anything else (another site, `//host`) is `/`."""
     text = str(value or "/")
-    return text if text.startswith("/") and not text.startswith("//") else "/"
+    # Browsers read `/\host` as `//host`: a backslash anywhere sends the person home instead.
+    local = text.startswith("/") and not text.startswith("//") and "\\" not in text
+    return text if local else "/"
 
 
 @router.get("/")

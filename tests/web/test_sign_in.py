@@ -234,9 +234,10 @@ class TestPages:
         )
         assert refused.status_code == 403
         csrf = linked.session().csrf_token
-        moved = await linked.web.post(
-            "/language", data={"lang": "fr", "csrf": csrf, "next": "//evil"}
-        )
-        assert moved.status_code == 303 and moved.headers["location"] == "/"
+        for elsewhere in ("//evil.example", "/\\evil.example", "https://evil.example"):
+            moved = await linked.web.post(
+                "/language", data={"lang": "fr", "csrf": csrf, "next": elsewhere}
+            )
+            assert moved.status_code == 303 and moved.headers["location"] == "/"
         page = await linked.web.get("/", headers={"Accept-Language": "en"})
         assert '<html lang="fr">' in page.text
