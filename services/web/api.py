@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import secrets
 import uuid
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from pydantic import ValidationError
@@ -133,14 +133,36 @@ async def inbox(
     request: Request, session: SignedInDep, gateway: GatewayDep, zones: ZonesDep
 ) -> Response:
     """The provider's inbox: referrals addressed to the organisation, newest first."""
+    return await _list_page(request, session, gateway, zones, role=Role.PROVIDER, box="received")
+
+
+@router.get("/sent")
+async def sent(
+    request: Request, session: SignedInDep, gateway: GatewayDep, zones: ZonesDep
+) -> Response:
+    """The return office's sent referrals, newest first, to follow their answers."""
+    return await _list_page(request, session, gateway, zones, role=Role.HOST_OFFICE, box="sent")
+
+
+async def _list_page(
+    request: Request,
+    session: Session,
+    gateway: Gateway,
+    zones: ZoneCache,
+    *,
+    role: Role,
+    box: Literal["received", "sent"],
+) -> Response:
     assert session.person is not None
-    service.require_role(session.person, Role.PROVIDER)
+    service.require_role(session.person, role)
     try:
         given = {name: value for name, value in request.query_params.items() if value}
         filters = InboxFilter.model_validate(given)  # an empty field means "any"
     except ValidationError:
         filters = InboxFilter()
-    found = await service.inbox(gateway=gateway, session=session, zones=zones, filters=filters)
+    found = await service.inbox(
+        gateway=gateway, session=session, zones=zones, filters=filters, box=box
+    )
     template = "_inbox_rows.html" if request.headers.get("hx-request") else "inbox.html"
     return render(
         request,
@@ -148,6 +170,8 @@ async def inbox(
         session,
         inbox=found,
         filters=filters,
+        box=box,
+        list_path=request.url.path,
         statuses=STATUSES,
         categories=CATEGORIES,
         status_labels=service.STATUS_LABELS,

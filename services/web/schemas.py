@@ -99,9 +99,9 @@ class InboxFilter(BaseModel):
     programme: str | None = Field(None, max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$")
     category: ServiceCategory | None = None
 
-    def api_params(self) -> dict[str, str]:
-        """The same filters as referral list parameters."""
-        params = {"box": "received"}
+    def api_params(self, box: Literal["received", "sent"] = "received") -> dict[str, str]:
+        """The same filters as referral list parameters, for one box."""
+        params: dict[str, str] = {"box": box}
         if self.status:
             params["status"] = self.status
         if self.overdue:

@@ -6,7 +6,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from services.web.errors import NotForYourRole
@@ -98,11 +98,16 @@ def in_zone(moment: datetime | None, zone: str) -> str:
 
 
 async def inbox(
-    *, gateway: Gateway, session: Session, zones: ZoneCache, filters: InboxFilter
+    *,
+    gateway: Gateway,
+    session: Session,
+    zones: ZoneCache,
+    filters: InboxFilter,
+    box: Literal["received", "sent"] = "received",
 ) -> Inbox:
-    """The organisation's received referrals matching the filters, newest first."""
+    """The organisation's received (or sent) referrals matching the filters, newest first."""
     items: list[ReferralView] = []
-    params: dict[str, str] = {**filters.api_params(), "limit": str(PAGE_LIMIT)}
+    params: dict[str, str] = {**filters.api_params(box), "limit": str(PAGE_LIMIT)}
     cursor: str | None = None
     while True:
         answer = await gateway.call(

@@ -321,6 +321,9 @@ class TestReturnOffice:
         assert referral["payload_mode"] == "sealed"
         assert referral["shared_categories"] == ["identity.basic"]
         assert {w["category"] for w in referral["withheld"]} >= {"contact"}
+        page.goto(workspace(running_stack) + "/sent")
+        assert page.locator(f"a[href='/referrals/{sent_id}']").count() == 1
+        check_page(page, "sent")
         bodies = recorder.bodies()
         assert given_name.encode() not in bodies and phone.encode() not in bodies
         assert signed_form.read_bytes() not in bodies
