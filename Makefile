@@ -11,7 +11,7 @@ export UV_LINK_MODE := copy
 .PHONY: help install run test lint format bench proof clean
 
 help:
-	@echo "make run    install if needed, migrate, seed demo data, start all four services"
+	@echo "make run    install if needed, migrate, seed demo data, start every service (workspace included)"
 	@echo "make test   lint, type-check and run the whole test suite"
 	@echo "make lint   ruff and mypy only;  make bench   quick benchmarks"
 

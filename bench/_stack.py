@@ -20,7 +20,7 @@ import orjson
 
 from bench.profiles import Profiler
 from bench.referral_create import ADMIN_URL, _admin, _database_url, _ping_up, start_ping
-from services.registry import SERVICE_NAMES, WITH_DEMO_DATA, load_settings
+from services.registry import SERVICE_NAMES, WITH_DEMO_DATA, WITH_MIGRATIONS, load_settings
 from services.stack import Stack, free_port
 from shared.demo import DEMO_CLIENTS_FILE
 from shared.migrations import upgrade
@@ -41,10 +41,13 @@ class RunningStack:
         return f"http://127.0.0.1:{port}"
 
 
+MIGRATED = tuple(entry.name for entry in WITH_MIGRATIONS)  # the services with a database
+
+
 def _prepare(backend: str, run_id: str, workdir: Path) -> dict[str, str]:
     """Create, migrate and seed one database per service; return the REFEX_* URL variables."""
     env: dict[str, str] = {}
-    for service in SERVICE_NAMES:
+    for service in MIGRATED:
         if backend == "sqlite":
             url = f"sqlite+aiosqlite:///{workdir / service}.db"
         else:
@@ -62,7 +65,7 @@ def _prepare(backend: str, run_id: str, workdir: Path) -> dict[str, str]:
 def _drop(backend: str, run_id: str) -> None:
     if backend != "postgresql":
         return
-    for service in SERVICE_NAMES:
+    for service in MIGRATED:
         name = f"refex_bench_{run_id}_{service}"
         asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 

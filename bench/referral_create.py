@@ -35,7 +35,7 @@ from bench._common import (
     run_load,
 )
 from bench.profiles import CpuWindow, Profiler
-from services.registry import SERVICE_NAMES, WITH_DEMO_DATA, load_settings
+from services.registry import SERVICE_NAMES, WITH_DEMO_DATA, WITH_MIGRATIONS, load_settings
 from services.stack import Stack, free_port, is_ready
 from shared.demo import DEMO_CLIENTS_FILE, DEMO_HEALTH_SERVICE, HEALTH_PROVIDER_ORG
 from shared.migrations import upgrade
@@ -59,6 +59,9 @@ async def _admin(statement: str) -> None:
         await connection.close()
 
 
+MIGRATED = tuple(entry.name for entry in WITH_MIGRATIONS)  # the services with a database
+
+
 def _database_url(name: str) -> str:
     return "postgresql+asyncpg://" + ADMIN_URL.split("://", 1)[1].rsplit("/", 1)[0] + f"/{name}"
 
@@ -66,7 +69,7 @@ def _database_url(name: str) -> str:
 def prepare_databases(run_id: str) -> dict[str, str]:
     """Create, migrate and seed one database per service; return REFEX_* variables."""
     env: dict[str, str] = {}
-    for service in SERVICE_NAMES:
+    for service in MIGRATED:
         name = f"refex_bench_{run_id}_{service}"
         asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
         env[f"REFEX_{service.upper()}_DATABASE_URL"] = _database_url(name)
@@ -78,7 +81,7 @@ def prepare_databases(run_id: str) -> dict[str, str]:
 
 
 def drop_databases(run_id: str) -> None:
-    for service in SERVICE_NAMES:
+    for service in MIGRATED:
         asyncio.run(
             _admin(f'DROP DATABASE IF EXISTS "refex_bench_{run_id}_{service}" WITH (FORCE)')
         )

@@ -135,7 +135,7 @@ def postgres_admin_url() -> str | None:
 def _fresh_urls(backend: str, workdir: Path, admin_url: str | None) -> dict[str, str]:
     urls: dict[str, str] = {}
     tag = uuid.uuid4().hex[:10]
-    for name in SERVICE_NAMES:
+    for name in (entry.name for entry in WITH_MIGRATIONS):
         if backend == "sqlite":
             urls[name] = f"sqlite+aiosqlite:///{workdir / f'{name}.db'}"
         else:

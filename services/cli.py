@@ -178,7 +178,8 @@ def serve(
 def _ready_to_serve(service: str, **overrides: Any) -> ServiceSettings:
     """Load the settings and check the database, or exit with one line saying what to fix."""
     settings = load_settings(service, **overrides)
-    _check_database(settings)
+    if get_service(service).migrations is not None:  # the workspace keeps no database
+        _check_database(settings)
     return settings
 
 
@@ -284,6 +285,9 @@ def _print_welcome(ports: dict[str, int], seconds: float) -> None:
     console.print(
         Message("API docs: [bold]{base}/docs[/]   (ReDoc: {base}/redoc)", base=base).render()
     )
+    if "web" in ports:
+        workspace = f"http://127.0.0.1:{ports['web']}"
+        console.print(Message("Workspace: [bold]{url}[/]", url=workspace).render())
     if DEMO_CLIENTS_FILE.exists():
         console.print(
             Message("Demo credentials ({file}, demo only):", file=DEMO_CLIENTS_FILE).render()
@@ -343,8 +347,10 @@ def up(
     try:
         stack.check_ports()
         _prepare(run_migrations=run_migrations, seed_demo=seed_demo, fork=fork)
-        for settings in [load_settings(name) for name in SERVICE_NAMES]:
-            _check_database(settings)
+        every = [load_settings(name) for name in SERVICE_NAMES]  # all valid, or none start
+        for entry, settings in zip(SERVICES, every, strict=True):
+            if entry.migrations is not None:
+                _check_database(settings)
         stack.env = _with_service_clients(dict(os.environ))
         stack.start()
         stack.wait_ready(ready_timeout)

@@ -92,6 +92,13 @@ SERVICES: tuple[Service, ...] = (
         app_factory="services.referral.app:create_app",
         migrations="referral",
     ),
+    # The workspace: a client of the gateway like any partner, with no database of its own.
+    Service(
+        name="web",
+        settings="services.web.settings:WebSettings",
+        default_port=8005,
+        app_factory="services.web.app:create_app",
+    ),
 )
 SERVICE_NAMES: tuple[str, ...] = tuple(entry.name for entry in SERVICES)
 DEFAULT_PORTS: dict[str, int] = {entry.name: entry.default_port for entry in SERVICES}

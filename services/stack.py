@@ -180,6 +180,12 @@ def wiring_env(ports: Mapping[str, int], host: str = "127.0.0.1") -> dict[str, s
         "REFEX_CONSENT_REFERRAL_URL": url["referral"],
         "REFEX_CONSENT_DIRECTORY_URL": url["directory"],
     }
+    if "web" in url:  # the workspace signs people in at the gateway and comes back to itself
+        env["REFEX_WEB_GATEWAY_URL"] = url["gateway"]
+        env["REFEX_WEB_PUBLIC_URL"] = url["web"]
+        env["REFEX_GATEWAY_WEB_REDIRECT_URIS"] = (
+            f"{url['web']}/auth/callback,http://localhost:{ports['web']}/auth/callback"
+        )
     env.update({f"REFEX_{name.upper()}_PORT": str(port) for name, port in ports.items()})
     return env
 

@@ -91,16 +91,23 @@ def build_service_app(
     description: str,
     settings: ServiceSettings,
     lifespan: ServiceLifespan | None = None,
+    with_database: bool = True,
 ) -> FastAPI:
-    """Create a FastAPI app with everything a refex service shares."""
+    """Create a FastAPI app with everything a refex service shares.
+
+    `with_database=False` is for a service that keeps no data (the workspace): no engine, no
+    database readiness check, and /info names no backend.
+    """
 
     @asynccontextmanager
     async def app_lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings.log_level)
-        app.state.db = Database(settings.database_url)
-        instrument_engine(app.state.db.engine)
+        app.state.db = Database(settings.database_url) if with_database else None
         app.state.verifier = verifier_from_settings(settings)
-        app.state.readiness_checks = {"database": app.state.db.ping}
+        app.state.readiness_checks = {}
+        if app.state.db is not None:
+            instrument_engine(app.state.db.engine)
+            app.state.readiness_checks["database"] = app.state.db.ping
         try:
             if lifespan is None:
                 yield
@@ -108,7 +115,8 @@ def build_service_app(
                 async with lifespan(app):
                     yield
         finally:
-            await app.state.db.dispose()
+            if app.state.db is not None:
+                await app.state.db.dispose()
 
     app = FastAPI(
         title=title,
@@ -186,12 +194,12 @@ def _add_operational_routes(app: FastAPI, settings: ServiceSettings, metrics: Ht
     )
     async def info(request: Request) -> Info:
         """Say which service this is, its version, its database backend and migration head."""
-        database: Database = request.app.state.db
+        database: Database | None = request.app.state.db
         return Info(
             name=settings.service_name,
             version=refex_version(),
-            database_backend=database.backend,
-            migration_head=await database.migration_head(),
+            database_backend=database.backend if database else "none",
+            migration_head=await database.migration_head() if database else None,
         )
 
 

@@ -22,7 +22,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from services.cli import app as refex_app
-from services.registry import SERVICE_NAMES, WITH_DEMO_DATA
+from services.registry import SERVICE_NAMES, WITH_DEMO_DATA, WITH_MIGRATIONS
 from services.stack import Stack, free_port, is_ready, port_is_taken
 from shared.demo import DEMO_CLIENTS_FILE, HOST_OFFICE_ORG
 from tests.postgres import (
@@ -32,6 +32,8 @@ from tests.postgres import (
     run_sync,
     with_database,
 )
+
+MIGRATED = tuple(entry.name for entry in WITH_MIGRATIONS)  # the services with a database
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -231,7 +233,7 @@ def postgres_databases(postgres_admin_url: str | None) -> Iterator[dict[str, str
     if postgres_admin_url is None:
         pytest.skip("PostgreSQL not available (see the session header for why)")
     run = uuid.uuid4().hex[:8]
-    names = {service: f"refex_cli_{run}_{service}" for service in SERVICE_NAMES}
+    names = {service: f"refex_cli_{run}_{service}" for service in MIGRATED}
     for name in names.values():
         create_database(postgres_admin_url, name)
     try:
@@ -261,9 +263,7 @@ class TestMigrateOnPostgres:
         )
         result = refex("migrate", cwd=tmp_path, env=env)
         assert result.returncode == 0, result.stderr
-        assert lines(result.stdout) == [
-            f"migrated {service} (postgresql)" for service in SERVICE_NAMES
-        ]
+        assert lines(result.stdout) == [f"migrated {service} (postgresql)" for service in MIGRATED]
         for url in postgres_databases.values():
             assert run_sync(lambda url=url: migration_head(url)) is not None
 

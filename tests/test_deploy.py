@@ -23,6 +23,8 @@ from services.stack import free_port, wiring_env
 from shared.settings import ServiceSettings
 
 SERVICES_WITH_MIGRATIONS = tuple(entry.name for entry in WITH_MIGRATIONS)
+# Addresses browsers use (the public ones), not service-to-service wiring.
+PUBLIC_ADDRESSES = {"REFEX_TOKEN_ISSUER", "REFEX_WEB_PUBLIC_URL", "REFEX_GATEWAY_WEB_REDIRECT_URIS"}
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -81,16 +83,17 @@ def required_variables() -> set[str]:
 
 
 class TestComposeServices:
-    def test_it_runs_postgres_redis_a_migration_job_and_the_four_services(self) -> None:
+    def test_it_runs_postgres_redis_a_migration_job_and_every_service(self) -> None:
         assert set(COMPOSE["services"]) == {"postgres", "redis", "migrate", *SERVICE_NAMES}
         assert service("postgres")["image"].startswith("postgres:16")
         assert service("redis")["image"].startswith("redis:")
 
-    def test_only_the_gateway_is_published(self) -> None:
+    def test_only_the_gateway_and_the_workspace_are_published(self) -> None:
         published = {name for name, spec in COMPOSE["services"].items() if spec.get("ports")}
-        assert published == {"gateway"}
-        (mapping,) = service("gateway")["ports"]
-        assert interpolate(mapping, example_values()).endswith(":8000")
+        assert published == {"gateway", "web"}
+        for name in published:
+            (mapping,) = service(name)["ports"]
+            assert interpolate(mapping, example_values()).endswith(f":{DEFAULT_PORTS[name]}")
 
     @pytest.mark.parametrize("name", SERVICE_NAMES)
     def test_each_service_runs_refex_serve_from_the_one_image(self, name: str) -> None:
@@ -106,11 +109,14 @@ class TestComposeServices:
         assert job["depends_on"]["postgres"]["condition"] == "service_healthy"
         assert job["healthcheck"] == {"disable": True}
 
-    @pytest.mark.parametrize("name", SERVICE_NAMES)
+    @pytest.mark.parametrize("name", SERVICES_WITH_MIGRATIONS)
     def test_services_start_only_after_migrations_succeeded(self, name: str) -> None:
         depends = service(name)["depends_on"]
         assert depends["migrate"]["condition"] == "service_completed_successfully"
         assert depends["postgres"]["condition"] == "service_healthy"
+
+    def test_the_workspace_starts_once_the_gateway_is_healthy(self) -> None:
+        assert service("web")["depends_on"] == {"gateway": {"condition": "service_healthy"}}
 
     @pytest.mark.parametrize("name", SERVICE_NAMES)
     def test_health_checks_ask_readyz_on_the_service_port(self, name: str) -> None:
@@ -148,7 +154,7 @@ class TestComposeEnvironment:
         env = environment(name)
         known = settings_fields(settings_class(name))
         for key, local_url in wiring.items():
-            if key not in known or key.endswith("_PORT") or key == "REFEX_TOKEN_ISSUER":
+            if key not in known or key.endswith("_PORT") or key in PUBLIC_ADDRESSES:
                 continue
             target = next(n for n, port in DEFAULT_PORTS.items() if f":{port}" in local_url)
             host = "127.0.0.1" if target == name else target
@@ -181,7 +187,8 @@ class TestComposeEnvironment:
             monkeypatch.setenv(key, interpolate(value, given))
         settings = settings_class(name)()
         assert settings.environment == "production"
-        assert settings.database_backend == "postgresql"
+        if name in SERVICES_WITH_MIGRATIONS:
+            assert settings.database_backend == "postgresql"
         assert settings.port == DEFAULT_PORTS[name]
 
     @pytest.mark.parametrize("name", SERVICE_NAMES)

@@ -26,6 +26,10 @@ from services.stack import wiring_env
 from shared.settings import ServiceSettings
 
 SERVICES_WITH_MIGRATIONS = tuple(entry.name for entry in WITH_MIGRATIONS)
+# Addresses browsers use (the public ones), not service-to-service wiring.
+PUBLIC_ADDRESSES = {"REFEX_TOKEN_ISSUER", "REFEX_WEB_PUBLIC_URL", "REFEX_GATEWAY_WEB_REDIRECT_URIS"}
+# What the ingress controller publishes: the API (gateway) and the pages for people (web).
+PUBLIC_SERVICES = {"gateway", "web"}
 
 ROOT = Path(__file__).resolve().parent.parent
 K8S = ROOT / "deploy" / "k8s"
@@ -493,7 +497,7 @@ class TestEnvironment:
         env = resolve(container(overlay, name), rendered(overlay), secret_values(overlay))
         known = settings_fields(settings_class(name))
         for key, local_url in wiring_env(DEFAULT_PORTS).items():
-            if key not in known or key == "REFEX_TOKEN_ISSUER":
+            if key not in known or key in PUBLIC_ADDRESSES:
                 continue
             if key.endswith("_PORT"):
                 assert env[key] == local_url.rsplit(":", 1)[-1]
@@ -514,10 +518,20 @@ class TestEnvironment:
             resolve(container(overlay, name), objects, secret_values(overlay))["REFEX_TOKEN_ISSUER"]
             for name in SERVICE_NAMES
         }
-        (ingress,) = objects_of(overlay, "Ingress").values()
-        (rule,) = ingress["spec"]["rules"]
-        scheme = "https" if ingress["spec"].get("tls") else "http"
-        assert issuers == {f"{scheme}://{rule['host']}"}
+        assert issuers == {public_address(overlay, "gateway")}
+
+    @pytest.mark.parametrize("overlay", OVERLAYS)
+    def test_the_workspace_and_its_callback_are_the_public_address_of_its_ingress(
+        self, overlay: str
+    ) -> None:
+        objects, values = rendered(overlay), secret_values(overlay)
+        web = resolve(container(overlay, "web"), objects, values)
+        gateway = resolve(container(overlay, "gateway"), objects, values)
+        assert web["REFEX_WEB_PUBLIC_URL"] == public_address(overlay, "web")
+        assert web["REFEX_WEB_PUBLIC_GATEWAY_URL"] == public_address(overlay, "gateway")
+        assert gateway["REFEX_GATEWAY_WEB_REDIRECT_URIS"] == (
+            f"{public_address(overlay, 'web')}/auth/callback"
+        )
 
     @pytest.mark.parametrize(
         ("overlay", "environment"), [("dev", "development"), ("prod", "production")]
@@ -533,9 +547,10 @@ class TestEnvironment:
                 monkeypatch.setenv(key, value)
             settings = settings_class(name)()
             assert settings.environment == environment
-            assert settings.database_backend == "postgresql", name
+            if name in SERVICES_WITH_MIGRATIONS:
+                assert settings.database_backend == "postgresql", name
 
-    @pytest.mark.parametrize("name", SERVICE_NAMES)
+    @pytest.mark.parametrize("name", SERVICES_WITH_MIGRATIONS)
     def test_the_secret_example_unchanged_is_refused_at_start(
         self, name: str, monkeypatch: pytest.MonkeyPatch
     ) -> None:
@@ -672,17 +687,41 @@ class TestScaling:
             assert objects_of("dev", kind) == {}
 
 
+PUBLISHED_PATHS = {
+    "gateway": ("/api/v1/referrals", "/oauth/token", "/.well-known/jwks.json", "/docs"),
+    "web": ("/inbox", "/", "/referrals/x", "/keys", "/auth/callback", "/static/workspace.css"),
+}
+
+
+def other(name: str) -> str:
+    """The other public service (each host publishes only its own service's paths)."""
+    (found,) = PUBLIC_SERVICES - {name}
+    return found
+
+
+def public_address(overlay: str, name: str) -> str:
+    """The base URL browsers reach service `name` at, from its Ingress."""
+    ingress = objects_of(overlay, "Ingress")[name]
+    (rule,) = ingress["spec"]["rules"]
+    scheme = "https" if ingress["spec"].get("tls") else "http"
+    return f"{scheme}://{rule['host']}"
+
+
 class TestIngressAndJob:
     @pytest.mark.parametrize("overlay", OVERLAYS)
-    def test_only_the_gateway_has_an_ingress(self, overlay: str) -> None:
-        (ingress,) = objects_of(overlay, "Ingress").values()
-        backends = {
-            (path["backend"]["service"]["name"], path["backend"]["service"]["port"]["name"])
-            for rule in ingress["spec"]["rules"]
-            for path in rule["http"]["paths"]
-        }
-        assert backends == {("gateway", "http")}
-        assert "defaultBackend" not in ingress["spec"]
+    def test_only_the_gateway_and_the_workspace_have_an_ingress(self, overlay: str) -> None:
+        ingresses = objects_of(overlay, "Ingress")
+        assert set(ingresses) == PUBLIC_SERVICES
+        for name, ingress in ingresses.items():
+            backends = {
+                (path["backend"]["service"]["name"], path["backend"]["service"]["port"]["name"])
+                for rule in ingress["spec"]["rules"]
+                for path in rule["http"]["paths"]
+            }
+            assert backends == {(name, "http")}
+            assert "defaultBackend" not in ingress["spec"]
+        hosts = [rule["host"] for i in ingresses.values() for rule in i["spec"]["rules"]]
+        assert len(set(hosts)) == len(hosts), "each on its own host"
         published = [
             o
             for o in rendered(overlay)
@@ -691,8 +730,9 @@ class TestIngressAndJob:
         assert published == []
 
     @pytest.mark.parametrize("overlay", OVERLAYS)
-    def test_metrics_and_readiness_are_not_published(self, overlay: str) -> None:
-        (ingress,) = objects_of(overlay, "Ingress").values()
+    @pytest.mark.parametrize("name", sorted(PUBLIC_SERVICES))
+    def test_metrics_and_readiness_are_not_published(self, overlay: str, name: str) -> None:
+        ingress = objects_of(overlay, "Ingress")[name]
         paths = [p for rule in ingress["spec"]["rules"] for p in rule["http"]["paths"]]
 
         def published(url_path: str) -> bool:
@@ -703,15 +743,23 @@ class TestIngressAndJob:
                 for p in paths
             )
 
-        for internal in ("/metrics", "/readyz", "/info", "/"):
+        for internal in ("/metrics", "/readyz", "/info", *PUBLISHED_PATHS[other(name)][:1]):
             assert not published(internal), internal
-        for public in ("/api/v1/referrals", "/oauth/token", "/.well-known/jwks.json", "/docs"):
+        for public in PUBLISHED_PATHS[name]:
             assert published(public), public
 
-    def test_prod_serves_the_gateway_over_tls(self) -> None:
-        (ingress,) = objects_of("prod", "Ingress").values()
+    @pytest.mark.parametrize("name", sorted(PUBLIC_SERVICES))
+    def test_prod_serves_the_gateway_and_the_workspace_over_tls(self, name: str) -> None:
+        ingress = objects_of("prod", "Ingress")[name]
         (tls,) = ingress["spec"]["tls"]
         assert tls["hosts"] == [rule["host"] for rule in ingress["spec"]["rules"]]
+
+    @pytest.mark.parametrize("overlay", OVERLAYS)
+    def test_each_browser_stays_on_the_workspace_pod_holding_its_session(
+        self, overlay: str
+    ) -> None:
+        annotations = objects_of(overlay, "Ingress")["web"]["metadata"]["annotations"]
+        assert annotations["nginx.ingress.kubernetes.io/affinity"] == "cookie"
 
     @pytest.mark.parametrize("overlay", OVERLAYS)
     def test_one_job_migrates_every_database_and_can_be_applied_alone(self, overlay: str) -> None:
@@ -768,6 +816,7 @@ CALLS = {
     ("directory", "gateway"),
     ("consent", "gateway"),
     ("referral", "gateway"),
+    ("web", "gateway"),
 }
 
 
@@ -855,14 +904,17 @@ class TestNetworkPolicies:
                 assert actual == expected, f"{source.name} -> {target}"
 
     @pytest.mark.parametrize("overlay", OVERLAYS)
-    def test_only_the_gateway_takes_traffic_from_the_ingress_controller(self, overlay: str) -> None:
+    def test_only_the_public_services_take_traffic_from_the_ingress_controller(
+        self, overlay: str
+    ) -> None:
         reachable = {
             name
             for name in SERVICE_NAMES
             if connects(overlay, INGRESS_CONTROLLER, refex_pod(name), DEFAULT_PORTS[name])
         }
-        assert reachable == {"gateway"}
+        assert reachable == PUBLIC_SERVICES
         assert not connects(overlay, INGRESS_CONTROLLER, refex_pod("gateway"), 9090)
+        assert not connects(overlay, INGRESS_CONTROLLER, refex_pod("web"), 8000)
         assert not connects(overlay, IMPOSTOR, refex_pod("directory"), DEFAULT_PORTS["directory"])
 
     @pytest.mark.parametrize("overlay", OVERLAYS)

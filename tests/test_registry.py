@@ -195,9 +195,10 @@ def test_no_module_but_the_registry_lists_the_services() -> None:
 @pytest.mark.parametrize(
     "source",
     [
-        'NAMES = ("gateway", "directory", "consent", "referral")',
-        'PORTS = {"gateway": 1, "directory": 2, "consent": 3, "referral": 4}',
-        "class Name:\n    gateway = 1\n    directory = 2\n    consent = 3\n    referral = 4",
+        'NAMES = ("gateway", "directory", "consent", "referral", "web")',
+        'PORTS = {"gateway": 1, "directory": 2, "consent": 3, "referral": 4, "web": 5}',
+        "class Name:\n    gateway = 1\n    directory = 2\n    consent = 3\n    referral = 4\n"
+        "    web = 5",
     ],
 )
 def test_the_guard_sees_a_new_list(source: str, tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ import pytest
 
 from proof.harness import stack_env
 from services.cli import _with_service_clients
-from services.registry import SERVICE_NAMES, WITH_DEMO_DATA, load_settings
+from services.registry import SERVICE_NAMES, WITH_DEMO_DATA, WITH_MIGRATIONS, load_settings
 from services.stack import Stack, free_port
 from tests.conftest import DatabaseFactory
 
@@ -55,7 +55,10 @@ def running_stack(
     workdir = tmp_path_factory.mktemp(f"stack-{request.param}")
     previous = Path.cwd()
     os.chdir(workdir)  # demo keys, clients and dev secrets land in this stack's own var/
-    urls = {name: database_factory.fresh(name, request.param, keep=True) for name in SERVICE_NAMES}
+    urls = {
+        entry.name: database_factory.fresh(entry.name, request.param, keep=True)
+        for entry in WITH_MIGRATIONS
+    }
     env = stack_env(urls)
     stack = Stack(ports={n: free_port() for n in SERVICE_NAMES}, env=env, log_dir=workdir / "logs")
     try:

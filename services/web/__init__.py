@@ -1,0 +1,1 @@
+"""The workspace: server-rendered pages for people, a client of the public API like any partner."""
