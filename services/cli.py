@@ -337,7 +337,7 @@ def up(
         bool, typer.Option(help="Fork the services from this process (fast start); Linux only.")
     ] = sys.platform == "linux",
 ) -> None:
-    """Start the four services (gateway on 8000), wait until ready, stop all on Ctrl-C."""
+    """Start every service (gateway 8000, workspace 8005), wait until ready; Ctrl-C stops all."""
     ports = {
         name: int(os.environ.get(f"REFEX_{name.upper()}_PORT", port))
         for name, port in DEFAULT_PORTS.items()

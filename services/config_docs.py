@@ -38,7 +38,7 @@ INTRO = """\
 Every setting is an environment variable. Variables of one service start with
 `REFEX_<SERVICE>_` (for example `REFEX_REFERRAL_DATABASE_URL`); the shared ones below have no
 service part and apply to every service. Nothing needs to be set for `make run`: the defaults
-run all four services on this machine with SQLite files under `var/`.
+run every service on this machine, with SQLite files under `var/`.
 
 Outside `REFEX_ENVIRONMENT=development`, a service refuses to start while a secret is empty or a
 placeholder (`changeme`, `dev-only-…`), and names the variable to fix. A wrong value stops the

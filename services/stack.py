@@ -1,4 +1,4 @@
-"""Run the four services as child processes: `refex up`, system tests and benchmarks."""
+"""Run every service as a child process: `refex up`, system tests and benchmarks."""
 
 from __future__ import annotations
 
@@ -205,7 +205,7 @@ def is_ready(port: int, host: str = "127.0.0.1") -> bool:
 
 @dataclass
 class Stack:
-    """The four services as child uvicorn processes, started and stopped together.
+    """Every service as a child uvicorn process, started and stopped together.
 
     Without `runner` each child is a fresh interpreter (`refex serve <name>`); with one, each
     child is forked from this process and calls `runner(name, port)`. With `echo` (and no
