@@ -181,9 +181,7 @@ async def create_referral(
         clients=clients,
         idempotency_key=idempotency_key,
     )
-    response.headers["Location"] = f"/referrals/{referral.id}"
-    response.headers["ETag"] = f'"{_version_of(referral)}"'
-    return referral
+    return _created(response, referral)
 
 
 @router.post(
@@ -250,9 +248,7 @@ async def create_sealed_referral(
         clients=clients,
         idempotency_key=idempotency_key,
     )
-    response.headers["Location"] = f"/referrals/{referral.id}"
-    response.headers["ETag"] = f'"{_version_of(referral)}"'
-    return referral
+    return _created(response, referral)
 
 
 @router.get(
@@ -860,9 +856,7 @@ async def pass_on_referral(
         clients=clients,
         idempotency_key=idempotency_key,
     )
-    response.headers["Location"] = f"/referrals/{referral.id}"
-    response.headers["ETag"] = f'"{_version_of(referral)}"'
-    return referral
+    return _created(response, referral)
 
 
 @router.post(
@@ -898,9 +892,7 @@ async def pass_on_sealed_referral(
         clients=clients,
         idempotency_key=idempotency_key,
     )
-    response.headers["Location"] = f"/referrals/{referral.id}"
-    response.headers["ETag"] = f'"{_version_of(referral)}"'
-    return referral
+    return _created(response, referral)
 
 
 @router.post(
@@ -1003,6 +995,13 @@ async def consent_withdrawn(
         request_id=context.request_id,
     )
     return WithdrawalResult(cancelled_referral_ids=cancelled)
+
+
+def _created(response: Response, referral: ReferralRead) -> ReferralRead:
+    """A created referral's answer: where it lives and the version to send in If-Match."""
+    response.headers["Location"] = f"/referrals/{referral.id}"
+    response.headers["ETag"] = f'"{_version_of(referral)}"'
+    return referral
 
 
 def _version_of(referral: ReferralRead) -> int:
