@@ -16,6 +16,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
+from services.registry import WITH_MIGRATIONS
 from shared.migrations import upgrade
 from shared.testing import TokenMinter
 from tests.postgres import (
@@ -29,6 +30,7 @@ from tests.postgres import (
 )
 
 BACKENDS = ("sqlite", "postgresql")
+MIGRATED = {entry.name for entry in WITH_MIGRATIONS}
 RUN_ID = uuid.uuid4().hex[:8]
 
 
@@ -172,12 +174,13 @@ def test_settings(fresh_database: Callable[[str], str], jwks_file: Path) -> Call
     def build(settings_cls: type[Any], **overrides: Any) -> Any:
         values: dict[str, Any] = {
             "environment": "test",
-            "database_url": fresh_database(settings_cls.service_name),
             "jwks_file": jwks_file,
             "log_level": "WARNING",
             # Test partners listen on 127.0.0.1; refusal tests set it False explicitly.
             "partner_urls_allow_private": True,
         }
+        if settings_cls.service_name in MIGRATED:  # the workspace keeps no database
+            values["database_url"] = fresh_database(settings_cls.service_name)
         values.update(overrides)
         return settings_cls(**values)
 

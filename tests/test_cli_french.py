@@ -27,7 +27,7 @@ from services.cli import app as cli_app
 from services.consent.models import LedgerEntry
 from services.messages import read_catalog
 from services.referral.audit import append_audit
-from services.registry import SERVICE_NAMES
+from services.registry import SERVICE_NAMES, WITH_MIGRATIONS
 from shared.clock import utcnow
 from shared.db import Database
 from shared.i18n import use_language
@@ -93,7 +93,7 @@ def french_only(result: Result, *expected: str) -> str:
 @pytest.fixture
 def urls(fresh_database: Callable[[str], str]) -> dict[str, str]:
     """A fresh migrated database per service on this test's backend."""
-    return {name: fresh_database(name) for name in SERVICE_NAMES}
+    return {entry.name: fresh_database(entry.name) for entry in WITH_MIGRATIONS}
 
 
 @pytest.fixture(params=["LANG", "--lang"])

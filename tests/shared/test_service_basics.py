@@ -7,15 +7,26 @@ from typing import Any
 
 import pytest
 
+from services.registry import WITH_MIGRATIONS
 from tests.services_under_test import SERVICES, TEST_SECRETS
 
 PROBLEM = "application/problem+json"
 
 
+def _app(name: str, test_settings: Callable[..., Any]) -> Any:
+    settings_cls, create_app = SERVICES[name]
+    return create_app(test_settings(settings_cls, **TEST_SECRETS.get(name, {})))
+
+
 @pytest.fixture(params=sorted(SERVICES))
 def service_app(request: pytest.FixtureRequest, test_settings: Callable[..., Any]) -> Any:
-    settings_cls, create_app = SERVICES[request.param]
-    return create_app(test_settings(settings_cls, **TEST_SECRETS.get(request.param, {})))
+    return _app(request.param, test_settings)
+
+
+@pytest.fixture(params=sorted(entry.name for entry in WITH_MIGRATIONS))
+def database_app(request: pytest.FixtureRequest, test_settings: Callable[..., Any]) -> Any:
+    """A service that keeps a database (the workspace keeps none)."""
+    return _app(request.param, test_settings)
 
 
 def only_database(app: Any) -> None:
@@ -30,34 +41,34 @@ class TestOperationalEndpoints:
         assert response.status_code == 200
         assert response.json()["status"] == "ok"
 
-    async def test_readyz_checks_the_database(self, service_app: Any, in_process: Any) -> None:
-        async with in_process(service_app) as client:
-            only_database(service_app)
+    async def test_readyz_checks_the_database(self, database_app: Any, in_process: Any) -> None:
+        async with in_process(database_app) as client:
+            only_database(database_app)
             response = await client.get("/readyz")
         assert response.status_code == 200
         assert response.json()["checks"]["database"] == "ok"
 
     async def test_readyz_says_unavailable_when_the_database_is_gone(
-        self, service_app: Any, in_process: Any
+        self, database_app: Any, in_process: Any
     ) -> None:
-        async with in_process(service_app) as client:
-            await service_app.state.db.dispose()
+        async with in_process(database_app) as client:
+            await database_app.state.db.dispose()
 
             async def broken() -> None:
                 raise ConnectionError
 
-            only_database(service_app)
-            service_app.state.readiness_checks["database"] = broken
+            only_database(database_app)
+            database_app.state.readiness_checks["database"] = broken
             response = await client.get("/readyz")
         assert response.status_code == 503
         assert response.json() == {"status": "unavailable", "checks": {"database": "unreachable"}}
 
     async def test_info_names_service_backend_and_migration_head(
-        self, service_app: Any, in_process: Any, backend: str
+        self, database_app: Any, in_process: Any, backend: str
     ) -> None:
-        async with in_process(service_app) as client:
+        async with in_process(database_app) as client:
             info = (await client.get("/info")).json()
-        assert info["name"] == service_app.state.settings.service_name
+        assert info["name"] == database_app.state.settings.service_name
         assert info["database_backend"] == backend
         assert info["migration_head"]
 
