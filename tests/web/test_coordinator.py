@@ -11,6 +11,7 @@ import html
 import re
 import secrets
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -89,7 +90,7 @@ def row_of(page: httpx.Response, row_id: str) -> str:
 
 @pytest.fixture
 def coordinator(running_stack: RunningStack) -> Iterator[httpx.Client]:
-    with person(running_stack, "coordinator") as web:
+    with closing(person(running_stack, "coordinator")) as web:
         yield web
 
 
@@ -218,7 +219,7 @@ class TestCoordinatorPage:
         self, running_stack: RunningStack, host: RefexClient
     ) -> None:
         routed = open_referral(host)
-        with person(running_stack, "provider") as provider:
+        with closing(person(running_stack, "provider")) as provider:
             page = provider.get("/coordinator")
             assert page.status_code == 403
             assert "This page is for another role" in html.unescape(page.text)
@@ -239,7 +240,7 @@ class TestCoordinatorPage:
 
     def test_the_page_speaks_french(self, running_stack: RunningStack, host: RefexClient) -> None:
         open_referral(host)
-        with person(running_stack, "coordinator", language="fr") as web:
+        with closing(person(running_stack, "coordinator", language="fr")) as web:
             page = html.unescape(web.get("/coordinator").text)
         assert '<html lang="fr">' in page
         assert "Demandes à orienter vers un prestataire membre" in page
