@@ -296,10 +296,16 @@ async def register_key(request: Request, session: SignedInFormDep, gateway: Gate
 
 
 async def _coordinator_page(
-    request: Request, session: Session, gateway: Gateway, *, status_code: int = 200, **shown: Any
+    request: Request,
+    session: Session,
+    gateway: Gateway,
+    zones: ZoneCache,
+    *,
+    status_code: int = 200,
+    **shown: Any,
 ) -> Response:
     desk = await service.coordinator_desk(
-        gateway=gateway, session=session, language=current_language()
+        gateway=gateway, session=session, zones=zones, language=current_language()
     )
     return render(
         request,
@@ -315,18 +321,24 @@ async def _coordinator_page(
 
 
 @router.get("/coordinator")
-async def coordinator(request: Request, session: SignedInDep, gateway: GatewayDep) -> Response:
+async def coordinator(
+    request: Request, session: SignedInDep, gateway: GatewayDep, zones: ZonesDep
+) -> Response:
     """The coordinator's page: the queue routed to it, its members, what it assigned."""
     assert session.person is not None
     service.require_role(session.person, Role.COORDINATOR)
     return await _coordinator_page(
-        request, session, gateway, assigned=request.query_params.get("assigned") == "1"
+        request, session, gateway, zones, assigned=request.query_params.get("assigned") == "1"
     )
 
 
 @router.post("/coordinator/open/{open_id}/assign")
 async def assign(
-    request: Request, open_id: uuid.UUID, session: SignedInFormDep, gateway: GatewayDep
+    request: Request,
+    open_id: uuid.UUID,
+    session: SignedInFormDep,
+    gateway: GatewayDep,
+    zones: ZonesDep,
 ) -> Response:
     """Assign an open referral to a member provider's service, as the API allows."""
     assert session.person is not None
@@ -335,7 +347,9 @@ async def assign(
         choice = AssignForm.model_validate(dict(await request.form()))
     except ValidationError:
         problem = gettext("Choose one of your member providers' services, then assign again.")
-        return await _coordinator_page(request, session, gateway, status_code=422, problem=problem)
+        return await _coordinator_page(
+            request, session, gateway, zones, status_code=422, problem=problem
+        )
     answer = await service.assign_open_referral(
         gateway=gateway, session=session, open_id=open_id, form=choice
     )
@@ -345,6 +359,7 @@ async def assign(
         request,
         session,
         gateway,
+        zones,
         status_code=answer.status if answer.status in (403, 404, 409, 422, 503) else 502,
         problem=answer.problem_detail(),
     )

@@ -219,6 +219,7 @@ class CoordinatorDesk:
     members: list[MemberView]
     followed: list[FollowedView]  # what it assigned, with the referral's status and deadlines
     followed_truncated: bool
+    zones: dict[str, str]  # open referral id -> the assigned service's focal point's time zone
     names: dict[str, str]  # organisation id -> name in the reader's language
     incomplete: bool  # a part could not be read from the API just now
 
@@ -256,18 +257,21 @@ async def _member_services(
     return [item for item in found if item.organisation_id in allowed], False
 
 
-async def coordinator_desk(*, gateway: Gateway, session: Session, language: str) -> CoordinatorDesk:
+async def coordinator_desk(
+    *, gateway: Gateway, session: Session, zones: ZoneCache, language: str
+) -> CoordinatorDesk:
     """The queue routed to the person's organisation, its members and what it assigned."""
     assert session.person is not None
     own = session.person.org_id
     answer = await gateway.call(session, "GET", "referrals/open")
     incomplete = not answer.ok or not isinstance(answer.body, list)
     listed = answer.body if isinstance(answer.body, list) else []
-    queue = [
+    routed = [
         view
         for view in (OpenReferralView.model_validate(item) for item in listed)
-        if view.coordinator_org_id == own and view.status == "open"
+        if view.coordinator_org_id == own
     ]
+    queue = [view for view in routed if view.status == "open"]
     raw_members, _, failed = await _pages(
         gateway, session, f"directory/organisations/{own}/members", limit=INBOX_MAX
     )
@@ -288,12 +292,22 @@ async def coordinator_desk(*, gateway: Gateway, session: Session, language: str)
         gateway, session, "referrals/open/followed", limit=FOLLOWED_MAX
     )
     incomplete |= failed
+    followed = [FollowedView.model_validate(item) for item in raw_followed]
+    assigned = {view.id: view.assigned_service_id for view in routed if view.assigned_service_id}
+    followed_zones = {
+        item.open_referral_id: await zones.zone_of(
+            gateway=gateway, session=session, service_id=assigned[item.open_referral_id]
+        )
+        for item in followed
+        if item.open_referral_id in assigned
+    }
     return CoordinatorDesk(
         queue=queue,
         choices=choices,
         members=members,
-        followed=[FollowedView.model_validate(item) for item in raw_followed],
+        followed=followed,
         followed_truncated=truncated,
+        zones=followed_zones,
         names={member.id: member.display_name(language) for member in members},
         incomplete=incomplete,
     )

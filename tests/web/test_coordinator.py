@@ -15,6 +15,7 @@ from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import httpx
 import orjson
@@ -157,8 +158,10 @@ class TestCoordinatorPage:
 
         followed = row_of(coordinator.get("/coordinator"), f"followed-{routed['id']}")
         assert "New" in followed  # the referral's own status once the case file is sent
-        deadline = datetime.fromisoformat(referral["acknowledge_by"]).astimezone(UTC)
-        assert f"{deadline:%Y-%m-%d %H:%M} (UTC)" in followed
+        # Deadlines as the provider's focal point reads them, in its time zone.
+        zone = host.get(f"directory/services/{DEMO_HEALTH_SERVICE}/availability")["timezone"]
+        deadline = datetime.fromisoformat(referral["acknowledge_by"]).astimezone(ZoneInfo(zone))
+        assert f"{deadline:%Y-%m-%d %H:%M} ({zone})" in followed
         whole = coordinator.get("/coordinator").text
         assert given_name not in whole and subject not in whole
         assert referral["id"] not in whole  # no way into the referral from here
