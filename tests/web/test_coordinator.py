@@ -21,8 +21,10 @@ import httpx
 import orjson
 import pytest
 
+from services import demo
 from shared.client import RefexClient
 from shared.demo import (
+    COORDINATOR_ORG,
     DEMO_CLIENTS_FILE,
     DEMO_HEALTH_SERVICE,
     DEMO_MENTAL_HEALTH_SERVICE,
@@ -248,6 +250,19 @@ class TestCoordinatorPage:
         assert '<html lang="fr">' in page
         assert "Demandes à orienter vers un prestataire membre" in page
         assert "Attribuer" in page and "Coordonner" in page
+
+    def test_the_demo_leaves_a_request_on_the_coordinators_page(
+        self, coordinator: httpx.Client, running_stack: RunningStack
+    ) -> None:
+        journey = demo.Journey(running_stack.base_url)
+        try:
+            routed = demo.step_open_referral(journey)
+        finally:
+            journey.close()
+        assert routed["coordinator_org_id"] == str(COORDINATOR_ORG)
+        row = row_of(coordinator.get("/coordinator"), f"open-{routed['id']}")
+        assert "identity.basic, contact" in row
+        assert f'value="{DEMO_HEALTH_SERVICE}"' in row
 
 
 class TestCoordinatorInChromium:
