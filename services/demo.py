@@ -23,6 +23,7 @@ from shared.demo import (
     DEMO_HEALTH_SERVICE,
     DEMO_KEYS_DIR,
     DEMO_MENTAL_HEALTH_SERVICE,
+    DEMO_USERS,
     HEALTH_PROVIDER_ORG,
     HOST_OFFICE_ORG,
     MENTAL_HEALTH_ORG,
@@ -698,6 +699,31 @@ def _show_plan(plan: dict[str, Any]) -> None:
     console.print(table)
 
 
+def step_open_referral(journey: Journey) -> dict[str, Any]:
+    """An open referral (no personal data) waits for Nigeria's coordinator in the workspace."""
+    console.rule(gettext("12. An open referral waits for the coordinator (workspace)"))
+    routed: dict[str, Any] = journey.call(
+        "host_office",
+        "POST",
+        "referrals/open",
+        {
+            "service_category": "health",
+            "country": "NG",
+            "requested_categories": ["identity.basic", "contact"],
+        },
+    )
+    console.print(
+        "  "
+        + _l(
+            "status [bold]{status}[/]: sign in to the workspace as {email} and assign it to a "
+            "member provider under Coordinate",
+            status=routed["status"],
+            email=DEMO_USERS["coordinator"][0],
+        ).render()
+    )
+    return routed
+
+
 def demo(
     url: Annotated[
         str, typer.Option(envvar="REFEX_URL", help="Gateway base URL.")
@@ -726,6 +752,7 @@ def demo(
         step_partnership(journey)
         step_costs(journey, referral)
         step_return_path(journey)
+        step_open_referral(journey)
     except RefexError as error:
         console.print(f"[red]{error}[/]")
         raise typer.Exit(1) from None

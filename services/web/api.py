@@ -31,6 +31,7 @@ from services.web.schemas import (
     OUTCOMES,
     REASONS,
     STATUSES,
+    AssignForm,
     ConsentForm,
     InboxFilter,
     PublicKeyIn,
@@ -68,6 +69,8 @@ async def home(request: Request, session: SessionDep) -> Response:
         return redirect(request, "/inbox", session)
     if session.person is not None and Role.HOST_OFFICE in session.person.roles:
         return redirect(request, "/send", session)
+    if session.person is not None and Role.COORDINATOR in session.person.roles:
+        return redirect(request, "/coordinator", session)
     return render(request, "index.html", session)
 
 
@@ -290,6 +293,76 @@ async def register_key(request: Request, session: SignedInFormDep, gateway: Gate
         raise KeyRefused() from None
     answer = await service.register_key(gateway=gateway, session=session, jwk=jwk)
     return _passed_on(answer)
+
+
+async def _coordinator_page(
+    request: Request,
+    session: Session,
+    gateway: Gateway,
+    zones: ZoneCache,
+    *,
+    status_code: int = 200,
+    **shown: Any,
+) -> Response:
+    desk = await service.coordinator_desk(
+        gateway=gateway, session=session, zones=zones, language=current_language()
+    )
+    return render(
+        request,
+        "coordinator.html",
+        session,
+        status_code=status_code,
+        desk=desk,
+        status_labels=service.STATUS_LABELS,
+        open_labels=service.OPEN_STATUS_LABELS,
+        in_zone=service.in_zone,
+        **shown,
+    )
+
+
+@router.get("/coordinator")
+async def coordinator(
+    request: Request, session: SignedInDep, gateway: GatewayDep, zones: ZonesDep
+) -> Response:
+    """The coordinator's page: the queue routed to it, its members, what it assigned."""
+    assert session.person is not None
+    service.require_role(session.person, Role.COORDINATOR)
+    return await _coordinator_page(
+        request, session, gateway, zones, assigned=request.query_params.get("assigned") == "1"
+    )
+
+
+@router.post("/coordinator/open/{open_id}/assign")
+async def assign(
+    request: Request,
+    open_id: uuid.UUID,
+    session: SignedInFormDep,
+    gateway: GatewayDep,
+    zones: ZonesDep,
+) -> Response:
+    """Assign an open referral to a member provider's service, as the API allows."""
+    assert session.person is not None
+    service.require_role(session.person, Role.COORDINATOR)
+    try:
+        choice = AssignForm.model_validate(dict(await request.form()))
+    except ValidationError:
+        problem = gettext("Choose one of your member providers' services, then assign again.")
+        return await _coordinator_page(
+            request, session, gateway, zones, status_code=422, problem=problem
+        )
+    answer = await service.assign_open_referral(
+        gateway=gateway, session=session, open_id=open_id, form=choice
+    )
+    if answer.ok:
+        return redirect(request, "/coordinator?assigned=1", session)
+    return await _coordinator_page(
+        request,
+        session,
+        gateway,
+        zones,
+        status_code=answer.status if answer.status in (403, 404, 409, 422, 503) else 502,
+        problem=answer.problem_detail(),
+    )
 
 
 IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")

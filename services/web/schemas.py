@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, datetime
 from typing import Any, Literal, get_args
 
@@ -196,3 +197,68 @@ class SealedReferralIn(ReferralRequestIn):
 
 CATEGORIES = tuple(category.value for category in ServiceCategory)
 DATA_CATEGORIES = tuple(category.value for category in DataCategory)
+
+
+class OpenReferralView(_Answer):
+    """An open referral as the API shows it to its coordinator: no personal data at all."""
+
+    id: str
+    status: str
+    sender_org_id: str
+    coordinator_org_id: str
+    service_category: str
+    country: str
+    admin_area: str | None = None
+    urgency: str
+    requested_categories: list[str] = Field(default_factory=list)
+    assigned_service_id: str | None = None
+    created_at: datetime
+
+
+class FollowedView(_Answer):
+    """A referral the coordinator routed: status and deadlines only, never a payload."""
+
+    open_referral_id: str
+    open_status: str
+    service_category: str
+    assigned_org_id: str | None = None
+    referral_id: str | None = None
+    status: str | None = None
+    status_reason: str | None = None
+    acknowledge_by: datetime | None = None
+    respond_by: datetime | None = None
+    overdue: bool = False
+    stalled_at: datetime | None = None
+    outcome: str | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
+class MemberView(_Answer):
+    """A member provider of the coordinating body, as the directory lists it."""
+
+    id: str
+    name: dict[str, str]
+    country: str
+
+    def display_name(self, language: str) -> str:
+        """The name in the reader's language, else English, else any."""
+        return self.name.get(language) or self.name.get("en") or next(iter(self.name.values()), "")
+
+
+class ServiceChoice(_Answer):
+    """A member's service a coordinator may assign (public directory data)."""
+
+    id: str
+    organisation_id: str
+    display_name: str
+    category: str
+    country: str
+
+
+class AssignForm(BaseModel):
+    """The coordinator's choice, as the assign form sends it."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    service_id: uuid.UUID

@@ -12,18 +12,24 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from services.web.errors import NotForYourRole
 from services.web.gateway import ApiAnswer, Gateway
 from services.web.schemas import (
+    AssignForm,
     ConsentForm,
+    FollowedView,
     InboxFilter,
+    MemberView,
+    OpenReferralView,
     PublicKeyIn,
     ReferralRequestIn,
     ReferralView,
     SealedReferralIn,
+    ServiceChoice,
     StatusForm,
 )
 from services.web.sessions import Person, Session
 from shared.i18n import N_
 from shared.vocabulary import Role
 
+FOLLOWED_MAX = 400  # oldest first from the API; beyond this the page says it is cut short
 INBOX_MAX = 400  # newest-first needs the whole filtered inbox; beyond this, narrow the filter
 PAGE_LIMIT = 200
 ZONE_TTL_S = 600.0
@@ -39,6 +45,12 @@ STATUS_LABELS = {
     "cancelled": N_("Cancelled"),
     "failed": N_("Failed"),
     "entered-in-error": N_("Entered in error"),
+}
+OPEN_STATUS_LABELS = {
+    "open": N_("Waiting for a provider"),
+    "assigned": N_("Assigned, case file not sent yet"),
+    "submitted": N_("Case file sent"),
+    "cancelled": N_("Cancelled"),
 }
 MOVE_LABELS = {
     "received": N_("Acknowledge"),
@@ -195,4 +207,119 @@ async def organisation_keys(*, gateway: Gateway, session: Session) -> ApiAnswer:
     assert session.person is not None
     return await gateway.call(
         session, "GET", f"directory/organisations/{session.person.org_id}/keys"
+    )
+
+
+@dataclass(frozen=True)
+class CoordinatorDesk:
+    """What the coordinator's page shows: metadata only, never a case file."""
+
+    queue: list[OpenReferralView]  # routed to this organisation, waiting for a provider
+    choices: dict[str, list[ServiceChoice]]  # open referral id -> member services that fit
+    members: list[MemberView]
+    followed: list[FollowedView]  # what it assigned, with the referral's status and deadlines
+    followed_truncated: bool
+    zones: dict[str, str]  # open referral id -> the assigned service's focal point's time zone
+    names: dict[str, str]  # organisation id -> name in the reader's language
+    incomplete: bool  # a part could not be read from the API just now
+
+
+async def _pages(
+    gateway: Gateway, session: Session, path: str, *, limit: int
+) -> tuple[list[dict[str, Any]], bool, bool]:
+    """Follow a cursor-paginated list: its items, whether more remain, whether a call failed."""
+    items: list[dict[str, Any]] = []
+    cursor: str | None = None
+    while True:
+        params = {"limit": str(PAGE_LIMIT), **({"cursor": cursor} if cursor else {})}
+        answer = await gateway.call(session, "GET", path, params=params)
+        if not answer.ok or not isinstance(answer.body, dict):
+            return items, False, True
+        items += list(answer.body.get("items", []))
+        cursor = answer.body.get("next_cursor")
+        if not cursor or len(items) >= limit:
+            return items[:limit], bool(cursor) or len(items) > limit, False
+
+
+async def _member_services(
+    gateway: Gateway, session: Session, *, category: str, country: str, allowed: set[str]
+) -> tuple[list[ServiceChoice], bool]:
+    """Services of the category in the country whose organisation is a member (or ourselves)."""
+    answer = await gateway.call(
+        session,
+        "GET",
+        "directory/services/search",
+        params={"category": category, "country": country, "limit": str(PAGE_LIMIT)},
+    )
+    if not answer.ok or not isinstance(answer.body, dict):
+        return [], True
+    found = [ServiceChoice.model_validate(item) for item in answer.body.get("items", [])]
+    return [item for item in found if item.organisation_id in allowed], False
+
+
+async def coordinator_desk(
+    *, gateway: Gateway, session: Session, zones: ZoneCache, language: str
+) -> CoordinatorDesk:
+    """The queue routed to the person's organisation, its members and what it assigned."""
+    assert session.person is not None
+    own = session.person.org_id
+    answer = await gateway.call(session, "GET", "referrals/open")
+    incomplete = not answer.ok or not isinstance(answer.body, list)
+    listed = answer.body if isinstance(answer.body, list) else []
+    routed = [
+        view
+        for view in (OpenReferralView.model_validate(item) for item in listed)
+        if view.coordinator_org_id == own
+    ]
+    queue = [view for view in routed if view.status == "open"]
+    raw_members, _, failed = await _pages(
+        gateway, session, f"directory/organisations/{own}/members", limit=INBOX_MAX
+    )
+    incomplete |= failed
+    members = [MemberView.model_validate(item) for item in raw_members]
+    allowed = {member.id for member in members} | {own}
+    choices: dict[str, list[ServiceChoice]] = {}
+    searched: dict[tuple[str, str], list[ServiceChoice]] = {}
+    for view in queue:
+        wanted = (view.service_category, view.country)
+        if wanted not in searched:
+            searched[wanted], failed = await _member_services(
+                gateway, session, category=wanted[0], country=wanted[1], allowed=allowed
+            )
+            incomplete |= failed
+        choices[view.id] = searched[wanted]
+    raw_followed, truncated, failed = await _pages(
+        gateway, session, "referrals/open/followed", limit=FOLLOWED_MAX
+    )
+    incomplete |= failed
+    followed = [FollowedView.model_validate(item) for item in raw_followed]
+    assigned = {view.id: view.assigned_service_id for view in routed if view.assigned_service_id}
+    followed_zones = {
+        item.open_referral_id: await zones.zone_of(
+            gateway=gateway, session=session, service_id=assigned[item.open_referral_id]
+        )
+        for item in followed
+        if item.open_referral_id in assigned
+    }
+    return CoordinatorDesk(
+        queue=queue,
+        choices=choices,
+        members=members,
+        followed=followed,
+        followed_truncated=truncated,
+        zones=followed_zones,
+        names={member.id: member.display_name(language) for member in members},
+        incomplete=incomplete,
+    )
+
+
+async def assign_open_referral(
+    *, gateway: Gateway, session: Session, open_id: uuid.UUID, form: AssignForm
+) -> ApiAnswer:
+    """Ask the referral API to assign the member's service; its answer says whether it may."""
+    return await gateway.call(
+        session,
+        "POST",
+        f"referrals/open/{open_id}/assign",
+        json={"service_id": str(form.service_id)},
     )
