@@ -24,6 +24,7 @@ from playwright.sync_api import expect
 
 from proof.harness import consent_and_refer
 from shared.client import RefexClient
+from shared.crypto import generate_encryption_key, public_part
 from shared.demo import (
     DEMO_CLIENTS_FILE,
     DEMO_HEALTH_SERVICE,
@@ -402,6 +403,43 @@ class TestNotes:
         assert page.input_value("#note-text") == note, "the text stays in the browser to keep"
         assert host.get(f"referrals/{referral['id']}/notes") == []
         assert note.encode() not in recorder.bodies()
+        context.close()
+
+    def test_a_note_longer_than_the_cap_is_refused_with_the_apis_problem(
+        self, chromium: Any, running_stack: RunningStack, host: RefexClient
+    ) -> None:
+        referral = consent_and_refer(host, f"web-{secrets.token_hex(8)}", "Long")
+        context, page, _recorder = demo_person(chromium, running_stack, "provider")
+        page.goto(f"{workspace(running_stack)}/referrals/{referral['id']}")
+        write_note(page, "long " * 18_000)  # 90,000 characters; the demo's cap is 20,000
+        problem = page.locator("#note-status.problem[role=alert]")
+        problem.wait_for()
+        assert "at most 20000 characters" in problem.inner_text()
+        assert host.get(f"referrals/{referral['id']}/notes") == []
+        context.close()
+
+    def test_a_key_registered_while_the_note_is_sent_gets_the_note_sealed_again(
+        self, chromium: Any, running_stack: RunningStack, host: RefexClient
+    ) -> None:
+        referral = consent_and_refer(host, f"web-{secrets.token_hex(8)}", "Rotated")
+        context, page, recorder = demo_person(chromium, running_stack, "provider")
+        page.goto(f"{workspace(running_stack)}/referrals/{referral['id']}")
+        new_key = public_part(generate_encryption_key(f"office-{secrets.token_hex(6)}"))
+        registered: list[Any] = []
+
+        def register_then_send(route: Any) -> None:
+            # The office adds a key after the browser sealed the note, before the note arrives.
+            if not registered:
+                path = f"directory/organisations/{HOST_OFFICE_ORG}/keys"
+                registered.append(host.post(path, {"jwk": new_key}))
+            route.continue_()
+
+        page.route("**/notes", register_then_send)
+        write_note(page, f"Sealed twice {secrets.token_hex(6)}")
+        page.wait_for_url("**noted=1**")
+        assert len([url for url, _body in recorder.sent if url.endswith("/notes")]) == 2
+        (stored,) = host.get(f"referrals/{referral['id']}/notes", include="payload")
+        assert new_key["kid"] in {entry["header"]["kid"] for entry in stored["body"]["recipients"]}
         context.close()
 
     def test_a_note_in_clear_text_is_refused_by_the_workspace(

@@ -73,16 +73,20 @@ async function write(event) {
   document.getElementById("note-send").disabled = true;
   try {
     status.textContent = text("textSealing");
-    // The keys valid now, fetched for every note: a rotated key is sealed to at once.
-    const keys = await call(`/referrals/${id}/keys`, { headers: { Accept: "application/json" } });
-    let answer = keys;
-    if (keys.ok) {
+    // The keys valid now, fetched for every note; when they change between that and the send
+    // (a key rotated just then), the note is sealed once more to the new set.
+    let answer = null;
+    for (let attempt = 0; attempt < 2; attempt += 1) {
+      const keys = await call(`/referrals/${id}/keys`, { headers: { Accept: "application/json" } });
+      answer = keys;
+      if (!keys.ok) break;
       const body = { sealed: await seal(note, keys.body.keys), key_set_fingerprint: keys.body.key_set_fingerprint };
       answer = await call(`/referrals/${id}/notes`, {
         method: "POST",
         headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRF-Token": section.dataset.csrf },
         body: JSON.stringify(body),
       });
+      if (answer.ok || !String(answer.body.type || "").endsWith("key-set-changed")) break;
     }
     if (answer.ok) {
       field.value = "";
