@@ -80,7 +80,12 @@ async function write(event) {
       const keys = await call(`/referrals/${id}/keys`, { headers: { Accept: "application/json" } });
       answer = keys;
       if (!keys.ok) break;
-      const body = { sealed: await seal(note, keys.body.keys), key_set_fingerprint: keys.body.key_set_fingerprint };
+      const sealed = await seal(note, keys.body.keys || []).catch(() => null);
+      if (sealed === null) {
+        answer = { ok: false, body: { detail: text("textNotSealed") } }; // nothing leaves the page
+        break;
+      }
+      const body = { sealed, key_set_fingerprint: keys.body.key_set_fingerprint };
       answer = await call(`/referrals/${id}/notes`, {
         method: "POST",
         headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRF-Token": section.dataset.csrf },
