@@ -388,6 +388,21 @@ class TestNotes:
             assert note.encode() not in recorder.bodies()
             assert all(note not in unquote_plus(url) for url, _body in recorder.sent)
 
+    def test_a_note_a_partner_system_sent_as_text_is_opened_in_the_browser(
+        self, chromium: Any, running_stack: RunningStack, host: RefexClient
+    ) -> None:
+        referral = consent_and_refer(host, f"web-{secrets.token_hex(8)}", "FromApi")
+        note = f"Called the family, they expect you {secrets.token_hex(6)}"
+        host.post(f"referrals/{referral['id']}/notes", {"text": note})  # refex encrypts this one
+        context, page, recorder = demo_person(chromium, running_stack, "provider")
+        import_demo_key(page, running_stack)
+        page.goto(f"{workspace(running_stack)}/referrals/{referral['id']}")
+        page.locator("#notes[data-opened='1']").wait_for()
+        assert note in page.inner_text("#notes-list")
+        assert "The sending office" in page.inner_text("#notes-list")
+        assert note.encode() not in recorder.bodies()
+        context.close()
+
     def test_a_refused_note_shows_the_apis_problem_in_french_and_stores_nothing(
         self, chromium: Any, running_stack: RunningStack, host: RefexClient
     ) -> None:
