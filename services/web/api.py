@@ -21,7 +21,13 @@ from services.web.dependencies import (
     SignedInFormDep,
     ZonesDep,
 )
-from services.web.errors import KeyRefused, NotSealed, ReferralIncomplete, SignInFailed
+from services.web.errors import (
+    KeyRefused,
+    NoteNotSealed,
+    NotSealed,
+    ReferralIncomplete,
+    SignInFailed,
+)
 from services.web.gateway import ApiAnswer, Gateway
 from services.web.pages import redirect, render
 from services.web.schemas import (
@@ -34,9 +40,11 @@ from services.web.schemas import (
     AssignForm,
     ConsentForm,
     InboxFilter,
+    NoteView,
     PublicKeyIn,
     ReferralRequestIn,
     ReferralView,
+    SealedNoteIn,
     SealedReferralIn,
     StatusForm,
 )
@@ -204,6 +212,9 @@ async def _referral_page(
         )
     view = ReferralView.model_validate(answer.body)
     zone = await zones.zone_of(gateway=gateway, session=session, service_id=view.service_id)
+    listed = await service.notes(gateway=gateway, session=session, referral_id=referral_id)
+    found = listed.body if listed.ok and isinstance(listed.body, list) else []
+    notes = [NoteView.model_validate(note) for note in found]
     return render(
         request,
         "referral.html",
@@ -218,7 +229,11 @@ async def _referral_page(
         reasons=REASONS,
         outcomes=OUTCOMES,
         moved=request.query_params.get("moved") == "1",
+        noted=request.query_params.get("noted") == "1",
         problem=problem,
+        notes=notes,
+        sealed_notes={note.id: note.body for note in notes},
+        notes_problem="" if listed.ok else listed.problem_detail(),
     )
 
 
@@ -272,6 +287,28 @@ async def change_status(
         problem=answer.problem_detail(),
         status_code=answer.status,
     )
+
+
+@router.get("/referrals/{referral_id}/keys")
+async def note_keys(referral_id: uuid.UUID, session: SignedInDep, gateway: GatewayDep) -> Response:
+    """Both parties' keys valid now, for the browser to seal a note to (public keys only)."""
+    answer = await service.note_keys(gateway=gateway, session=session, referral_id=referral_id)
+    return _passed_on(answer)
+
+
+@router.post("/referrals/{referral_id}/notes")
+async def add_note(
+    request: Request, referral_id: uuid.UUID, session: SignedInFormDep, gateway: GatewayDep
+) -> Response:
+    """Pass on a note sealed in the browser; a note in clear text never reaches the API."""
+    try:
+        note_in = SealedNoteIn.model_validate_json(await request.body())
+    except ValidationError:
+        raise NoteNotSealed() from None
+    answer = await service.add_note(
+        gateway=gateway, session=session, referral_id=referral_id, note_in=note_in
+    )
+    return _passed_on(answer)
 
 
 @router.get("/keys")

@@ -81,3 +81,15 @@ class NotSealed(ServiceError):
     title = N_("Referral not sealed")
     slug = "referral-not-sealed"
     detail = N_("The referral could not be sealed; reload the page.")
+
+
+class NoteNotSealed(ServiceError):
+    """The note the browser sent is not a sealed JWE the workspace can pass on."""
+
+    status = 422
+    title = N_("Note not sealed")
+    slug = "note-not-sealed"
+    detail = N_(
+        "The note could not be encrypted in your browser, so nothing was sent. "
+        "Reload the page and write it again."
+    )

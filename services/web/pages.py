@@ -121,7 +121,8 @@ def redirect(request: Request, url: str, session: Session | None = None) -> Resp
 
 def wants_html(request: Request) -> bool:
     """True for a browser navigation or form post, False for the workspace's own fetches."""
-    return "text/html" in request.headers.get("accept", "") or request.method == "GET"
+    accept = request.headers.get("accept", "")
+    return "text/html" in accept or (request.method == "GET" and "application/json" not in accept)
 
 
 async def error_page(request: Request, exc: Exception) -> Response:

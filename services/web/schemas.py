@@ -90,6 +90,25 @@ class ReferralView(_Answer):
     payload: dict[str, Any] | None = None
 
 
+class NoteView(_Answer):
+    """A note as the API lists it to a party: metadata and its JWE, opened in the browser."""
+
+    id: str
+    author_org_id: str
+    kind: str = "note"
+    created_at: datetime
+    body: dict[str, Any] | None = None
+
+
+class SealedNoteIn(BaseModel):
+    """A note the browser sealed to both parties' keys; a note in clear text is refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sealed: dict[str, Any] = Field(min_length=1, max_length=6)
+    key_set_fingerprint: str = Field(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+
+
 class InboxFilter(BaseModel):
     """The inbox's filters, as the query string carries them."""
 

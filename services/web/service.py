@@ -21,6 +21,7 @@ from services.web.schemas import (
     PublicKeyIn,
     ReferralRequestIn,
     ReferralView,
+    SealedNoteIn,
     SealedReferralIn,
     ServiceChoice,
     StatusForm,
@@ -143,6 +144,30 @@ async def inbox(
 async def referral(*, gateway: Gateway, session: Session, referral_id: uuid.UUID) -> ApiAnswer:
     """One referral with its encrypted payload (the API answers 404 to anyone not a party)."""
     return await gateway.call(session, "GET", f"referrals/{referral_id}")
+
+
+async def notes(*, gateway: Gateway, session: Session, referral_id: uuid.UUID) -> ApiAnswer:
+    """The referral's notes with their JWEs, oldest first (the browser opens them)."""
+    return await gateway.call(
+        session, "GET", f"referrals/{referral_id}/notes", params={"include": "payload"}
+    )
+
+
+async def note_keys(*, gateway: Gateway, session: Session, referral_id: uuid.UUID) -> ApiAnswer:
+    """Both parties' keys valid now and their fingerprint: what a note is sealed to."""
+    return await gateway.call(session, "GET", f"referrals/{referral_id}/keys")
+
+
+async def add_note(
+    *, gateway: Gateway, session: Session, referral_id: uuid.UUID, note_in: SealedNoteIn
+) -> ApiAnswer:
+    """Pass on a note the browser sealed; the referral API checks the keys and the basis."""
+    return await gateway.call(
+        session,
+        "POST",
+        f"referrals/{referral_id}/notes",
+        json={"kind": "note", **note_in.model_dump(mode="json")},
+    )
 
 
 async def change_status(

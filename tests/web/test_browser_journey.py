@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote_plus
 
 import orjson
 import pytest
@@ -23,6 +24,7 @@ from playwright.sync_api import expect
 
 from proof.harness import consent_and_refer
 from shared.client import RefexClient
+from shared.crypto import generate_encryption_key, public_part
 from shared.demo import (
     DEMO_CLIENTS_FILE,
     DEMO_HEALTH_SERVICE,
@@ -30,6 +32,7 @@ from shared.demo import (
     DEMO_USER_PASSWORD,
     DEMO_USERS,
     HEALTH_PROVIDER_ORG,
+    HOST_OFFICE_ORG,
     MENTAL_HEALTH_ORG,
 )
 from tests.web.conftest import RunningStack
@@ -99,9 +102,9 @@ def demo_person(
     return context, page, recorder
 
 
-def import_demo_key(page: Any, stack: RunningStack) -> Path:
-    """Import the demo provider's JWK file on the Keys page (read by the browser only)."""
-    key_file = stack.workdir / DEMO_KEYS_DIR / f"{HEALTH_PROVIDER_ORG}.jwk"
+def import_demo_key(page: Any, stack: RunningStack, org: object = HEALTH_PROVIDER_ORG) -> Path:
+    """Import a demo organisation's JWK file on the Keys page (read by the browser only)."""
+    key_file = stack.workdir / DEMO_KEYS_DIR / f"{org}.jwk"
     page.goto(workspace(stack) + "/keys")
     page.set_input_files("#key-file", str(key_file))
     page.wait_for_selector("#browser-keys-list li")
@@ -336,3 +339,137 @@ class TestReturnOffice:
         assert given_name in page.inner_text("#casefile-body")
         assert phone not in page.inner_text("#casefile-body")
         provider.close()
+
+
+def write_note(page: Any, note: str) -> None:
+    page.locator("#note-form:not([hidden])").wait_for()
+    page.fill("#note-text", note)
+    page.click("#note-send")
+
+
+class TestNotes:
+    def test_a_note_the_provider_writes_is_read_by_the_office_and_never_sent_in_clear(
+        self, chromium: Any, running_stack: RunningStack, host: RefexClient
+    ) -> None:
+        referral = consent_and_refer(host, f"web-{secrets.token_hex(8)}", "Noted")
+        page_of = f"{workspace(running_stack)}/referrals/{referral['id']}"
+        note = f"Appointment booked for Tuesday, ask for Dr Diallo {secrets.token_hex(6)}"
+        provider, page, provider_sent = demo_person(chromium, running_stack, "provider")
+        import_demo_key(page, running_stack)
+        page.goto(page_of)
+        page.locator("#notes-list", has_text="No note yet").wait_for()
+        write_note(page, note)
+        page.wait_for_url("**noted=1**")
+        page.locator("#notes[data-opened='1']").wait_for()
+        assert note in page.inner_text("#notes-list")
+        assert "Your organisation" in page.inner_text("#notes-list")
+        check_page(page, "referral-notes")
+        provider.close()
+
+        office, page, office_sent = demo_person(chromium, running_stack, "host_office")
+        page.goto(page_of)
+        page.locator("#notes-list li", has_text="no key of your organisation").wait_for()
+        assert note not in page.inner_text("#notes-list")
+        import_demo_key(page, running_stack, HOST_OFFICE_ORG)
+        page.goto(page_of)
+        page.locator("#notes[data-opened='1']").wait_for()
+        assert note in page.inner_text("#notes-list")
+        assert "The provider" in page.inner_text("#notes-list")
+        office.close()
+
+        stored = host.get(f"referrals/{referral['id']}/notes", include="payload")
+        assert [item["author_org_id"] for item in stored] == [str(HEALTH_PROVIDER_ORG)]
+        keys = host.get(f"referrals/{referral['id']}/keys")
+        sealed_to = {entry["header"]["kid"] for entry in stored[0]["body"]["recipients"]}
+        assert sealed_to == {key["jwk"]["kid"] for key in keys["keys"]}, "both parties' keys"
+        (posted,) = [body for url, body in provider_sent.sent if url.endswith("/notes")]
+        assert set(orjson.loads(posted)) == {"sealed", "key_set_fingerprint"}
+        for recorder in (provider_sent, office_sent):
+            assert note.encode() not in recorder.bodies()
+            assert all(note not in unquote_plus(url) for url, _body in recorder.sent)
+
+    def test_a_note_a_partner_system_sent_as_text_is_opened_in_the_browser(
+        self, chromium: Any, running_stack: RunningStack, host: RefexClient
+    ) -> None:
+        referral = consent_and_refer(host, f"web-{secrets.token_hex(8)}", "FromApi")
+        note = f"Called the family, they expect you {secrets.token_hex(6)}"
+        host.post(f"referrals/{referral['id']}/notes", {"text": note})  # refex encrypts this one
+        context, page, recorder = demo_person(chromium, running_stack, "provider")
+        import_demo_key(page, running_stack)
+        page.goto(f"{workspace(running_stack)}/referrals/{referral['id']}")
+        page.locator("#notes[data-opened='1']").wait_for()
+        assert note in page.inner_text("#notes-list")
+        assert "The sending office" in page.inner_text("#notes-list")
+        assert note.encode() not in recorder.bodies()
+        context.close()
+
+    def test_a_refused_note_shows_the_apis_problem_in_french_and_stores_nothing(
+        self, chromium: Any, running_stack: RunningStack, host: RefexClient
+    ) -> None:
+        referral = consent_and_refer(host, f"web-{secrets.token_hex(8)}", "Closed")
+        host.post(f"referrals/{referral['id']}/status", {"status": "cancelled", "reason": "other"})
+        context, page, recorder = demo_person(chromium, running_stack, "provider", locale="fr-FR")
+        page.goto(f"{workspace(running_stack)}/referrals/{referral['id']}")
+        note = f"Too late {secrets.token_hex(6)}"
+        write_note(page, note)
+        problem = page.locator("#note-status.problem[role=alert]")
+        problem.wait_for()
+        assert "Cette orientation est close" in problem.inner_text()
+        assert page.input_value("#note-text") == note, "the text stays in the browser to keep"
+        assert host.get(f"referrals/{referral['id']}/notes") == []
+        assert note.encode() not in recorder.bodies()
+        context.close()
+
+    def test_a_note_longer_than_the_cap_is_refused_with_the_apis_problem(
+        self, chromium: Any, running_stack: RunningStack, host: RefexClient
+    ) -> None:
+        referral = consent_and_refer(host, f"web-{secrets.token_hex(8)}", "Long")
+        context, page, _recorder = demo_person(chromium, running_stack, "provider")
+        page.goto(f"{workspace(running_stack)}/referrals/{referral['id']}")
+        write_note(page, "long " * 18_000)  # 90,000 characters; the demo's cap is 20,000
+        problem = page.locator("#note-status.problem[role=alert]")
+        problem.wait_for()
+        assert "at most 20000 characters" in problem.inner_text()
+        assert host.get(f"referrals/{referral['id']}/notes") == []
+        context.close()
+
+    def test_a_key_registered_while_the_note_is_sent_gets_the_note_sealed_again(
+        self, chromium: Any, running_stack: RunningStack, host: RefexClient
+    ) -> None:
+        referral = consent_and_refer(host, f"web-{secrets.token_hex(8)}", "Rotated")
+        context, page, recorder = demo_person(chromium, running_stack, "provider")
+        page.goto(f"{workspace(running_stack)}/referrals/{referral['id']}")
+        new_key = public_part(generate_encryption_key(f"office-{secrets.token_hex(6)}"))
+        registered: list[Any] = []
+
+        def register_then_send(route: Any) -> None:
+            # The office adds a key after the browser sealed the note, before the note arrives.
+            if not registered:
+                path = f"directory/organisations/{HOST_OFFICE_ORG}/keys"
+                registered.append(host.post(path, {"jwk": new_key}))
+            route.continue_()
+
+        page.route("**/notes", register_then_send)
+        write_note(page, f"Sealed twice {secrets.token_hex(6)}")
+        page.wait_for_url("**noted=1**")
+        assert len([url for url, _body in recorder.sent if url.endswith("/notes")]) == 2
+        (stored,) = host.get(f"referrals/{referral['id']}/notes", include="payload")
+        assert new_key["kid"] in {entry["header"]["kid"] for entry in stored["body"]["recipients"]}
+        context.close()
+
+    def test_a_note_in_clear_text_is_refused_by_the_workspace(
+        self, chromium: Any, running_stack: RunningStack, host: RefexClient
+    ) -> None:
+        referral = consent_and_refer(host, f"web-{secrets.token_hex(8)}", "Plain")
+        context, page, _recorder = demo_person(chromium, running_stack, "provider")
+        page.goto(f"{workspace(running_stack)}/referrals/{referral['id']}")
+        csrf = page.get_attribute("#notes", "data-csrf")
+        status = page.evaluate(
+            """async ([id, csrf]) => (await fetch(`/referrals/${id}/notes`, {method: "POST",
+                headers: {"Content-Type": "application/json", "X-CSRF-Token": csrf},
+                body: JSON.stringify({text: "in clear"})})).status""",
+            [referral["id"], csrf],
+        )
+        assert status == 422
+        assert host.get(f"referrals/{referral['id']}/notes") == []
+        context.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -241,3 +242,48 @@ class TestPages:
             assert moved.status_code == 303 and moved.headers["location"] == "/"
         page = await linked.web.get("/", headers={"Accept-Language": "en"})
         assert '<html lang="fr">' in page.text
+
+
+class TestNoteRoutes:
+    """The note routes pass on sealed notes only; their refusals are problem+json for scripts."""
+
+    async def test_a_note_without_the_csrf_token_is_refused(self, linked: Linked) -> None:
+        await linked.sign_in()
+        refused = await linked.web.post(
+            f"/referrals/{uuid.uuid4()}/notes",
+            json={"sealed": {"ciphertext": "x"}, "key_set_fingerprint": "abcdefgh"},
+        )
+        assert refused.status_code == 403
+        assert refused.headers["content-type"].startswith("application/problem+json")
+
+    @pytest.mark.parametrize(
+        "body",
+        [
+            {"text": "in clear"},
+            {"text": "in clear", "sealed": {"ciphertext": "x"}, "key_set_fingerprint": "abcdefgh"},
+            {"sealed": {"ciphertext": "x"}},
+            {"sealed": {}, "key_set_fingerprint": "abcdefgh"},
+        ],
+    )
+    async def test_a_note_that_is_not_sealed_never_reaches_the_api(
+        self, linked: Linked, body: dict[str, object]
+    ) -> None:
+        await linked.sign_in()
+        refused = await linked.web.post(
+            f"/referrals/{uuid.uuid4()}/notes",
+            json=body,
+            headers={"X-CSRF-Token": linked.session().csrf_token},
+        )
+        assert refused.status_code == 422
+        assert refused.json()["type"].endswith("note-not-sealed")
+        assert "in clear" not in refused.text
+
+    async def test_the_keys_a_script_asks_for_come_back_as_json_even_when_refused(
+        self, linked: Linked
+    ) -> None:
+        await linked.sign_in()
+        answer = await linked.web.get(
+            f"/referrals/{uuid.uuid4()}/keys", headers={"Accept": "application/json"}
+        )
+        assert answer.status_code >= 400
+        assert "json" in answer.headers["content-type"]
