@@ -1,7 +1,7 @@
 """`make proof`: run every proof check on real stacks and write reports/proof.json and .md.
 
-    .venv/bin/python -m proof.run            # full: ~15-20 minutes
-    .venv/bin/python -m proof.run --quick    # the same checks, shorter fuzzing and soak
+    .venv/bin/python -m proof.run            # full: 25 minutes or more
+    .venv/bin/python -m proof.run --quick    # same checks, shorter fuzzing and soak (~15 min)
 
 Loopback only; every stack it starts is stopped and every database it creates is dropped.
 Exit status 1 when any figure misses its target.
