@@ -11,7 +11,7 @@ from services.directory import costs
 from services.directory import service as directory
 from services.directory.cost_schemas import CostShareCreate, CostShareRead, CostShareUpdate
 from services.directory.dependencies import Admin, Reader, RequestId
-from services.directory.paging import cursor_id, next_cursor
+from services.directory.paging import cursor_id, page_of
 from services.directory.shaping import cost_share_read
 from shared.db import SessionDep
 from shared.errors import problem_responses
@@ -47,9 +47,7 @@ async def list_cost_shares(
         after=cursor_id(paging),
         limit=paging.limit,
     )
-    return Page[CostShareRead](
-        items=[cost_share_read(row) for row in rows], next_cursor=next_cursor(rows, paging)
-    )
+    return page_of(Page[CostShareRead], rows, paging, cost_share_read)
 
 
 @router.post(

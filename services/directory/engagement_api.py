@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Header, Response
 from services.directory import engagement
 from services.directory import service as directory
 from services.directory.dependencies import Admin, Reader, RequestId, SelfService
-from services.directory.paging import cursor_id, next_cursor
+from services.directory.paging import cursor_id, page_of
 from services.directory.partner_schemas import (
     CapacityPlanCreate,
     CapacityPlanRead,
@@ -85,8 +85,7 @@ async def list_engagement(
         before=cursor_id(paging),
         limit=paging.limit,
     )
-    items = [engagement_read(row) for row in rows]
-    return Page[EngagementChangeRead](items=items, next_cursor=next_cursor(rows, paging))
+    return page_of(Page[EngagementChangeRead], rows, paging, engagement_read)
 
 
 @router.post(
@@ -136,9 +135,7 @@ async def list_contacts(
         before=cursor_id(paging),
         limit=paging.limit,
     )
-    return Page[ContactRead](
-        items=[contact_read(row) for row in rows], next_cursor=next_cursor(rows, paging)
-    )
+    return page_of(Page[ContactRead], rows, paging, contact_read)
 
 
 @router.post(
@@ -186,9 +183,7 @@ async def list_capacity_plans(
         before=cursor_id(paging),
         limit=paging.limit,
     )
-    return Page[CapacityPlanRead](
-        items=[capacity_read(row) for row in rows], next_cursor=next_cursor(rows, paging)
-    )
+    return page_of(Page[CapacityPlanRead], rows, paging, capacity_read)
 
 
 @router.get(

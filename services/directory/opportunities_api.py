@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Header, Query, Response
 from services.directory import opportunities
 from services.directory import service as directory
 from services.directory.dependencies import Reader, RequestId, SelfService
-from services.directory.paging import cursor_id, next_cursor
+from services.directory.paging import cursor_id, page_of
 from services.directory.partner_schemas import (
     MatchHit,
     MatchRequest,
@@ -110,9 +110,7 @@ async def list_opportunities(
         after=cursor_id(paging),
         limit=paging.limit,
     )
-    return Page[OpportunityRead](
-        items=[opportunity_read(row) for row in rows], next_cursor=next_cursor(rows, paging)
-    )
+    return page_of(Page[OpportunityRead], rows, paging, opportunity_read)
 
 
 @router.post(
